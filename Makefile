@@ -1,0 +1,40 @@
+# motes: the two commands of the README, and the set-up they share.
+#   make demo   convert a model and show what is inside (the main job)
+#   make test   the whole test suite
+# Both set up everything on a fresh Debian machine first (idempotent, quick when done).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# Debian packages the project needs (installed only if missing).
+APT_PACKAGES :=
+SETUP_STAMP := $(VENV)/.setup-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
+SHARED := ../shared/models
+
+.PHONY: setup demo test clean
+.DEFAULT_GOAL := demo
+
+setup: $(SETUP_STAMP)
+
+$(SETUP_STAMP):
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --pre -e '.[train,ref,test]'
+	@rm -f $(VENV)/.setup-* && touch $@
+
+demo: setup
+	@mkdir -p build/demo
+	$(VENV)/bin/motes convert $(SHARED)/person_detect.tflite -o build/demo/person_detect.mote --labels no_person,person
+	$(VENV)/bin/motes inspect build/demo/person_detect.mote
+	$(VENV)/bin/motes run build/demo/person_detect.mote --input $(SHARED)/testdata/person_detection/person_96x96_u8_topdown.raw
+
+test: setup
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf build .cache .pytest_cache

@@ -1,0 +1,81 @@
+"""The host tooling as functions: what the CLI verbs call."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import format as mote_format
+from .converter import convert_graph
+from .executor import Executor
+from .graph import ModelError
+from .tflite_reader import read_tflite
+
+
+@dataclass
+class Converted:
+    model: mote_format.MoteModel
+    data: bytes                  # the .mote file
+    tflite: bytes                # the int8 .tflite it came from
+
+
+def tflite_bytes_of(source: Path, calibration: Path | None = None, per_channel: bool = True,
+                    progress=None) -> bytes:
+    """The int8 .tflite for a source: the file itself, or a converted Keras model."""
+    from . import keras_import
+    source = Path(source)
+    if not source.exists():
+        raise ModelError(f"{source} not found")
+    if keras_import.is_keras_path(source):
+        if calibration is None:
+            raise ModelError(f"{source} is a Keras model: give calibration data with --calib "
+                             "(.npy, .npz or .csv, one sample per row) so it can be quantized to int8")
+        data = keras_import.load_calibration(calibration)
+        if progress:
+            progress(f"quantizing {source.name} to int8 with TensorFlow ({len(data)} calibration samples)")
+        return keras_import.keras_to_tflite(source, data, per_channel=per_channel)
+    if source.is_dir():
+        raise ModelError(f"{source} is a folder but not a SavedModel (no saved_model.pb)")
+    return source.read_bytes()
+
+
+def convert(source, calibration=None, meta=None, per_channel=True, progress=None) -> Converted:
+    raw = tflite_bytes_of(Path(source), calibration, per_channel, progress)
+    graph = read_tflite(raw)
+    graph.name = Path(source).stem
+    model = convert_graph(graph, meta=meta, source_bytes=raw, progress=progress)
+    return Converted(model, mote_format.to_bytes(model), raw)
+
+
+def load_model(path) -> tuple[mote_format.MoteModel, int, int | None]:
+    """Load a .mote (or convert a .tflite in memory): (model, file bytes, source .tflite bytes)."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"{path} not found")
+    data = path.read_bytes()
+    if data[4:8] == b"TFL3":
+        conv = convert(path)
+        return mote_format.from_bytes(conv.data, str(path)), len(conv.data), len(data)
+    return mote_format.from_bytes(data, str(path)), len(data), None
+
+
+def quantize_input(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Float -> int8 as TFLM's QUANTIZE does it (float32 division, round half away from zero)."""
+    q = np.asarray(x, dtype=np.float32) / np.float32(scale)
+    q = np.where(q >= 0, np.floor(q + np.float32(0.5)), -np.floor(-q + np.float32(0.5)))
+    return np.clip(q.astype(np.int64) + zero_point, -128, 127).astype(np.int8)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return ((np.asarray(q, dtype=np.int64) - zero_point) * np.float64(scale)).astype(np.float32)
+
+
+def run(model: mote_format.MoteModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run one input (int8 as is, floats quantized first); returns (int8 output, float output)."""
+    t_in = model.tensors[model.inputs[0]]
+    x = np.asarray(x)
+    xq = x.astype(np.int8) if x.dtype == np.int8 else quantize_input(x, t_in.scale, t_in.zero_point)
+    out = Executor(model).run([xq])[0]
+    t_out = model.tensors[model.outputs[0]]
+    return out, dequantize(out, t_out.scale, t_out.zero_point)

@@ -1,0 +1,176 @@
+"""The `motes` command: one table maps each verb to its handler `do_<verb>`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, api, report
+from .graph import ModelError
+
+
+def _say(msg: str) -> None:
+    print(f"  {msg}", file=sys.stderr, flush=True)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary name, then rename: an interrupted write leaves no half file."""
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _labels(arg: str | None) -> list[str] | None:
+    if not arg:
+        return None
+    p = Path(arg)
+    if p.exists():
+        return [line.strip() for line in p.read_text().splitlines() if line.strip()]
+    return [s.strip() for s in arg.split(",")]
+
+
+def do_convert(args) -> int:
+    src = Path(args.model)
+    out = Path(args.output) if args.output else src.with_suffix(".mote")
+    meta = {}
+    if args.labels:
+        meta["labels"] = _labels(args.labels)
+    if args.meta:
+        try:
+            meta.update(json.loads(Path(args.meta).read_text()))
+        except (OSError, ValueError) as e:
+            raise ModelError(f"--meta {args.meta}: {e}") from e
+    print(f"converting {src}", file=sys.stderr)
+    t0 = time.perf_counter()
+    conv = api.convert(src, calibration=args.calib, meta=meta, per_channel=not args.per_tensor, progress=_say)
+    n_out = conv.model.tensors[conv.model.outputs[0]].shape[-1]
+    if "labels" in meta and len(meta["labels"]) != n_out:
+        raise ModelError(f"{len(meta['labels'])} labels given but the model has {n_out} outputs")
+    _write_atomic(out, conv.data)
+    info = report.summary(conv.model, len(conv.data), len(conv.tflite))
+    print(f"wrote {out}: {len(conv.data):,} bytes from {len(conv.tflite):,} bytes of int8 .tflite "
+          f"(ratio {info['ratio']:.3f}) in {time.perf_counter() - t0:.2f} s")
+    w = info["weights"]
+    print(f"  weights {w:,}: {info['weights_raw_bytes']:,} -> {info['weights_packed_bytes']:,} bytes "
+          f"({8 * info['weights_packed_bytes'] / w if w else 0:.2f} bits/weight); arena {info['arena_bytes']:,} bytes; "
+          f"{info['macs']:,} MACs")
+    return 0
+
+
+def do_inspect(args) -> int:
+    model, size, src_size = api.load_model(args.model)
+    info = report.summary(model, size, src_size)
+    print(json.dumps(info, indent=1) if args.json else report.format_table(info))
+    return 0
+
+
+def _load_input(path: str) -> np.ndarray:
+    p = Path(path)
+    if p.suffix == ".npy":
+        return np.load(p, allow_pickle=False)
+    if p.suffix == ".csv":
+        return np.loadtxt(p, delimiter=",", dtype=np.float32, ndmin=1)
+    return np.frombuffer(p.read_bytes(), dtype=np.int8)  # raw int8 bytes
+
+
+def do_run(args) -> int:
+    model, _, _ = api.load_model(args.model)
+    x = _load_input(args.input)
+    need = int(np.prod(model.tensors[model.inputs[0]].shape))
+    if x.size != need:
+        raise ModelError(f"--input {args.input} has {x.size} values; the model wants {need} "
+                         f"(shape {model.tensors[model.inputs[0]].shape})")
+    q, f = api.run(model, x)
+    labels = model.meta.get("labels")
+    out = dict(output=[float(v) for v in f.ravel()], output_int8=[int(v) for v in q.ravel()], engine="numpy")
+    if labels:
+        out["label"] = labels[int(np.argmax(q))]
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print("output (int8):", out["output_int8"])
+        print("output (float):", [round(v, 5) for v in out["output"]])
+        if labels:
+            print("label:", out["label"])
+    return 0
+
+
+def do_compare(args) -> int:
+    from .compare import compare, random_inputs
+    from .format import from_bytes
+    src = Path(args.model)
+    conv = api.convert(src)
+    model = from_bytes(Path(args.mote).read_bytes(), args.mote) if args.mote else from_bytes(conv.data)
+    inputs = random_inputs(model, args.n, args.seed)
+    result = compare(conv.tflite, model, inputs, engine=args.engine)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        verdict = "bit-exact" if result["mismatches"] == 0 else "DIFFERENT"
+        print(f"{src.name}: {verdict} with TFLM on {result['n']} random int8 inputs "
+              f"({result['mismatches']} of {result['elements']} output values differ, max |diff| "
+              f"{result['max_abs_diff']}, engine {result['engine']})")
+    return 0 if result["mismatches"] == 0 else 1
+
+
+VERBS = {
+    "convert": (do_convert, "turn an int8 .tflite (or a Keras model + calibration data) into a .mote"),
+    "inspect": (do_inspect, "per-layer table of a .mote or .tflite: shapes, MACs, sizes, RAM"),
+    "run": (do_run, "run a model on one input on the host (numpy reference executor)"),
+    "compare": (do_compare, "check motes against TensorFlow Lite Micro on random inputs"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="motes", description="tiny machine learning for MicroPython boards")
+    p.add_argument("--version", action="version", version=f"motes {__version__}")
+    sub = p.add_subparsers(dest="verb", metavar="VERB")
+    for verb, (_, help_text) in VERBS.items():
+        s = sub.add_parser(verb, help=help_text, description=help_text)
+        if verb == "convert":
+            s.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
+            s.add_argument("-o", "--output", help="output .mote (default: next to the model)")
+            s.add_argument("--calib", help="calibration data for Keras models (.npy, .npz, .csv)")
+            s.add_argument("--labels", help="comma-separated labels, or a file with one per line")
+            s.add_argument("--meta", help="JSON file with extra metadata (e.g. preprocessing)")
+            s.add_argument("--per-tensor", action="store_true", help="Keras: per-tensor instead of per-channel weights")
+        elif verb == "inspect":
+            s.add_argument("model", help=".mote or .tflite")
+            s.add_argument("--json", action="store_true")
+        elif verb == "run":
+            s.add_argument("model", help=".mote or .tflite")
+            s.add_argument("--input", required=True, help=".npy (float or int8), .csv, or raw int8 bytes")
+            s.add_argument("--json", action="store_true")
+        elif verb == "compare":
+            s.add_argument("model", help="the int8 .tflite (the reference)")
+            s.add_argument("--mote", help="the .mote to check (default: convert the .tflite in memory)")
+            s.add_argument("--n", type=int, default=50, help="number of random inputs (default 50)")
+            s.add_argument("--seed", type=int, default=0)
+            s.add_argument("--engine", default="numpy", choices=["numpy"])
+            s.add_argument("--json", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.verb:
+        parser.print_help()
+        return 2
+    handler = VERBS[args.verb][0]
+    try:
+        return handler(args)
+    except ModelError as e:
+        print(f"motes {args.verb}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"motes {args.verb}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

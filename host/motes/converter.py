@@ -1,0 +1,111 @@
+"""Turn a TFLite graph into a MoteModel: TFLM's Prepare, done once on the host.
+
+Steps: drop float QUANTIZE / DEQUANTIZE at the model's edges (the device
+quantizes floats itself, from the metadata), check every op is supported,
+prepare each layer (multipliers, shifts, bounds, padding), plan the activation
+arena, and pack each layer's constants with the smallest codec.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import ops
+from .format import MoteModel, TensorInfo, pack_consts
+from .graph import Graph, ModelError
+from .planner import plan
+
+
+@dataclass
+class EdgeInfo:
+    float_input: bool = False
+    float_output: bool = False
+
+
+def strip_float_edges(graph: Graph) -> EdgeInfo:
+    """Remove QUANTIZE(float->int8) feeding from a graph input and DEQUANTIZE to a graph output."""
+    info = EdgeInfo()
+    keep = []
+    inputs, outputs = list(graph.inputs), list(graph.outputs)
+    for op in graph.operators:
+        src = graph.tensors[op.inputs[0]] if op.inputs else None
+        dst = graph.tensors[op.outputs[0]] if op.outputs else None
+        if (op.opcode == "QUANTIZE" and src is not None and src.dtype == "float32"
+                and op.inputs[0] in inputs and dst.dtype == "int8"
+                and len(graph.consumers(op.inputs[0])) == 1):
+            inputs[inputs.index(op.inputs[0])] = op.outputs[0]
+            info.float_input = True
+            continue
+        if (op.opcode == "DEQUANTIZE" and dst is not None and dst.dtype == "float32"
+                and op.outputs[0] in outputs and src.dtype == "int8"):
+            outputs[outputs.index(op.outputs[0])] = op.inputs[0]
+            info.float_output = True
+            continue
+        keep.append(op)
+    graph.operators, graph.inputs, graph.outputs = keep, inputs, outputs
+    return info
+
+
+def _check_io(graph: Graph) -> None:
+    for kind, ids in (("input", graph.inputs), ("output", graph.outputs)):
+        for i in ids:
+            t = graph.tensors[i]
+            if t.dtype != "int8" or t.scale is None:
+                raise ModelError(
+                    f"{graph.name}: model {kind} {t.name!r} is {t.dtype}"
+                    f"{'' if t.scale is not None else ' without quantization'}; motes needs int8 "
+                    "inputs and outputs (or float ones behind QUANTIZE/DEQUANTIZE). Convert with "
+                    "full-integer quantization: inference_input_type=inference_output_type=tf.int8.")
+
+
+def convert_graph(graph: Graph, meta: dict | None = None, source_bytes: bytes | None = None,
+                  progress=None) -> MoteModel:
+    """Prepare, plan and pack a graph. `progress(msg)` is called with short status lines."""
+    say = progress or (lambda msg: None)
+    t0 = time.perf_counter()
+    edges = strip_float_edges(graph)
+    ops.check_supported(graph)
+    _check_io(graph)
+    layers = []
+    for op in graph.operators:
+        layers.append(ops.prepare_layer(op, graph))
+    say(f"prepared {len(layers)} layers")
+
+    used = []
+    for i in list(graph.inputs) + [t for L in layers for t in L.inputs + L.outputs] + list(graph.outputs):
+        if i not in used:
+            used.append(i)
+    for i in used:
+        if graph.tensors[i].is_const:
+            raise ModelError(f"{graph.name}: constant tensor {graph.tensors[i].name!r} is used as an "
+                             "activation; this op form is not supported")
+    new_id = {t: k for k, t in enumerate(used)}
+    for layer in layers:
+        layer.inputs = [new_id[t] for t in layer.inputs]
+        layer.outputs = [new_id[t] for t in layer.outputs]
+    tensors = []
+    for t in (graph.tensors[i] for i in used):
+        scale, zp = (float(t.scale[0]), int(t.zero_point[0])) if t.scale is not None else (0.0, 0)
+        tensors.append(TensorInfo(tuple(int(d) for d in t.shape), t.dtype, scale, zp))
+    aliases = {code for code, mod in ops.OPS.items() if getattr(mod, "ALIAS", False)}
+    offsets, arena = plan(layers, {k: t.nbytes for k, t in enumerate(tensors)},
+                          [new_id[i] for i in graph.inputs], [new_id[i] for i in graph.outputs], aliases)
+    for k, t in enumerate(tensors):
+        t.offset = offsets.get(k, 0)
+    say(f"planned a {arena} byte activation arena")
+
+    packed = [pack_consts(layer) for layer in layers]
+    say(f"packed weights in {time.perf_counter() - t0:.2f} s")
+    info = {"name": graph.name}
+    if edges.float_input:
+        info["float_input"] = 1
+    if edges.float_output:
+        info["float_output"] = 1
+    if source_bytes is not None:
+        info["source_sha256"] = hashlib.sha256(source_bytes).hexdigest()[:16]
+    info.update(meta or {})
+    return MoteModel(info, tensors, layers, [new_id[i] for i in graph.inputs],
+                     [new_id[i] for i in graph.outputs], arena, packed)

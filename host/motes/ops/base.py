@@ -1,0 +1,50 @@
+"""What op modules share: the Layer record and small prepare-time helpers."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..graph import Graph, ModelError, Operator
+
+
+@dataclass
+class Layer:
+    op: str                         # TFLite builtin name, e.g. 'CONV_2D'
+    inputs: list[int]               # activation tensor indices (graph tensors)
+    outputs: list[int]
+    params: dict = field(default_factory=dict)   # name -> int or list of ints
+    consts: dict = field(default_factory=dict)   # name -> np.ndarray
+    source: int = -1                # index of the TFLite operator it came from
+
+def const_input(op: Operator, graph: Graph, i: int, what: str) -> np.ndarray:
+    """The constant data of input i, or a ModelError naming the op."""
+    t = graph.tensor(op.inputs[i]) if i < len(op.inputs) else None
+    if t is None or t.data is None:
+        raise ModelError(f"{op.opcode} #{op.index}: {what} must be a constant tensor")
+    return t.data
+
+
+def expect_int8(op: Operator, graph: Graph, indices) -> None:
+    for i in indices:
+        t = graph.tensors[i]
+        if t.dtype != "int8":
+            raise ModelError(
+                f"{op.opcode} #{op.index}: tensor {t.name!r} is {t.dtype}; motes runs int8 models. "
+                "Convert with full-integer quantization (inference_input_type=tf.int8).")
+        if t.scale is None:
+            raise ModelError(f"{op.opcode} #{op.index}: tensor {t.name!r} has no quantization parameters")
+
+
+def per_channel_multipliers(input_scale: float, filter_scales: np.ndarray, output_scale: float):
+    """TFLM PopulateConvolutionQuantizationParams: per-channel (multiplier[], shift[]).
+
+    effective_scale = double(input_scale) * double(filter_scale[c]) / double(output_scale)
+    """
+    from ..quant import quantize_multiplier
+    mults, shifts = [], []
+    for fs in np.asarray(filter_scales, dtype=np.float32):
+        m, s = quantize_multiplier(float(input_scale) * float(fs) / float(output_scale))
+        mults.append(m)
+        shifts.append(s)
+    return np.array(mults, dtype=np.int32), np.array(shifts, dtype=np.int8)

@@ -1,0 +1,26 @@
+"""Shared test fixtures: paths to the shared real models and the op-coverage models."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "models"
+SHARED_MODELS = ["hello_world_int8", "micro_speech_quantized", "mlperf_tiny_kws_ref_model", "person_detect"]
+
+
+def shared_model(name: str) -> Path:
+    path = SHARED / f"{name}.tflite"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: the tests need ../shared/models beside the project")
+    return path
+
+
+@pytest.fixture(scope="session")
+def opmodel_cache() -> Path:
+    """Built op-coverage models are kept between runs (keyed by their source hash)."""
+    path = Path(os.environ.get("MOTES_OPMODELS_CACHE", ROOT / ".cache" / "opmodels"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
