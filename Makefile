@@ -11,7 +11,7 @@ APT_PACKAGES :=
 SETUP_STAMP := $(VENV)/.setup-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 SHARED := ../shared/models
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test clean format-doc
 .DEFAULT_GOAL := demo
 
 setup: $(SETUP_STAMP)
@@ -35,6 +35,9 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+format-doc: setup
+	$(PY) -m motes.format docs/FORMAT.md
 
 clean:
 	rm -rf build .cache .pytest_cache

@@ -49,6 +49,27 @@ def strip_float_edges(graph: Graph) -> EdgeInfo:
     return info
 
 
+def prune_shape_computations(graph: Graph) -> int:
+    """Drop ops that only compute shape tensors nobody needs; return how many.
+
+    Shapes in a .tflite are static (batch 1), so reshape-like ops take their
+    shape from the output tensor and ignore their shape input. A model saved
+    with a dynamic batch computes that input with SHAPE, STRIDED_SLICE, PACK:
+    once nothing reads it, those ops are dead and are removed.
+    """
+    for op in graph.operators:
+        if op.opcode in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"):
+            op.inputs = op.inputs[:1]
+    removed = 0
+    while True:
+        needed = set(graph.outputs) | {i for op in graph.operators for i in op.inputs}
+        dead = [op for op in graph.operators if not any(o in needed for o in op.outputs)]
+        if not dead:
+            return removed
+        graph.operators = [op for op in graph.operators if op not in dead]
+        removed += len(dead)
+
+
 def _check_io(graph: Graph) -> None:
     for kind, ids in (("input", graph.inputs), ("output", graph.outputs)):
         for i in ids:
@@ -67,6 +88,8 @@ def convert_graph(graph: Graph, meta: dict | None = None, source_bytes: bytes | 
     say = progress or (lambda msg: None)
     t0 = time.perf_counter()
     edges = strip_float_edges(graph)
+    if prune_shape_computations(graph):
+        say("removed shape computations (the batch size is fixed to 1)")
     ops.check_supported(graph)
     _check_io(graph)
     layers = []

@@ -382,3 +382,35 @@ def from_bytes(data: bytes, what: str = "file", decode: bool = True) -> MoteMode
 def load(path) -> MoteModel:
     with open(path, "rb") as f:
         return from_bytes(f.read(), what=str(path))
+
+
+def op_table_markdown() -> str:
+    """The op table of docs/FORMAT.md, generated from the op modules."""
+    lines = ["| id | op | params | constants | alias |", "|---|---|---|---|---|"]
+    for name, op_id in sorted(ops.OP_IDS.items(), key=lambda kv: kv[1]):
+        mod = ops.OPS.get(name)
+        if mod is None:
+            continue
+        params = ", ".join(f"`{p}`" for p in mod.PARAMS) or "-"
+        consts = ", ".join(f"`{c}`" for c in mod.CONSTS) or "-"
+        lines.append(f"| {op_id} | {name} | {params} | {consts} | {'yes' if getattr(mod, 'ALIAS', False) else ''} |")
+    return "\n".join(lines)
+
+
+def refresh_op_table(doc_path) -> bool:
+    """Rewrite the generated op table in docs/FORMAT.md; True if it changed."""
+    from pathlib import Path
+    path = Path(doc_path)
+    text = path.read_text()
+    begin, end = "<!-- op-table:begin -->", "<!-- op-table:end -->"
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    new = f"{head}{begin}\n{op_table_markdown()}\n{end}{tail}"
+    if new != text:
+        path.write_text(new)
+    return new != text
+
+
+if __name__ == "__main__":  # python -m motes.format docs/FORMAT.md
+    import sys
+    print("updated" if refresh_op_table(sys.argv[1]) else "up to date")

@@ -77,9 +77,13 @@ def keras_to_tflite(model_path: Path, calibration: np.ndarray, per_channel: bool
         if len(model.inputs) != 1:
             raise ModelError(f"{model_path}: motes converts models with one input, this one has {len(model.inputs)}")
         input_shape = tuple(model.inputs[0].shape[1:])
-        spec = tf.TensorSpec((1,) + input_shape, tf.float32)
-        fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([fn], model)
+        if any(d is None for d in input_shape):
+            raise ModelError(f"{model_path}: input shape {input_shape} has unknown sizes; give the model "
+                             "a fixed input shape (keras.Input(shape=...))")
+        # A batch size of 1 makes every shape static: Flatten becomes one RESHAPE.
+        inp = keras.Input(batch_shape=(1,) + input_shape)
+        fixed = keras.Model(inp, model(inp))
+        converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
     if input_shape is not None:
         n_in = int(np.prod(input_shape))
         if calibration[0].size != n_in:

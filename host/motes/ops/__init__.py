@@ -3,8 +3,9 @@
 Each op lives in its own module with a fixed shape, like TFLM's kernels:
 
     OPCODES = ('CONV_2D',)          # TFLite builtin names this module handles
-    PARAMS = ('stride_h', ...)      # scalar int params, in .mote serialization order;
-                                    # a name ending in '[]' is a list of ints
+    PARAMS = ('stride_h', ...)      # int params, in .mote serialization order; a name
+                                    # ending in '[]' is a list of ints, stored in
+                                    # layer.params under the name without '[]'
     CONSTS = ('weights', 'bias', 'multiplier', 'shift')   # constant arrays, in order
     def prepare(op: Operator, graph: Graph) -> Layer      # validate, precompute
     def evaluate(layer: Layer, ins: list[np.ndarray], outs: list[np.ndarray]) -> None

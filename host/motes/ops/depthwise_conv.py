@@ -1,0 +1,91 @@
+"""DEPTHWISE_CONV_2D, int8 (per-channel and per-tensor weights, any depth multiplier).
+
+TFLM reference: tensorflow/lite/kernels/internal/reference/integer_ops/depthwise_conv.h
+(DepthwiseConvPerChannel), Prepare in tensorflow/lite/micro/kernels/depthwise_conv_common.cc.
+
+    o = c * depth_multiplier + m
+    acc[b, y, x, o] = bias[o] + sum_{ky, kx} w[0, ky, kx, o]
+                        * (in[b, y*sh - pad_h + ky*dh, x*sw - pad_w + kx*dw, c] + input_offset)
+    out = clamp(MultiplyByQuantizedMultiplier(acc, mult[o], shift[o]) + output_offset)
+
+Weights are quantized along dimension 3 (output channel). The filter zero
+point is ignored by TFLM (symmetric int8 weights), so a non-zero one is rejected.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import ModelError
+from ..quant import requantize
+from .base import Layer, const_input, expect_int8, per_channel_multipliers
+from .conv import act_bounds, as_nhwc, bias_of, filter_quant, pad_for_windows, tap, window_geometry
+
+OPCODES = ("DEPTHWISE_CONV_2D",)
+PARAMS = ("stride_h", "stride_w", "dilation_h", "dilation_w", "pad_h", "pad_w",
+          "depth_multiplier", "input_offset", "output_offset", "act_min", "act_max")
+CONSTS = ("weights", "bias", "multiplier", "shift")
+
+
+def prepare(op, graph) -> Layer:
+    what = f"DEPTHWISE_CONV_2D #{op.index}"
+    if len(op.inputs) < 2 or len(op.outputs) != 1:
+        raise ModelError(f"{what}: needs input, filter (and optional bias) and one output")
+    expect_int8(op, graph, [op.inputs[0], op.outputs[0]])
+    x, y = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    n, ih, iw, ic = as_nhwc(op, graph, op.inputs[0], "input")
+    on, oh, ow, oc = as_nhwc(op, graph, op.outputs[0], "output")
+    w = const_input(op, graph, 1, "the filter (weights)")
+    if w.ndim != 4 or w.shape[0] != 1:
+        raise ModelError(f"{what}: filter must be 4-D [1, kh, kw, out], got {w.shape}")
+    _, fh, fw, fo = (int(d) for d in w.shape)
+    if on != n:
+        raise ModelError(f"{what}: batch of output ({on}) differs from input ({n})")
+    if fo != oc:
+        raise ModelError(f"{what}: filter has {fo} output channels, output tensor has {oc}")
+    dm = int(op.options.get("depth_multiplier", 0) or 0)
+    if ic < 1 or oc % ic:
+        raise ModelError(f"{what}: output depth {oc} is not a multiple of input depth {ic}")
+    if dm != oc // ic:
+        # TFLM trusts the option; a mismatch would leave output channels unwritten there.
+        raise ModelError(f"{what}: depth_multiplier option is {dm} but output depth {oc} / input depth "
+                         f"{ic} = {oc // ic}; the model is inconsistent, convert it again")
+    wscale = filter_quant(op, graph, oc, 3)
+    bias = bias_of(op, graph, oc)
+    geo = window_geometry(what, op.options, (ih, iw), (fh, fw), (oh, ow),
+                          (op.options.get("dilation_h_factor", 1), op.options.get("dilation_w_factor", 1)))
+    in_scale, in_zp = x.qparams()
+    out_scale, out_zp = y.qparams()
+    mult, shift = per_channel_multipliers(
+        in_scale, np.broadcast_to(np.asarray(wscale, np.float32), (oc,)), out_scale)
+    act_min, act_max = act_bounds(op, y)
+    return Layer("DEPTHWISE_CONV_2D", [op.inputs[0]], [op.outputs[0]],
+                 params=dict(**geo, depth_multiplier=dm, input_offset=-in_zp, output_offset=out_zp,
+                             act_min=act_min, act_max=act_max),
+                 consts=dict(weights=np.ascontiguousarray(w, dtype=np.int8), bias=bias,
+                             multiplier=mult, shift=shift))
+
+
+def evaluate(layer, ins, outs) -> None:
+    p, c = layer.params, layer.consts
+    w = c["weights"]
+    _, fh, fw, oc = w.shape
+    out = outs[0]
+    n, oh, ow, _ = out.shape
+    x = ins[0].astype(np.int64) + p["input_offset"]
+    dm = p["depth_multiplier"]
+    if dm != 1:  # output channel c*dm + m reads input channel c
+        x = np.repeat(x, dm, axis=3)
+    xp = pad_for_windows(x, p, fh, fw, oh, ow, 0)
+    wk = w.astype(np.int64)
+    acc = np.zeros((n, oh, ow, oc), np.int64)
+    for ky in range(fh):           # loop over filter taps only; each step is a whole-image product
+        for kx in range(fw):
+            acc += tap(xp, p, ky, kx, oh, ow) * wk[0, ky, kx]
+    acc += c["bias"]
+    out[...] = requantize(acc, c["multiplier"].astype(np.int64), c["shift"],
+                          p["output_offset"], p["act_min"], p["act_max"])
+
+
+def macs(layer, in_shapes, out_shapes) -> int:
+    _, fh, fw, _ = layer.consts["weights"].shape
+    return int(np.prod(out_shapes[0])) * fh * fw
