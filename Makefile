@@ -37,7 +37,7 @@ test: setup
 	$(PY) -m pytest -q tests
 
 format-doc: setup
-	$(PY) -m motes.format docs/FORMAT.md
+	$(PY) -m motes.format docs/FORMAT.md device/motes/optable.py
 
 clean:
 	rm -rf build .cache .pytest_cache

@@ -44,7 +44,7 @@ def convert(source, calibration=None, meta=None, per_channel=True, progress=None
     raw = tflite_bytes_of(Path(source), calibration, per_channel, progress)
     graph = read_tflite(raw)
     graph.name = Path(source).stem
-    model = convert_graph(graph, meta=meta, source_bytes=raw, progress=progress)
+    model = convert_graph(graph, meta=meta, progress=progress)
     return Converted(model, mote_format.to_bytes(model), raw)
 
 

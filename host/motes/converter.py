@@ -7,7 +7,6 @@ arena, and pack each layer's constants with the smallest codec.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 
@@ -82,8 +81,7 @@ def _check_io(graph: Graph) -> None:
                     "full-integer quantization: inference_input_type=inference_output_type=tf.int8.")
 
 
-def convert_graph(graph: Graph, meta: dict | None = None, source_bytes: bytes | None = None,
-                  progress=None) -> MoteModel:
+def convert_graph(graph: Graph, meta: dict | None = None, progress=None) -> MoteModel:
     """Prepare, plan and pack a graph. `progress(msg)` is called with short status lines."""
     say = progress or (lambda msg: None)
     t0 = time.perf_counter()
@@ -127,8 +125,6 @@ def convert_graph(graph: Graph, meta: dict | None = None, source_bytes: bytes | 
         info["float_input"] = 1
     if edges.float_output:
         info["float_output"] = 1
-    if source_bytes is not None:
-        info["source_sha256"] = hashlib.sha256(source_bytes).hexdigest()[:16]
     info.update(meta or {})
     return MoteModel(info, tensors, layers, [new_id[i] for i in graph.inputs],
                      [new_id[i] for i in graph.outputs], arena, packed)

@@ -158,8 +158,7 @@ def _encode_tensors(model: MoteModel) -> bytes:
     out = bytearray()
     put_uvarint(out, len(model.tensors))
     for t in model.tensors:
-        out.append(DTYPES.index(t.dtype))
-        out.append(len(t.shape))
+        out.append(DTYPES.index(t.dtype) << 4 | len(t.shape))
         for d in t.shape:
             put_uvarint(out, int(d))
         out += struct.pack("<f", t.scale)
@@ -198,15 +197,13 @@ def _encode_graph(model: MoteModel) -> bytes:
     return bytes(out)
 
 
-def _encode_layer_data(index: int, layer: Layer, packed: dict) -> bytes:
+def _encode_layer_data(layer: Layer, packed: dict) -> bytes:
     out = bytearray()
-    put_uvarint(out, index)
     for name in _const_names(layer.op):
         pc = packed.get(name)
         if pc is None:
             continue
-        out.append(pc.codec)
-        out.append(DTYPES.index(pc.dtype))
+        out.append(DTYPES.index(pc.dtype) << 4 | pc.codec)
         out.append(len(pc.shape))
         for d in pc.shape:
             put_uvarint(out, int(d))
@@ -234,8 +231,8 @@ def to_bytes(model: MoteModel) -> bytes:
     meta = json.dumps(model.meta, separators=(",", ":"), sort_keys=True).encode() if model.meta else b""
     sections = [(SEC_META, meta)] if meta else []
     sections += [(SEC_TENSORS, _encode_tensors(model)), (SEC_GRAPH, _encode_graph(model))]
-    sections += [(SEC_LAYER, _encode_layer_data(i, layer, packed))
-                 for i, (layer, packed) in enumerate(zip(model.layers, model.packed)) if packed]
+    sections += [(SEC_LAYER, _encode_layer_data(layer, packed))
+                 for layer, packed in zip(model.layers, model.packed) if packed]
     body = bytearray()
     put_uvarint(body, len(sections))
     for kind, payload in sections:
@@ -289,10 +286,11 @@ def _decode_tensors(payload: bytes) -> list[TensorInfo]:
     r = Reader(payload, "tensor table")
     tensors = []
     for _ in range(r.uvarint()):
-        code = r.u8()
+        kind = r.u8()
+        code, ndim = kind >> 4, kind & 15
         if code >= len(DTYPES):
             raise FormatError(f"tensor table: unknown dtype code {code}")
-        shape = tuple(r.uvarint() for _ in range(r.u8()))
+        shape = tuple(r.uvarint() for _ in range(ndim))
         tensors.append(TensorInfo(shape, DTYPES[code], r.f32(), r.svarint(), r.uvarint()))
     return tensors
 
@@ -327,20 +325,19 @@ def _decode_graph(payload: bytes, n_tensors: int):
     return arena, inputs, outputs, layers, masks
 
 
-def _decode_layer_data(payload: bytes, layers, masks, packed) -> None:
-    r = Reader(payload, "layer data")
-    i = r.uvarint()
-    if i >= len(layers):
-        raise FormatError(f"layer data for layer {i}, but the graph has {len(layers)} layers")
+def _decode_layer_data(payload: bytes, i: int, layers, masks, packed) -> None:
+    r = Reader(payload, f"layer {i} data")
     names = [n for bit, n in enumerate(_const_names(layers[i].op)) if masks[i] >> bit & 1]
     for name in names:
-        codec = r.u8()
-        dtype_code = r.u8()
+        kind = r.u8()
+        codec, dtype_code = kind & 15, kind >> 4
         if dtype_code >= len(DTYPES):
             raise FormatError(f"layer {i} {name}: unknown dtype code {dtype_code}")
         shape = tuple(r.uvarint() for _ in range(r.u8()))
         payload_bytes = r.take(r.uvarint())
         packed[i][name] = PackedConst(codec, DTYPES[dtype_code], shape, payload_bytes)
+    if not r.done():
+        raise FormatError(f"layer {i} data: {len(payload) - r.pos} bytes left over")
 
 
 def from_bytes(data: bytes, what: str = "file", decode: bool = True) -> MoteModel:
@@ -367,8 +364,12 @@ def from_bytes(data: bytes, what: str = "file", decode: bool = True) -> MoteMode
         raise FormatError(f"{what}: missing tensor table or graph section")
     arena, inputs, outputs, layers, masks = graph
     packed = [dict() for _ in layers]
-    for payload in layer_sections:
-        _decode_layer_data(payload, layers, masks, packed)
+    with_consts = [i for i, m in enumerate(masks) if m]
+    if len(layer_sections) != len(with_consts):
+        raise FormatError(f"{what}: {len(layer_sections)} layer data sections for {len(with_consts)} "
+                          "layers with constants")
+    for i, payload in zip(with_consts, layer_sections):
+        _decode_layer_data(payload, i, layers, masks, packed)
     model = MoteModel(meta, tensors, layers, inputs, outputs, arena, packed)
     for i, layer in enumerate(layers):
         want = [n for bit, n in enumerate(_const_names(layer.op)) if masks[i] >> bit & 1]
@@ -397,9 +398,34 @@ def op_table_markdown() -> str:
     return "\n".join(lines)
 
 
-def refresh_op_table(doc_path) -> bool:
-    """Rewrite the generated op table in docs/FORMAT.md; True if it changed."""
+def device_op_table_source() -> str:
+    """device/motes/optable.py: the op table in the smallest form a board can use.
+
+    Per op id: its name, one letter per param in file order ('s' scalar, 'l'
+    list) and the number of constants. Kernels take params and constants by
+    position (the order of the table in docs/FORMAT.md); names cost RAM.
+    """
+    lines = ["# Generated from host/motes/ops by 'make format-doc'; do not edit.",
+             "# op id -> (name, one letter per param: s scalar / l list, number of constants)",
+             "# Param and constant order: the op table in docs/FORMAT.md.", "OPS = {"]
+    for name, op_id in sorted(ops.OP_IDS.items(), key=lambda kv: kv[1]):
+        mod = ops.OPS.get(name)
+        if mod is not None:
+            spec = "".join("l" if p.endswith("[]") else "s" for p in mod.PARAMS)
+            lines.append(f"    {op_id}: ({name!r}, {spec!r}, {len(mod.CONSTS)}),")
+    return "\n".join(lines + ["}", ""])
+
+
+def refresh_op_table(doc_path, device_table=None) -> bool:
+    """Rewrite the generated op tables (docs/FORMAT.md, device optable.py); True if changed."""
     from pathlib import Path
+    changed = False
+    if device_table is not None:
+        dev = Path(device_table)
+        src = device_op_table_source()
+        if not dev.exists() or dev.read_text() != src:
+            dev.write_text(src)
+            changed = True
     path = Path(doc_path)
     text = path.read_text()
     begin, end = "<!-- op-table:begin -->", "<!-- op-table:end -->"
@@ -408,9 +434,9 @@ def refresh_op_table(doc_path) -> bool:
     new = f"{head}{begin}\n{op_table_markdown()}\n{end}{tail}"
     if new != text:
         path.write_text(new)
-    return new != text
+    return changed or new != text
 
 
-if __name__ == "__main__":  # python -m motes.format docs/FORMAT.md
+if __name__ == "__main__":  # python -m motes.format docs/FORMAT.md device/motes/optable.py
     import sys
-    print("updated" if refresh_op_table(sys.argv[1]) else "up to date")
+    print("updated" if refresh_op_table(*sys.argv[1:3]) else "up to date")

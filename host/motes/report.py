@@ -5,6 +5,9 @@ Used by `motes inspect` and `motes convert`. Terms:
 - params: the other constants (int32 bias, per-channel multipliers and shifts);
 - entropy bound: order-0 entropy of each weight tensor (bits / 8): what an ideal
   symbol-by-symbol coder with a free code table would need;
+- table bytes: the code tables in the payloads; for a tensor stored raw (because
+  no entropy coder beat raw), the table the Huffman coder would have needed,
+  so that "packed <= entropy bound + tables" compares like with like;
 - peak_ram_resident: activation arena + every layer's constants decoded;
 - peak_ram_streaming: arena + the largest single layer's decoded constants +
   STREAM_BUFFER bytes for the file read chunk and the decoder tables.
@@ -42,7 +45,13 @@ def layer_rows(model: MoteModel) -> list[dict]:
                 row["weights"] += pc.count
                 row["weights_raw_bytes"] += pc.raw_bytes
                 row["weights_packed_bytes"] += len(pc.payload)
-                row["table_bytes"] += codecs.CODECS[pc.codec].table_bytes(pc.payload)
+                codec = codecs.CODECS[pc.codec]
+                if codec.name == "raw":  # the table an entropy coder would have had to send
+                    huff = codecs.by_name("huffman")
+                    codec, payload = huff, huff.encode(np.asarray(values).ravel())
+                else:
+                    payload = pc.payload
+                row["table_bytes"] += codec.table_bytes(payload)
                 row["entropy_bound_bytes"] += codecs.entropy_bits(np.asarray(values).ravel()) / 8
                 row["codecs"].append(codecs.CODECS[pc.codec].name)
             else:
