@@ -26,7 +26,7 @@ def _roundtrip(path):
 @pytest.mark.parametrize("name", SHARED_MODELS)
 def test_shared_model_bitexact(name):
     conv, model = _roundtrip(shared_model(name))
-    result = compare(conv.tflite, model, random_inputs(model, N_RANDOM, seed=1))
+    result = compare(conv.tflite, conv.data, random_inputs(model, N_RANDOM, seed=1))
     assert result["n"] == N_RANDOM
     assert result["mismatches"] == 0, result
 
@@ -36,7 +36,7 @@ def test_person_images(image, expected):
     conv, model = _roundtrip(shared_model("person_detect"))
     raw = (SHARED / "testdata" / "person_detection" / f"{image}_96x96_u8_topdown.raw").read_bytes()
     x = np.frombuffer(raw, dtype=np.int8)
-    result = compare(conv.tflite, model, [x])
+    result = compare(conv.tflite, conv.data, [x])
     assert result["mismatches"] == 0, result
     out, _ = api.run(model, x)
     # the values TFLM gives for these images (shared/models/MANIFEST.md)
@@ -48,5 +48,5 @@ def test_person_images(image, expected):
 def test_opmodel_bitexact(name, per_channel, opmodel_cache):
     path = opmodels.build(name, opmodel_cache, per_channel=per_channel)
     conv, model = _roundtrip(path)
-    result = compare(conv.tflite, model, random_inputs(model, N_RANDOM, seed=2))
+    result = compare(conv.tflite, conv.data, random_inputs(model, N_RANDOM, seed=2))
     assert result["mismatches"] == 0, result

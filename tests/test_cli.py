@@ -124,7 +124,7 @@ def test_convert_keras(keras_model, model_name, calib, capsys):
     assert [L.op for L in model.layers] == ["CONV_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
     assert model.meta["labels"] == ["a", "b", "c"]
     conv = api.convert(keras_model / model_name, calibration=keras_model / calib)
-    assert compare(conv.tflite, model, random_inputs(model, 30))["mismatches"] == 0
+    assert compare(conv.tflite, out.read_bytes(), random_inputs(model, 30))["mismatches"] == 0
 
 
 def test_keras_needs_calibration(keras_model, capsys):

@@ -78,15 +78,20 @@ def _load_input(path: str) -> np.ndarray:
 
 
 def do_run(args) -> int:
-    model, _, _ = api.load_model(args.model)
+    from .compare import run_engine
+    data, model = _mote_bytes(args.model)
+    t_in, t_out = model.tensors[model.inputs[0]], model.tensors[model.outputs[0]]
     x = _load_input(args.input)
-    need = int(np.prod(model.tensors[model.inputs[0]].shape))
-    if x.size != need:
-        raise ModelError(f"--input {args.input} has {x.size} values; the model wants {need} "
-                         f"(shape {model.tensors[model.inputs[0]].shape})")
-    q, f = api.run(model, x)
+    if x.size != t_in.nbytes:
+        raise ModelError(f"--input {args.input} has {x.size} values; the model wants {t_in.nbytes} "
+                         f"(shape {t_in.shape})")
+    xq = x.astype(np.int8) if x.dtype == np.int8 else api.quantize_input(x, t_in.scale, t_in.zero_point)
+    outs, info = run_engine(data, [xq.reshape(t_in.shape)], args.engine, heap=args.heap, mode=args.mode,
+                            backend=args.backend)
+    q = np.asarray(outs[0], dtype=np.int8)
+    f = api.dequantize(q, t_out.scale, t_out.zero_point)
+    out = dict(output=[float(v) for v in f.ravel()], output_int8=[int(v) for v in q.ravel()], **info)
     labels = model.meta.get("labels")
-    out = dict(output=[float(v) for v in f.ravel()], output_int8=[int(v) for v in q.ravel()], engine="numpy")
     if labels:
         out["label"] = labels[int(np.argmax(q))]
     if args.json:
@@ -96,7 +101,22 @@ def do_run(args) -> int:
         print("output (float):", [round(v, 5) for v in out["output"]])
         if labels:
             print("label:", out["label"])
+        if args.engine == "micropython":
+            print(f"micropython: {info['backend']} backend, {info['mode']} mode, "
+                  f"peak heap {info['peak_heap_bytes']:,} bytes")
     return 0
+
+
+def _mote_bytes(path):
+    """The .mote bytes of a .mote or .tflite path, and the model read from them."""
+    from .format import from_bytes
+    p = Path(path)
+    if not p.exists():
+        raise ModelError(f"{p} not found")
+    data = p.read_bytes()
+    if data[4:8] == b"TFL3":
+        data = api.convert(p).data
+    return data, from_bytes(data, str(p))
 
 
 def do_compare(args) -> int:
@@ -104,9 +124,10 @@ def do_compare(args) -> int:
     from .format import from_bytes
     src = Path(args.model)
     conv = api.convert(src)
-    model = from_bytes(Path(args.mote).read_bytes(), args.mote) if args.mote else from_bytes(conv.data)
-    inputs = random_inputs(model, args.n, args.seed)
-    result = compare(conv.tflite, model, inputs, engine=args.engine)
+    data = Path(args.mote).read_bytes() if args.mote else conv.data
+    inputs = random_inputs(from_bytes(data, args.mote or str(src)), args.n, args.seed)
+    result = compare(conv.tflite, data, inputs, engine=args.engine, heap=args.heap, mode=args.mode,
+                     backend=args.backend)
     if args.json:
         print(json.dumps(result))
     else:
@@ -117,10 +138,18 @@ def do_compare(args) -> int:
     return 0 if result["mismatches"] == 0 else 1
 
 
+def _engine_options(s) -> None:
+    s.add_argument("--engine", default="numpy", choices=["numpy", "micropython"],
+                   help="numpy reference on the host, or the device runtime in the unix MicroPython")
+    s.add_argument("--heap", help="micropython: heap size like a board's, e.g. 128K")
+    s.add_argument("--mode", choices=["resident", "streaming"], help="micropython: load mode (default: auto)")
+    s.add_argument("--backend", choices=["python", "viper", "native"], help="micropython: kernels to use")
+
+
 VERBS = {
     "convert": (do_convert, "turn an int8 .tflite (or a Keras model + calibration data) into a .mote"),
     "inspect": (do_inspect, "per-layer table of a .mote or .tflite: shapes, MACs, sizes, RAM"),
-    "run": (do_run, "run a model on one input on the host (numpy reference executor)"),
+    "run": (do_run, "run a model on one input: numpy reference, or the device runtime in MicroPython"),
     "compare": (do_compare, "check motes against TensorFlow Lite Micro on random inputs"),
 }
 
@@ -144,13 +173,14 @@ def _parser() -> argparse.ArgumentParser:
         elif verb == "run":
             s.add_argument("model", help=".mote or .tflite")
             s.add_argument("--input", required=True, help=".npy (float or int8), .csv, or raw int8 bytes")
+            _engine_options(s)
             s.add_argument("--json", action="store_true")
         elif verb == "compare":
             s.add_argument("model", help="the int8 .tflite (the reference)")
             s.add_argument("--mote", help="the .mote to check (default: convert the .tflite in memory)")
             s.add_argument("--n", type=int, default=50, help="number of random inputs (default 50)")
             s.add_argument("--seed", type=int, default=0)
-            s.add_argument("--engine", default="numpy", choices=["numpy"])
+            _engine_options(s)
             s.add_argument("--json", action="store_true")
     return p
 

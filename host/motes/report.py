@@ -9,9 +9,12 @@ Used by `motes inspect` and `motes convert`. Terms:
   no entropy coder beat raw), the table the Huffman coder would have needed,
   so that "packed <= entropy bound + tables" compares like with like;
 - peak_ram_resident: activation arena + every layer's constants decoded;
-- peak_ram_streaming: arena + the largest single layer's decoded constants +
-  STREAM_BUFFER bytes for the file read chunk and the decoder tables.
-Interpreter objects and code are not counted.
+- peak_ram_streaming: arena + the most any one layer holds while it runs in
+  the device's streaming mode: its small constants whole, a weight matrix only
+  STREAM_CHUNK bytes of rows at a time, the decoder tables of entropy-coded
+  arrays, and the file read buffer.
+Interpreter objects and code are not counted (see the device memory figures of
+`motes run --engine micropython` for a whole-runtime measurement).
 """
 from __future__ import annotations
 
@@ -20,7 +23,25 @@ import numpy as np
 from . import codecs, ops
 from .format import MoteModel
 
-STREAM_BUFFER = 1024
+STREAM_BUFFER = 512    # device: file read buffer and decoder state (device/motes/net.py)
+STREAM_TABLES = 2048   # device: Huffman decoding tables of one entropy-coded array
+STREAM_CHUNK = 4096    # device: bytes of weight rows decoded at a time in streaming mode
+
+
+def streaming_bytes(op: str, packed: dict) -> int:
+    """What a layer holds in streaming mode (mirrors Net._largest_stream_need on the device)."""
+    need = STREAM_BUFFER
+    slots = ops.module_for(op).CONSTS
+    for name, pc in packed.items():
+        slot = slots.index(name)
+        n = pc.raw_bytes
+        if slot == 0 and len(pc.shape) > 1 and pc.shape[0] > 1:  # weights: streamed by rows
+            row = n // pc.shape[0]
+            n = max(row, (STREAM_CHUNK // row) * row)
+        if codecs.CODECS[pc.codec].name in ("huffman", "zerorun"):
+            n += STREAM_TABLES
+        need += n
+    return need
 
 
 def is_weight(name: str, dtype: str) -> bool:
@@ -57,6 +78,7 @@ def layer_rows(model: MoteModel) -> list[dict]:
             else:
                 row["params_raw_bytes"] += pc.raw_bytes
                 row["params_packed_bytes"] += len(pc.payload)
+        row["streaming_bytes"] = streaming_bytes(layer.op, packed)
         row["bits_per_weight"] = (8.0 * row["weights_packed_bytes"] / row["weights"]) if row["weights"] else None
         row["entropy_bound_bytes"] = round(row["entropy_bound_bytes"], 1)
         rows.append(row)
@@ -66,7 +88,7 @@ def layer_rows(model: MoteModel) -> list[dict]:
 def summary(model: MoteModel, file_bytes: int, source_bytes: int | None = None) -> dict:
     rows = layer_rows(model)
     total = lambda key: sum(r[key] for r in rows)  # noqa: E731
-    largest_layer = max((r["decoded_bytes"] for r in rows), default=0)
+    largest_stream = max((r["streaming_bytes"] for r in rows), default=0)
     out = dict(
         name=model.meta.get("name", ""),
         file_bytes=file_bytes,
@@ -81,7 +103,7 @@ def summary(model: MoteModel, file_bytes: int, source_bytes: int | None = None) 
         params_raw_bytes=total("params_raw_bytes"),
         params_packed_bytes=total("params_packed_bytes"),
         peak_ram_resident=model.arena_size + total("decoded_bytes"),
-        peak_ram_streaming=model.arena_size + largest_layer + STREAM_BUFFER,
+        peak_ram_streaming=model.arena_size + largest_stream,
         inputs=[dict(shape=list(model.tensors[t].shape), scale=model.tensors[t].scale,
                      zero_point=model.tensors[t].zero_point) for t in model.inputs],
         outputs=[dict(shape=list(model.tensors[t].shape), scale=model.tensors[t].scale,

@@ -1,0 +1,97 @@
+# Decoding the constant arrays of a .mote (docs/CODECS.md) from the open file.
+#
+# decode_all(f, ref) returns a whole array; RowStream hands out a weight matrix
+# a chunk of rows at a time, so streaming mode never holds a big layer at once.
+#
+# A decoder is made with (f, ref) (ref: a structs.Const) and its read(dest, n)
+# writes the next n values into dest[0:n], carrying on where the previous call
+# stopped. Decoders read their payload in small chunks into one buffer of their
+# own and seek to their own position before every read, so several may share f.
+# Only raw lives here: the bitstream codecs (huffman, zerorun, rice, bitpack) are
+# in huff.py, imported when a model first decodes such an array, so that a
+# runtime can drop them again once a resident model is decoded.
+from micropython import const
+from array import array
+
+from .structs import MoteError, DTYPES
+
+RAW = const(0)
+HUFFMAN = const(1)
+ZERORUN = const(2)
+RICE = const(3)
+BITPACK = const(4)
+
+
+def new_array(dtype, n):
+    # array(tc, range(n)) allocates exactly n items with no temporary copy
+    # (array(tc, bytes(...)) would briefly hold two); contents are overwritten
+    return array(DTYPES[dtype][0], range(n))
+
+
+class _Raw:
+    def __init__(self, f, ref):
+        self.f = f
+        self.pos = ref.pos
+        self.size = DTYPES[ref.dtype][1]
+        self.tc = DTYPES[ref.dtype][0]
+
+    def read(self, dest, n):
+        f = self.f
+        f.seek(self.pos)
+        if self.size == 1:
+            got = f.readinto(memoryview(dest)[:n])
+            if got != n:
+                raise MoteError("weights truncated")
+            self.pos += n
+            return
+        raw = f.read(n * self.size)
+        if len(raw) != n * self.size:
+            raise MoteError("weights truncated")
+        src = array(self.tc, raw)
+        for i in range(n):
+            dest[i] = src[i]
+        self.pos += n * self.size
+
+
+class _Coded:
+    """huffman, zerorun, rice or bitpack: the decoder classes of huff.py."""
+
+    def __init__(self, f, ref):
+        from .huff import CLASSES
+        self.read = CLASSES[ref.codec](f, ref).read
+
+
+DECODERS = {RAW: _Raw, HUFFMAN: _Coded, ZERORUN: _Coded, RICE: _Coded, BITPACK: _Coded}
+
+
+def register(codec_id, cls):
+    DECODERS[codec_id] = cls
+
+
+def _decoder(f, ref):
+    cls = DECODERS.get(ref.codec)
+    if cls is None:
+        raise MoteError("codec %d is unknown to this runtime: update motes on the board" % ref.codec)
+    return cls(f, ref)
+
+
+def decode_all(f, ref):
+    dest = new_array(ref.dtype, ref.n)
+    _decoder(f, ref).read(dest, ref.n)
+    return dest
+
+
+class RowStream:
+    """Decode a constant in consecutive pieces into one reused buffer."""
+
+    def __init__(self, f, ref, cap):
+        self.dec = _decoder(f, ref)
+        self.buf = new_array(ref.dtype, cap)
+        self.left = ref.n
+
+    def next(self, n):
+        if n > self.left:
+            raise MoteError("read past the end of a weight array")
+        self.dec.read(self.buf, n)
+        self.left -= n
+        return self.buf

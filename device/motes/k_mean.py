@@ -1,0 +1,42 @@
+# MEAN, int8, pure Python: TFLM's integer path (sum, then one requantization
+# with the multiplier the host scaled by 1/n). Params: axes[], multiplier,
+# shift, sum_offset, output_zero_point.
+from .qmath import mbqm, wrap32, walk, strides, stab
+
+
+def mean(net, L, ins, outs):
+    axes, m, s, soff, ozp = L.p
+    x = ins[0]
+    shape = x.shape
+    st = strides(shape)
+    kd = []
+    ks = []
+    rd = []
+    rs = []
+    for i in range(len(shape)):
+        if i in axes:
+            rd.append(shape[i])
+            rs.append(st[i])
+        else:
+            kd.append(shape[i])
+            ks.append(st[i])
+    if rd:
+        n = rd.pop()
+        step = rs.pop()
+    else:
+        n = step = 1
+    xt = stab(0)
+    mv = net.mv
+    y = outs[0].off
+    for base, _ in walk(kd, ks, ks):
+        base += x.off
+        t = 0
+        for i, _ in walk(rd, rs, rs):
+            for i in range(base + i, base + i + n * step, step):
+                t += xt[mv[i]]
+        v = mbqm(wrap32(wrap32(t) + soff), m, s) + ozp
+        mv[y] = (-128 if v < -128 else 127 if v > 127 else v) & 0xFF
+        y += 1
+
+
+OPS = {11: mean}

