@@ -11,7 +11,7 @@ APT_PACKAGES :=
 SETUP_STAMP := $(VENV)/.setup-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 SHARED := ../shared/models
 
-.PHONY: setup demo test clean format-doc
+.PHONY: setup demo test clean format-doc device
 .DEFAULT_GOAL := demo
 
 setup: $(SETUP_STAMP)
@@ -24,7 +24,7 @@ $(SETUP_STAMP):
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --pre -e '.[train,ref,test]'
+	$(PY) -m pip install -q --disable-pip-version-check --pre -e '.[train,ref,test,device]'
 	@rm -f $(VENV)/.setup-* && touch $@
 
 demo: setup
@@ -35,6 +35,15 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# The device runtime as .mpy files for a board: make device ARCH=armv6m (RP2040),
+# xtensawin (ESP32), armv7emsp (STM32, nRF), rv32imc (ESP32-C3), x64 (unix port).
+ARCH ?= armv6m
+device: setup
+	@mkdir -p dist/device/$(ARCH)
+	@src=$$($(PY) -c 'from motes import device_build; print(device_build.build("$(ARCH)"))') && \
+	  rm -rf dist/device/$(ARCH)/motes && cp -r $$src/motes dist/device/$(ARCH)/ && \
+	  echo "dist/device/$(ARCH)/motes: copy this folder to the board (e.g. mpremote cp -r dist/device/$(ARCH)/motes :)"
 
 format-doc: setup
 	$(PY) -m motes.format docs/FORMAT.md device/motes/optable.py

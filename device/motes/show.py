@@ -5,6 +5,18 @@ import time
 
 from .opnames import NAMES
 
+try:
+    _us = time.ticks_us          # MicroPython
+
+    def _since(t0):
+        return time.ticks_diff(time.ticks_us(), t0)
+except AttributeError:           # CircuitPython
+    def _us():
+        return time.monotonic_ns() // 1000
+
+    def _since(t0):
+        return _us() - t0
+
 
 def _shape(t):
     return "x".join(str(d) for d in t.shape)
@@ -32,10 +44,10 @@ class Tracer:
         print("  # op                 output         int8 range     float range              time")
 
     def start(self):
-        self.t0 = time.ticks_us()
+        self.t0 = _us()
 
     def layer(self, i, L):
-        dt = time.ticks_diff(time.ticks_us(), self.t0)
+        dt = _since(self.t0)
         net = self.net
         t = net.tensors[L.outs[0]]
         lo, hi = _range(net, t)
