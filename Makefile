@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 # Debian packages the project needs (installed only if missing).
-APT_PACKAGES :=
+APT_PACKAGES := make gcc gcc-arm-none-eabi libnewlib-arm-none-eabi
 SETUP_STAMP := $(VENV)/.setup-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 SHARED := ../shared/models
 
@@ -43,7 +43,8 @@ device: setup
 	@mkdir -p dist/device/$(ARCH)
 	@src=$$($(PY) -c 'from motes import device_build; print(device_build.build("$(ARCH)"))') && \
 	  rm -rf dist/device/$(ARCH)/motes && cp -r $$src/motes dist/device/$(ARCH)/ && \
-	  echo "dist/device/$(ARCH)/motes: copy this folder to the board (e.g. mpremote cp -r dist/device/$(ARCH)/motes :)"
+	  { cp $$src/motes_native.mpy dist/device/$(ARCH)/ 2>/dev/null || echo "(no native module for $(ARCH): viper/python kernels)"; } && \
+	  echo "dist/device/$(ARCH): copy its contents to the board (e.g. mpremote cp -r dist/device/$(ARCH)/motes : and mpremote cp dist/device/$(ARCH)/motes_native.mpy :)"
 
 format-doc: setup
 	$(PY) -m motes.format docs/FORMAT.md device/motes/optable.py

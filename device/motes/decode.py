@@ -54,10 +54,15 @@ class _Raw:
 
 
 class _Coded:
-    """huffman, zerorun, rice or bitpack: the decoder classes of huff.py."""
+    """huffman, zerorun, rice or bitpack: the decoder classes of huff.py, or
+    the C ones of dec_native.py (Huffman, zero-run) with the native backend."""
 
     def __init__(self, f, ref):
-        from .huff import CLASSES
+        from . import kernels
+        if kernels.BACKEND == "native" and ref.codec in (HUFFMAN, ZERORUN) and ref.dtype == 0:
+            from .dec_native import CLASSES
+        else:
+            from .huff import CLASSES
         self.read = CLASSES[ref.codec](f, ref).read
 
 

@@ -12,15 +12,28 @@ _PY = {
     22: "k_act", 23: "k_act",
     9: "k_elem", 10: "k_elem", 20: "k_elem", 11: "k_mean",
 }
-_ORDER = ("viper", "python")   # preference, best first
+_ORDER = ("native", "viper", "python")   # preference, best first
 BACKEND = "python"
+_viper = None
+
+
+def _native_available():
+    # the C module motes_native (ulab_kernels/): a .mpy on sys.path (built for
+    # this board's architecture) or compiled into the firmware
+    try:
+        import motes_native
+    except (ImportError, ValueError, OSError):   # ValueError: .mpy of another arch/version
+        return False
+    return getattr(motes_native, "API", 0) == 1
 
 
 def _viper_available():
     try:
         from . import k_viper  # noqa: F401  (SyntaxError/ImportError without viper)
         return True
-    except (ImportError, SyntaxError, NameError):
+    except (ImportError, SyntaxError, NameError, MemoryError):
+        # MemoryError: compiling k_viper.py from source on a small heap; the
+        # pure-Python kernels still work (ship .mpy files to avoid compiling)
         return False
 
 
@@ -30,7 +43,15 @@ def _module(name):
 
 def get(op):
     """The kernel function for an op id, from the best backend that has it."""
-    if BACKEND == "viper":
+    global _viper
+    if BACKEND == "native":
+        from . import k_native
+        fn = k_native.OPS.get(op)
+        if fn:
+            return fn
+    if BACKEND == "native" and _viper is None:
+        _viper = _viper_available()        # checked once: ops native lacks go to viper
+    if BACKEND == "viper" or (BACKEND == "native" and _viper):
         from . import k_viper
         fn = k_viper.OPS.get(op)
         if fn:
@@ -43,14 +64,19 @@ def get(op):
 
 
 def use(name):
-    """Choose the backend ('viper' or 'python') for nets loaded from now on."""
+    """Choose the backend ('native', 'viper' or 'python') for nets loaded from now on."""
     global BACKEND
     if name not in _ORDER:
         raise ValueError("backend must be one of " + ", ".join(_ORDER))
+    if name == "native" and not _native_available():
+        raise ValueError("native kernels are not available: put motes_native.mpy (built for this "
+                         "board's architecture) in /lib or beside motes")
     if name == "viper" and not _viper_available():
         raise ValueError("viper is not available on this port")
     BACKEND = name
 
 
-if _viper_available():
+if _native_available():
+    BACKEND = "native"
+elif _viper_available():
     BACKEND = "viper"

@@ -17,6 +17,8 @@ from .graph import ModelError
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "device" / "motes"
+KERNELS = ROOT / "ulab_kernels"
+NATIVE_ARCHS = ("x64", "x86", "armv6m", "armv7m", "armv7emsp", "armv7emdp", "xtensawin")
 ARCHS = ("x64", "x86", "armv6m", "armv7m", "armv7emsp", "armv7emdp", "xtensa", "xtensawin", "rv32imc")
 
 
@@ -31,13 +33,26 @@ def sources() -> list[Path]:
     return sorted(SOURCE.glob("*.py"))
 
 
-def build(arch: str = "x64", out_root: Path | None = None) -> Path:
-    """Return a folder holding motes/*.mpy for `arch` (built if not cached)."""
+def native_module(arch: str) -> Path | None:
+    """Build ulab_kernels' motes_native.mpy for `arch`; None if this machine cannot."""
+    if arch not in NATIVE_ARCHS or not (KERNELS / "Makefile").exists():
+        return None
+    proc = subprocess.run(["make", "-s", "-C", str(KERNELS), f"ARCH={arch}"], capture_output=True, text=True)
+    out = KERNELS / "dist" / f"{arch}_6.3" / "motes_native.mpy"
+    return out if proc.returncode == 0 and out.exists() else None
+
+
+def build(arch: str = "x64", out_root: Path | None = None, native: bool = True) -> Path:
+    """Return a folder holding motes/*.mpy (and motes_native.mpy when it builds) for `arch`.
+
+    The folder is what goes on a board's filesystem (or /lib): import motes.
+    """
     if arch not in ARCHS:
         raise ModelError(f"unknown architecture {arch!r}; known: {', '.join(ARCHS)}")
-    h = hashlib.sha256(arch.encode())
-    for src in sources():
-        h.update(src.name.encode() + b"\0" + src.read_bytes())
+    h = hashlib.sha256(f"{arch} native={native}".encode())
+    for src in sources() + (sorted(KERNELS.glob("*.[ch]")) + [KERNELS / "Makefile"] if native else []):
+        if src.exists():
+            h.update(src.name.encode() + b"\0" + src.read_bytes())
     out = (out_root or ROOT / ".cache" / "device-mpy") / f"{arch}-{h.hexdigest()[:12]}"
     pkg = out / "motes"
     if (out / ".done").exists():
@@ -49,5 +64,9 @@ def build(arch: str = "x64", out_root: Path | None = None) -> Path:
                               capture_output=True, text=True)
         if proc.returncode != 0:
             raise ModelError(f"mpy-cross failed on {src.name}: {proc.stderr.strip()}")
+    if native:
+        mod = native_module(arch)
+        if mod is not None:
+            shutil.copyfile(mod, out / mod.name)
     (out / ".done").write_text("ok\n")
     return out

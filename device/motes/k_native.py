@@ -1,0 +1,131 @@
+# Native kernels: the C module motes_native (built from ulab_kernels/, a .mpy
+# on sys.path or part of the firmware) for FULLY_CONNECTED, CONV_2D,
+# DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, MAX_POOL_2D, ADD, SUB and MUL. Drop-in
+# replacements of the Python kernels (same signature, same int8 results); this
+# module is imported only when the 'native' backend is chosen.
+#
+# Each call passes one array('i') of dims and params (layout in
+# ulab_kernels/modmotes.c: a 15-int head, then the op's params in file order)
+# and the buffers: the arena (inputs and outputs at their offsets) and the
+# layer's constants. Streaming mode hands weight rows over chunk by chunk.
+from array import array
+
+import motes_native as _n
+
+# dtype codes the C kernels take for slots weights, bias, multiplier, shift
+_CONV_DT = (0, 3, 3, 0)
+
+
+def _typed(L):
+    # constants of the dtypes the C side checks; else the Python kernel runs
+    for r, dt in zip(L.refs, _CONV_DT):
+        if r and r.dtype != dt:
+            return False
+    return True
+
+
+def _fallback(name, op):
+    return __import__("motes." + name, None, None, ("OPS",)).OPS[op]
+
+
+def fully_connected(net, L, ins, outs):
+    if not _typed(L):
+        return _fallback("k_fc", 0)(net, L, ins, outs)
+    x = ins[0]
+    y = outs[0]
+    out_ch, depth = L.refs[0].shape
+    nb = x.n // depth
+    p = array("i", (x.off, nb, 1, 1, depth, y.off, nb, 1, 1, out_ch, 0, 1, 1, depth, 0))
+    p.extend(L.p)
+    bias = net.const(L, 1)
+    mult = net.const(L, 2)
+    shift = net.const(L, 3)
+    mv = net.mv
+    fc = _n.fc
+    for r0, r1, w in net.rows(L, 0, depth):
+        p[10] = r1 - r0
+        p[14] = r0
+        fc(p, mv, mv, w, bias, mult, shift)
+
+
+def conv(net, L, ins, outs):
+    if not _typed(L):
+        return _fallback("k_conv", 1)(net, L, ins, outs)
+    x = ins[0]
+    y = outs[0]
+    oc, fh, fw, fd = L.refs[0].shape
+    nb, ih, iw, ic = x.shape
+    p = array("i", (x.off, nb, ih, iw, ic, y.off, nb, y.shape[1], y.shape[2], oc, 0, fh, fw, fd, 0))
+    p.extend(L.p)
+    rl = fh * fw * fd
+    scratch = bytearray(2 * rl)
+    bias = net.const(L, 1)
+    mult = net.const(L, 2)
+    shift = net.const(L, 3)
+    mv = net.mv
+    cv = _n.conv
+    for r0, r1, w in net.rows(L, 0, rl):
+        p[10] = r1 - r0
+        p[14] = r0
+        cv(p, mv, mv, w, bias, mult, shift, scratch)
+
+
+def depthwise(net, L, ins, outs):
+    if not _typed(L):
+        return _fallback("k_dwconv", 2)(net, L, ins, outs)
+    x = ins[0]
+    y = outs[0]
+    _, fh, fw, oc = L.refs[0].shape
+    nb, ih, iw, ic = x.shape
+    p = array("i", (x.off, nb, ih, iw, ic, y.off, nb, y.shape[1], y.shape[2], oc, 1, fh, fw, oc, 0))
+    p.extend(L.p)
+    _n.dwconv(p, net.mv, net.mv, net.const(L, 0), net.const(L, 1), net.const(L, 2), net.const(L, 3))
+
+
+def pool(net, L, ins, outs):
+    x = ins[0]
+    y = outs[0]
+    nb, ih, iw, c = x.shape
+    p = array("i", (x.off, nb, ih, iw, c, y.off, nb, y.shape[1], y.shape[2], c, 0, 0, 0, 0, 0))
+    p.extend(L.p)
+    (_n.avgpool if L.op == 3 else _n.maxpool)(p, net.mv, net.mv)
+
+
+def _shape(p, shape):
+    p.append(len(shape))
+    for d in shape:
+        p.append(d)
+    for _ in range(len(shape), 6):
+        p.append(1)
+
+
+def binary(net, L, ins, outs):
+    # operands: a layer constant (int8 array) or an activation in the arena
+    ops = []
+    k = 0
+    for slot in (0, 1):
+        r = L.refs[slot] if L.refs else None
+        if r is not None:
+            if r.dtype != 0:
+                return _fallback("k_elem", L.op)(net, L, ins, outs)
+            ops.append((net.const(L, slot), 0, r.shape))
+        else:
+            t = ins[k]
+            k += 1
+            ops.append((net.mv, t.off, t.shape))
+    y = outs[0]
+    (a, ao, sa), (b, bo, sb) = ops
+    if len(sa) > 6 or len(sb) > 6 or len(y.shape) > 6:
+        return _fallback("k_elem", L.op)(net, L, ins, outs)
+    p = array("i", L.p)
+    p.append(L.op)
+    p.append(ao)
+    p.append(bo)
+    p.append(y.off)
+    _shape(p, sa)
+    _shape(p, sb)
+    _shape(p, y.shape)
+    _n.elem(p, a, b, net.mv)
+
+
+OPS = {0: fully_connected, 1: conv, 2: depthwise, 3: pool, 4: pool, 9: binary, 10: binary, 20: binary}

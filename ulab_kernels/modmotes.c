@@ -1,0 +1,475 @@
+/*
+ * motes_native: the MicroPython binding of the motes int8 kernels (kernels.c)
+ * and decoders (huffman.c). Built two ways from this one file:
+ *   - a native module (.mpy, `make -C ulab_kernels ARCH=...`): the build
+ *     defines MICROPY_ENABLE_DYNRUNTIME and mpy_init() registers the functions;
+ *   - a user C module of a firmware build (micropython.mk / micropython.cmake):
+ *     the module table at the end (under !MICROPY_ENABLE_DYNRUNTIME).
+ *
+ * Every function checks its arguments before any kernel runs: the argument
+ * count, that each buffer has the right element type (int8: bytes, bytearray,
+ * array 'b'/'B'; int32: array 'i'), is writable where it is written, and is
+ * long enough for the dims and offsets given; otherwise ValueError. The
+ * kernels check the dims and params themselves (ValueError too).
+ *
+ * Layer calls take one array('i') `p` of dims and params, then the buffers.
+ * `p` starts with a 15-int head, then the op's params in op-table order
+ * (docs/FORMAT.md):
+ *   p[0] src offset, p[1:5] input  n, h, w, c
+ *   p[5] dst offset, p[6:10] output n, h, w, c
+ *   p[10:14] filter n, h, w, c (FULLY_CONNECTED: rows, 1, 1, depth; CONV_2D:
+ *            rows of this chunk, kh, kw, in/groups; DEPTHWISE: 1, kh, kw, out;
+ *            pools: ignored)
+ *   p[14]    first output channel of the chunk (streaming; 0 otherwise)
+ *   p[15:]   params: FULLY_CONNECTED 5, CONV_2D 10, DEPTHWISE_CONV_2D 11, pools 8
+ *
+ *   fc(p, src, dst, weights, bias|None, multiplier, shift)
+ *   conv(p, src, dst, weights, bias|None, multiplier, shift, scratch)
+ *        scratch: a bytearray of at least 2 * kh * kw * (in/groups) bytes
+ *   dwconv(p, src, dst, weights, bias|None, multiplier, shift)
+ *   avgpool(p, src, dst), maxpool(p, src, dst)
+ *   elem(p, a, b, dst): p = the 12 ADD/SUB/MUL params, op id (9, 20, 10),
+ *        a offset, b offset, dst offset, then three shapes (a, b, out), each
+ *        as rank then MAX_RANK dims (unused dims ignored): 12 + 4 + 3 * 7 ints
+ *   requantize(x, multiplier, shift) -> int  (TFLM MultiplyByQuantizedMultiplier)
+ *
+ * Decoders (docs/CODECS.md), resumable over chunks of a payload:
+ *   huff_table(table, data, offset, zigzag) -> bytes used by the code table
+ *        (zigzag: 1 for int8 values, codec 1 and the second zerorun table;
+ *        0 for the zerorun run table)
+ *        table: a bytearray of HUFF_TABLE_SIZE bytes; data[offset:] holds the
+ *        table (pass at least 321 bytes, or the rest of the payload)
+ *   huff_decode(table, state, data, out, out_offset, n) -> values written
+ *        state: array('i', [acc, nbits, pos]) (start: 0, 0, first byte);
+ *        bytes are taken from data[pos:], pos advances; fewer than n values
+ *        when data ran out (feed the next chunk with pos = 0)
+ *   zrun_decode(runs, values, state, data, out, out_offset, n) -> values written
+ *        state: array('i', [acc, nbits, pos, zeros, want_value, left]),
+ *        left = the tensor's count at the start
+ */
+#if MICROPY_ENABLE_DYNRUNTIME
+#include "py/dynruntime.h"
+#else
+#include "py/runtime.h"
+#include "py/binary.h"
+#endif
+
+#include "motes_kernels.h"
+
+#define HEAD 15
+#define N_FC (HEAD + 5)
+#define N_CONV (HEAD + 10)
+#define N_DW (HEAD + 11)
+#define N_POOL (HEAD + 8)
+#define SHAPE_INTS (1 + MK_MAX_RANK)
+#define N_ELEM (12 + 4 + 3 * SHAPE_INTS)
+
+#define T_I8 1
+#define T_I32 4
+
+#if MICROPY_ENABLE_DYNRUNTIME
+/* Native module entry. It comes first in the file: on ARMv6-M the .mpy's
+ * entry jump must reach it within 2 KB of the start of the code. */
+static const mp_obj_fun_builtin_var_t mn_fc_obj;
+static const mp_obj_fun_builtin_var_t mn_conv_obj;
+static const mp_obj_fun_builtin_var_t mn_dwconv_obj;
+static const mp_obj_fun_builtin_var_t mn_avgpool_obj;
+static const mp_obj_fun_builtin_var_t mn_maxpool_obj;
+static const mp_obj_fun_builtin_var_t mn_elem_obj;
+static const mp_obj_fun_builtin_var_t mn_huff_table_obj;
+static const mp_obj_fun_builtin_var_t mn_huff_decode_obj;
+static const mp_obj_fun_builtin_var_t mn_zrun_decode_obj;
+static const mp_obj_fun_builtin_fixed_t mn_requantize_obj;
+
+mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
+    MP_DYNRUNTIME_INIT_ENTRY
+    mp_store_global(MP_QSTR_fc, MP_OBJ_FROM_PTR(&mn_fc_obj));
+    mp_store_global(MP_QSTR_conv, MP_OBJ_FROM_PTR(&mn_conv_obj));
+    mp_store_global(MP_QSTR_dwconv, MP_OBJ_FROM_PTR(&mn_dwconv_obj));
+    mp_store_global(MP_QSTR_avgpool, MP_OBJ_FROM_PTR(&mn_avgpool_obj));
+    mp_store_global(MP_QSTR_maxpool, MP_OBJ_FROM_PTR(&mn_maxpool_obj));
+    mp_store_global(MP_QSTR_elem, MP_OBJ_FROM_PTR(&mn_elem_obj));
+    mp_store_global(MP_QSTR_requantize, MP_OBJ_FROM_PTR(&mn_requantize_obj));
+    mp_store_global(MP_QSTR_huff_table, MP_OBJ_FROM_PTR(&mn_huff_table_obj));
+    mp_store_global(MP_QSTR_huff_decode, MP_OBJ_FROM_PTR(&mn_huff_decode_obj));
+    mp_store_global(MP_QSTR_zrun_decode, MP_OBJ_FROM_PTR(&mn_zrun_decode_obj));
+    mp_store_global(MP_QSTR_HUFF_TABLE_SIZE, MP_OBJ_NEW_SMALL_INT(sizeof(mk_huff_table)));
+    mp_store_global(MP_QSTR_MAX_RANK, MP_OBJ_NEW_SMALL_INT(MK_MAX_RANK));
+    mp_store_global(MP_QSTR_API, MP_OBJ_NEW_SMALL_INT(MK_API_VERSION));
+    MP_DYNRUNTIME_INIT_EXIT
+}
+
+#endif
+
+static void fail(mp_rom_error_text_t msg) {
+    mp_raise_msg(&mp_type_ValueError, msg);
+}
+
+static void check_args(size_t n_args, size_t want) {
+    if (n_args != want) {
+        fail(MP_ERROR_TEXT("wrong number of arguments"));
+    }
+}
+
+/* The buffer of o with elements of kind T_I8 or T_I32, writable if asked;
+ * its length in elements goes to *len. */
+static void *buffer(mp_obj_t o, int kind, int writable, int32_t *len, mp_rom_error_text_t what) {
+    mp_buffer_info_t bi;
+    if (!mp_get_buffer(o, &bi, writable ? MP_BUFFER_RW : MP_BUFFER_READ)) {
+        fail(what);
+    }
+    int tc = bi.typecode;
+    if (kind == T_I8) {
+        if (tc != 'b' && tc != 'B' && tc != BYTEARRAY_TYPECODE) {
+            fail(what);
+        }
+    } else {
+        size_t sz = mp_binary_get_size('@', tc, NULL);
+        if ((tc != 'i' && tc != 'I' && tc != 'l' && tc != 'L') || sz != 4 || ((uintptr_t)bi.buf & 3u)) {
+            fail(what);
+        }
+    }
+    if (bi.len > 0x7FFFFFFF) {
+        fail(what);
+    }
+    *len = (int32_t)(kind == T_I32 ? bi.len >> 2 : bi.len);
+    return bi.buf;
+}
+
+static const int32_t *params(mp_obj_t o, int32_t want) {
+    int32_t n;
+    const int32_t *p = buffer(o, T_I32, 0, &n, MP_ERROR_TEXT("p must be an array('i')"));
+    if (n != want) {
+        fail(MP_ERROR_TEXT("p has the wrong number of ints"));
+    }
+    return p;
+}
+
+static void dims_at(const int32_t *p, mk_dims *d) {
+    d->n = p[0];
+    d->h = p[1];
+    d->w = p[2];
+    d->c = p[3];
+}
+
+/* offset + count <= len, with offset >= 0 and count >= 0 */
+static void fits(int32_t off, int32_t count, int32_t len, mp_rom_error_text_t what) {
+    if (off < 0 || count < 0 || off > len || count > len - off) {
+        fail(what);
+    }
+}
+
+static void status(mk_status st) {
+    if (st == MK_ERR_SCRATCH) {
+        fail(MP_ERROR_TEXT("scratch buffer too small"));
+    } else if (st == MK_ERR_DATA) {
+        fail(MP_ERROR_TEXT("corrupt data"));
+    } else if (st != MK_OK) {
+        fail(MP_ERROR_TEXT("inconsistent dims or params"));
+    }
+}
+
+/* The common head: src/dst buffers and dims, checked against their lengths. */
+typedef struct {
+    mk_dims in, out, filter;
+    const int8_t *src;
+    int8_t *dst;
+} head_t;
+
+static void head(const int32_t *p, mp_obj_t src, mp_obj_t dst, head_t *h) {
+    int32_t ls, ld;
+    const int8_t *s = buffer(src, T_I8, 0, &ls, MP_ERROR_TEXT("src must be an int8 buffer"));
+    int8_t *d = buffer(dst, T_I8, 1, &ld, MP_ERROR_TEXT("dst must be a writable int8 buffer"));
+    dims_at(p + 1, &h->in);
+    dims_at(p + 6, &h->out);
+    dims_at(p + 10, &h->filter);
+    int32_t ni = mk_dims_count(&h->in), no = mk_dims_count(&h->out);
+    if (ni < 0 || no < 0) {
+        fail(MP_ERROR_TEXT("negative or oversized dims"));
+    }
+    fits(p[0], ni, ls, MP_ERROR_TEXT("src too short for the input dims"));
+    fits(p[5], no, ld, MP_ERROR_TEXT("dst too short for the output dims"));
+    h->src = s + p[0];
+    h->dst = d + p[5];
+}
+
+/* weights, bias, multiplier, shift of a conv-like layer with oc output channels */
+typedef struct {
+    const int8_t *w;
+    const int32_t *bias;
+    mk_quant q;
+} consts_t;
+
+static void consts(const mp_obj_t *args, const mk_dims *filter, int32_t oc, consts_t *c) {
+    int32_t lw, lb, lm, ls;
+    c->w = buffer(args[0], T_I8, 0, &lw, MP_ERROR_TEXT("weights must be an int8 buffer"));
+    int32_t nf = mk_dims_count(filter);
+    if (nf < 0) {
+        fail(MP_ERROR_TEXT("negative or oversized filter dims"));
+    }
+    fits(0, nf, lw, MP_ERROR_TEXT("weights too short for the filter dims"));
+    c->bias = NULL;
+    if (args[1] != mp_const_none) {
+        c->bias = buffer(args[1], T_I32, 0, &lb, MP_ERROR_TEXT("bias must be an array('i') or None"));
+        fits(0, oc, lb, MP_ERROR_TEXT("bias shorter than the output channels"));
+    }
+    c->q.multiplier = buffer(args[2], T_I32, 0, &lm, MP_ERROR_TEXT("multiplier must be an array('i')"));
+    c->q.shift = buffer(args[3], T_I8, 0, &ls, MP_ERROR_TEXT("shift must be an int8 buffer"));
+    if (lm != 1 && (oc < 1 || lm < oc)) {
+        fail(MP_ERROR_TEXT("multiplier needs 1 or one per output channel"));
+    }
+    c->q.count = lm == 1 ? 1 : oc;
+    fits(0, c->q.count, ls, MP_ERROR_TEXT("shift shorter than multiplier"));
+}
+
+static mp_obj_t mn_fc(size_t n_args, const mp_obj_t *args) {
+    check_args(n_args, 7);
+    const int32_t *p = params(args[0], N_FC);
+    head_t h;
+    consts_t c;
+    head(p, args[1], args[2], &h);
+    consts(args + 3, &h.filter, h.out.c, &c);
+    mk_fc_params fp = {p[15], p[16], p[17], p[18], p[19], p[14]};
+    status(mk_fully_connected_s8(&fp, &c.q, &h.in, h.src, &h.filter, c.w, c.bias, &h.out, h.dst));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_fc_obj, 0, mn_fc);
+
+static void conv_params(const int32_t *p, mk_conv_params *cp, int dw) {
+    const int32_t *q = p + HEAD;
+    cp->stride_h = q[0];
+    cp->stride_w = q[1];
+    cp->dilation_h = q[2];
+    cp->dilation_w = q[3];
+    cp->pad_h = q[4];
+    cp->pad_w = q[5];
+    if (dw) {
+        cp->depth_multiplier = q[6];
+        q++;
+    } else {
+        cp->depth_multiplier = 1;
+    }
+    cp->input_offset = q[6];
+    cp->output_offset = q[7];
+    cp->act_min = q[8];
+    cp->act_max = q[9];
+    cp->out_ch_start = dw ? 0 : p[14];
+}
+
+static mp_obj_t mn_conv(size_t n_args, const mp_obj_t *args) {
+    check_args(n_args, 8);
+    const int32_t *p = params(args[0], N_CONV);
+    head_t h;
+    consts_t c;
+    mk_conv_params cp;
+    int32_t ls;
+    head(p, args[1], args[2], &h);
+    consts(args + 3, &h.filter, h.out.c, &c);
+    conv_params(p, &cp, 0);
+    mk_ctx ctx;
+    ctx.buf = buffer(args[7], T_I8, 1, &ls, MP_ERROR_TEXT("scratch must be a bytearray"));
+    ctx.size = ls;
+    status(mk_convolve_s8(&ctx, &cp, &c.q, &h.in, h.src, &h.filter, c.w, c.bias, &h.out, h.dst));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_conv_obj, 0, mn_conv);
+
+static mp_obj_t mn_dwconv(size_t n_args, const mp_obj_t *args) {
+    check_args(n_args, 7);
+    const int32_t *p = params(args[0], N_DW);
+    head_t h;
+    consts_t c;
+    mk_conv_params cp;
+    head(p, args[1], args[2], &h);
+    consts(args + 3, &h.filter, h.out.c, &c);
+    conv_params(p, &cp, 1);
+    status(mk_depthwise_conv_s8(&cp, &c.q, &h.in, h.src, &h.filter, c.w, c.bias, &h.out, h.dst));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_dwconv_obj, 0, mn_dwconv);
+
+static mp_obj_t pool(size_t n_args, const mp_obj_t *args, int avg) {
+    check_args(n_args, 3);
+    const int32_t *p = params(args[0], N_POOL);
+    head_t h;
+    head(p, args[1], args[2], &h);
+    const int32_t *q = p + HEAD;
+    mk_pool_params pp = {q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]};
+    status(avg ? mk_avgpool_s8(&pp, &h.in, h.src, &h.out, h.dst)
+               : mk_maxpool_s8(&pp, &h.in, h.src, &h.out, h.dst));
+    return mp_const_none;
+}
+
+static mp_obj_t mn_avgpool(size_t n_args, const mp_obj_t *args) {
+    return pool(n_args, args, 1);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_avgpool_obj, 0, mn_avgpool);
+
+static mp_obj_t mn_maxpool(size_t n_args, const mp_obj_t *args) {
+    return pool(n_args, args, 0);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_maxpool_obj, 0, mn_maxpool);
+
+/* shape at p (rank, then MK_MAX_RANK dims) and its element count */
+static int32_t shape_at(const int32_t *p, mk_shape *s) {
+    if (p[0] < 0 || p[0] > MK_MAX_RANK) {
+        fail(MP_ERROR_TEXT("rank must be 0..6"));
+    }
+    s->rank = p[0];
+    for (int32_t k = 0; k < MK_MAX_RANK; k++) {
+        s->d[k] = k < s->rank ? p[1 + k] : 1;
+    }
+    int32_t n = mk_shape_count(s);
+    if (n < 0) {
+        fail(MP_ERROR_TEXT("negative or oversized dims"));
+    }
+    return n;
+}
+
+static mp_obj_t mn_elem(size_t n_args, const mp_obj_t *args) {
+    check_args(n_args, 4);
+    const int32_t *p = params(args[0], N_ELEM);
+    int32_t la, lb, ld;
+    const int8_t *a = buffer(args[1], T_I8, 0, &la, MP_ERROR_TEXT("a must be an int8 buffer"));
+    const int8_t *b = buffer(args[2], T_I8, 0, &lb, MP_ERROR_TEXT("b must be an int8 buffer"));
+    int8_t *d = buffer(args[3], T_I8, 1, &ld, MP_ERROR_TEXT("dst must be a writable int8 buffer"));
+    mk_shape s1, s2, so;
+    int32_t n1 = shape_at(p + 16, &s1), n2 = shape_at(p + 16 + SHAPE_INTS, &s2);
+    int32_t no = shape_at(p + 16 + 2 * SHAPE_INTS, &so);
+    fits(p[13], n1, la, MP_ERROR_TEXT("a too short for its shape"));
+    fits(p[14], n2, lb, MP_ERROR_TEXT("b too short for its shape"));
+    fits(p[15], no, ld, MP_ERROR_TEXT("dst too short for the output shape"));
+    mk_elem_op op = p[12] == 9 ? MK_ADD : p[12] == 20 ? MK_SUB : p[12] == 10 ? MK_MUL : (mk_elem_op)-1;
+    if ((int)op < 0) {
+        fail(MP_ERROR_TEXT("elem op must be 9 (ADD), 20 (SUB) or 10 (MUL)"));
+    }
+    mk_elem_params ep = {p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11]};
+    status(mk_elementwise_s8(op, &ep, &s1, a + p[13], &s2, b + p[14], &so, d + p[15]));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_elem_obj, 0, mn_elem);
+
+static mp_obj_t mn_requantize(mp_obj_t x, mp_obj_t m, mp_obj_t s) {
+    return mp_obj_new_int(mk_requantize(mp_obj_get_int(x), mp_obj_get_int(m), mp_obj_get_int(s)));
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(mn_requantize_obj, mn_requantize);
+
+/* ---- decoders ------------------------------------------------------------ */
+
+static mk_huff_table *table(mp_obj_t o, int writable) {
+    mp_buffer_info_t bi;
+    if (!mp_get_buffer(o, &bi, writable ? MP_BUFFER_RW : MP_BUFFER_READ) || bi.len < sizeof(mk_huff_table)
+        || ((uintptr_t)bi.buf & 3u)) {
+        fail(MP_ERROR_TEXT("table must be a bytearray of HUFF_TABLE_SIZE bytes"));
+    }
+    return (mk_huff_table *)bi.buf;
+}
+
+static int32_t *state(mp_obj_t o, int32_t want) {
+    int32_t n;
+    int32_t *s = buffer(o, T_I32, 1, &n, MP_ERROR_TEXT("state must be an array('i')"));
+    if (n < want) {
+        fail(MP_ERROR_TEXT("state array too short"));
+    }
+    return s;
+}
+
+static mp_obj_t mn_huff_table(size_t n_args, const mp_obj_t *args) {
+    check_args(n_args, 4);
+    mk_huff_table *t = table(args[0], 1);
+    int32_t ld, used = 0;
+    const uint8_t *data = buffer(args[1], T_I8, 0, &ld, MP_ERROR_TEXT("data must be a bytes-like object"));
+    int32_t off = mp_obj_get_int(args[2]);
+    fits(off, 0, ld, MP_ERROR_TEXT("offset outside data"));
+    status(mk_huff_table_build(t, data + off, ld - off, mp_obj_is_true(args[3]), &used));
+    return mp_obj_new_int(used);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_huff_table_obj, 0, mn_huff_table);
+
+/* data, out, out_offset, n at args[0..3]: checked; *n_out = n */
+static uint8_t *decode_args(const mp_obj_t *args, const uint8_t **data, int32_t *ld, int32_t *n) {
+    int32_t lo;
+    *data = buffer(args[0], T_I8, 0, ld, MP_ERROR_TEXT("data must be a bytes-like object"));
+    uint8_t *out = buffer(args[1], T_I8, 1, &lo, MP_ERROR_TEXT("out must be a writable int8 buffer"));
+    int32_t off = mp_obj_get_int(args[2]);
+    *n = mp_obj_get_int(args[3]);
+    fits(off, *n, lo, MP_ERROR_TEXT("out too short for n values at out_offset"));
+    return out + off;
+}
+
+static mp_obj_t mn_huff_decode(size_t n_args, const mp_obj_t *args) {
+    check_args(n_args, 6);
+    const mk_huff_table *t = table(args[0], 0);
+    int32_t *s = state(args[1], 3);
+    const uint8_t *data;
+    int32_t ld, n;
+    uint8_t *out = decode_args(args + 2, &data, &ld, &n);
+    mk_bits br = {(uint32_t)s[0], s[1]};
+    int32_t pos = s[2];
+    int32_t got = mk_huff_decode(t, &br, data, ld, &pos, out, n);
+    if (got < 0) {
+        fail(MP_ERROR_TEXT("bad huffman table or state"));
+    }
+    s[0] = (int32_t)br.acc;
+    s[1] = br.nbits;
+    s[2] = pos;
+    return mp_obj_new_int(got);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_huff_decode_obj, 0, mn_huff_decode);
+
+static mp_obj_t mn_zrun_decode(size_t n_args, const mp_obj_t *args) {
+    check_args(n_args, 7);
+    const mk_huff_table *runs = table(args[0], 0);
+    const mk_huff_table *vals = table(args[1], 0);
+    int32_t *s = state(args[2], 6);
+    const uint8_t *data;
+    int32_t ld, n;
+    uint8_t *out = decode_args(args + 3, &data, &ld, &n);
+    mk_zrun_state zs = {{(uint32_t)s[0], s[1]}, s[3], s[4], s[5]};
+    int32_t pos = s[2];
+    int32_t got = mk_zrun_decode(runs, vals, &zs, data, ld, &pos, out, n);
+    if (got == MK_ERR_DATA) {
+        fail(MP_ERROR_TEXT("corrupt zerorun payload"));
+    } else if (got < 0) {
+        fail(MP_ERROR_TEXT("bad zerorun tables, state or count"));
+    }
+    s[0] = (int32_t)zs.br.acc;
+    s[1] = zs.br.nbits;
+    s[2] = pos;
+    s[3] = zs.zeros;
+    s[4] = zs.want_value;
+    s[5] = zs.left;
+    return mp_obj_new_int(got);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_zrun_decode_obj, 0, mn_zrun_decode);
+
+/* ---- module -------------------------------------------------------------- */
+
+#if !MICROPY_ENABLE_DYNRUNTIME
+
+static const mp_rom_map_elem_t motes_native_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_motes_native) },
+    { MP_ROM_QSTR(MP_QSTR_fc), MP_ROM_PTR(&mn_fc_obj) },
+    { MP_ROM_QSTR(MP_QSTR_conv), MP_ROM_PTR(&mn_conv_obj) },
+    { MP_ROM_QSTR(MP_QSTR_dwconv), MP_ROM_PTR(&mn_dwconv_obj) },
+    { MP_ROM_QSTR(MP_QSTR_avgpool), MP_ROM_PTR(&mn_avgpool_obj) },
+    { MP_ROM_QSTR(MP_QSTR_maxpool), MP_ROM_PTR(&mn_maxpool_obj) },
+    { MP_ROM_QSTR(MP_QSTR_elem), MP_ROM_PTR(&mn_elem_obj) },
+    { MP_ROM_QSTR(MP_QSTR_requantize), MP_ROM_PTR(&mn_requantize_obj) },
+    { MP_ROM_QSTR(MP_QSTR_huff_table), MP_ROM_PTR(&mn_huff_table_obj) },
+    { MP_ROM_QSTR(MP_QSTR_huff_decode), MP_ROM_PTR(&mn_huff_decode_obj) },
+    { MP_ROM_QSTR(MP_QSTR_zrun_decode), MP_ROM_PTR(&mn_zrun_decode_obj) },
+    { MP_ROM_QSTR(MP_QSTR_HUFF_TABLE_SIZE), MP_ROM_INT(sizeof(mk_huff_table)) },
+    { MP_ROM_QSTR(MP_QSTR_MAX_RANK), MP_ROM_INT(MK_MAX_RANK) },
+    { MP_ROM_QSTR(MP_QSTR_API), MP_ROM_INT(MK_API_VERSION) },
+};
+static MP_DEFINE_CONST_DICT(motes_native_globals, motes_native_globals_table);
+
+const mp_obj_module_t motes_native_user_cmodule = {
+    .base = { &mp_type_module },
+    .globals = (mp_obj_dict_t *)&motes_native_globals,
+};
+
+MP_REGISTER_MODULE(MP_QSTR_motes_native, motes_native_user_cmodule);
+
+#endif
