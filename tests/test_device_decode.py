@@ -46,7 +46,7 @@ out = open({out!r}, "wb")
 res = []
 alls = []
 for c in cases:
-    ref = Const(c["codec"], c["dtype"], (c["n"],), c["pos"], c["size"])
+    ref = Const(c["codec"], c["dtype"], (c["n"],), c["pos"], c["size"], c["n"])
     try:
         a = decode_all(f, ref)
         if len(a) != c["n"]:
@@ -62,7 +62,7 @@ out.close()
 streams = []
 for k, c in enumerate(cases):
     ch = c["chunks"]
-    ref = Const(c["codec"], c["dtype"], (c["n"],), c["pos"], c["size"])
+    ref = Const(c["codec"], c["dtype"], (c["n"],), c["pos"], c["size"], c["n"])
     try:
         s = RowStream(f, ref, max(ch))
     except Exception as e:
@@ -457,7 +457,7 @@ from motes.decode import decode_all, RowStream, DECODERS
 from motes.structs import Const
 f = open({payloads!r}, "rb")
 for name, codec, n, pos, size in {cases!r}:
-    ref = Const(codec, 0, (n,), pos, size)
+    ref = Const(codec, 0, (n,), pos, size, n)
     decode_all(f, ref)  # imports huff.py
     gc.collect()
     before = gc.mem_alloc()

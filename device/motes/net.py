@@ -9,7 +9,7 @@
 from micropython import const
 import gc
 
-from .structs import MoteError
+from .structs import MoteError, nbytes
 from .decode import decode_all, RowStream
 from . import kernels
 from .optable import SPECS
@@ -45,7 +45,7 @@ class Net:
         self.name = self.meta.get("name", what)
         self.chunk = chunk
         self.probe = None  # a function called after each layer and weight chunk (memory tests)
-        need_resident = self.arena_size + sum(r.nbytes() for L in self.layers for r in L.refs if r)
+        need_resident = self.arena_size + sum(nbytes(r) for L in self.layers for r in L.refs if r)
         self.ram_resident = need_resident
         self.ram_streaming = self.arena_size + self._largest_stream_need()
         if mode is None:
@@ -85,7 +85,7 @@ class Net:
             for slot, r in enumerate(L.refs):
                 if not r:
                     continue
-                n = r.nbytes()
+                n = nbytes(r)
                 if slot == 0 and len(r.shape) > 1 and r.shape[0] > 1:  # weights, streamed by rows
                     row = n // r.shape[0]
                     n = max(row, (self.chunk // row) * row)

@@ -18,7 +18,7 @@ SEC_META = const(1)
 SEC_TENSORS = const(2)
 SEC_GRAPH = const(3)
 SEC_LAYER = const(4)
-from .structs import DTYPES, MoteError, Tensor, Const, Layer
+from .structs import DTYPES, MoteError, Tensor, Const, Layer, count
 
 
 def _crc32_py(data, crc=0):
@@ -162,7 +162,9 @@ def _tensors(c):
     for _ in range(c.uv()):
         kind = c.u8()
         shape = tuple(c.uv() for _ in range(kind & 15))
-        out.append(Tensor(shape, kind >> 4, c.f32(), c.sv(), c.uv()))
+        scale = c.f32()
+        zp = c.sv()
+        out.append(Tensor(shape, kind >> 4, scale, zp, c.uv(), count(shape)))
     return out
 
 
@@ -205,5 +207,5 @@ def _layer_refs(f, pos, length, L, what):
         p += c.i
         if p + size > end:
             raise MoteError("%s: layer constants overrun their section" % what)
-        L.refs[slot] = Const(codec, dt, shape, p, size)
+        L.refs[slot] = Const(codec, dt, shape, p, size, count(shape))
         p += size

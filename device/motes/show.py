@@ -4,6 +4,7 @@ import gc
 import time
 
 from .opnames import NAMES
+from .structs import nbytes
 
 try:
     _us = time.ticks_us          # MicroPython
@@ -56,7 +57,7 @@ class Tracer:
 
 
 def memory(net):
-    held = sum(r.nbytes() for L in net.layers for r in L.refs if r) if net.mode == "resident" else 0
+    held = sum(nbytes(r) for L in net.layers for r in L.refs if r) if net.mode == "resident" else 0
     return {"arena": net.arena_size, "constants": held, "mode": net.mode,
             "resident_needs": net.ram_resident, "streaming_needs": net.ram_streaming,
             "free": gc.mem_free()}

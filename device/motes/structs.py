@@ -10,38 +10,37 @@ class MoteError(ValueError):
     pass
 
 
-class Tensor:
-    __slots__ = ("shape", "dtype", "scale", "zp", "off", "n")
+# Tensors and constants are namedtuples: on MicroPython a class instance
+# carries an attribute map (~150 bytes each on a 64-bit port, even with
+# __slots__), a tuple only its items; a model has hundreds of them.
+try:
+    from collections import namedtuple
+except ImportError:  # a port without collections: plain tuples with names
+    def namedtuple(name, fields):
+        fields = tuple(fields)
 
-    def __init__(self, shape, dtype, scale, zp, off):
-        self.shape = shape
-        self.dtype = dtype
-        self.scale = scale
-        self.zp = zp
-        self.off = off
-        n = 1
-        for d in shape:
-            n *= d
-        self.n = n
+        class T(tuple):
+            def __getattr__(self, attr):
+                return self[fields.index(attr)]
+        return lambda *a: T(a)
+
+# shape (tuple), dtype code, scale, zero point, arena offset, element count
+Tensor = namedtuple("Tensor", ("shape", "dtype", "scale", "zp", "off", "n"))
+# where one constant array of a layer is: codec, dtype code, shape, payload
+# offset in the file, payload bytes, element count
+Const = namedtuple("Const", ("codec", "dtype", "shape", "pos", "size", "n"))
 
 
-class Const:
-    """Where one constant array of a layer is stored (decoded on demand)."""
-    __slots__ = ("codec", "dtype", "shape", "pos", "size", "n")
+def count(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
-    def __init__(self, codec, dtype, shape, pos, size):
-        self.codec = codec
-        self.dtype = dtype
-        self.shape = shape
-        self.pos = pos     # payload offset in the file
-        self.size = size   # payload bytes
-        n = 1
-        for d in shape:
-            n *= d
-        self.n = n
 
-    def nbytes(self):
-        return self.n * DTYPES[self.dtype][1]
+def nbytes(c):
+    """Decoded size of a Const in bytes."""
+    return c.n * DTYPES[c.dtype][1]
 
 
 class Layer:
