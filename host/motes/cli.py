@@ -146,11 +146,17 @@ def _engine_options(s) -> None:
     s.add_argument("--backend", choices=["python", "viper", "native"], help="micropython: kernels to use")
 
 
+def do_bench(args) -> int:
+    from . import bench_m0
+    return bench_m0.run(args)
+
+
 VERBS = {
     "convert": (do_convert, "turn an int8 .tflite (or a Keras model + calibration data) into a .mote"),
     "inspect": (do_inspect, "per-layer table of a .mote or .tflite: shapes, MACs, sizes, RAM"),
     "run": (do_run, "run a model on one input: numpy reference, or the device runtime in MicroPython"),
     "compare": (do_compare, "check motes against TensorFlow Lite Micro on random inputs"),
+    "bench": (do_bench, "run a model layer by layer on an emulated Cortex-M0+ and count instructions"),
 }
 
 
@@ -175,6 +181,9 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--input", required=True, help=".npy (float or int8), .csv, or raw int8 bytes")
             _engine_options(s)
             s.add_argument("--json", action="store_true")
+        elif verb == "bench":
+            from . import bench_m0
+            bench_m0.add_arguments(s)
         elif verb == "compare":
             s.add_argument("model", help="the int8 .tflite (the reference)")
             s.add_argument("--mote", help="the .mote to check (default: convert the .tflite in memory)")

@@ -1,0 +1,184 @@
+"""`motes bench --isa armv6m MODEL [--json]`: a whole model, layer by layer, on an emulated Cortex-M0+.
+
+Each layer whose op has a C kernel in ulab_kernels/ (FULLY_CONNECTED, CONV_2D,
+DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, MAX_POOL_2D, ADD, SUB, MUL) runs as ARMv6-M code in the
+unicorn emulator (see m0emu.py); its output is compared element by element
+with the host numpy reference (motes.ops.evaluate_layer) on the same inputs,
+and its executed instructions are counted. The other ops run on the host and
+are marked "host". Every layer gets the reference output of the layers
+before it as input, so one wrong kernel cannot hide or cause another's error.
+With decode=True (--decode) the layer's entropy-coded constants (codecs 1 and
+2) are also decoded on the M0 by huffman.c, checked, and counted apart
+(decode_instructions).
+
+    bench(path_or_bytes) -> dict     JSON keys: model, isa, instructions, macs,
+        macs_emulated, instructions_per_mac, exact, mismatches, layers[...],
+        host_ops, libgcc_helpers, kernel_sources
+    add_arguments(parser) / run(args) for the CLI verb; main(argv) standalone.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import m0emu, ops
+from . import format as mote_format
+from .graph import ModelError
+
+
+def _load(path_or_bytes):
+    if isinstance(path_or_bytes, (bytes, bytearray)):
+        data, name = bytes(path_or_bytes), "model"
+    else:
+        p = Path(path_or_bytes)
+        if not p.exists():
+            raise ModelError(f"{p} not found")
+        data, name = p.read_bytes(), p.stem
+        if data[4:8] == b"TFL3":
+            from . import api
+            data = api.convert(p).data
+    model = mote_format.from_bytes(data, name)
+    for i, layer in enumerate(model.layers):
+        if not layer.consts and model.packed[i]:
+            layer.consts = model.decoded_consts(i)
+    return model, name
+
+
+def bench(path_or_bytes, seed: int = 0, inputs=None, sources=None, prefix: str = "mk_",
+          emu: m0emu.M0 | None = None, progress=None, decode: bool = False) -> dict:
+    """Run a .mote (path or bytes; a .tflite path is converted first) on the emulated M0.
+
+    inputs: int8 arrays for the model inputs (default: seeded random int8).
+    sources / prefix: another kernel build (e.g. bench/naive_kernels.c, "naive_").
+    """
+    model, name = _load(path_or_bytes)
+    if emu is None:
+        emu = m0emu.M0(m0emu.build(sources))
+    rng = np.random.default_rng(seed)
+    vals: dict[int, np.ndarray] = {}
+    for k, idx in enumerate(model.inputs):
+        t = model.tensors[idx]
+        if inputs is not None:
+            vals[idx] = np.asarray(inputs[k]).reshape(t.shape).astype(t.dtype)
+        else:
+            info = np.iinfo(t.dtype) if np.issubdtype(np.dtype(t.dtype), np.integer) else None
+            vals[idx] = (rng.integers(info.min, info.max + 1, size=t.shape).astype(t.dtype) if info
+                         else rng.standard_normal(t.shape).astype(t.dtype))
+    layers, host_ops = [], set()
+    total_instr = total_macs = macs_emu = mismatches = total_decode = 0
+    decoders = {1: ("mk_huff_decode", m0emu.huffman_decode), 2: ("mk_zrun_decode", m0emu.zerorun_decode)}
+    for i, layer in enumerate(model.layers):
+        ins = [vals[t] for t in layer.inputs]
+        out_infos = [model.tensors[t] for t in layer.outputs]
+        out_shapes = [tuple(t.shape) for t in out_infos]
+        refs = [np.zeros(t.shape, t.dtype) for t in out_infos]
+        ops.evaluate_layer(layer, ins, refs)
+        macs = ops.layer_macs(layer, [a.shape for a in ins], out_shapes)
+        total_macs += macs
+        row = dict(index=i, op=layer.op, input=list(ins[0].shape) if ins else [],
+                   output=list(out_shapes[0]) if out_shapes else [], macs=macs,
+                   elements=int(np.prod(out_shapes[0])) if out_shapes else 0)
+        if decode:
+            n_dec = 0
+            row["decode_exact"] = True
+            for cname, pc in model.packed[i].items():
+                sym, fn = decoders.get(pc.codec, (None, None))
+                if fn is None or not emu.has(sym):
+                    continue
+                r = fn(emu, pc.payload, pc.count)
+                if not np.array_equal(r.values.view(np.int8).reshape(-1), pc.decode().reshape(-1)):
+                    mismatches += 1
+                    row["decode_exact"] = False
+                n_dec += r.table_instructions + r.decode_instructions
+            row["decode_instructions"] = n_dec
+            total_decode += n_dec
+        if m0emu.has_kernel(emu, layer.op, prefix):
+            r = m0emu.run_layer(emu, layer, ins, out_shapes, prefix=prefix)
+            diff = np.abs(r.outputs[0].astype(np.int32) - refs[0].astype(np.int32))
+            bad = int(np.count_nonzero(diff))
+            mismatches += bad
+            total_instr += r.instructions
+            macs_emu += macs
+            row.update(backend="m0", instructions=r.instructions,
+                       instructions_per_mac=round(r.instructions / macs, 3) if macs else None,
+                       exact=bad == 0, mismatches=bad, max_abs_diff=int(diff.max(initial=0)))
+        else:
+            host_ops.add(layer.op)
+            row.update(backend="host", instructions=None, instructions_per_mac=None,
+                       exact=None, mismatches=None, max_abs_diff=None)
+        layers.append(row)
+        if progress:
+            progress(row)
+        for t, a in zip(layer.outputs, refs):
+            vals[t] = a
+    return dict(
+        model=name, isa="armv6m", cpu="Cortex-M0 (unicorn), code built for -mcpu=cortex-m0plus",
+        instructions=total_instr, macs=total_macs, macs_emulated=macs_emu,
+        instructions_per_mac=round(total_instr / macs_emu, 3) if macs_emu else None,
+        exact=mismatches == 0, mismatches=mismatches, layers=layers, host_ops=sorted(host_ops),
+        decode_instructions=total_decode if decode else None,
+        libgcc_helpers=emu.image.libgcc_helpers, external_symbols=emu.image.external,
+        kernel_sources=[Path(s).name for s in emu.image.sources])
+
+
+def format_table(result: dict) -> str:
+    lines = [f"{result['model']}: {result['isa']} ({result['cpu']})",
+             f"{'#':>3}  {'op':<18} {'output':<16} {'MACs':>10} {'instructions':>13} {'instr/MAC':>9}  check"]
+    for r in result["layers"]:
+        shape = "x".join(map(str, r["output"]))
+        if r["backend"] == "m0":
+            ipm = f"{r['instructions_per_mac']:.2f}" if r["instructions_per_mac"] is not None else "-"
+            check = "exact" if r["exact"] else f"DIFFERENT ({r['mismatches']} values, max {r['max_abs_diff']})"
+            lines.append(f"{r['index']:>3}  {r['op']:<18} {shape:<16} {r['macs']:>10,} "
+                         f"{r['instructions']:>13,} {ipm:>9}  {check}")
+        else:
+            lines.append(f"{r['index']:>3}  {r['op']:<18} {shape:<16} {r['macs']:>10,} "
+                         f"{'host':>13} {'-':>9}  (no C kernel)")
+    ipm = result["instructions_per_mac"]
+    lines.append(f"total: {result['instructions']:,} instructions on the M0 for {result['macs_emulated']:,} "
+                 f"of {result['macs']:,} MACs" + (f", {ipm:.2f} instructions/MAC" if ipm else ""))
+    if result.get("decode_instructions") is not None:
+        lines.append(f"decoding the entropy-coded weights on the M0: {result['decode_instructions']:,} instructions")
+    if result["host_ops"]:
+        lines.append("on the host (no C kernel): " + ", ".join(result["host_ops"]))
+    if result["libgcc_helpers"]:
+        lines.append("kernels call libgcc helpers: " + ", ".join(result["libgcc_helpers"])
+                     + " (the natmod build cannot link libgcc)")
+    lines.append("every emulated layer matches the host reference" if result["exact"]
+                 else f"MISMATCH: {result['mismatches']} output values differ from the host reference")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help=".mote or .tflite")
+    parser.add_argument("--isa", default="armv6m", choices=["armv6m"],
+                        help="instruction set to emulate: armv6m (RP2040, Cortex-M0+)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random int8 input")
+    parser.add_argument("--decode", action="store_true",
+                        help="also decode the Huffman / zero-run coded weights on the M0 and count it")
+    parser.add_argument("--json", action="store_true")
+
+
+def run(args) -> int:
+    """The CLI verb: 0 when every emulated layer is bit-exact, 1 when one is not, 2 on errors."""
+    try:
+        result = bench(args.model, seed=args.seed, decode=getattr(args, "decode", False))
+    except (ModelError, m0emu.M0Error, m0emu.M0Fault, OSError) as e:
+        print(f"motes bench: error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0 if result["exact"] else 1
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="motes bench", description=__doc__.splitlines()[0])
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

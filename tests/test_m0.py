@@ -1,0 +1,375 @@
+"""The C kernels (ulab_kernels/) as ARMv6-M code on an emulated Cortex-M0 (host/motes/m0emu.py).
+
+* every mk_* kernel on random inputs of several shapes (strides, padding,
+  dilation, groups, depth multipliers, per-channel and per-tensor quantization,
+  streamed output-channel chunks, NULL bias) against the host numpy reference,
+  element for element, with params built from a Layer that motes's own
+  prepare() made (what a device passes to the kernels);
+* mk_requantize against quant.multiply_by_quantized_multiplier on edge values;
+* the CPU model really is a Cortex-M0: ARMv7-M SDIV / MLA fault, the same code
+  runs on a Cortex-M3 model, and the static ARMv6-M check catches CBZ (which
+  the emulator would let through); writes to flash or past a buffer are caught;
+* `bench` on hello_world and mlperf_tiny_kws matches the reference layer by layer.
+
+Needs arm-none-eabi-gcc (Debian gcc-arm-none-eabi) and the unicorn and pyelftools
+Python packages; skipped with the reason when they are missing.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, shared_model
+from motes import m0emu, quant
+
+_why = m0emu.unavailable()
+pytestmark = pytest.mark.skipif(_why is not None, reason=_why or "")
+
+NAIVE = ROOT / "bench" / "naive_kernels.c"
+
+
+@pytest.fixture(scope="module")
+def emu():
+    if not (m0emu.KERNEL_DIR / "kernels.c").exists():
+        pytest.skip("ulab_kernels/kernels.c is not written yet")
+    return m0emu.M0(m0emu.build())
+
+
+def _need(emu, op):
+    if not m0emu.has_kernel(emu, op):
+        pytest.skip(f"kernels.c has no {m0emu.KERNEL_OPS[op]} yet")
+
+
+def _check(emu, op, in_shape, seed, run_kw=None, **kw):
+    _need(emu, op)
+    rng = np.random.default_rng(seed)
+    layer, x, out_shape = m0emu.synthetic_layer(op, in_shape, rng, **kw)
+    ref = m0emu.reference(layer, [x], [out_shape])[0]
+    got = m0emu.run_layer(emu, layer, [x], [out_shape], **(run_kw or {}))
+    bad = np.argwhere(got.outputs[0] != ref)
+    assert bad.size == 0, (f"{op} {in_shape} {kw}: {len(bad)} of {ref.size} values differ, first at "
+                           f"{tuple(bad[0])}: m0 {got.outputs[0][tuple(bad[0])]} vs reference {ref[tuple(bad[0])]}")
+    assert got.instructions > 0
+    return got
+
+
+# ---------------------------------------------------------------------------
+# kernels vs the host reference
+# ---------------------------------------------------------------------------
+
+FC_CASES = [
+    ((1, 256), dict(out_ch=64)),
+    ((1, 256), dict(out_ch=64, per_channel=False)),
+    ((3, 40), dict(out_ch=10, act=1)),
+    ((2, 33), dict(out_ch=7, act=3, per_channel=False)),
+    ((1, 1), dict(out_ch=1)),
+    ((4, 5), dict(out_ch=3)),
+]
+
+
+@pytest.mark.parametrize("shape,kw", FC_CASES)
+def test_fully_connected(emu, shape, kw):
+    _check(emu, "FULLY_CONNECTED", shape, 1, **kw)
+
+
+def test_fully_connected_streamed_per_tensor_null_bias(emu):
+    _check(emu, "FULLY_CONNECTED", (2, 48), 2, dict(chunks=3), out_ch=20)
+    _check(emu, "FULLY_CONNECTED", (1, 64), 3, dict(per_tensor_quant=True), out_ch=16, per_channel=False)
+    _need(emu, "FULLY_CONNECTED")
+    rng = np.random.default_rng(4)
+    layer, x, out_shape = m0emu.synthetic_layer("FULLY_CONNECTED", (2, 24), rng, out_ch=9)
+    layer.consts["bias"] = np.zeros_like(layer.consts["bias"])
+    ref = m0emu.reference(layer, [x], [out_shape])[0]
+    got = m0emu.run_layer(emu, layer, [x], [out_shape], bias=False)
+    np.testing.assert_array_equal(got.outputs[0], ref)
+
+
+CONV_CASES = [
+    ((1, 8, 8, 4), dict(out_ch=6)),
+    ((1, 8, 8, 4), dict(out_ch=6, stride=(2, 2))),
+    ((1, 9, 7, 3), dict(out_ch=5, stride=(2, 2), padding="VALID", per_channel=False)),
+    ((1, 9, 9, 4), dict(out_ch=4, dilation=(2, 2), act=1)),
+    ((1, 7, 9, 4), dict(out_ch=6, padding="VALID", dilation=(2, 1), groups=2)),
+    ((2, 6, 6, 6), dict(out_ch=6, groups=3, kernel=(1, 1))),
+    ((1, 10, 6, 1), dict(out_ch=8, kernel=(10, 4), stride=(2, 2))),     # the KWS stem
+    ((1, 12, 12, 3), dict(out_ch=8, kernel=(3, 3), stride=(2, 2), act=3)),
+    ((1, 5, 5, 8), dict(out_ch=16, kernel=(1, 1))),
+    ((1, 6, 5, 5), dict(out_ch=3, kernel=(5, 3), stride=(1, 2))),
+]
+
+
+@pytest.mark.parametrize("shape,kw", CONV_CASES)
+def test_conv(emu, shape, kw):
+    _check(emu, "CONV_2D", shape, 5, **kw)
+
+
+def test_conv_streamed_and_per_tensor(emu):
+    _check(emu, "CONV_2D", (1, 6, 6, 4), 6, dict(chunks=3), out_ch=7)
+    _check(emu, "CONV_2D", (1, 6, 6, 4), 7, dict(chunks=3), out_ch=10, groups=2)   # chunks cut groups
+    _check(emu, "CONV_2D", (1, 6, 6, 4), 8, dict(per_tensor_quant=True), out_ch=5, per_channel=False)
+
+
+DW_CASES = [
+    ((1, 8, 8, 8), dict()),
+    ((1, 9, 7, 3), dict(depth_multiplier=2, stride=(2, 1), act=1)),
+    ((1, 9, 9, 4), dict(padding="VALID", dilation=(2, 2), per_channel=False)),
+    ((2, 7, 7, 5), dict(stride=(2, 2), act=3)),
+    ((1, 6, 6, 2), dict(kernel=(5, 5), depth_multiplier=3)),
+    ((1, 25, 5, 4), dict(kernel=(3, 3))),
+]
+
+
+@pytest.mark.parametrize("shape,kw", DW_CASES)
+def test_depthwise(emu, shape, kw):
+    _check(emu, "DEPTHWISE_CONV_2D", shape, 9, **kw)
+
+
+def test_depthwise_per_tensor_count_one(emu):
+    _check(emu, "DEPTHWISE_CONV_2D", (1, 6, 6, 6), 10, dict(per_tensor_quant=True), per_channel=False)
+
+
+POOL_CASES = [
+    ((1, 8, 8, 4), dict(kernel=(2, 2), stride=(2, 2), padding="VALID")),
+    ((1, 9, 7, 5), dict(kernel=(3, 3), stride=(2, 2))),         # SAME: clipped windows
+    ((1, 9, 7, 5), dict(kernel=(3, 3), stride=(1, 1), act=1)),
+    ((2, 5, 6, 3), dict(kernel=(4, 2), stride=(3, 1))),
+    ((1, 25, 5, 8), dict(kernel=(25, 5), stride=(1, 1), padding="VALID")),   # global average (KWS)
+]
+
+
+@pytest.mark.parametrize("op", ["AVERAGE_POOL_2D", "MAX_POOL_2D"])
+@pytest.mark.parametrize("shape,kw", POOL_CASES)
+def test_pool(emu, op, shape, kw):
+    _check(emu, op, shape, 11, **kw)
+
+
+def _elementwise_layer(op, shape1, shape2, out_shape, rng, const2=False, act=0):
+    from motes import ops
+    from motes.graph import Graph, Operator, Tensor
+    f32 = lambda v: np.array([v], np.float32)  # noqa: E731
+    i64 = lambda v: np.array([v], np.int64)    # noqa: E731
+    x1 = rng.integers(-128, 128, size=shape1, dtype=np.int8)
+    x2 = rng.integers(-128, 128, size=shape2, dtype=np.int8)
+    tensors = [Tensor(0, "a", shape1, "int8", f32(rng.uniform(0.01, 0.1)), i64(rng.integers(-30, 30))),
+               Tensor(1, "b", shape2, "int8", f32(rng.uniform(0.01, 0.1)), i64(rng.integers(-30, 30)),
+                      data=x2 if const2 else None),
+               Tensor(2, "y", out_shape, "int8", f32(rng.uniform(0.02, 0.2) * (4 if op == "MUL" else 1)),
+                      i64(rng.integers(-10, 10)))]
+    oper = Operator(0, op, [0, 1], [2], {"fused_activation_function": act})
+    layer = ops.prepare_layer(oper, Graph("e", tensors, [oper], [0], [2]))
+    return layer, ([x1] if const2 else [x1, x2])
+
+
+@pytest.mark.parametrize("op", ["ADD", "SUB", "MUL"])
+@pytest.mark.parametrize("shapes", [((1, 4, 4, 8), (1, 4, 4, 8), (1, 4, 4, 8), False),
+                                    ((1, 4, 4, 8), (8,), (1, 4, 4, 8), True),
+                                    ((2, 1, 3), (1, 5, 1), (2, 5, 3), False),
+                                    ((3, 1), (1, 1, 4), (1, 3, 4), True)])
+def test_elementwise(emu, op, shapes):
+    _need(emu, op)
+    rng = np.random.default_rng(14)
+    s1, s2, so, const2 = shapes
+    layer, ins = _elementwise_layer(op, s1, s2, so, rng, const2, act=1 if op == "ADD" else 0)
+    ref = m0emu.reference(layer, ins, [so])[0]
+    got = m0emu.run_layer(emu, layer, ins, [so])
+    np.testing.assert_array_equal(got.outputs[0], ref)
+
+
+def _codec_arrays(rng):
+    lap = lambda n, b: np.clip(np.round(rng.laplace(0, b, n)), -128, 127).astype(np.int8)  # noqa: E731
+    sparse = lap(3000, 20)
+    sparse[rng.random(sparse.size) < 0.7] = 0
+    return {
+        "laplace": lap(5000, 10),
+        "uniform (8-bit codes)": rng.integers(-128, 128, 3000).astype(np.int8),
+        "skewed (12-bit codes)": np.concatenate([np.zeros(4000, np.int8), lap(300, 60)]),
+        "sparse": sparse,
+        "one symbol": np.full(100, -7, np.int8),
+        "two symbols": rng.choice(np.array([3, -3], np.int8), 777),
+        "single value": np.array([5], np.int8),
+    }
+
+
+@pytest.mark.parametrize("codec", [1, 2])
+def test_entropy_decoders(emu, codec):
+    from motes import codecs
+    name = {1: "mk_huff_decode", 2: "mk_zrun_decode"}[codec]
+    if not emu.has(name):
+        pytest.skip(f"no {name} in the image (huffman.c)")
+    fn = {1: m0emu.huffman_decode, 2: m0emu.zerorun_decode}[codec]
+    c = codecs.by_id(codec)
+    rng = np.random.default_rng(15)
+    for label, vals in _codec_arrays(rng).items():
+        payload = c.encode(vals)
+        for chunk, piece in ((None, None), (64, 100), (3, 7), (1, 1000)):
+            r = fn(emu, payload, vals.size, chunk=chunk, out_piece=piece)
+            bad = np.flatnonzero(r.values.view(np.int8) != vals)
+            assert bad.size == 0, (f"codec {codec} {label} (chunk {chunk}, piece {piece}): {bad.size} of "
+                                   f"{vals.size} values differ, first at {bad[0]}")
+
+
+def test_huffman_rejects_corrupt_table(emu):
+    if not emu.has("mk_huff_table_build"):
+        pytest.skip("no huffman.c")
+    emu.reset()
+    t, used = emu.alloc(m0emu.HUFF_TABLE_BYTES), emu.alloc(4)
+    for bad in (b"\x01\xff\xff", b"\x05\x00\x00\x00", b"\x01"):   # SET past 12, Kraft not 1, truncated
+        data = emu.put(bad, const=True)
+        st, _ = emu.call("mk_huff_table_build", t, data, len(bad), 1, used)
+        assert st == -3, (bad, st)
+
+
+def test_requantize_edges(emu):
+    if not emu.has("mk_requantize"):
+        pytest.skip("kernels.c has no mk_requantize")
+    rng = np.random.default_rng(12)
+    xs = [0, 1, -1, 2, -2, 127, -128, 1 << 20, -(1 << 20), quant.INT32_MAX, quant.INT32_MIN,
+          quant.INT32_MAX - 1, quant.INT32_MIN + 1, *rng.integers(-(1 << 31), 1 << 31, 40).tolist(),
+          *rng.integers(-70000, 70000, 40).tolist()]
+    cases = []
+    for m in (1 << 30, (1 << 31) - 1, 1518500250, 1073741825, *rng.integers(1 << 30, 1 << 31, 3).tolist()):
+        for s in (-31, -20, -9, -1, 0, 1, 5, 12, 30, 31):
+            cases += [(x, m, s) for x in xs[:: 1 + (abs(s) % 3)]]
+    cases += [(quant.INT32_MIN, quant.INT32_MIN, 0)]   # the one saturating case
+    for x, m, s in cases:
+        got, _ = emu.call("mk_requantize", x, m, s)
+        want = int(quant.multiply_by_quantized_multiplier(np.int64(x), np.int64(m), np.int64(s)))
+        assert got == want, f"mk_requantize({x}, {m}, {s}) = {got}, reference {want}"
+
+
+def test_kernels_are_armv6m_and_self_contained(emu):
+    img = emu.image
+    assert img.not_armv6m == [], "non-ARMv6-M instructions in the image:\n" + "\n".join(img.not_armv6m[:20])
+    assert img.libgcc_helpers == [], (f"the kernels call libgcc helpers {img.libgcc_helpers}: the natmod "
+                                      "build cannot link libgcc (avoid /, %, and 64-bit multiplies)")
+    assert img.external == [], f"the kernels need symbols from outside: {img.external} (no libc in a natmod)"
+
+
+def test_natmod_flags_build(emu):
+    """The code a board runs: the armv6m native module's flags (-mcpu=cortex-m0 -Os -fpic ...)."""
+    img = m0emu.build(m0emu.default_sources(), cpu=m0emu.NATMOD_CPU, extra_cflags=m0emu.NATMOD_CFLAGS)
+    assert img.not_armv6m == [] and img.external == [], (img.not_armv6m[:10], img.external)
+    m0 = m0emu.M0(img)
+    for op, shape, kw in (("FULLY_CONNECTED", (2, 40), dict(out_ch=10)),
+                          ("CONV_2D", (1, 7, 7, 4), dict(out_ch=6, stride=(2, 2), groups=2)),
+                          ("DEPTHWISE_CONV_2D", (1, 7, 6, 3), dict(depth_multiplier=2)),
+                          ("AVERAGE_POOL_2D", (1, 9, 7, 5), dict(kernel=(3, 3), stride=(2, 2))),
+                          ("MAX_POOL_2D", (1, 9, 7, 5), dict(kernel=(3, 3), stride=(2, 2)))):
+        if not m0emu.has_kernel(m0, op):
+            continue
+        _check(m0, op, shape, 16, **kw)
+    if m0.has("mk_huff_decode"):
+        from motes import codecs
+        vals = np.random.default_rng(17).integers(-20, 20, 2000).astype(np.int8)
+        r = m0emu.huffman_decode(m0, codecs.by_id(1).encode(vals), vals.size, chunk=50)
+        np.testing.assert_array_equal(r.values.view(np.int8), vals)
+
+
+# ---------------------------------------------------------------------------
+# the harness itself: naive kernels, CPU model, memory protection
+# ---------------------------------------------------------------------------
+
+def test_naive_kernels_match():
+    """The harness's calling convention, checked with the bench's own naive kernels."""
+    emu = m0emu.M0(m0emu.build([NAIVE]))
+    rng = np.random.default_rng(13)
+    for op, shape, kw in (("FULLY_CONNECTED", (2, 30), dict(out_ch=7)),
+                          ("CONV_2D", (1, 7, 7, 4), dict(out_ch=6, stride=(2, 2), groups=2)),
+                          ("DEPTHWISE_CONV_2D", (1, 7, 6, 3), dict(depth_multiplier=2))):
+        layer, x, out_shape = m0emu.synthetic_layer(op, shape, rng, **kw)
+        got = m0emu.run_layer(emu, layer, [x], [out_shape], prefix="naive_", chunks=2)
+        np.testing.assert_array_equal(got.outputs[0], m0emu.reference(layer, [x], [out_shape])[0])
+
+
+NON_M0_SRC = r"""
+int divide(int a, int b) { return a / b; }
+int mla(int a, int b, int c) { return a * b + c; }
+int first_or_zero(const int *p) { if (p) return p[0] + 1; return 0; }
+"""
+
+POKE_SRC = r"""
+void poke(int *p) { *p = 0x1234; }
+void fill(char *p, int n) { for (int i = 0; i <= n; i++) p[i] = 1; }   /* one past the end */
+int spin(int n) { volatile int k = 0; while (n) { k++; } return k; }
+"""
+
+
+@pytest.fixture(scope="module")
+def csrc(tmp_path_factory):
+    d = tmp_path_factory.mktemp("m0src")
+    (d / "nonm0.c").write_text(NON_M0_SRC)
+    (d / "poke.c").write_text(POKE_SRC)
+    return d
+
+
+def test_armv7m_instructions_fault_on_the_m0_model(csrc):
+    img = m0emu.build([csrc / "nonm0.c"], cpu="cortex-m3")
+    dis = (img.elf.parent / "image.dis").read_text()
+    assert "sdiv" in dis and "mla" in dis
+    m0 = m0emu.M0(img)
+    for fn, args in (("divide", (100, 7)), ("mla", (3, 4, 5))):
+        with pytest.raises(m0emu.M0Fault) as e:
+            m0.call(fn, *args)
+        assert "INSN_INVALID" in e.value.kind and fn in str(e.value)
+    # the same code runs on a Cortex-M3 model: the fault is the CPU model's doing
+    m3 = m0emu.M0(img, cpu_model="cortex-m3")
+    assert m3.call("divide", 100, 7)[0] == 14
+    assert m3.call("mla", 3, 4, 5)[0] == 17
+    # CBZ/CBNZ and IT are not caught by the emulator's M0 model; the static check catches them
+    assert any(("cbz" in ln or "cbnz" in ln) for ln in img.not_armv6m), img.not_armv6m
+
+
+def test_same_code_for_m0plus_uses_libgcc(csrc):
+    img = m0emu.build([csrc / "nonm0.c"])
+    assert img.libgcc_helpers == ["__aeabi_idiv"]
+    assert img.not_armv6m == []
+    m0 = m0emu.M0(img)
+    assert m0.call("divide", 100, 7)[0] == 14
+    assert m0.call("divide", -100, 7)[0] == -14
+    assert m0.call("mla", 3, 4, 5)[0] == 17
+
+
+def test_memory_protection(csrc):
+    m0 = m0emu.M0(m0emu.build([csrc / "poke.c"]), timeout_s=0.5)
+    ro = m0.put(np.zeros(4, np.int32), const=True)
+    with pytest.raises(m0emu.M0Fault, match="WRITE_PROT"):
+        m0.call("poke", ro)
+    m0.reset()
+    buf = m0.alloc(10)
+    with pytest.raises(m0emu.M0Fault, match="outside its buffers"):
+        m0.call("fill", buf, 10)
+    m0.reset()
+    buf = m0.alloc(11)
+    assert m0.call("fill", buf, 10)[1] > 10
+    with pytest.raises(m0emu.M0Fault, match="did not return"):
+        m0.call("spin", 1)
+
+
+# ---------------------------------------------------------------------------
+# whole models
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["hello_world_int8", "mlperf_tiny_kws_ref_model"])
+def test_bench_model_matches_reference(emu, name):
+    from motes import api, bench_m0
+    data = api.convert(shared_model(name)).data
+    res = bench_m0.bench(data, emu=emu)
+    bad = [r for r in res["layers"] if r["backend"] == "m0" and not r["exact"]]
+    assert not bad, f"{name}: layers differ from the reference: {bad}"
+    emulated = {r["op"] for r in res["layers"] if r["backend"] == "m0"}
+    assert "FULLY_CONNECTED" in emulated
+    if name.startswith("mlperf"):
+        assert {"CONV_2D", "DEPTHWISE_CONV_2D"} <= emulated
+    assert res["exact"] and res["instructions"] > res["macs_emulated"] > 0
+    assert res["instructions_per_mac"] == pytest.approx(res["instructions"] / res["macs_emulated"], rel=1e-3)
+
+
+def test_bench_cli(emu, capsys):
+    from motes import bench_m0
+    assert bench_m0.main([str(shared_model("hello_world_int8")), "--isa", "armv6m", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert {"instructions", "macs", "instructions_per_mac", "layers"} <= set(res)
+    assert bench_m0.main([str(shared_model("hello_world_int8"))]) == 0
+    assert "instructions/MAC" in capsys.readouterr().out
