@@ -7,9 +7,9 @@
 # writes the next n values into dest[0:n], carrying on where the previous call
 # stopped. Decoders read their payload in small chunks into one buffer of their
 # own and seek to their own position before every read, so several may share f.
-# Only raw lives here: the bitstream codecs (huffman, zerorun, rice, bitpack) are
-# in huff.py, imported when a model first decodes such an array, so that a
-# runtime can drop them again once a resident model is decoded.
+# Only raw lives here: the bitstream codecs are in bits.py (rice, bitpack) and
+# huff.py (huffman, zerorun), imported when a model first decodes such an
+# array, so that a runtime can drop them again once a resident model is decoded.
 from micropython import const
 from array import array
 
@@ -54,12 +54,14 @@ class _Raw:
 
 
 class _Coded:
-    """huffman, zerorun, rice or bitpack: the decoder classes of huff.py, or
-    the C ones of dec_native.py (Huffman, zero-run) with the native backend."""
+    """huffman and zerorun: the decoders of huff.py, or the C ones of
+    dec_native.py with the native backend; rice and bitpack: bits.py."""
 
     def __init__(self, f, ref):
         from . import kernels
-        if kernels.BACKEND == "native" and ref.codec in (HUFFMAN, ZERORUN) and ref.dtype == 0:
+        if ref.codec in (RICE, BITPACK):
+            from .bits import CLASSES
+        elif kernels.BACKEND == "native" and ref.dtype == 0:
             from .dec_native import CLASSES
         else:
             from .huff import CLASSES

@@ -73,7 +73,7 @@ def _unary(p, q):
 
 
 def unary(net, L, ins, outs):
-    _map(net, ins[0], outs[0], _unary, [L.op] + L.p)
+    _map(net, ins[0], outs[0], _unary, (L.op,) + L.p)
 
 
 def quantize(net, L, ins, outs):

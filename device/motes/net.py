@@ -75,7 +75,8 @@ class Net:
         if mode == "resident":
             f.close()
             self._f = None
-            _forget("motes.huff")  # decoders are not needed again
+            for name in ("motes.huff", "motes.bits", "motes.dec_native"):
+                _forget(name)  # decoders are not needed again
 
     def _largest_stream_need(self):
         # mirrors motes.report.streaming_bytes on the host

@@ -76,7 +76,15 @@ class Cursor:
             if t >= limit:
                 raise MoteError(self.what + ": tensor id %d out of range" % t)
             out.append(t)
-        return out
+        return tuple(out)  # a tuple costs less RAM than a list
+
+
+_shapes = {}
+
+
+def _share(shape):
+    # equal shapes share one tuple: bias, multipliers and shifts are all (C,)
+    return _shapes.setdefault(shape, shape)
 
 
 def check_file(f, what, chunk=512):
@@ -154,6 +162,7 @@ def read_structure(f, what, op_table):
         for r in L.refs:
             if r is 0:
                 raise MoteError("%s: layer %d misses its constants section" % (what, i))
+    _shapes.clear()
     return meta, tensors, layers, inputs, outputs, arena
 
 
@@ -161,7 +170,7 @@ def _tensors(c):
     out = []
     for _ in range(c.uv()):
         kind = c.u8()
-        shape = tuple(c.uv() for _ in range(kind & 15))
+        shape = _share(tuple(c.uv() for _ in range(kind & 15)))
         scale = c.f32()
         zp = c.sv()
         out.append(Tensor(shape, kind >> 4, scale, zp, c.uv(), count(shape)))
@@ -179,8 +188,10 @@ def _graph(c, nt, op_table):
             raise MoteError("layer %d: op %d is unknown to this runtime: update motes on the board" % (i, op))
         L = Layer(op, c.ids(nt), c.ids(nt))
         spec, n_consts = op_table[op]
+        p = []
         for kind in spec:
-            L.p.append([c.sv() for _ in range(c.uv())] if kind == "l" else c.sv())
+            p.append(tuple(c.sv() for _ in range(c.uv())) if kind == "l" else c.sv())
+        L.p = tuple(p)
         mask = c.u8()
         # 0 marks a constant the file must still provide, None an absent one
         L.refs = [0 if mask >> i & 1 else None for i in range(n_consts)]
@@ -202,7 +213,7 @@ def _layer_refs(f, pos, length, L, what):
         dt = kind >> 4
         if dt >= len(DTYPES):
             raise MoteError("%s: unknown dtype %d" % (what, dt))
-        shape = tuple(c.uv() for _ in range(c.u8()))
+        shape = _share(tuple(c.uv() for _ in range(c.u8())))
         size = c.uv()
         p += c.i
         if p + size > end:
