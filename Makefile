@@ -27,11 +27,20 @@ $(SETUP_STAMP):
 	$(PY) -m pip install -q --disable-pip-version-check --pre -e '.[train,ref,test,device]'
 	@rm -f $(VENV)/.setup-* && touch $@
 
+# The demo: a soil-moisture model (examples/soil_moisture) converted to a
+# .mote, inspected, then a recorded day of sensor readings classified by the
+# device runtime (.mpy) in the real MicroPython unix port with a 128 KB heap,
+# printing what the board would print.
+SOIL := examples/soil_moisture
 demo: setup
 	@mkdir -p build/demo
-	$(VENV)/bin/motes convert $(SHARED)/person_detect.tflite -o build/demo/person_detect.mote --labels no_person,person
-	$(VENV)/bin/motes inspect build/demo/person_detect.mote
-	$(VENV)/bin/motes run build/demo/person_detect.mote --input $(SHARED)/testdata/person_detection/person_96x96_u8_topdown.raw
+	$(VENV)/bin/motes convert $(SOIL)/model.keras --calib $(SOIL)/calib.npy --labels dry,ok,wet \
+	    --meta $(SOIL)/meta.json -o build/demo/soil.mote
+	$(VENV)/bin/motes inspect build/demo/soil.mote
+	@dev=$$($(PY) -c 'from motes import device_build; print(device_build.build("x64"))') && \
+	  cp $(SOIL)/meta.json $(SOIL)/main.py $(SOIL)/sensors.py $(SOIL)/day.json build/demo/ && \
+	  echo "--- the board (MicroPython unix port, 128 KB heap) runs main.py on a recorded day ---" && \
+	  cd build/demo && MICROPYPATH=$$dev $(CURDIR)/$(VENV)/bin/micropython -X heapsize=128K main.py day.json
 
 test: setup
 	$(PY) -m pytest -q tests

@@ -519,6 +519,8 @@ mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
 /* ---------------------------------------------------------------------------
  * DEPTHWISE_CONV_2D
  * ------------------------------------------------------------------------- */
+#define DW_CHUNK 64
+
 mk_status mk_depthwise_conv_s8(const mk_conv_params *p, const mk_quant *q,
                                const mk_dims *in, const int8_t *input,
                                const mk_dims *filter, const int8_t *weights,
@@ -544,28 +546,88 @@ mk_status mk_depthwise_conv_s8(const mk_conv_params *p, const mk_quant *q,
     const int32_t sh = p->stride_h, sw = p->stride_w, dh = p->dilation_h, dw = p->dilation_w;
     const int32_t ioff = p->input_offset, ooff = p->output_offset, lo = p->act_min, hi = p->act_max;
     const int pc = q->count > 1;
+    /* One output row at a time, in chunks of DW_CHUNK outputs, one output
+     * channel at a time: the sums of the chunk go to acc[], then are
+     * requantized with the channel's params loaded once. 3x3, stride 1,
+     * dilation 1, depth multiplier 1 (the usual layer): each input column
+     * (three rows) is loaded once, times the three weight columns, and the
+     * column sums slide into the outputs that use it as their kx = 0, 1, 2. */
+    uint32_t acc_buf[DW_CHUNK + 2];
+    uint32_t *acc = acc_buf + 2;
+#ifdef __OPTIMIZE_SIZE__
+    /* (the -Os board build keeps under the natmod size budget without it) */
+    const int fast3 = 0;
+#else
+    const int fast3 = dm == 1 && fh == 3 && fw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1
+                      && ih > 0 && ow <= DW_CHUNK;
+#endif
     for (int32_t b = 0; b < nb; b++) {
         const int8_t *xb = input + b * ih * iw * ic;
         for (int32_t oy = 0; oy < oh; oy++) {
             int32_t y0 = oy * sh - p->pad_h, ky0, ky1;
             tap_range(y0, dh, fh, ih, &ky0, &ky1);
-            for (int32_t ox = 0; ox < ow; ox++) {
-                int32_t x0 = ox * sw - p->pad_w, kx0, kx1;
-                tap_range(x0, dw, fw, iw, &kx0, &kx1);
-                int8_t *y = output + ((b * oh + oy) * ow + ox) * oc;
-                int32_t o = 0;
-                for (int32_t c = 0; c < ic; c++) {
-                    for (int32_t m = 0; m < dm; m++, o++) {
-                        uint32_t acc = bias ? (uint32_t)bias[o] : 0u;
-                        for (int32_t ky = ky0; ky < ky1; ky++) {
-                            const int8_t *xr = xb + (y0 + ky * dh) * iw * ic + c;
-                            const int8_t *wr = weights + ky * fw * oc + o;
-                            for (int32_t kx = kx0; kx < kx1; kx++) {
-                                acc += (uint32_t)((xr[(x0 + kx * dw) * ic] + ioff) * wr[kx * oc]);
+            int8_t *yrow = output + (b * oh + oy) * ow * oc;
+            for (int32_t ox0 = 0; ox0 < ow; ox0 += DW_CHUNK) {
+                int32_t n = ow - ox0 < DW_CHUNK ? ow - ox0 : DW_CHUNK;
+                int32_t c = 0, mm = 0;
+                for (int32_t o = 0; o < oc; o++) {
+                    const uint32_t bc = bias ? (uint32_t)bias[o] : 0u;
+                    if (fast3) {
+                        int32_t w[9];
+                        const int8_t *rp[3];
+                        for (int32_t k = 0; k < 9; k++) {
+                            int32_t ky = k < 3 ? 0 : k < 6 ? 1 : 2;
+                            int32_t ok = ky >= ky0 && ky < ky1;
+                            w[k] = ok ? weights[k * oc + o] : 0;
+                            if (k < 3) {
+                                rp[k] = xb + (k >= ky0 && k < ky1 ? y0 + k : 0) * iw * ic + c;
                             }
                         }
-                        int32_t qc = pc ? o : 0;
-                        y[o] = out8(requant((int32_t)acc, q->multiplier[qc], q->shift[qc]), ooff, lo, hi);
+                        const int32_t w00 = w[0], w01 = w[1], w02 = w[2], w10 = w[3], w11 = w[4];
+                        const int32_t w12 = w[5], w20 = w[6], w21 = w[7], w22 = w[8];
+                        const int8_t *p0 = rp[0], *p1 = rp[1], *p2 = rp[2];
+                        uint32_t s0 = 0, s1 = 0, *ap = acc - 2;
+                        int32_t off = -p->pad_w * ic;
+                        for (int32_t j = -p->pad_w; j < n + 2 - p->pad_w; j++, off += ic, ap++) {
+                            uint32_t c0 = 0, c1 = 0, c2 = 0;
+                            if ((uint32_t)j < (uint32_t)iw) {
+                                int32_t x0 = p0[off] + ioff, x1 = p1[off] + ioff, x2 = p2[off] + ioff;
+                                c0 = (uint32_t)(w00 * x0 + w10 * x1 + w20 * x2);
+                                c1 = (uint32_t)(w01 * x0 + w11 * x1 + w21 * x2);
+                                c2 = (uint32_t)(w02 * x0 + w12 * x1 + w22 * x2);
+                            }
+                            ap[0] = s1 + c2 + bc;
+                            s1 = s0 + c1;
+                            s0 = c0;
+                        }
+                    } else {
+                        for (int32_t i = 0; i < n; i++) {
+                            acc[i] = bc;
+                        }
+                        for (int32_t ky = ky0; ky < ky1; ky++) {
+                            const int8_t *xr = xb + (y0 + ky * dh) * iw * ic + c;
+                            for (int32_t kx = 0; kx < fw; kx++) {
+                                int32_t wv = weights[(ky * fw + kx) * oc + o];
+                                int32_t col = ox0 * sw + kx * dw - p->pad_w;
+                                for (int32_t i = 0; i < n; i++, col += sw) {
+                                    if ((uint32_t)col < (uint32_t)iw) {
+                                        acc[i] += (uint32_t)((xr[col * ic] + ioff) * wv);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    const int32_t qc = pc ? o : 0, m = q->multiplier[qc], sft = q->shift[qc];
+                    const int fast = m >= 0 && sft <= 0 && sft >= -31;
+                    int8_t *y = yrow + ox0 * oc + o;
+                    for (int32_t i = 0; i < n; i++, y += oc) {
+                        int32_t v = (int32_t)acc[i];
+                        v = fast ? rdbpot(srdhm_pos(v, m), -sft) : requant(v, m, sft);
+                        *y = out8(v, ooff, lo, hi);
+                    }
+                    if (++mm == dm) {
+                        mm = 0;
+                        c++;
                     }
                 }
             }

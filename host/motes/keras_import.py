@@ -7,8 +7,11 @@ as any int8 .tflite.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,30 @@ def _tf():
         raise ModelError("converting a Keras model needs TensorFlow: pip install 'motes[train]' "
                          "(or give an int8 .tflite, which needs no TensorFlow)") from e
     return tf
+
+
+@contextlib.contextmanager
+def _quiet():
+    """TensorFlow and Keras print export chatter on fds 1/2; keep it, show it only on failure."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            log.seek(0)
+            sys.stderr.write(log.read().decode("utf-8", "replace")[-4000:])
+            raise
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
 
 
 def is_keras_path(path: Path) -> bool:
@@ -63,6 +90,11 @@ def load_calibration(path: Path) -> np.ndarray:
 
 
 def keras_to_tflite(model_path: Path, calibration: np.ndarray, per_channel: bool = True) -> bytes:
+    with _quiet():
+        return _keras_to_tflite(model_path, calibration, per_channel)
+
+
+def _keras_to_tflite(model_path: Path, calibration: np.ndarray, per_channel: bool) -> bytes:
     tf = _tf()
     model_path = Path(model_path)
     if model_path.is_dir():
