@@ -118,9 +118,22 @@ try:
     motes.load({str(d / 'speech.mote')!r}, mode="resident")
 except MemoryError as e:
     print("ERR", e)
-""", heap="40K")
+""", heap="52K")
     assert code == 0, out
-    assert "ERR" in out and "resident mode needs about" in out and "mode='streaming'" in out, out
+    assert "ERR" in out and "resident mode needs about 22693 bytes" in out and "mode='streaming'" in out, out
+
+
+def test_arena_that_cannot_fit_is_explained(files):
+    d = files[0]
+    code, out = run(f"""
+import motes
+try:
+    motes.load({str(d / 'person.mote')!r}, mode="streaming")
+except MemoryError as e:
+    print("ERR", e)
+""", heap="64K")
+    assert code == 0, out
+    assert "the activation arena needs 55296 bytes in one piece" in out, out
 
 
 def test_streaming_equals_resident(files):

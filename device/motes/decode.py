@@ -91,9 +91,10 @@ def decode_all(f, ref):
 class RowStream:
     """Decode a constant in consecutive pieces into one reused buffer."""
 
-    def __init__(self, f, ref, cap):
+    def __init__(self, f, ref, cap, buf=None):
         self.dec = _decoder(f, ref)
-        self.buf = new_array(ref.dtype, cap)
+        # a caller's buffer (at least cap items) is reused: no allocation per layer
+        self.buf = buf if buf is not None and len(buf) >= cap else new_array(ref.dtype, cap)
         self.left = ref.n
 
     def next(self, n):

@@ -10,7 +10,7 @@ from micropython import const
 import gc
 
 from .structs import MoteError, nbytes
-from .decode import decode_all, RowStream
+from .decode import decode_all, new_array, RowStream
 from . import kernels
 from .optable import SPECS
 
@@ -31,8 +31,23 @@ class Net:
         self._f = f
         from . import reader  # freed again by load() once the model is read
         self.file_bytes = reader.check_file(f, what)
+        self.arena = None
+        self._rowbuf = None  # streaming: the int8 weight chunk buffer, reused by every layer
+
+        def alloc_arena(size):
+            try:
+                self.arena = bytearray(size)
+                # and the streaming chunk buffer: big blocks first, before the
+                # graph's many small objects split the free memory
+                if mode != "resident":
+                    self._rowbuf = new_array(0, chunk)
+            except MemoryError:
+                gc.collect()
+                raise MemoryError("%s: the activation arena needs %d bytes in one piece, %d are free in "
+                                  "all: load the model first thing after boot (before other big "
+                                  "objects), or use a smaller model" % (what, size, gc.mem_free()))
         meta, self.tensors, self.layers, self.inputs, self.outputs, self.arena_size = \
-            reader.read_structure(f, what, SPECS)
+            reader.read_structure(f, what, SPECS, alloc_arena)
         reader = None
         self.meta = {}
         if meta:
@@ -57,8 +72,11 @@ class Net:
         if mode not in ("resident", "streaming"):
             raise ValueError("mode must be 'resident', 'streaming' or None (auto)")
         self.mode = mode
+        if mode == "resident":
+            self._rowbuf = None
         try:
-            self.arena = bytearray(self.arena_size)
+            if self.arena is None:
+                self.arena = bytearray(self.arena_size)
             if mode == "resident":
                 for L in self.layers:
                     L.consts = [decode_all(f, r) if r else None for r in L.refs]
@@ -113,7 +131,10 @@ class Net:
         ref = L.refs[slot]
         n_rows = ref.n // row_len
         per = max(1, self.chunk // row_len)
-        stream = RowStream(self._f, ref, per * row_len)
+        buf = self._rowbuf if ref.dtype == 0 else None   # one int8 chunk buffer for all layers
+        stream = RowStream(self._f, ref, per * row_len, buf)
+        if ref.dtype == 0 and stream.buf is not buf:
+            self._rowbuf = stream.buf
         r = 0
         while r < n_rows:
             k = min(per, n_rows - r)
@@ -250,6 +271,7 @@ def load(path_or_stream, mode=None, chunk=_CHUNK, verbose=True):
         raise
     finally:
         _forget("motes.reader")
+        gc.collect()   # loading leaves garbage between long-lived objects: free it now
 
 
 def _forget(name):

@@ -116,7 +116,7 @@ def check_file(f, what, chunk=512):
     return size
 
 
-def read_structure(f, what, op_table):
+def read_structure(f, what, op_table, alloc_arena=None):
     """Parse everything but the constants' payloads.
 
     Returns (meta_json_bytes, tensors, layers, inputs, outputs, arena_size).
@@ -129,6 +129,16 @@ def read_structure(f, what, op_table):
     c.uv()
     table = [(c.u8(), c.uv()) for _ in range(n)]
     pos = _HEADER_SIZE + c.i
+    if alloc_arena is not None:
+        # the arena is the biggest block: allocate it before the many small
+        # objects of the graph, so it does not have to fit between them
+        p = pos
+        for kind, length in table:
+            if kind == SEC_GRAPH:
+                f.seek(p)
+                alloc_arena(Cursor(f.read(min(length, 10)), what + " graph").uv())
+                break
+            p += length
     meta = b""
     tensors = None
     graph = None

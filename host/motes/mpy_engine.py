@@ -36,13 +36,15 @@ def probe():
     a = gc.mem_alloc()
     if a > peak[0]:
         peak[0] = a
+# buffers first, as a board program would: after loading, the heap may hold no
+# free block that large any more
+x = bytearray({n_in})
+out = bytearray({n_out})
 gc.collect()
 net = motes.load({mote!r}, mode={mode!r}, verbose=False)
 net.probe = probe if {measure!r} else None
 probe()
-n_in = net.tensors[net.inputs[0]].n
-x = bytearray(n_in)
-out = bytearray(net.tensors[net.outputs[0]].n)
+n_in = len(x)
 f = open({inputs!r}, "rb")
 times = []
 while f.readinto(x) == n_in:
@@ -89,7 +91,12 @@ def run(mote_path, inputs: list[np.ndarray], heap: str | None = None, mode: str 
         inp = Path(tmp) / "inputs.bin"
         inp.write_bytes(b"".join(np.asarray(x, dtype=np.int8).tobytes() for x in inputs))
         script = Path(tmp) / "run.py"
+        from .format import from_bytes
+        model = from_bytes(Path(mote_path).read_bytes(), str(mote_path), decode=False)
+        n_in = model.tensors[model.inputs[0]].nbytes
+        n_out = model.tensors[model.outputs[0]].nbytes
         script.write_text(_SCRIPT.format(device=str(device), mote=str(Path(mote_path).resolve()),
+                                         n_in=n_in, n_out=n_out,
                                          inputs=str(inp), mode=mode, backend=backend or "",
                                          measure=measure))
         cmd = [micropython_path()]
