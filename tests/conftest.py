@@ -11,6 +11,16 @@ SHARED = ROOT.parent / "shared" / "models"
 SHARED_MODELS = ["hello_world_int8", "micro_speech_quantized", "mlperf_tiny_kws_ref_model", "person_detect"]
 
 
+def missing_tool(why: str | None) -> None:
+    """A build tool or package a test needs is absent: skip on a developer's
+    machine, fail in CI (whose set-up installs everything)."""
+    if why is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{why}: CI installs it ('make setup'), so this is a set-up bug", pytrace=False)
+    pytest.skip(why)
+
+
 def shared_model(name: str) -> Path:
     path = SHARED / f"{name}.tflite"
     if not path.exists():

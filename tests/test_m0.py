@@ -12,7 +12,8 @@
 * `bench` on hello_world and mlperf_tiny_kws matches the reference layer by layer.
 
 Needs arm-none-eabi-gcc (Debian gcc-arm-none-eabi) and the unicorn and pyelftools
-Python packages; skipped with the reason when they are missing.
+Python packages; skipped with the reason when they are missing, except in CI,
+whose set-up installs them (tests/conftest.py:missing_tool).
 """
 from __future__ import annotations
 
@@ -21,25 +22,24 @@ import json
 import numpy as np
 import pytest
 
-from conftest import ROOT, shared_model
+from conftest import ROOT, missing_tool, shared_model
 from motes import m0emu, quant
-
-_why = m0emu.unavailable()
-pytestmark = pytest.mark.skipif(_why is not None, reason=_why or "")
 
 NAIVE = ROOT / "bench" / "naive_kernels.c"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _tools():
+    missing_tool(m0emu.unavailable())   # unicorn, pyelftools, arm-none-eabi-gcc
+
+
 @pytest.fixture(scope="module")
-def emu():
-    if not (m0emu.KERNEL_DIR / "kernels.c").exists():
-        pytest.skip("ulab_kernels/kernels.c is not written yet")
+def emu(_tools):
     return m0emu.M0(m0emu.build())
 
 
 def _need(emu, op):
-    if not m0emu.has_kernel(emu, op):
-        pytest.skip(f"kernels.c has no {m0emu.KERNEL_OPS[op]} yet")
+    assert m0emu.has_kernel(emu, op), f"the armv6m image has no {m0emu.KERNEL_OPS[op]}"
 
 
 def _check(emu, op, in_shape, seed, run_kw=None, **kw):
@@ -196,8 +196,7 @@ def _codec_arrays(rng):
 def test_entropy_decoders(emu, codec):
     from motes import codecs
     name = {1: "mk_huff_decode", 2: "mk_zrun_decode"}[codec]
-    if not emu.has(name):
-        pytest.skip(f"no {name} in the image (huffman.c)")
+    assert emu.has(name), f"no {name} in the armv6m image (huffman.c)"
     fn = {1: m0emu.huffman_decode, 2: m0emu.zerorun_decode}[codec]
     c = codecs.by_id(codec)
     rng = np.random.default_rng(15)
@@ -211,8 +210,7 @@ def test_entropy_decoders(emu, codec):
 
 
 def test_huffman_rejects_corrupt_table(emu):
-    if not emu.has("mk_huff_table_build"):
-        pytest.skip("no huffman.c")
+    assert emu.has("mk_huff_table_build")
     emu.reset()
     t, used = emu.alloc(m0emu.HUFF_TABLE_BYTES), emu.alloc(4)
     for bad in (b"\x01\xff\xff", b"\x05\x00\x00\x00", b"\x01"):   # SET past 12, Kraft not 1, truncated
@@ -222,8 +220,7 @@ def test_huffman_rejects_corrupt_table(emu):
 
 
 def test_requantize_edges(emu):
-    if not emu.has("mk_requantize"):
-        pytest.skip("kernels.c has no mk_requantize")
+    assert emu.has("mk_requantize")
     rng = np.random.default_rng(12)
     xs = [0, 1, -1, 2, -2, 127, -128, 1 << 20, -(1 << 20), quant.INT32_MAX, quant.INT32_MIN,
           quant.INT32_MAX - 1, quant.INT32_MIN + 1, *rng.integers(-(1 << 31), 1 << 31, 40).tolist(),

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, SHARED, SHARED_MODELS, shared_model
+from conftest import ROOT, SHARED, SHARED_MODELS, missing_tool, shared_model
 from motes import api, device_build, mpy_engine, quant
 from motes import codecs
 from motes import format as mote_format
@@ -63,8 +63,7 @@ def _missing_tools(arch: str) -> str | None:
 
 def build(arch: str) -> Path:
     why = _missing_tools(arch)
-    if why:
-        pytest.skip(f"cannot build the {arch} native module: {why}")
+    missing_tool(f"cannot build the {arch} native module: {why}" if why else None)
     env = dict(os.environ, PYTHON=sys.executable)
     proc = subprocess.run(["make", "-C", str(KDIR), f"ARCH={arch}", f"MPY_PYTHON={sys.executable}"],
                           capture_output=True, text=True, timeout=600, env=env)
@@ -878,8 +877,7 @@ def test_arm_code_paths_match_x64(tmp_path):
     """kernels.c for Cortex-M0, M3 and M4 (run in qemu-arm) computes exactly
     what the x64 build computes (which the tests above check against the host)."""
     tools = [t for t in ("gcc", "arm-none-eabi-gcc", "qemu-arm") if shutil.which(t) is None]
-    if tools:
-        pytest.skip(f"{', '.join(tools)} not installed (qemu-arm: apt-get install qemu-user)")
+    missing_tool(f"{', '.join(tools)} not installed (qemu-arm: apt-get install qemu-user)" if tools else None)
     (tmp_path / "harness.c").write_text(_HARNESS_C)
     (tmp_path / "sys.c").write_text(_ARM_SYS_C)
     common = [f"-I{KDIR}", str(tmp_path / "harness.c"), str(KDIR / "kernels.c")]
