@@ -116,7 +116,7 @@ for mode, chunk in {runs!r}:
     if {backend!r} == "native":
         from motes import k_native
         fns = list(k_native.OPS.values())
-        native = sum(1 for f in net._kernels if f in fns)
+        native = sum(1 for f, _, _ in net._steps if f in fns)
     n_in = net.tensors[net.inputs[0]].n
     x = bytearray(n_in)
     out = bytearray(net.tensors[net.outputs[0]].n)

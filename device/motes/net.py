@@ -89,7 +89,11 @@ class Net:
                 what, mode, need_resident if mode == "resident" else self.ram_streaming, gc.mem_free(),
                 "; try motes.load(..., mode='streaming')" if mode == "resident" else ""))
         self.mv = memoryview(self.arena)
-        self._kernels = [kernels.get(L.op) for L in self.layers]
+        # per layer: (kernel, input tensors, output tensors), resolved once so an
+        # inference allocates nothing to call its kernels
+        t = self.tensors
+        self._steps = [(kernels.get(L.op), [t[i] for i in L.ins], [t[i] for i in L.outs])
+                       for L in self.layers]
         if mode == "resident":
             f.close()
             self._f = None
@@ -149,7 +153,8 @@ class Net:
         for i, L in enumerate(self.layers):
             if trace:
                 trace.start()
-            self._kernels[i](self, L, [self.tensors[t] for t in L.ins], [self.tensors[t] for t in L.outs])
+            fn, ins, outs = self._steps[i]
+            fn(self, L, ins, outs)
             if trace:
                 trace.layer(i, L)
             if self.probe:
