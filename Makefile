@@ -1,5 +1,5 @@
 # motes: the two commands of the README, and the set-up they share.
-#   make demo   convert a model and show what is inside (the main job)
+#   make demo   the soil-moisture example on an emulated board (the main job)
 #   make test   the whole test suite
 # Both set up everything on a fresh Debian machine first (idempotent, quick when done).
 
@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 # Debian packages the project needs (installed only if missing).
-APT_PACKAGES := make gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-user
+APT_PACKAGES := make gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-user socat
 SETUP_STAMP := $(VENV)/.setup-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 SHARED := ../shared/models
 
@@ -24,23 +24,23 @@ $(SETUP_STAMP):
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --pre -e '.[train,ref,test,device]'
+	$(PY) -m pip install -q --disable-pip-version-check --pre -e '.[train,ref,test,device,board]'
 	@rm -f $(VENV)/.setup-* && touch $@
 
-# The demo: a soil-moisture model (examples/soil_moisture) converted to a
-# .mote, inspected, then a recorded day of sensor readings classified by the
-# device runtime (.mpy) in the real MicroPython unix port with a 128 KB heap,
-# printing what the board would print.
+# The demo: the soil-moisture model (examples/soil_moisture, trained by its
+# train.py) converted to a .mote and inspected; then an emulated board (the
+# real MicroPython unix port behind a serial pseudo-terminal, 128 KB heap,
+# build/demo/board/flash as its flash) gets the runtime, the model and the
+# example's files with `motes deploy`, exactly as a USB board would, and runs
+# main.py on a recorded day of sensor readings, printing what the board prints.
 SOIL := examples/soil_moisture
 demo: setup
 	@mkdir -p build/demo
 	$(VENV)/bin/motes convert $(SOIL)/model.keras --calib $(SOIL)/calib.npy --labels dry,ok,wet \
 	    --meta $(SOIL)/meta.json -o build/demo/soil.mote
 	$(VENV)/bin/motes inspect build/demo/soil.mote
-	@dev=$$($(PY) -c 'from motes import device_build; print(device_build.build("x64"))') && \
-	  cp $(SOIL)/meta.json $(SOIL)/main.py $(SOIL)/sensors.py $(SOIL)/day.json build/demo/ && \
-	  echo "--- the board (MicroPython unix port, 128 KB heap) runs main.py on a recorded day ---" && \
-	  cd build/demo && MICROPYPATH=$$dev $(CURDIR)/$(VENV)/bin/micropython -X heapsize=128K main.py day.json
+	$(VENV)/bin/motes emulate --folder build/demo/board --heap 128K -- \
+	    $(VENV)/bin/motes deploy build/demo/soil.mote --example soil_moisture --port @ --run
 
 test: setup
 	$(PY) -m pytest -q tests
@@ -55,8 +55,10 @@ device: setup
 	  { cp $$src/motes_native.mpy dist/device/$(ARCH)/ 2>/dev/null || echo "(no native module for $(ARCH): viper/python kernels)"; } && \
 	  echo "dist/device/$(ARCH): copy its contents to the board (e.g. mpremote cp -r dist/device/$(ARCH)/motes : and mpremote cp dist/device/$(ARCH)/motes_native.mpy :)"
 
+# generated files: the op tables (docs, device) and the runtime's mip package.json files
 format-doc: setup
 	$(PY) -m motes.format docs/FORMAT.md device/motes/optable.py
+	$(PY) -m motes.deploy
 
 clean:
 	rm -rf build .cache .pytest_cache

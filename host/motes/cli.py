@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, api, report
+from . import __version__, api, board_cli, report
 from .graph import ModelError
 
 
@@ -157,7 +157,13 @@ VERBS = {
     "run": (do_run, "run a model on one input: numpy reference, or the device runtime in MicroPython"),
     "compare": (do_compare, "check motes against TensorFlow Lite Micro on random inputs"),
     "bench": (do_bench, "run a model layer by layer on an emulated Cortex-M0+ and count instructions"),
+    "deploy": (board_cli.do_deploy, "copy the runtime, a model and an example to a board (safe, changed files only)"),
+    "emulate": (board_cli.do_emulate, "an emulated board: the MicroPython unix port on a serial pseudo-terminal"),
+    "flash": (board_cli.do_flash, "flash MicroPython firmware: esptool (ESP32) or UF2 copy (RP2040)"),
+    "repl": (board_cli.do_repl, "MicroPython REPL on this computer with the runtime and a model loaded"),
 }
+BOARD_ARGS = {"deploy": board_cli.add_deploy, "emulate": board_cli.add_emulate,
+              "flash": board_cli.add_flash, "repl": board_cli.add_repl}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -184,6 +190,8 @@ def _parser() -> argparse.ArgumentParser:
         elif verb == "bench":
             from . import bench_m0
             bench_m0.add_arguments(s)
+        elif verb in BOARD_ARGS:
+            BOARD_ARGS[verb](s)
         elif verb == "compare":
             s.add_argument("model", help="the int8 .tflite (the reference)")
             s.add_argument("--mote", help="the .mote to check (default: convert the .tflite in memory)")

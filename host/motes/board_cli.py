@@ -1,0 +1,140 @@
+"""The board verbs of the `motes` command: deploy, emulate, flash, repl."""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from . import deploy as dep
+from .board import BoardError, DriveBoard, SerialBoard
+from .emulate import DEFAULT_FOLDER, EmulatedBoard, resolve_port
+
+
+def add_deploy(s) -> None:
+    s.add_argument("model", nargs="?", help=".mote to copy (default: the example's own)")
+    s.add_argument("--example", help=f"also copy an example's files ({', '.join(dep.examples())})")
+    where = s.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", help="serial port of a MicroPython board (/dev/ttyUSB0, /dev/ttyACM0, "
+                                      "COM3); @ = the board of `motes emulate -- ...`")
+    where.add_argument("--drive", help="mount point of a CIRCUITPY drive")
+    s.add_argument("--all", action="store_true", help="copy every file, even unchanged ones")
+    s.add_argument("--run", action="store_true", help="then run the example's main() (or load the model "
+                                                       "and print it) and show the board's output")
+    s.add_argument("--no-reset", action="store_true", help="join the running board without a soft reset")
+    s.add_argument("--baud", type=int, default=115200)
+
+
+def open_board(args):
+    if args.drive:
+        return DriveBoard(args.drive)
+    port, emulated = resolve_port(args.port)
+    return SerialBoard(port, baudrate=args.baud, soft_reset=not (emulated or args.no_reset))
+
+
+def do_deploy(args) -> int:
+    if not args.model and not args.example:
+        raise BoardError("nothing to deploy: give a .mote, --example NAME, or both")
+    model = Path(args.model) if args.model else None
+    if model is not None and not model.is_file():
+        raise BoardError(f"{model} not found")
+    board = open_board(args)
+    try:
+        result = dep.deploy(board, model, args.example, force=args.all,
+                            say=lambda m: print(m, file=sys.stderr))
+        if args.run:
+            mote = next((d for d in result["files"] if d.endswith(".mote")), None)
+            print("--- the board's output ---", file=sys.stderr, flush=True)
+            board.run(dep.run_code(args.example, mote), echo=lambda t: (sys.stdout.write(t), sys.stdout.flush()))
+    finally:
+        board.close()
+    return 0
+
+
+def add_emulate(s) -> None:
+    s.add_argument("--folder", default=DEFAULT_FOLDER,
+                   help=f"the board's folder: flash/ (its files) and port (default {DEFAULT_FOLDER})")
+    s.add_argument("--heap", default="256K", help="the board's RAM for Python objects (default 256K)")
+    s.add_argument("--port", help="where to link the board's serial port (default FOLDER/port)")
+    s.add_argument("command", nargs=argparse.REMAINDER,
+                   help="-- CMD...: run CMD while the board is up (CMD sees MOTES_PORT; --port @ finds it)")
+
+
+def do_emulate(args) -> int:
+    cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
+    with EmulatedBoard(args.folder, heap=args.heap, port=args.port) as board:
+        print(f"emulated board: MicroPython unix port, {board.heap} heap, flash {board.flash}, "
+              f"serial port {board.port}", file=sys.stderr, flush=True)
+        if cmd:
+            return subprocess.call(cmd, env=board.env())
+        print(f"try: motes deploy --example soil_moisture --port {board.port} --run\n"
+              f"     mpremote connect {board.port} resume repl      (Ctrl-C here stops the board)",
+              file=sys.stderr, flush=True)
+        try:
+            board.proc.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def add_flash(s) -> None:
+    from .flash import CHIPS
+    s.add_argument("firmware", help="MicroPython firmware: .bin (ESP32) or .uf2 (RP2040/RP2350)")
+    s.add_argument("--chip", required=True, choices=CHIPS)
+    s.add_argument("--port", help="ESP32: serial port")
+    s.add_argument("--drive", help="RP2040: the RPI-RP2 drive (found by itself when mounted)")
+    s.add_argument("--baud", type=int, default=460800)
+    s.add_argument("--yes", action="store_true", help="do not ask before erasing/copying")
+    s.add_argument("--dry-run", action="store_true", help="print the steps and stop")
+
+
+def do_flash(args) -> int:
+    from .flash import flash
+    return flash(args.chip, Path(args.firmware), port=args.port, drive=args.drive, baud=args.baud,
+                 yes=args.yes, dry_run=args.dry_run)
+
+
+def add_repl(s) -> None:
+    s.add_argument("model", nargs="?", help=".mote or .tflite to load as `net`")
+    s.add_argument("--heap", default="256K", help="heap like a board's RAM (default 256K)")
+    s.add_argument("--backend", choices=["python", "viper", "native"], help="kernels to use")
+
+
+def repl_command(model: str | None, heap: str, backend: str | None) -> tuple[list[str], dict]:
+    """The micropython command line and environment of `motes repl`."""
+    from . import device_build, mpy_engine
+    env = dict(os.environ, MICROPYPATH=str(device_build.build("x64")))
+    code = ["import motes"]
+    if backend:
+        code.append(f"motes.kernels.use({backend!r})")
+    if model:
+        code += [f"net = motes.load({model!r})", "print(net)",
+                 "print('net is loaded: try net.predict([...]), net.summary(), net.trace([...]), net.memory()')"]
+    else:
+        code.append("print('motes is imported: net = motes.load(\"model.mote\")')")
+    return [mpy_engine.micropython_path(), "-X", f"heapsize={mpy_engine.parse_heap(heap)}", "-i",
+            "-c", "\n".join(code)], env
+
+
+def do_repl(args) -> int:
+    model = args.model
+    tmp = None
+    if model:
+        p = Path(model)
+        if not p.is_file():
+            raise BoardError(f"{p} not found")
+        if p.read_bytes()[4:8] == b"TFL3":          # a .tflite: convert it for the session
+            from . import api
+            tmp = tempfile.TemporaryDirectory(prefix="motes-repl-")
+            model = os.path.join(tmp.name, p.stem + ".mote")
+            Path(model).write_bytes(api.convert(p).data)
+        else:
+            model = str(p.resolve())
+    cmd, env = repl_command(model, args.heap, args.backend)
+    try:
+        return subprocess.call(cmd, env=env)
+    finally:
+        if tmp:
+            tmp.cleanup()

@@ -1,0 +1,339 @@
+"""The board workflow on an emulated board: the real MicroPython unix port behind a
+pseudo-terminal (socat), speaking the raw REPL like a board. `motes deploy`, mpremote
+and mip talk to it exactly as they would to an ESP32 or RP2040 on USB."""
+from __future__ import annotations
+
+import hashlib
+import http.server
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, missing_tool, shared_model
+from motes import api, deploy, device_build, mpy_engine
+from motes.board import BoardError, DriveBoard, SerialBoard, parse_mpy
+from motes.cli import main as motes_main
+from motes.emulate import EmulatedBoard
+
+SOIL = ROOT / "examples" / "soil_moisture"
+MOTES = str(Path(sys.executable).with_name("motes"))
+MPREMOTE = str(Path(sys.executable).with_name("mpremote"))
+
+
+def _tools():
+    missing_tool(None if shutil.which("socat") else "socat is not installed")
+    try:
+        mpy_engine.micropython_path()
+    except Exception as e:
+        missing_tool(str(e))
+
+
+@pytest.fixture
+def board(tmp_path):
+    _tools()
+    with EmulatedBoard(tmp_path / "board", heap="256K") as b:
+        yield b
+
+
+def connect(b: EmulatedBoard) -> SerialBoard:
+    return SerialBoard(b.port, soft_reset=False)
+
+
+def sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def motes_file(tmp_path_factory) -> dict:
+    """Two valid models of different sizes, to replace one with the other."""
+    d = tmp_path_factory.mktemp("motes")
+    out = {}
+    for name in ("hello_world_int8", "mlperf_tiny_kws_ref_model"):
+        out[name] = d / f"{name}.mote"
+        out[name].write_bytes(api.convert(shared_model(name)).data)
+    return out
+
+
+def run_on_board(b: EmulatedBoard, code: str) -> str:
+    s = connect(b)
+    try:
+        return s.run(code)
+    finally:
+        s.close()
+
+
+def test_parse_mpy():
+    assert parse_mpy(2822) == {"mpy_version": 6, "mpy_sub": 3, "arch": "x64"}     # the unix port
+    assert parse_mpy(6 | 3 << 8 | 4 << 10)["arch"] == "armv6m"                    # RP2040
+    assert parse_mpy(6 | 3 << 8 | 10 << 10)["arch"] == "xtensawin"                # ESP32
+    assert parse_mpy(0)["arch"] is None
+
+
+def test_runtime_choice_per_board():
+    base = {"lib": "/lib", "implementation": "micropython"}
+    items, notes = deploy.runtime_items(dict(base, mpy_version=6, mpy_sub=3, arch="x64"))
+    names = {i.dest for i in items}
+    assert "/lib/motes/net.mpy" in names and "/lib/motes_native.mpy" in names
+    assert not any(n.endswith(".py") for n in names)
+    # another .mpy ABI (older firmware, CircuitPython): source, which every version imports
+    items, notes = deploy.runtime_items(dict(base, mpy_version=6, mpy_sub=1, arch="armv6m"))
+    assert {i.dest for i in items} == {f"/lib/motes/{p.name}" for p in device_build.sources()}
+    assert "6.1" in notes[0] and "source" in notes[0]
+    # unknown .mpy version (a CIRCUITPY drive): source too
+    items, notes = deploy.runtime_items(dict(base, mpy_version=None, mpy_sub=None, arch=None))
+    assert {i.dest for i in items} == {f"/lib/motes/{p.name}" for p in device_build.sources()}
+    assert "unknown" in notes[0]
+
+
+def test_deploy_and_run_soil_example(board, tmp_path):
+    s = connect(board)
+    try:
+        r = deploy.deploy(s, example="soil_moisture", say=lambda m: None)
+        assert r["copied"] == len(r["files"]) and r["unchanged"] == 0
+        out = s.run(deploy.run_code("soil_moisture", "soil.mote"))
+        again = deploy.deploy(s, example="soil_moisture", say=lambda m: None)
+    finally:
+        s.close()
+    assert again["copied"] == 0 and again["unchanged"] == len(r["files"])   # only changes are copied
+    # the board's files are the example's and the runtime's, byte for byte
+    for dest, src in deploy.example_files("soil_moisture"):
+        assert sha(board.flash / dest) == sha(src)
+    dev = device_build.build("x64")
+    for p in (dev / "motes").glob("*.mpy"):
+        assert sha(board.flash / "lib" / "motes" / p.name) == sha(p)
+    assert sha(board.flash / "lib" / "motes_native.mpy") == sha(dev / "motes_native.mpy")
+    # what the board printed equals the same script run directly in the unix port
+    work = tmp_path / "direct"
+    shutil.copytree(board.flash, work, ignore=shutil.ignore_patterns("lib"))
+    direct = subprocess.run([mpy_engine.micropython_path(), "-X", "heapsize=256K", "-c", "import main\nmain.main()"],
+                            cwd=work, env={"MICROPYPATH": f":{dev}"}, capture_output=True, text=True, timeout=120)
+    lines = out.strip().splitlines()
+    assert len(lines) == 96 and lines == direct.stdout.strip().splitlines(), direct.stderr
+    assert all(re.search(r"-> (dry|ok|wet) \(", ln) for ln in lines)
+
+
+def test_user_model_replaces_example_model(board, motes_file):
+    s = connect(board)
+    try:
+        deploy.deploy(s, example="soil_moisture", say=lambda m: None)
+        r = deploy.deploy(s, motes_file["hello_world_int8"], example="soil_moisture", say=lambda m: None)
+        out = s.run("import motes\nnet = motes.load('soil.mote', verbose=False)\nprint(list(net.predict_int8([0], [0])))")
+    finally:
+        s.close()
+    assert r["copied"] == 1                                     # only the model changed
+    assert sha(board.flash / "soil.mote") == sha(motes_file["hello_world_int8"])
+    model, _, _ = api.load_model(motes_file["hello_world_int8"])
+    want = api.run(model, np.zeros((1, 1), np.int8))[0]
+    assert out.strip() == str([int(v) for v in want.ravel()])
+
+
+def test_cut_cable_during_copy_keeps_old_model(tmp_path, motes_file):
+    """The board vanishes halfway through copying a new model: the old one still loads."""
+    _tools()
+    old, new = motes_file["hello_world_int8"], motes_file["mlperf_tiny_kws_ref_model"]
+    folder = tmp_path / "board"
+    with EmulatedBoard(folder) as b:
+        s = connect(b)
+        deploy.deploy(s, old, say=lambda m: None)
+        s.close()
+        s = connect(b)
+        cut = []
+
+        class Cutter(deploy.Progress):
+            def bar(self, dest):
+                def update(done, total):
+                    if dest.endswith(".mote") and done > total // 2 and not cut:
+                        cut.append(done)
+                        b.kill()                          # the cable is pulled
+                return update
+        with pytest.raises(BoardError, match="lost the connection"):
+            # the runtime is already there: only the model is copied
+            deploy.deploy(s, new, say=lambda m: None, progress=Cutter())
+        s._close_quietly()
+        assert cut, "the copy finished before the cut"
+    flash = folder / "flash"
+    target = flash / new.name
+    # the new model went to its own name; keep the old model's name for the real check
+    assert not target.exists() or sha(target) != sha(new)
+    part = flash / (new.name + ".part")
+    assert part.exists() and 0 < part.stat().st_size < new.stat().st_size
+    assert sha(flash / old.name) == sha(old)
+    with EmulatedBoard(folder) as b:
+        out = run_on_board(b, f"import motes\nnet = motes.load({old.name!r}, verbose=False)\nprint(len(net.predict([1.0])))")
+        assert out.strip() == "1"
+        s = connect(b)
+        try:
+            r = deploy.deploy(s, new, say=lambda m: None)     # the retry cleans up and finishes
+        finally:
+            s.close()
+    assert r["copied"] == 1 and not part.exists() and sha(target) == sha(new)
+
+
+def test_cut_cable_while_replacing_model_in_place(tmp_path, motes_file):
+    """Same cut, but the new model replaces the old one under the same name (the
+    example's soil.mote): the old soil.mote must stay whole and loadable."""
+    _tools()
+    folder = tmp_path / "board"
+    new = motes_file["mlperf_tiny_kws_ref_model"]
+    with EmulatedBoard(folder) as b:
+        s = connect(b)
+        deploy.deploy(s, example="soil_moisture", say=lambda m: None)
+        s.close()
+        s = connect(b)
+
+        class Cutter(deploy.Progress):
+            def bar(self, dest):
+                def update(done, total):
+                    if dest == "soil.mote" and done > total // 2:
+                        b.kill()
+                return update
+        with pytest.raises(BoardError):
+            deploy.deploy(s, new, example="soil_moisture", say=lambda m: None, progress=Cutter())
+        s._close_quietly()
+    assert sha(folder / "flash" / "soil.mote") == sha(SOIL / "soil.mote")
+    with EmulatedBoard(folder) as b:
+        out = run_on_board(b, "import motes\nnet = motes.load('soil.mote', verbose=False)\nprint(net.meta['labels'])")
+    assert "dry" in out
+
+
+def test_recovers_from_cut_between_renames(board):
+    """A FAT board replaces a file by two renames; a cut between them leaves only
+    soil.mote.old: the next deploy puts it back before anything else."""
+    s = connect(board)
+    try:
+        deploy.deploy(s, example="soil_moisture", say=lambda m: None)
+        (board.flash / "soil.mote").rename(board.flash / "soil.mote.old")
+        (board.flash / "soil.mote.part").write_bytes(b"half a model")
+        r = deploy.deploy(s, example="soil_moisture", say=lambda m: None)
+    finally:
+        s.close()
+    assert r["copied"] == 0                         # the recovered file is the example's own
+    assert sha(board.flash / "soil.mote") == sha(SOIL / "soil.mote")
+    assert not (board.flash / "soil.mote.part").exists() and not (board.flash / "soil.mote.old").exists()
+
+
+def test_stale_runtime_source_removed(board):
+    (board.flash / "lib" / "motes").mkdir(parents=True)
+    (board.flash / "lib" / "motes" / "net.py").write_text("raise ImportError('stale')\n")
+    s = connect(board)
+    try:
+        r = deploy.deploy(s, example="soil_moisture", say=lambda m: None)
+    finally:
+        s.close()
+    assert r["removed"] == 1 and not (board.flash / "lib" / "motes" / "net.py").exists()
+
+
+def test_bad_model_is_refused_before_anything_is_copied(board, tmp_path):
+    bad = tmp_path / "broken.mote"
+    bad.write_bytes((SOIL / "soil.mote").read_bytes()[:-10])
+    s = connect(board)
+    try:
+        with pytest.raises(BoardError, match="not a valid .mote"):
+            deploy.deploy(s, bad, example="soil_moisture", say=lambda m: None)
+    finally:
+        s.close()
+    assert sorted(p.name for p in board.flash.iterdir()) == ["lib"]
+
+
+def test_cli_deploy_run_inside_emulate(tmp_path):
+    _tools()
+    proc = subprocess.run([MOTES, "emulate", "--folder", str(tmp_path / "b"), "--heap", "128K", "--",
+                           MOTES, "deploy", "--example", "soil_moisture", "--port", "@", "--run"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "micropython 1.29" in proc.stderr and "copied" in proc.stderr
+    assert len([ln for ln in proc.stdout.splitlines() if "-> " in ln]) == 96
+    assert "water me" in proc.stdout
+    assert not (tmp_path / "b" / "port").exists()             # the board is stopped after
+
+
+def test_cli_errors(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MOTES_PORT", raising=False)
+    assert motes_main(["deploy", "--example", "soil_moisture", "--port", "@"]) == 2
+    assert "motes emulate" in capsys.readouterr().err
+    assert motes_main(["deploy", "--port", "/dev/nonexistent-port"]) == 2
+    assert "nothing to deploy" in capsys.readouterr().err
+    assert motes_main(["deploy", "--example", "nope", "--drive", str(tmp_path)]) == 2
+    assert "soil_moisture" in capsys.readouterr().err          # lists the examples
+    assert motes_main(["deploy", "--example", "soil_moisture", "--port", "/dev/nonexistent-port"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open /dev/nonexistent-port" in err and "plugged in" in err
+
+
+def test_circuitpy_drive(tmp_path):
+    drive = tmp_path / "CIRCUITPY"
+    drive.mkdir()
+    (drive / "boot_out.txt").write_text("Adafruit CircuitPython 9.2.1 on 2024-11-20; Raspberry Pi Pico with rp2040\n")
+    b = DriveBoard(drive)
+    assert b.info["implementation"] == "circuitpython" and b.info["version"] == "9.2.1"
+    r = deploy.deploy(b, example="soil_moisture", say=lambda m: None)
+    assert (drive / "lib" / "motes" / "net.py").exists() and not (drive / "lib" / "motes_native.mpy").exists()
+    assert sha(drive / "soil.mote") == sha(SOIL / "soil.mote")
+    assert r["copied"] == len(r["files"])
+    assert deploy.deploy(b, example="soil_moisture", say=lambda m: None)["copied"] == 0
+    # the source runtime as copied to the drive runs (MicroPython here; CircuitPython imports the same)
+    out = subprocess.run([mpy_engine.micropython_path(), "-c", "import motes\nnet = motes.load('soil.mote', "
+                          "verbose=False)\nprint(motes.backend(), net.meta['labels'])"], cwd=drive,
+                         env={"MICROPYPATH": "lib"}, capture_output=True, text=True, timeout=60)
+    assert "['dry', 'ok', 'wet']" in out.stdout, out.stderr
+    # an interrupted copy (the drive vanishes) leaves the old file whole
+    (drive / "soil.mote").write_bytes(b"MOTE-old")
+
+    class Boom(deploy.Progress):
+        def bar(self, dest):
+            def update(done, total):
+                raise OSError(5, "Input/output error (drive removed)")
+            return update
+    with pytest.raises(OSError):
+        deploy.deploy(b, example="soil_moisture", say=lambda m: None, progress=Boom())
+    assert (drive / "soil.mote").read_bytes() == b"MOTE-old"
+def test_mip_install_runtime_from_repository(board):
+    """`mpremote mip install` of the runtime: from a checkout, and over HTTP like github: URLs."""
+    assert deploy.mip_package("device/") == (ROOT / "package.json").read_text(), "make format-doc"
+    assert deploy.mip_package("") == (ROOT / "device" / "package.json").read_text(), "make format-doc"
+    proc = subprocess.run([MPREMOTE, "connect", board.port, "resume", "mip", "install",
+                           str(ROOT / "package.json")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for p in device_build.sources():
+        assert sha(board.flash / "lib" / "motes" / p.name) == sha(p)
+    shutil.rmtree(board.flash / "lib" / "motes")
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(ROOT))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/device/package.json"
+        proc = subprocess.run([MPREMOTE, "connect", board.port, "resume", "mip", "install", url],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        url = f"http://127.0.0.1:{server.server_address[1]}/examples/soil_moisture/package.json"
+        proc = subprocess.run([MPREMOTE, "connect", board.port, "resume", "mip", "install", "--target", ".",
+                               url], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    finally:
+        server.shutdown()
+    for p in device_build.sources():
+        assert sha(board.flash / "lib" / "motes" / p.name) == sha(p)
+    out = run_on_board(board, "import motes\nnet = motes.load('soil.mote', verbose=False)\nprint(motes.backend(), net.meta['labels'])")
+    backend, labels = out.strip().split(" ", 1)
+    assert labels == "['dry', 'ok', 'wet']" and backend in ("viper", "python")   # source, no natmod
+
+
+def test_repl_with_model(motes_file):
+    _tools()
+    from motes.board_cli import repl_command
+    cmd, env = repl_command(str(motes_file["hello_world_int8"]), "256K", None)
+    proc = subprocess.run(cmd, input="print('out', list(net.predict_int8([0], [0])))\n", env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    model, _, _ = api.load_model(motes_file["hello_world_int8"])
+    want = int(api.run(model, np.zeros((1, 1), np.int8))[0].ravel()[0])
+    assert "net is loaded" in proc.stdout
+    assert f"out [{want}]" in proc.stdout
