@@ -156,6 +156,9 @@ class SerialBoard:
         try:
             out, err = self.t.exec_raw(code, timeout=timeout, data_consumer=consumer)
         except (self._TransportError, OSError) as e:
+            if "timeout" in str(e):
+                raise BoardError(f"the board on {self.port} did not answer for {timeout} s ({e}); "
+                                 "press its reset button and try again") from None
             raise BoardError(f"lost the connection to the board on {self.port} ({e}). "
                              "Files on the board are as they were before the interrupted copy; "
                              "reconnect and deploy again.") from None
@@ -234,15 +237,24 @@ class SerialBoard:
         for p in paths:
             self._call(f"os.remove({p!r})")
 
-    def run(self, code: str, timeout: float = 600, echo=None) -> str:
-        """Execute code on the board; its output is passed to echo as it comes, and returned."""
+    def run(self, code: str, timeout: float | None = None, echo=None) -> str:
+        """Execute code on the board; its output is passed to echo as it comes, and returned.
+        A program that runs for ever (a sensor loop) runs until Ctrl-C, which stops it on the board."""
         chunks = []
 
         def consume(b: bytes) -> None:
             chunks.append(b)
             if echo:
-                echo(b.decode(errors="replace").replace("\r\n", "\n").replace("\x04", ""))
-        self._call(code, timeout=timeout, consumer=consume)
+                echo(b.decode(errors="replace").replace("\r", "").replace("\x04", ""))
+        try:
+            self._call(code, timeout=timeout, consumer=consume)
+        except KeyboardInterrupt:
+            self.t.serial.write(b"\x03")              # stop it on the board too
+            try:
+                self.t.follow(2)
+            except Exception:
+                pass
+            raise BoardError("interrupted (Ctrl-C): stopped the program on the board") from None
         return b"".join(chunks).decode(errors="replace").replace("\r\n", "\n").replace("\x04", "")
 
     def _close_quietly(self) -> None:
