@@ -8,7 +8,11 @@ start-up and loading), the smallest `-X heapsize` (bisection, in KB) at which
 the model loads and gives the reference output, and the peak live heap at that
 size (gc.mem_alloc() after a collection at every layer end and weight chunk).
 Numbers are for the 64-bit unix port: objects are about twice their size on a
-32-bit board, so a board needs less heap than shown here.
+32-bit board, so a board needs less heap than shown here. The harness
+(host/motes/mpy_engine.py) reads each input straight into the arena
+(net.input_buffer()), as a board program can. The GC allocates first-fit, so
+the smallest heap is not quite monotonic: a few KB above it may fail again
+(fragmentation); the bisection reports one boundary.
 """
 from __future__ import annotations
 

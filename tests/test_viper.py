@@ -316,7 +316,7 @@ import motes
 from motes import kernels, k_viper
 kernels.use("viper")
 net = motes.load({path!r}, mode="resident", verbose=False)
-x = bytearray(net.tensors[net.inputs[0]].n)
+x = bytearray(net.tensor(net.inputs[0]).n)
 y = net.predict_int8(x)
 print(motes.backend(), k_viper.fallbacks, list(y))
 """

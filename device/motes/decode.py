@@ -7,9 +7,9 @@
 # writes the next n values into dest[0:n], carrying on where the previous call
 # stopped. Decoders read their payload in small chunks into one buffer of their
 # own and seek to their own position before every read, so several may share f.
-# Only raw lives here: the bitstream codecs are in bits.py (rice, bitpack) and
-# huff.py (huffman, zerorun), imported when a model first decodes such an
-# array, so that a runtime can drop them again once a resident model is decoded.
+# Only raw lives here: the bitstream codecs are in bits.py (rice, bitpack),
+# huff.py (huffman) and zrun.py (zerorun), imported at load for the codecs a
+# model uses, so that a runtime can drop them again once a resident model is decoded.
 from micropython import const
 from array import array
 
@@ -53,19 +53,32 @@ class _Raw:
         self.pos += n * self.size
 
 
+def _module(codec, dtype):
+    # the module with the decoder of a bitstream codec (None: raw or unknown)
+    if codec == RICE or codec == BITPACK:
+        return "bits"
+    if codec == HUFFMAN or codec == ZERORUN:
+        from . import kernels
+        if kernels.BACKEND == "native" and dtype == 0:
+            return "dec_native"       # huffman and zerorun in C
+        return "huff" if codec == HUFFMAN else "zrun"
+    return None
+
+
+def prepare(codec, dtype):
+    """Import the decoder of (codec, dtype) now (at load: its code then sits
+    with the other long-lived blocks instead of in the middle of free RAM)."""
+    name = _module(codec, dtype)
+    if name:
+        __import__("motes." + name)
+
+
 class _Coded:
-    """huffman and zerorun: the decoders of huff.py, or the C ones of
-    dec_native.py with the native backend; rice and bitpack: bits.py."""
+    """The bitstream codecs: huff.py, zrun.py, bits.py, or dec_native.py (C)."""
 
     def __init__(self, f, ref):
-        from . import kernels
-        if ref.codec in (RICE, BITPACK):
-            from .bits import CLASSES
-        elif kernels.BACKEND == "native" and ref.dtype == 0:
-            from .dec_native import CLASSES
-        else:
-            from .huff import CLASSES
-        self.read = CLASSES[ref.codec](f, ref).read
+        m = __import__("motes." + _module(ref.codec, ref.dtype), None, None, ("CLASSES",))
+        self.read = m.CLASSES[ref.codec](f, ref).read
 
 
 DECODERS = {RAW: _Raw, HUFFMAN: _Coded, ZERORUN: _Coded, RICE: _Coded, BITPACK: _Coded}
@@ -80,6 +93,10 @@ def _decoder(f, ref):
     if cls is None:
         raise MoteError("codec %d is unknown to this runtime: update motes on the board" % ref.codec)
     return cls(f, ref)
+
+
+def decode_into(f, ref, dest):
+    _decoder(f, ref).read(dest, ref.n)
 
 
 def decode_all(f, ref):

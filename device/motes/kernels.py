@@ -12,6 +12,7 @@ _PY = {
     22: "k_act", 23: "k_act",
     9: "k_elem", 10: "k_elem", 20: "k_elem", 11: "k_mean",
 }
+_VIPER = (0, 1, 2, 3, 4)                 # ops k_viper.py has
 _ORDER = ("native", "viper", "python")   # preference, best first
 BACKEND = "python"
 _viper = None
@@ -49,13 +50,11 @@ def get(op):
         fn = k_native.OPS.get(op)
         if fn:
             return fn
-    if BACKEND == "native" and _viper is None:
-        _viper = _viper_available()        # checked once: ops native lacks go to viper
-    if BACKEND == "viper" or (BACKEND == "native" and _viper):
+        if op in _VIPER and _viper is None:
+            _viper = _viper_available()    # checked once: ops native lacks go to viper
+    if op in _VIPER and (BACKEND == "viper" or (BACKEND == "native" and _viper)):
         from . import k_viper
-        fn = k_viper.OPS.get(op)
-        if fn:
-            return fn
+        return k_viper.OPS[op]
     name = _PY.get(op)
     if name is None:
         from .structs import MoteError
@@ -74,6 +73,11 @@ def use(name):
     if name == "viper" and not _viper_available():
         raise ValueError("viper is not available on this port")
     BACKEND = name
+    if name == "python":
+        # the other backends' code is not needed: let the GC free it
+        from .structs import forget
+        for m in ("motes.k_viper", "motes.k_native", "motes.dec_native", "motes_native"):
+            forget(m)
 
 
 if _native_available():

@@ -6,18 +6,31 @@
 #    constants from the open file, the big weight matrices a few rows at a time.
 # Activations live in one arena (a bytearray) allocated at load and placed by
 # the host's memory plan; inference allocates no arena-sized buffers.
+#
+# RAM shapes this file. The graph is kept as a few flat arrays, filled by
+# reader.py (which is freed after loading):
+#   ops     bytearray, the op id of each layer
+#   _at     array('i'), where each layer's record starts in _g
+#   _g      array('i'), per layer: n_in, input ids, n_out, output ids,
+#           n_params, list mask (bit j: param j is a list), the params (a list
+#           param: its length, then its items), n_slots, per constant slot an
+#           index into _c or -1
+#   _c      array('i'), per constant: codec | dtype << 4, shape, payload
+#           position in the file, payload size
+#   _t      array('i'), per tensor: dtype, zero point, arena offset, count, shape
+#   _sc     array('f'), per tensor: scale
+#   _s      array('i'), shapes: rank, then the dims (_c and _t point here;
+#           equal shapes are stored once)
+# layer(i) and tensor(i) make the structs.Layer / Tensor tuples kernels take,
+# only while a layer runs; nothing of the graph is a Python object per layer.
 from micropython import const
 import gc
 
-from .structs import MoteError, nbytes
-from .decode import decode_all, new_array, RowStream
+from .structs import Tensor, Const, Layer, forget
+from .decode import decode_all, RowStream, prepare, new_array
 from . import kernels
-from .optable import SPECS
 
 _CHUNK = const(4096)      # streaming: bytes of decoded weights per chunk
-_MARGIN = const(8192)     # free RAM to keep when choosing resident mode
-_READ_BUF = const(512)    # streaming: file read buffer and decoder state
-_TABLES = const(2048)     # streaming: Huffman decoding tables of one array
 
 
 def _round_away(v):
@@ -27,96 +40,92 @@ def _round_away(v):
 
 class Net:
     def __init__(self, f, what, mode=None, chunk=_CHUNK, verbose=True):
+        # every field first: the attribute table is then allocated once
         self.what = what
         self._f = f
-        from . import reader  # freed again by load() once the model is read
-        self.file_bytes = reader.check_file(f, what)
-        self.arena = None
-        self._rowbuf = None  # streaming: the int8 weight chunk buffer, reused by every layer
-
-        def alloc_arena(size):
-            try:
-                self.arena = bytearray(size)
-                # and the streaming chunk buffer: big blocks first, before the
-                # graph's many small objects split the free memory
-                if mode != "resident":
-                    self._rowbuf = new_array(0, chunk)
-            except MemoryError:
-                gc.collect()
-                raise MemoryError("%s: the activation arena needs %d bytes in one piece, %d are free in "
-                                  "all: load the model first thing after boot (before other big "
-                                  "objects), or use a smaller model" % (what, size, gc.mem_free()))
-        meta, self.tensors, self.layers, self.inputs, self.outputs, self.arena_size = \
-            reader.read_structure(f, what, SPECS, alloc_arena)
-        reader = None
-        self.meta = {}
-        if meta:
-            try:
-                import json
-                self.meta = json.loads(meta)
-            except (ImportError, ValueError):
-                pass
-        self.labels = self.meta.get("labels")
-        self.name = self.meta.get("name", what)
         self.chunk = chunk
-        self.probe = None  # a function called after each layer and weight chunk (memory tests)
-        need_resident = self.arena_size + sum(nbytes(r) for L in self.layers for r in L.refs if r)
-        self.ram_resident = need_resident
-        self.ram_streaming = self.arena_size + self._largest_stream_need()
-        if mode is None:
-            gc.collect()
-            free = gc.mem_free()
-            mode = "resident" if need_resident + _MARGIN < free else "streaming"
-            if verbose:
-                print("motes: %s mode (resident needs %d bytes, %d free)" % (mode, need_resident, free))
-        if mode not in ("resident", "streaming"):
-            raise ValueError("mode must be 'resident', 'streaming' or None (auto)")
-        self.mode = mode
-        if mode == "resident":
-            self._rowbuf = None
+        self.probe = None      # a function called after each layer and weight chunk (memory tests)
+        self.meta = self.labels = self.name = self.mode = self.file_bytes = None
+        self.arena = self.mv = self.arena_size = None
+        self.ram_resident = self.ram_streaming = None   # bytes each mode needs
+        self.inputs = self.outputs = None               # tensor ids
+        self.ops = self._at = self._g = self._c = self._t = self._sc = self._s = None
+        self._fns = None       # the kernel of each layer
+        self._rowbuf = None    # streaming: the int8 weight chunk buffer, reused by every layer
+        self._held = None      # resident: the decoded constant arrays, by index in _c
+        # Loading is two steps of reader.py, whose code comes and goes twice,
+        # so that it leaves no hole between the blocks that stay:
+        # 1. check the file and count
+        from . import reader
+        plan = reader.scan(self, f, what, mode)
+        reader = None
+        _drop_reader()
         try:
-            if self.arena is None:
-                self.arena = bytearray(self.arena_size)
-            if mode == "resident":
-                for L in self.layers:
-                    L.consts = [decode_all(f, r) if r else None for r in L.refs]
+            # 2. the kernels and decoders of the model's ops and codecs, where the reader was
+            for op in plan[1]:
+                kernels.get(op)
+            for k in plan[2]:
+                prepare(k >> 4, k & 15)
+            from . import reader
         except MemoryError:
-            self.arena = None
-            for L in self.layers:
-                L.consts = None
-            gc.collect()
-            raise MemoryError("%s: %s mode needs about %d bytes, %d are free%s" % (
-                what, mode, need_resident if mode == "resident" else self.ram_streaming, gc.mem_free(),
-                "; try motes.load(..., mode='streaming')" if mode == "resident" else ""))
-        self.mv = memoryview(self.arena)
-        # per layer: (kernel, input tensors, output tensors), resolved once so an
-        # inference allocates nothing to call its kernels
-        t = self.tensors
-        self._steps = [(kernels.get(L.op), [t[i] for i in L.ins], [t[i] for i in L.outs])
-                       for L in self.layers]
-        if mode == "resident":
-            f.close()
-            self._f = None
-            for name in ("motes.huff", "motes.bits", "motes.dec_native"):
-                _forget(name)  # decoders are not needed again
+            raise MemoryError(plan[3] % gc.mem_free())   # the message scan() prepared
+        # 3. the arena and the graph arrays, filled by a second pass
+        reader.fill(self, f, what, plan, mode, verbose)
+        if self.mode == "streaming":
+            # 4. the weight chunk buffer, shared by every layer, where the reader was
+            reader = None
+            _drop_reader()
+            try:
+                self._rowbuf = new_array(0, chunk)
+            except MemoryError:
+                raise MemoryError(plan[3] % gc.mem_free())
 
-    def _largest_stream_need(self):
-        # mirrors motes.report.streaming_bytes on the host
-        best = 0
-        for L in self.layers:
-            need = _READ_BUF
-            for slot, r in enumerate(L.refs):
-                if not r:
-                    continue
-                n = nbytes(r)
-                if slot == 0 and len(r.shape) > 1 and r.shape[0] > 1:  # weights, streamed by rows
-                    row = n // r.shape[0]
-                    n = max(row, (self.chunk // row) * row)
-                if r.codec in (1, 2):
-                    n += _TABLES
-                need += n
-            best = max(best, need)
-        return best
+    # ---- the graph, as kernels see it ---------------------------------------
+    def _shape(self, at):
+        s = self._s
+        return tuple(s[at + 1:at + 1 + s[at]])
+
+    def tensor(self, i):
+        t = self._t
+        k = 5 * i
+        return Tensor(self._shape(t[k + 4]), t[k], self._sc[i], t[k + 1], t[k + 2], t[k + 3])
+
+    def ref(self, i):
+        """The place in the file of constant i (a structs.Const)."""
+        c = self._c
+        k = 4 * i
+        shape = self._shape(c[k + 1])
+        n = 1
+        for d in shape:
+            n *= d
+        return Const(c[k] & 15, c[k] >> 4, shape, c[k + 2], c[k + 3], n)
+
+    def layer(self, i):
+        g = self._g
+        k = self._at[i]
+        n = g[k]
+        ins = tuple(g[k + 1:k + 1 + n])
+        k += n + 1
+        n = g[k]
+        outs = tuple(g[k + 1:k + 1 + n])
+        k += n + 1
+        n = g[k]
+        lists = g[k + 1]
+        k += 2
+        p = []
+        for j in range(n):
+            if lists >> j & 1:
+                m = g[k]
+                p.append(tuple(g[k + 1:k + 1 + m]))
+                k += m + 1
+            else:
+                p.append(g[k])
+                k += 1
+        slots = g[k + 1:k + 1 + g[k]]
+        refs = [self.ref(c) if c >= 0 else None for c in slots]
+        held = self._held
+        return Layer(self.ops[i], ins, outs, tuple(p), refs,
+                     None if held is None else [held[c] if c >= 0 else None for c in slots])
 
     # ---- constants, as the kernels ask for them ----------------------------------
     def const(self, L, slot):
@@ -150,29 +159,31 @@ class Net:
 
     # ---- running -------------------------------------------------------------
     def _run(self, trace=None):
-        for i, L in enumerate(self.layers):
+        tensor = self.tensor
+        streaming = self._held is None
+        for i in range(len(self.ops)):
+            if streaming:
+                # free the previous layer's buffers now: this layer's then sit
+                # together, low, and leave the free memory in one piece
+                gc.collect()
+            L = self.layer(i)
             if trace:
                 trace.start()
-            fn, ins, outs = self._steps[i]
-            fn(self, L, ins, outs)
+            self._fns[i](self, L, [tensor(j) for j in L.ins], [tensor(j) for j in L.outs])
             if trace:
                 trace.layer(i, L)
             if self.probe:
                 self.probe()
 
     def _set_input_int8(self, x):
-        t = self.tensors[self.inputs[0]]
-        if len(x) != t.n:
-            raise ValueError("input has %d values; the model wants %d (shape %s)" % (len(x), t.n, t.shape))
+        t = self._input(x)
         mv = self.mv
         o = t.off
         for i in range(t.n):
             mv[o + i] = x[i] & 0xFF
 
     def _set_input_float(self, x):
-        t = self.tensors[self.inputs[0]]
-        if len(x) != t.n:
-            raise ValueError("input has %d values; the model wants %d (shape %s)" % (len(x), t.n, t.shape))
+        t = self._input(x)
         mv = self.mv
         o = t.off
         s = t.scale
@@ -181,11 +192,26 @@ class Net:
             q = _round_away(x[i] / s) + zp
             mv[o + i] = (-128 if q < -128 else 127 if q > 127 else q) & 0xFF
 
+    def _input(self, x):
+        t = self.tensor(self.inputs[0])
+        if len(x) != t.n:
+            raise ValueError("input has %d values; the model wants %d (shape %s)" % (len(x), t.n, t.shape))
+        return t
+
+    def input_buffer(self):
+        """The input tensor's bytes in the arena (int8 as bytes): write the input
+        there (e.g. f.readinto(buf), a camera frame) and call predict_int8(None):
+        no input buffer of your own."""
+        t = self.tensor(self.inputs[0])
+        return self.mv[t.off:t.off + t.n]
+
     def predict_int8(self, x, out=None):
-        """Raw int8 in (any sequence of ints in -128..127), int8 out (into `out` if given)."""
-        self._set_input_int8(x)
+        """Raw int8 in (any sequence of ints in -128..127, or None: what is in
+        input_buffer() already), int8 out (into `out` if given)."""
+        if x is not None:
+            self._set_input_int8(x)
         self._run()
-        t = self.tensors[self.outputs[0]]
+        t = self.tensor(self.outputs[0])
         if out is None:
             out = bytearray(t.n)
         elif len(out) < t.n:
@@ -204,7 +230,7 @@ class Net:
         return self._output_floats()
 
     def _output_floats(self):
-        t = self.tensors[self.outputs[0]]
+        t = self.tensor(self.outputs[0])
         mv = self.mv
         out = []
         for i in range(t.n):
@@ -224,15 +250,11 @@ class Net:
         label = self.labels[best] if self.labels else best
         return label, y[best]
 
+    # ---- at the REPL (show.py, loaded when asked) ------------------------------
     def trace(self, x):
         """Run once, printing every layer's output range and time."""
-        if isinstance(x, (bytes, bytearray)) or (x and isinstance(x[0], int)):
-            self._set_input_int8(x)
-        else:
-            self._set_input_float(x)
-        from .show import Tracer
-        self._run(Tracer(self))
-        return self._output_floats()
+        from .show import trace
+        return trace(self, x)
 
     def memory(self):
         """Bytes this model holds (arena, decoded constants) and what each mode needs."""
@@ -245,12 +267,8 @@ class Net:
         summary(self)
 
     def __repr__(self):
-        ti = self.tensors[self.inputs[0]]
-        to = self.tensors[self.outputs[0]]
-        return "<motes.Net %s: %d layers, input %s, output %s, %d bytes, %s mode, %s backend%s>" % (
-            self.name, len(self.layers), "x".join(str(d) for d in ti.shape),
-            "x".join(str(d) for d in to.shape), self.file_bytes, self.mode, kernels.BACKEND,
-            (", labels " + ",".join(self.labels)) if self.labels else "")
+        from .show import describe
+        return describe(self)
 
     def close(self):
         if self._f:
@@ -275,14 +293,12 @@ def load(path_or_stream, mode=None, chunk=_CHUNK, verbose=True):
         f.close()
         raise
     finally:
-        _forget("motes.reader")
-        gc.collect()   # loading leaves garbage between long-lived objects: free it now
+        _drop_reader()
 
 
-def _forget(name):
-    # drop a module that is only needed while loading, so the GC can free its code
-    import sys
-    sys.modules.pop(name, None)
-    pkg = sys.modules.get("motes")
-    if pkg is not None and hasattr(pkg, name[6:]):
-        delattr(pkg, name[6:])
+def _drop_reader():
+    # the reader and its op table are only needed while loading: free their code
+    forget("motes.reader")
+    forget("motes.optable")
+    gc.collect()
+

@@ -1,6 +1,8 @@
 # TFLM's integer requantization, in plain Python ints (exact on every port:
 # values beyond the small-int range become big ints, slower but never wrong).
 
+from array import array
+
 
 def mbqm(x, m, shift):
     """MultiplyByQuantizedMultiplier (TFLM default build: double rounding)."""
@@ -99,5 +101,9 @@ def strides(shape):
 
 
 def stab(off):
-    """Table: arena byte (0..255) -> signed value + off."""
-    return [(u - 256 if u > 127 else u) + off for u in range(256)]
+    """Table: arena byte (0..255) -> signed value + off (an int16 array: a
+    quarter of a list's RAM on a 64-bit port; off is an int8 zero point)."""
+    t = array("h", range(256))
+    for u in range(256):
+        t[u] = (u - 256 if u > 127 else u) + off
+    return t

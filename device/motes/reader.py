@@ -1,11 +1,23 @@
-# Reading a .mote file on the board: header, CRC, section table, tensors, graph,
-# and where each layer's constants sit in the file (docs/FORMAT.md).
-# Only needed while loading: motes.load() drops this module afterwards.
+# Loading a .mote file on the board (docs/FORMAT.md): header and CRC, the
+# section table, then tensors, graph and the place of each layer's constants,
+# parsed straight from the stream into the flat arrays of net.py; in resident
+# mode the constants are decoded too. Only needed while loading: motes.load()
+# drops this module afterwards.
 #
-# Everything here works on a stream with read/seek (a file on flash, io.BytesIO)
-# and reads small pieces only, so a model much larger than RAM can be opened.
+# RAM: the file is read 64 bytes at a time (a model much larger than RAM
+# opens), and parsed twice: the first pass only counts, so that every array is
+# allocated once at its exact size. The blocks that stay (the arena, the chunk
+# buffer, the graph arrays, the code of the kernels and decoders the model
+# uses) are made right after a collection, before anything temporary: they sit
+# side by side and the free memory stays in one piece.
 from micropython import const
+import gc
 import struct
+from array import array
+
+from .structs import DTYPES, MoteError, forget
+from .optable import SPECS
+from . import kernels, decode
 
 try:
     from binascii import crc32
@@ -18,7 +30,9 @@ SEC_META = const(1)
 SEC_TENSORS = const(2)
 SEC_GRAPH = const(3)
 SEC_LAYER = const(4)
-from .structs import DTYPES, MoteError, Tensor, Const, Layer, count
+_MARGIN = const(8192)     # free RAM to keep when choosing resident mode
+_READ_BUF = const(512)    # streaming: file read buffer and decoder state
+_TABLES = const(2048)     # streaming: Huffman decoding tables of one array
 
 
 def _crc32_py(data, crc=0):
@@ -28,63 +42,6 @@ def _crc32_py(data, crc=0):
         for _ in range(8):
             crc = (crc >> 1) ^ (0xEDB88320 & -(crc & 1))
     return ~crc & 0xFFFFFFFF
-
-
-class Cursor:
-    """Bounds-checked reader over a bytes-like object (a section already in RAM)."""
-
-    def __init__(self, data, what):
-        self.d = data
-        self.i = 0
-        self.what = what
-
-    def u8(self):
-        i = self.i
-        if i >= len(self.d):
-            raise MoteError(self.what + ": truncated")
-        self.i = i + 1
-        return self.d[i]
-
-    def uv(self):
-        v = 0
-        s = 0
-        while True:
-            b = self.u8()
-            v |= (b & 0x7F) << s
-            if b < 0x80:
-                return v
-            s += 7
-            if s > 63:
-                raise MoteError(self.what + ": bad varint")
-
-    def sv(self):
-        u = self.uv()
-        return (u >> 1) ^ -(u & 1)
-
-    def f32(self):
-        i = self.i
-        if i + 4 > len(self.d):
-            raise MoteError(self.what + ": truncated")
-        self.i = i + 4
-        return struct.unpack_from("<f", self.d, i)[0]
-
-    def ids(self, limit):
-        n = self.uv()
-        out = []
-        for _ in range(n):
-            t = self.uv()
-            if t >= limit:
-                raise MoteError(self.what + ": tensor id %d out of range" % t)
-            out.append(t)
-        return tuple(out)  # a tuple costs less RAM than a list
-
-
-_shapes = {}
-
-
-def _share(shape):
-    # equal shapes share one tuple: bias, multipliers and shifts are all (C,)
-    return _shapes.setdefault(shape, shape)
 
 
 def check_file(f, what, chunk=512):
@@ -106,7 +63,7 @@ def check_file(f, what, chunk=512):
         n = f.readinto(buf)
         if not n:
             break
-        calc = fn(mv[:n], calc)
+        calc = fn(buf if n == chunk else mv[:n], calc)
         total += n
     if total != size:
         raise MoteError("%s: %d bytes but the header says %d: the file is truncated (copy it again)"
@@ -116,117 +73,387 @@ def check_file(f, what, chunk=512):
     return size
 
 
-def read_structure(f, what, op_table, alloc_arena=None):
-    """Parse everything but the constants' payloads.
+class Src:
+    """Bounds-checked reader of a file range, 64 bytes at a time into buf."""
 
-    Returns (meta_json_bytes, tensors, layers, inputs, outputs, arena_size).
-    """
-    f.seek(_HEADER_SIZE)
-    c = Cursor(f.read(5), what + " section table")
-    n = c.uv()
-    f.seek(_HEADER_SIZE)
-    c = Cursor(f.read(c.i + 6 * n), what + " section table")  # kind + uvarint(<= 5) each
-    c.uv()
-    table = [(c.u8(), c.uv()) for _ in range(n)]
-    pos = _HEADER_SIZE + c.i
-    if alloc_arena is not None:
-        # the arena is the biggest block: allocate it before the many small
-        # objects of the graph, so it does not have to fit between them
-        p = pos
-        for kind, length in table:
-            if kind == SEC_GRAPH:
-                f.seek(p)
-                alloc_arena(Cursor(f.read(min(length, 10)), what + " graph").uv())
-                break
-            p += length
-    meta = b""
-    tensors = None
-    graph = None
-    layer_sections = []
+    def __init__(self, f, buf, what):
+        self.f = f
+        self.buf = buf
+        self.what = what
+        self.at(0, 0)
+
+    def at(self, pos, length):
+        self.pos = pos             # file position of the next byte to load
+        self.end = pos + length
+        self.i = self.n = 0        # read position and fill of buf
+
+    def tell(self):
+        return self.pos - self.n + self.i
+
+    def u8(self):
+        i = self.i
+        if i == self.n:
+            n = self.end - self.pos
+            if n > 0:
+                f = self.f
+                f.seek(self.pos)
+                n = min(n, f.readinto(self.buf) or 0)
+            if n <= 0:
+                raise MoteError(self.what + ": truncated")
+            self.pos += n
+            self.n = n
+            i = 0
+        self.i = i + 1
+        return self.buf[i]
+
+    def uv(self):
+        v = 0
+        s = 0
+        while True:
+            b = self.u8()
+            v |= (b & 0x7F) << s
+            if b < 0x80:
+                return v
+            s += 7
+            if s > 63:
+                raise MoteError(self.what + ": bad varint")
+
+    def sv(self):
+        u = self.uv()
+        return (u >> 1) ^ -(u & 1)
+
+    def f32(self):
+        return struct.unpack("<f", bytes(self.u8() for _ in range(4)))[0]
+
+    def id(self, limit):
+        t = self.uv()
+        if t >= limit:
+            raise MoteError(self.what + ": tensor id %d out of range" % t)
+        return t
+
+
+class Out:
+    """An array filled item by item; in the counting pass it only counts (a is
+    None) or grows (a is a list)."""
+
+    def __init__(self, a=None):
+        self.a = a
+        self.n = 0
+
+    def put(self, v):
+        a = self.a
+        if a is not None:
+            if self.n < len(a):
+                a[self.n] = v
+            else:
+                a.append(v)
+        self.n += 1
+
+    def set(self, k, v):
+        if self.a is not None:
+            self.a[k] = v
+
+
+def _sections(c, size, what):
+    # {kind: (pos, length)} of meta, tensors and graph; the layer sections in order
+    c.what = what + " section table"
+    c.at(_HEADER_SIZE, size - _HEADER_SIZE)
+    table = [(c.u8(), c.uv()) for _ in range(c.uv())]
+    pos = c.tell()
+    secs = {}
+    layers = []
     for kind, length in table:
         if kind == SEC_LAYER:
-            layer_sections.append((pos, length))
+            layers.append((pos, length))
         elif kind in (SEC_META, SEC_TENSORS, SEC_GRAPH):
-            f.seek(pos)
-            data = f.read(length)
-            if kind == SEC_META:
-                meta = data
-            elif kind == SEC_TENSORS:
-                tensors = _tensors(Cursor(data, what + " tensors"))
-            else:
-                if tensors is None:
-                    raise MoteError(what + ": graph before tensors")
-                graph = _graph(Cursor(data, what + " graph"), len(tensors), op_table)
-            data = None
+            secs[kind] = (pos, length)
         pos += length
-    if tensors is None or graph is None:
+    if SEC_TENSORS not in secs or SEC_GRAPH not in secs:
         raise MoteError(what + ": no tensor table or graph")
-    arena, inputs, outputs, layers = graph
-    with_consts = [L for L in layers if any(r is not None for r in L.refs)]
-    if len(with_consts) != len(layer_sections):
-        raise MoteError("%s: %d layer data sections for %d layers with constants"
-                        % (what, len(layer_sections), len(with_consts)))
-    for L, (pos, length) in zip(with_consts, layer_sections):
-        _layer_refs(f, pos, length, L, what)
-    for i, L in enumerate(layers):
-        for r in L.refs:
-            if r is 0:
-                raise MoteError("%s: layer %d misses its constants section" % (what, i))
-    _shapes.clear()
-    return meta, tensors, layers, inputs, outputs, arena
+    return secs, layers
 
 
-def _tensors(c):
-    out = []
-    for _ in range(c.uv()):
+def _shape(c, rank, S, dims=None):
+    # a shape into S (rank, dims), shared with an equal one already there (the
+    # bias, multiplier and shift of a layer are all [C]); returns where it
+    # starts, its element count and its first dim (0 for rank < 2: not a
+    # matrix streamed by rows)
+    if dims is None:
+        dims = tuple(c.uv() for _ in range(rank))
+    n = 1
+    for d in dims:
+        n *= d
+    d0 = dims[0] if rank > 1 else 0
+    s = S.a
+    k = 0
+    while k < S.n:
+        if s[k] == rank and tuple(s[k + 1:k + 1 + rank]) == dims:
+            return k, n, d0
+        k += 1 + s[k]
+    S.put(rank)
+    for d in dims:
+        S.put(d)
+    return k, n, d0
+
+
+def _parse(c, what, secs, layer_secs, chunk, o, ops=None, codecs=None):
+    """One pass over tensors, graph and constant headers into the Outs o (see net.py).
+
+    Returns (arena size, inputs, outputs, bytes of all decoded constants, the
+    most one layer needs in streaming mode: the mirror of motes.report on the
+    host). The counting pass also notes the ops and the (codec, dtype) pairs
+    used in the sets ops and codecs.
+    """
+    T, SC, S, AT, OP, G, C = o
+    c.what = what + " tensors"
+    c.at(*secs[SEC_TENSORS])
+    nt = c.uv()
+    last = _ints(nt)          # each tensor's last dim (-1: 0-d), for implied shapes
+    for i in range(nt):
         kind = c.u8()
-        shape = _share(tuple(c.uv() for _ in range(kind & 15)))
-        scale = c.f32()
-        zp = c.sv()
-        out.append(Tensor(shape, kind >> 4, scale, zp, c.uv(), count(shape)))
-    return out
-
-
-def _graph(c, nt, op_table):
+        at, n, _ = _shape(c, kind & 15, S)
+        last[i] = S.a[at + S.a[at]] if S.a[at] else -1
+        SC.put(c.f32())
+        T.put(kind >> 4)        # dtype
+        T.put(c.sv())           # zero point
+        T.put(c.uv())           # arena offset
+        T.put(n)
+        T.put(at)
+    c.what = what + " graph"
+    c.at(*secs[SEC_GRAPH])
     arena = c.uv()
-    inputs = c.ids(nt)
-    outputs = c.ids(nt)
-    layers = []
-    for i in range(c.uv()):
+    inputs = tuple(c.id(nt) for _ in range(c.uv()))
+    outputs = tuple(c.id(nt) for _ in range(c.uv()))
+    nl = c.uv()
+    # per layer with constants: where its slots start in G, slot count, mask, channels
+    with_consts = _ints(4 * nl)
+    w = 0
+    # a chained layer (format 1.1) reads the first output of the layer before
+    # and writes the tensor after the largest id seen so far
+    prev = inputs[0] if inputs else None
+    top = max(inputs) if inputs else -1
+    for i in range(nl):
         op = c.u8()
-        if op not in op_table:
+        chained = op & 0x80
+        op &= 0x7F
+        if op not in SPECS:
             raise MoteError("layer %d: op %d is unknown to this runtime: update motes on the board" % (i, op))
-        L = Layer(op, c.ids(nt), c.ids(nt))
-        spec, n_consts = op_table[op]
-        p = []
+        if ops is not None:
+            ops.add(op)
+        spec, n_consts = SPECS[op]
+        AT.put(G.n)
+        OP.put(op)
+        if chained:
+            if prev is None or top + 1 >= nt:
+                raise MoteError("%s: layer %d is chained to no tensor" % (c.what, i))
+            for t in (1, prev, 1, top + 1):
+                G.put(t)
+            first = top = top + 1
+        else:
+            first = None
+            for k in range(2):          # input ids, output ids
+                n = c.uv()
+                G.put(n)
+                for _ in range(n):
+                    t = c.id(nt)
+                    G.put(t)
+                    top = max(top, t)
+                    if k and first is None:
+                        first = t
+        prev = first
+        lists = 0
+        for j in range(len(spec)):
+            if spec[j] == "l":
+                lists |= 1 << j
+        G.put(len(spec))
+        G.put(lists)
         for kind in spec:
-            p.append(tuple(c.sv() for _ in range(c.uv())) if kind == "l" else c.sv())
-        L.p = tuple(p)
-        mask = c.u8()
-        # 0 marks a constant the file must still provide, None an absent one
-        L.refs = [0 if mask >> i & 1 else None for i in range(n_consts)]
-        layers.append(L)
-    return arena, inputs, outputs, layers
+            if kind == "l":
+                n = c.uv()
+                G.put(n)
+                for _ in range(n):
+                    G.put(c.sv())
+            else:
+                G.put(c.sv())
+        mask = c.u8() & ((1 << n_consts) - 1)
+        G.put(n_consts)
+        if mask:
+            for v in (G.n, n_consts, mask, -1 if first is None else last[first]):
+                with_consts[w] = v
+                w += 1
+        for _ in range(n_consts):
+            G.put(-1)                   # no constant in this slot (filled in below)
+    if w // 4 != len(layer_secs):
+        raise MoteError("%s: %d layer data sections for %d layers with constants"
+                        % (what, len(layer_secs), w // 4))
+    # the constants' headers are small: read them, skip the payloads
+    c.what = what
+    total = 0
+    most = _READ_BUF
+    for j in range(0, w, 4):
+        first, n, mask, channels = with_consts[j:j + 4]
+        pos, length = layer_secs[j // 4]
+        end = pos + length
+        need = _READ_BUF
+        for slot in range(n):
+            if not mask >> slot & 1:
+                continue
+            c.at(pos, end - pos)
+            kind = c.u8()
+            codec = kind & 15
+            dt = kind >> 4 & 7
+            if dt >= len(DTYPES):
+                raise MoteError("%s: unknown dtype %d" % (what, dt))
+            if codec not in decode.DECODERS:       # e.g. the derived codecs 5, 6 of format 1.1
+                raise MoteError("%s: codec %d is unknown to this runtime: update motes on the board"
+                                % (what, codec))
+            if kind & 0x80:             # implied shape [C] (format 1.1)
+                if channels < 0:
+                    raise MoteError("%s: implied shape [C] on a layer without output channels" % what)
+                at, count, rows = _shape(c, 1, S, (channels,))
+            else:
+                at, count, rows = _shape(c, c.u8(), S)
+            size = c.uv()
+            pos = c.tell()
+            if pos + size > end:
+                raise MoteError("%s: layer constants overrun their section" % what)
+            if codecs is not None:
+                codecs.add((codec, dt))
+            G.set(first + slot, C.n // 4)
+            for v in (kind & 0x7F, at, pos, size):
+                C.put(v)
+            pos += size
+            b = count * DTYPES[dt][1]
+            total += b
+            if slot == 0 and rows > 1:          # weights, streamed by rows
+                row = b // rows
+                b = max(row, (chunk // row) * row)
+            if codec == 1 or codec == 2:
+                b += _TABLES
+            need += b
+        most = max(most, need)
+    return arena, inputs, outputs, total, most
 
 
-def _layer_refs(f, pos, length, L, what):
-    # headers of the constants are small: read them, skip the payloads
-    end = pos + length
-    p = pos
-    for slot in range(len(L.refs)):
-        if L.refs[slot] is None:
-            continue
-        f.seek(p)
-        c = Cursor(f.read(min(end - p, 48)), what)
-        kind = c.u8()
-        codec = kind & 15
-        dt = kind >> 4
-        if dt >= len(DTYPES):
-            raise MoteError("%s: unknown dtype %d" % (what, dt))
-        shape = _share(tuple(c.uv() for _ in range(c.u8())))
-        size = c.uv()
-        p += c.i
-        if p + size > end:
-            raise MoteError("%s: layer constants overrun their section" % what)
-        L.refs[slot] = Const(codec, dt, shape, p, size, count(shape))
-        p += size
+def _ints(n):
+    # array(tc, range(n)) allocates exactly n items with no temporary copy
+    return array("i", range(n))
+
+
+def _open(net, f, what):
+    c = Src(f, bytearray(64), what)
+    secs, layer_secs = _sections(c, net.file_bytes, what)
+    return c, secs, layer_secs
+
+
+def scan(net, f, what, mode):
+    """Step 1 of loading: check the file, read the meta, count everything.
+
+    Returns the plan for fill(): the counts of the arrays, the op ids and the
+    (codec << 4 | dtype) of the constants the model uses (bytes), and the
+    message for a MemoryError meanwhile. net.py imports their code in
+    between, once this module is gone.
+    """
+    if mode not in (None, "resident", "streaming"):
+        raise ValueError("mode must be 'resident', 'streaming' or None (auto)")
+    net.file_bytes = check_file(f, what)
+    gc.collect()    # from here on, what is allocated stays close together
+    c, secs, layer_secs = _open(net, f, what)
+    net.meta = {}
+    if SEC_META in secs:
+        pos, length = secs[SEC_META]
+        f.seek(pos)
+        try:
+            import json
+            net.meta = json.loads(f.read(length))
+        except (ImportError, ValueError):
+            pass
+    net.labels = net.meta.get("labels")
+    net.name = net.meta.get("name", what)
+    n = [Out() for _ in range(7)]
+    n[2] = Out([])      # shapes: kept, to share equal ones
+    ops = set()
+    codecs = set()
+    size, _, _, held, most = _parse(c, what, secs, layer_secs, net.chunk, n, ops, codecs)
+    net.arena_size = size
+    net.ram_resident = size + held
+    net.ram_streaming = size + most
+    # the plan goes low, not among the pass's garbage (or it would split the
+    # free memory until fill() is done)
+    n = tuple(o.n for o in n)
+    c = secs = layer_secs = None
+    gc.collect()
+    return n, bytes(ops), bytes(c << 4 | d for c, d in codecs), _short(net, what, mode)
+
+
+def _short(net, what, mode):
+    # the message of a MemoryError, but for the free bytes (%d)
+    return "%s: %s mode needs about %d bytes, %%d are free%s" % (
+        what, mode or "streaming", net.ram_resident if mode == "resident" else net.ram_streaming,
+        "; try motes.load(..., mode='streaming')" if mode == "resident" else "")
+
+
+def fill(net, f, what, plan, mode, verbose):
+    """Step 2: allocate the arena and the graph arrays, and fill them (second pass);
+    in resident mode also decode the constants."""
+    nt, nsc, ns, nl, _, ng, nc = plan[0]
+    arena = True      # while allocating the arena: its own message
+    try:
+        gc.collect()
+        # the blocks that stay, biggest first, side by side
+        net.arena = bytearray(net.arena_size)
+        arena = False
+        net._t = _ints(nt)
+        net._sc = array("f", range(nsc))
+        net._s = _ints(ns)
+        net._at = _ints(nl)
+        net.ops = bytearray(nl)
+        net._g = _ints(ng)
+        net._c = _ints(nc)
+        net._fns = [None] * nl
+
+        c, secs, layer_secs = _open(net, f, what)
+        o = [Out(a) for a in (net._t, net._sc, net._s, net._at, net.ops, net._g, net._c)]
+        _, net.inputs, net.outputs, _, _ = _parse(c, what, secs, layer_secs, net.chunk, o)
+        o = c = secs = layer_secs = None
+        for i in range(nl):
+            net._fns[i] = kernels.get(net.ops[i])
+        net.mv = memoryview(net.arena)
+
+        if mode is None:
+            gc.collect()
+            free = gc.mem_free()
+            mode = "resident" if net.ram_resident + _MARGIN < free else "streaming"
+            if verbose:
+                print("motes: %s mode (resident needs %d bytes, %d free)" % (mode, net.ram_resident, free))
+        net.mode = mode
+        if mode == "resident":
+            _decode_all(net, f)
+    except MemoryError:
+        # free all we can: the message below needs a little memory too
+        o = c = secs = layer_secs = None
+        net.arena = net.mv = net._rowbuf = net._held = net._g = net._c = net._s = net._t = None
+        gc.collect()
+        if arena:
+            raise MemoryError("%s: the activation arena needs %d bytes in one piece, %d are free in "
+                              "all: load the model first thing after boot (before other big "
+                              "objects), or use a smaller model" % (what, net.arena_size, gc.mem_free()))
+        raise MemoryError(_short(net, what, mode) % gc.mem_free())
+
+
+def _decode_all(net, f):
+    # resident mode: every constant decoded once; the arrays are allocated
+    # first, together, then filled (the decoders' buffers come and go above them)
+    n = len(net._c) // 4
+    gc.collect()
+    held = [None] * n
+    for i in range(n):
+        r = net.ref(i)
+        held[i] = decode.new_array(r.dtype, r.n)
+    for i in range(n):
+        decode.decode_into(f, net.ref(i), held[i])
+    net._held = held
+    f.close()
+    net._f = None
+    for name in ("motes.huff", "motes.zrun", "motes.bits", "motes.dec_native"):
+        forget(name)   # decoders are not needed again

@@ -1,10 +1,9 @@
-# The REPL views of a Net: summary(), trace() output and memory figures.
+# The REPL views of a Net: print(net), summary(), trace() and memory figures.
 # Imported only when asked for, so a board running a model never loads it.
 import gc
 import time
 
 from .opnames import NAMES
-from .structs import nbytes
 
 try:
     _us = time.ticks_us          # MicroPython
@@ -50,27 +49,46 @@ class Tracer:
     def layer(self, i, L):
         dt = _since(self.t0)
         net = self.net
-        t = net.tensors[L.outs[0]]
+        t = net.tensor(L.outs[0])
         lo, hi = _range(net, t)
         print("%3d %-18s %-14s [%4d, %4d]  [%9.4g, %9.4g]  %7d us" % (
             i, NAMES[L.op], _shape(t), lo, hi, (lo - t.zp) * t.scale, (hi - t.zp) * t.scale, dt))
 
 
+def trace(net, x):
+    if isinstance(x, (bytes, bytearray)) or (x and isinstance(x[0], int)):
+        net._set_input_int8(x)
+    else:
+        net._set_input_float(x)
+    net._run(Tracer(net))
+    return net._output_floats()
+
+
+def describe(net):
+    from . import kernels
+    ti = net.tensor(net.inputs[0])
+    to = net.tensor(net.outputs[0])
+    return "<motes.Net %s: %d layers, input %s, output %s, %d bytes, %s mode, %s backend%s>" % (
+        net.name, len(net.ops), _shape(ti), _shape(to), net.file_bytes, net.mode, kernels.BACKEND,
+        (", labels " + ",".join(net.labels)) if net.labels else "")
+
+
 def memory(net):
-    held = sum(nbytes(r) for L in net.layers for r in L.refs if r) if net.mode == "resident" else 0
+    held = net.ram_resident - net.arena_size if net.mode == "resident" else 0
     return {"arena": net.arena_size, "constants": held, "mode": net.mode,
             "resident_needs": net.ram_resident, "streaming_needs": net.ram_streaming,
             "free": gc.mem_free()}
 
 
 def summary(net):
-    print(net)
+    print(describe(net))
     print("  # op                 input          output         stored bytes")
-    for i, L in enumerate(net.layers):
+    for i in range(len(net.ops)):
+        L = net.layer(i)
         w = sum(r.size for r in L.refs if r)
         print("%3d %-18s %-14s %-14s %8d" % (
-            i, NAMES[L.op], _shape(net.tensors[L.ins[0]]) if L.ins else "-",
-            _shape(net.tensors[L.outs[0]]), w))
+            i, NAMES[L.op], _shape(net.tensor(L.ins[0])) if L.ins else "-",
+            _shape(net.tensor(L.outs[0])), w))
     m = memory(net)
     print("memory: arena %d, constants held %d; resident needs %d, streaming %d; free %d" % (
         m["arena"], m["constants"], m["resident_needs"], m["streaming_needs"], m["free"]))

@@ -1,6 +1,6 @@
-# The records a loaded model keeps: tensors, constants' places in the file,
-# layers. Kept apart from reader.py so that the reader's code can be freed
-# once a model is loaded.
+# The views a kernel gets of a loaded model: tensors, constants' places in the
+# file, layers. A loaded Net keeps its graph as a few flat arrays (net.py) and
+# makes these small tuples only for the layer that runs.
 
 # dtype codes of the format -> (array typecode, item size)
 DTYPES = (("b", 1), ("B", 1), ("h", 2), ("i", 4), ("f", 4))
@@ -10,9 +10,8 @@ class MoteError(ValueError):
     pass
 
 
-# Tensors and constants are namedtuples: on MicroPython a class instance
-# carries an attribute map (~150 bytes each on a 64-bit port, even with
-# __slots__), a tuple only its items; a model has hundreds of them.
+# namedtuples: on MicroPython a class instance carries an attribute map, a
+# tuple only its items
 try:
     from collections import namedtuple
 except ImportError:  # a port without collections: plain tuples with names
@@ -29,13 +28,9 @@ Tensor = namedtuple("Tensor", ("shape", "dtype", "scale", "zp", "off", "n"))
 # where one constant array of a layer is: codec, dtype code, shape, payload
 # offset in the file, payload bytes, element count
 Const = namedtuple("Const", ("codec", "dtype", "shape", "pos", "size", "n"))
-
-
-def count(shape):
-    n = 1
-    for d in shape:
-        n *= d
-    return n
+# op id, input and output tensor ids, params in file order (docs/FORMAT.md),
+# per constant slot a Const or None, and the decoded arrays (resident mode) or None
+Layer = namedtuple("Layer", ("op", "ins", "outs", "p", "refs", "consts"))
 
 
 def nbytes(c):
@@ -43,15 +38,10 @@ def nbytes(c):
     return c.n * DTYPES[c.dtype][1]
 
 
-class Layer:
-    # p: params in file order; refs: per constant slot (op table order) a Const
-    # or None; consts: the decoded arrays in resident mode, else None
-    __slots__ = ("op", "ins", "outs", "p", "refs", "consts")
-
-    def __init__(self, op, ins, outs):
-        self.op = op
-        self.ins = ins
-        self.outs = outs
-        self.p = []
-        self.refs = None
-        self.consts = None
+def forget(name):
+    """Drop a module (e.g. 'motes.reader') so the GC can free its code."""
+    import sys
+    sys.modules.pop(name, None)
+    pkg = sys.modules.get("motes")
+    if pkg is not None and name[:6] == "motes." and hasattr(pkg, name[6:]):
+        delattr(pkg, name[6:])

