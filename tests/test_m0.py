@@ -126,6 +126,78 @@ def test_depthwise(emu, shape, kw):
     _check(emu, "DEPTHWISE_CONV_2D", shape, 9, **kw)
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_depthwise_3x3_fast_path(emu, seed):
+    """The 3x3 stride 1 or 2 path (rows or columns interleaved, fused
+    requantization) on random shapes, strides, depth multipliers, paddings, biases large enough
+    to need the general requantization, and shifts of 0 (also the general
+    path)."""
+    _need(emu, "DEPTHWISE_CONV_2D")
+    rng = np.random.default_rng(100 + seed)
+    h, w, c = (int(v) for v in rng.integers(1, 12, 3))
+    layer, x, out_shape = m0emu.synthetic_layer("DEPTHWISE_CONV_2D", (1, h, w, c), rng,
+                                                padding=["SAME", "VALID"][seed % 2] if min(h, w) >= 3 else "SAME",
+                                                per_channel=seed % 3 != 2, act=seed % 4 % 3,
+                                                stride=[(1, 1), (2, 2), (1, 2), (2, 1), (1, 1)][seed % 5],
+                                                depth_multiplier=[1, 1, 3][seed % 3])
+    if seed % 2:
+        layer.consts["bias"] = rng.integers(-400000, 400000, size=layer.consts["bias"].shape).astype(np.int32)
+    if seed == 3:
+        layer.consts["shift"] = np.zeros_like(layer.consts["shift"])
+        layer.consts["multiplier"] = (layer.consts["multiplier"] // 64).astype(np.int32)
+    ref = m0emu.reference(layer, [x], [out_shape])[0]
+    got = m0emu.run_layer(emu, layer, [x], [out_shape])
+    np.testing.assert_array_equal(got.outputs[0], ref)
+
+
+def test_conv_pointwise_and_offsets(emu):
+    """1x1 convolutions read the input pixel in place; the input offset is
+    folded into the sums (zero points -128 and 127 too)."""
+    for seed, (shape, kw) in enumerate([((1, 5, 7, 12), dict(out_ch=9, kernel=(1, 1))),
+                                        ((2, 4, 4, 8), dict(out_ch=70, kernel=(1, 1), groups=2)),
+                                        ((1, 6, 6, 4), dict(out_ch=5, kernel=(3, 3)))]):
+        _need(emu, "CONV_2D")
+        rng = np.random.default_rng(200 + seed)
+        layer, x, out_shape = m0emu.synthetic_layer("CONV_2D", shape, rng, **kw)
+        for ioff in (layer.params["input_offset"], 128, -127):
+            layer.params["input_offset"] = ioff
+            ref = m0emu.reference(layer, [x], [out_shape])[0]
+            got = m0emu.run_layer(emu, layer, [x], [out_shape])
+            np.testing.assert_array_equal(got.outputs[0], ref, err_msg=f"{shape} {kw} input_offset {ioff}")
+
+
+@pytest.mark.parametrize("seed", range(45))
+def test_requantization_edges_in_kernels(emu, seed):
+    """The kernels' fused requantization (a fast exact form for sums within
+    +-2^19 and shifts -13/-22 .. -1, else the general one) at its edges:
+    shifts -31 .. 3, multipliers 0 .. 2^31-1, biases on both sides of the
+    limits, extreme input and output offsets."""
+    rng = np.random.default_rng(1000 + seed)
+    op = ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"][seed % 3]
+    _need(emu, op)
+    if op == "FULLY_CONNECTED":
+        shape, kw = (int(rng.integers(1, 4)), int(rng.integers(1, 80))), dict(out_ch=int(rng.integers(1, 40)))
+    elif op == "CONV_2D":
+        shape, k = (1, *(int(v) for v in rng.integers(1, 9, 3))), int(rng.choice([1, 3]))
+        kw = dict(out_ch=int(rng.integers(1, 24)), kernel=(k, k), stride=(int(rng.integers(1, 3)),) * 2)
+    else:
+        shape = (1, int(rng.integers(1, 12)), int(rng.integers(1, 12)), int(rng.integers(1, 9)))
+        kw = dict(stride=(int(rng.integers(1, 3)), int(rng.integers(1, 3))), depth_multiplier=int(rng.integers(1, 3)))
+    kw.update(per_channel=bool(rng.integers(0, 2)), act=int(rng.choice([0, 1, 3])))
+    layer, x, out_shape = m0emu.synthetic_layer(op, shape, rng, **kw)
+    c, p = layer.consts, layer.params
+    c["shift"] = rng.choice([-31, -23, -22, -14, -13, -12, -1, 0, 1, 3], size=c["shift"].shape).astype(c["shift"].dtype)
+    c["multiplier"] = rng.choice([0, 1, 1 << 30, (1 << 31) - 1, 1518500250, 1073741825, 2047, 4194304],
+                                 size=c["multiplier"].shape).astype(np.int32)
+    c["bias"] = rng.choice([0, 230528, -230528, 230529, -230529, 1 << 20, -(1 << 20), 12345],
+                           size=c["bias"].shape).astype(np.int32)
+    p["output_offset"] = int(rng.choice([-128, 127, 0, 5]))
+    p["input_offset"] = int(rng.choice([-127, 128, 0, 17]))
+    ref = m0emu.reference(layer, [x], [out_shape])[0]
+    got = m0emu.run_layer(emu, layer, [x], [out_shape])
+    np.testing.assert_array_equal(got.outputs[0], ref, err_msg=f"{op} {shape} {kw}")
+
+
 def test_depthwise_per_tensor_count_one(emu):
     _check(emu, "DEPTHWISE_CONV_2D", (1, 6, 6, 6), 10, dict(per_tensor_quant=True), per_channel=False)
 
@@ -252,6 +324,9 @@ def test_natmod_flags_build(emu):
     for op, shape, kw in (("FULLY_CONNECTED", (2, 40), dict(out_ch=10)),
                           ("CONV_2D", (1, 7, 7, 4), dict(out_ch=6, stride=(2, 2), groups=2)),
                           ("DEPTHWISE_CONV_2D", (1, 7, 6, 3), dict(depth_multiplier=2)),
+                          ("DEPTHWISE_CONV_2D", (1, 9, 6, 5), dict()),
+                          ("DEPTHWISE_CONV_2D", (1, 9, 6, 5), dict(stride=(2, 2))),
+                          ("CONV_2D", (1, 6, 5, 8), dict(out_ch=7, kernel=(1, 1))),
                           ("AVERAGE_POOL_2D", (1, 9, 7, 5), dict(kernel=(3, 3), stride=(2, 2))),
                           ("MAX_POOL_2D", (1, 9, 7, 5), dict(kernel=(3, 3), stride=(2, 2)))):
         if not m0emu.has_kernel(m0, op):

@@ -116,10 +116,12 @@ for mode, chunk in {runs!r}:
     if {backend!r} == "native":
         from motes import k_native
         fns = list(k_native.OPS.values())
-        native = sum(1 for f, _, _ in net._steps if f in fns)
-    n_in = net.tensors[net.inputs[0]].n
+        steps = net._fns if hasattr(net, "_fns") else [s[0] for s in net._steps]
+        native = sum(1 for f in steps if f in fns)
+    T = net.tensor if hasattr(net, "tensor") else (lambda i: net.tensors[i])
+    n_in = T(net.inputs[0]).n
     x = bytearray(n_in)
-    out = bytearray(net.tensors[net.outputs[0]].n)
+    out = bytearray(T(net.outputs[0]).n)
     f = open({inputs!r}, "rb")
     times = []
     while f.readinto(x) == n_in:

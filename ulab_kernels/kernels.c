@@ -71,46 +71,46 @@ static inline int8_t clamp8(int32_t v, int32_t lo, int32_t hi) {
     return (int8_t)(v < lo ? lo : v > hi ? hi : v);
 }
 
-/* clamp(v + offset) without int32 overflow (|offset| <= 255 is checked) */
-static inline int8_t out8(int32_t v, int32_t offset, int32_t lo, int32_t hi) {
-    v = v > 65536 ? 65536 : v < -65536 ? -65536 : v;
-    return clamp8(v + offset, lo, hi);
+#define RQ_STRIPE 16   /* output channels whose requantization is worked out at a time */
+
+/* output offset and clamp of a layer */
+typedef struct { int32_t ooff, lo, hi; } outq;
+
+/* requantize (mk_requantize), add the output offset, clamp. For |v| <= 2^19,
+ * 0 <= m and -22 <= shift <= -1 (nearly every layer of an int8 model) the
+ * product v * m is built from 11-bit limbs of m, every partial sum within
+ * int32: S = floor(v * m / 2^22), and the two roundings of the reference,
+ * x = (S + 2^8) >> 9 then (x + 2^(e-1) - (x < 0)) >> e, in one step:
+ * (S + 2^8 + 2^(8+e) - (S < 0 ? 2^9 : 0)) >> (9 + e) (for -2^8 <= S < 0 both
+ * give 0). Other values take the general path. */
+static int8_t rq8(int32_t v, int32_t m, int32_t sft, const outq *oq) {
+    uint32_t e = (uint32_t)-sft;
+    if ((uint32_t)(v + (1 << 19)) <= (1u << 20) && m >= 0 && e - 1u < 22u) {
+        int32_t s1 = v * ((m >> 11) & 0x7FF) + ((v * (m & 0x7FF)) >> 11);
+        int32_t S = (s1 >> 11) + v * (m >> 22);
+        v = (S + (S < 0 ? -512 : 0) + (1 << (8 + e)) + 256) >> (9 + e);
+    } else {
+        v = requant(v, m, sft);
+        v = v > 65536 ? 65536 : v < -65536 ? -65536 : v;
+    }
+    return clamp8(v + oq->ooff, oq->lo, oq->hi);
 }
 
-/* acc + sum p[k] * w[k] (wrapping). On cores with the DSP extension
- * (Cortex-M4/M7: armv7emsp, armv7emdp) two products per SMLAD; the sums wrap
- * the same way, so the result is identical. */
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#include <arm_acle.h>
-static inline uint32_t dot16x8(const int16_t *p, const int8_t *w, int32_t n, uint32_t acc) {
-    int32_t k = 0;
-    int32_t a = (int32_t)acc;
-    for (; k + 4 <= n; k += 4) {
-        int32_t p01, p23, w4;
-        __builtin_memcpy(&p01, p + k, 4);      /* single (unaligned-capable) loads */
-        __builtin_memcpy(&p23, p + k + 2, 4);
-        __builtin_memcpy(&w4, w + k, 4);
-        int32_t w02 = (int32_t)__sxtb16((uint32_t)w4);           /* w0 | w2 << 16 */
-        int32_t w13 = (int32_t)__sxtb16(((uint32_t)w4 >> 8) | ((uint32_t)w4 << 24)); /* w1 | w3 << 16 */
-        int32_t w01 = (int32_t)(((uint32_t)w02 & 0xFFFFu) | ((uint32_t)w13 << 16));
-        int32_t w23 = (int32_t)(((uint32_t)w02 >> 16) | ((uint32_t)w13 & 0xFFFF0000u));
-        a = __smlad(p01, w01, a);
-        a = __smlad(p23, w23, a);
+/* rq8's fast form with one channel's constants worked out (e9 = 0: the
+ * channel needs the general path): the output offset rides in c. */
+typedef struct { int32_t m0, m1, m2, c, e9; } rqc;
+
+static void rq_prep(rqc *r, const mk_quant *q, int32_t o, int32_t ooff) {
+    int32_t k = q->count > 1 ? o : 0, m = q->multiplier[k], sft = q->shift[k];
+    r->m0 = m & 0x7FF;
+    r->m1 = (m >> 11) & 0x7FF;
+    r->m2 = m >> 22;
+    r->e9 = 0;
+    if (m >= 0 && sft <= -1 && sft >= -13) {
+        r->c = (1 << (8 - sft)) + 256 + ooff * (1 << (9 - sft));
+        r->e9 = 9 - sft;
     }
-    acc = (uint32_t)a;
-    for (; k < n; k++) {
-        acc += (uint32_t)(p[k] * w[k]);
-    }
-    return acc;
 }
-#else
-static inline uint32_t dot16x8(const int16_t *p, const int8_t *w, int32_t n, uint32_t acc) {
-    for (int32_t k = 0; k < n; k++) {
-        acc += (uint32_t)(p[k] * w[k]);
-    }
-    return acc;
-}
-#endif
 
 /* ---------------------------------------------------------------------------
  * The inner loop of FULLY_CONNECTED and CONV_2D: four rows of weights against
@@ -129,9 +129,10 @@ typedef struct {
 #if defined(__thumb__) && !defined(__thumb2__) && defined(__GNUC__)
 /* ARMv6-M: gcc would keep the row pointers in high registers and copy them
  * down for every load; here the pointers and the index live in r0-r7 and the
- * four sums in r8-r11 (ADD reaches them), 15.5 instructions per 4 MACs. */
-#define DOT4_GROUP \
-    "ldrsb r5, [r0, r7]\n add r5, ip\n" \
+ * four sums in r8-r11 (ADD reaches them): 15.5 instructions per 4 MACs, 14.5
+ * without the input offset (CONV_2D folds it into the sums' start). */
+#define DOT4_GROUP(XADD) \
+    "ldrsb r5, [r0, r7]\n" XADD \
     "ldrsb r6, [r1, r7]\n muls r6, r5\n add r8, r6\n" \
     "ldrsb r6, [r2, r7]\n muls r6, r5\n add r9, r6\n" \
     "ldrsb r6, [r3, r7]\n muls r6, r5\n add r10, r6\n" \
@@ -153,16 +154,26 @@ __attribute__((naked, noinline)) static void dot4(const int8_t *x_end, dot4_args
         "ldr r7, [r1, #20]\n"
         "ldr r2, [r1, #28]\n ldr r3, [r1, #32]\n ldr r4, [r1, #36]\n ldr r1, [r1, #24]\n"
         "lsls r6, r7, #31\n"
-        "beq 1f\n"
-        DOT4_GROUP
+        "beq 3f\n"
+        /* n odd: one step with the offset (adding 0 is harmless) */
+        DOT4_GROUP("add r5, ip\n")
         "adds r7, #1\n"
         "beq 2f\n"
+        "3:\n"
+        "mov r5, ip\n cmp r5, #0\n beq 4f\n"
         "1:\n"
-        DOT4_GROUP
+        DOT4_GROUP("add r5, ip\n")
         "adds r7, #1\n"
-        DOT4_GROUP
+        DOT4_GROUP("add r5, ip\n")
         "adds r7, #1\n"
         "bne 1b\n"
+        "b 2f\n"
+        "4:\n"
+        DOT4_GROUP("")
+        "adds r7, #1\n"
+        DOT4_GROUP("")
+        "adds r7, #1\n"
+        "bne 4b\n"
         "2:\n"
         "mov r1, lr\n"
         "mov r4, r8\n str r4, [r1, #0]\n"
@@ -193,24 +204,41 @@ static void dot4(const int8_t *x_end, dot4_args *a) {
 #endif
 
 /* Output channels o0 .. o0+rows-1 (weights w, row length n >= 1, stride n)
- * against x: y[o] for each, requantized. */
+ * against x (+ xoff): y[o] for each, requantized with rc[r] (r = 0 ..
+ * rows-1; in the general case rq8 with q). The sums start at init[r] (NULL: 0). */
 static void rows_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t rows, int32_t o0,
-                    int32_t xoff, const int32_t *bias, const mk_quant *q,
-                    int32_t ooff, int32_t lo, int32_t hi, int8_t *y) {
+                    int32_t xoff, const int32_t *init, const rqc *rc, const mk_quant *q,
+                    const outq *oq, int8_t *y) {
     dot4_args a;
-    const int pc = q->count > 1;
     a.xoff = xoff;
     a.neg_n = -n;
+    y += o0;
     for (int32_t r = 0; r < rows; r += 4) {
-        for (int32_t j = 0; j < 4; j++) {
-            int32_t rr = r + j < rows ? r + j : rows - 1;
-            a.w[j] = w + rr * n + n;
-            a.acc[j] = bias ? (uint32_t)bias[o0 + rr] : 0u;
+        /* rows past the end repeat row r (their sums are not used) */
+        int32_t k = rows - r < 4 ? rows - r : 4;
+        const int8_t *w0 = w + n;
+        w += n;
+        a.w[0] = w0;
+        a.acc[0] = init ? (uint32_t)init[r] : 0u;
+        for (int32_t j = 1; j < 4; j++) {
+            a.w[j] = w0;
+            a.acc[j] = a.acc[0];
+            if (j < k) {
+                a.w[j] = w += n;
+                a.acc[j] = init ? (uint32_t)init[r + j] : 0u;
+            }
         }
         dot4(x + n, &a);
-        for (int32_t j = 0; j < 4 && r + j < rows; j++) {
-            int32_t o = o0 + r + j, c = pc ? o : 0;
-            y[o] = out8(requant((int32_t)a.acc[j], q->multiplier[c], q->shift[c]), ooff, lo, hi);
+        for (int32_t j = 0; j < k; j++, rc++) {
+            int32_t v = (int32_t)a.acc[j];
+            if (rc->e9 && (uint32_t)(v + (1 << 19)) <= (1u << 20)) {
+                int32_t s1 = v * rc->m1 + ((v * rc->m0) >> 11);
+                int32_t S = (s1 >> 11) + v * rc->m2;
+                *y++ = clamp8((S + (S < 0 ? -512 : 0) + rc->c) >> rc->e9, oq->lo, oq->hi);
+            } else {
+                int32_t c = q->count > 1 ? o0 + r + j : 0;
+                *y++ = rq8(v, q->multiplier[c], q->shift[c], oq);
+            }
         }
     }
 }
@@ -329,34 +357,38 @@ mk_status mk_fully_connected_s8(const mk_fc_params *p, const mk_quant *q,
     if ((n_in && !input) || (n_f && !weights) || (n_out && !output)) {
         return MK_ERR_ARG;
     }
-    const int32_t ioff = p->input_offset, foff = p->filter_offset, ooff = p->output_offset;
-    const int32_t lo = p->act_min, hi = p->act_max;
+    const int32_t ioff = p->input_offset, foff = p->filter_offset;
+    const outq oq = {p->output_offset, p->act_min, p->act_max};
     const int pc = q->count > 1;
     if (foff == 0 && depth > 0) {
-        for (int32_t b = 0; b < batches; b++) {
-            rows_s8(input + b * depth, weights, depth, rows, start, ioff, bias, q, ooff, lo, hi,
-                    output + b * och);
+        /* rows in stripes of RQ_STRIPE, their requantization worked out once */
+        rqc rc[RQ_STRIPE];
+        for (int32_t r0 = 0; r0 < rows; r0 += RQ_STRIPE) {
+            int32_t k = rows - r0 < RQ_STRIPE ? rows - r0 : RQ_STRIPE;
+            for (int32_t j = 0; j < k; j++) {
+                rc[j].e9 = 0;   /* one batch: rq8 straight away is quicker */
+                if (batches > 1) {
+                    rq_prep(&rc[j], q, start + r0 + j, oq.ooff);
+                }
+            }
+            for (int32_t b = 0; b < batches; b++) {
+                rows_s8(input + b * depth, weights + r0 * depth, depth, k, start + r0, ioff,
+                        bias ? bias + start + r0 : NULL, rc, q, &oq, output + b * och);
+            }
         }
         return MK_OK;
     }
     for (int32_t b = 0; b < batches; b++) {
         const int8_t *x = input + b * depth;
-        int8_t *y = output + b * och + start;
+        int8_t *y = output + b * och;
         const int8_t *w = weights;
-        for (int32_t r = 0; r < rows; r++, w += depth) {
-            int32_t o = start + r;
+        for (int32_t o = start; o < start + rows; o++, w += depth) {
             uint32_t acc = bias ? (uint32_t)bias[o] : 0u;
-            if (foff == 0) {
-                for (int32_t d = 0; d < depth; d++) {
-                    acc += (uint32_t)((x[d] + ioff) * w[d]);
-                }
-            } else {
-                for (int32_t d = 0; d < depth; d++) {
-                    acc += (uint32_t)((x[d] + ioff) * (w[d] + foff));
-                }
+            for (int32_t d = 0; d < depth; d++) {
+                acc += (uint32_t)((x[d] + ioff) * (w[d] + foff));
             }
             int32_t c = pc ? o : 0;
-            y[r] = out8(requant((int32_t)acc, q->multiplier[c], q->shift[c]), ooff, lo, hi);
+            y[o] = rq8((int32_t)acc, q->multiplier[c], q->shift[c], &oq);
         }
     }
     return MK_OK;
@@ -368,8 +400,14 @@ mk_status mk_fully_connected_s8(const mk_fc_params *p, const mk_quant *q,
 int32_t mk_convolve_s8_scratch_size(const mk_conv_params *p, const mk_dims *in, const mk_dims *filter) {
     (void)p;
     (void)in;
-    int32_t n = mul_count(mul_count(filter->h, filter->w), filter->c);
-    return n < 0 ? -1 : mul_count(n, (int32_t)sizeof(int16_t));
+    return mul_count(mul_count(filter->h, filter->w), filter->c);
+}
+
+/* d[0 .. n) = s[0 .. n), n >= 1 words */
+static void copy_words(uint32_t *d, const uint32_t *s, int32_t n) {
+    do {
+        *d++ = *s++;
+    } while (--n);
 }
 
 mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_quant *q,
@@ -386,7 +424,8 @@ mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
     const int32_t oh = out->h, ow = out->w, oc = out->c;
     const int32_t fh = filter->h, fw = filter->w, fd = filter->c, rows = filter->n;
     const int32_t start = p->out_ch_start;
-    if (out->n != nb || fd < 1 || fh < 1 || fw < 1 || ic < fd || start < 0 || start > oc || rows > oc - start) {
+    if (out->n != nb || fd < 1 || fh < 1 || fw < 1 || ic < fd || start < 0 || start > oc || rows > oc - start
+        || p->input_offset < -127 || p->input_offset > 128) {   /* -(an int8 zero point) */
         return MK_ERR_ARG;
     }
     /* groups = ic / fd exactly, and oc a multiple of groups */
@@ -412,105 +451,82 @@ mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
         || ((uintptr_t)ctx->buf & 1u)) {
         return MK_ERR_SCRATCH;
     }
-    int16_t *patch = (int16_t *)ctx->buf;
     const int32_t sh = p->stride_h, sw = p->stride_w, dh = p->dilation_h, dw = p->dilation_w;
     const int32_t ioff = p->input_offset, ooff = p->output_offset, lo = p->act_min, hi = p->act_max;
-    const int pc = q->count > 1;
     /* group of the first output channel of the chunk */
     int32_t g0 = 0, g0_end = opg;
     while (start >= g0_end) {
         g0++;
         g0_end += opg;
     }
-    if (ioff >= -127 && ioff <= 128) {
-        /* im2col of the raw int8 input, -input_offset off the image (its
-         * x + input_offset is then 0), and four output channels per pass */
-        int8_t *patch8 = (int8_t *)ctx->buf;
-        const int8_t pad = (int8_t)-ioff;
+    /* Output channels in stripes of up to RQ_STRIPE within one group. For
+     * each: the sums start at bias + input_offset * sum(w) (so the dot
+     * products take the raw input), then every output pixel: im2col of the
+     * raw int8 input into the patch (-input_offset off the image: it adds
+     * nothing), and four output channels per pass over it. */
+    int8_t *patch = (int8_t *)ctx->buf;
+    const int8_t pad = (int8_t)-ioff;
+    const int words = !((fd | ic) & 3) && !(((uintptr_t)input | (uintptr_t)patch) & 3u);
+    const outq oq = {ooff, lo, hi};
+    int32_t sums[RQ_STRIPE];
+    rqc rc[RQ_STRIPE];
+    const int8_t *w = weights;
+    int32_t o = start, g = g0, g_end = g0_end;
+    while (o < start + rows) {
+        int32_t e = o + RQ_STRIPE < g_end ? o + RQ_STRIPE : g_end;
+        e = e < start + rows ? e : start + rows;
+        for (int32_t r = 0; r < e - o; r++) {
+            rq_prep(&rc[r], q, o + r, ooff);
+            uint32_t ws = 0;
+            const int8_t *wr = w + r * rl;
+            for (int32_t k = 0; k < rl; k++) {
+                ws += (uint32_t)(int32_t)wr[k];
+            }
+            sums[r] = (int32_t)((bias ? (uint32_t)bias[o + r] : 0u) + (uint32_t)ioff * ws);
+        }
         int8_t *y = output;
         for (int32_t b = 0; b < nb; b++) {
-            const int8_t *xb = input + b * ih * iw * ic;
+            const int8_t *xg = input + b * ih * iw * ic + g * fd;
             for (int32_t oy = 0; oy < oh; oy++) {
                 int32_t y0 = oy * sh - p->pad_h, ky0, ky1;
                 tap_range(y0, dh, fh, ih, &ky0, &ky1);
                 for (int32_t ox = 0; ox < ow; ox++, y += oc) {
                     int32_t x0 = ox * sw - p->pad_w, kx0, kx1;
                     tap_range(x0, dw, fw, iw, &kx0, &kx1);
-                    int32_t o = start, g = g0, g_end = g0_end;
-                    const int8_t *w = weights;
-                    while (o < start + rows) {
-                        int8_t *pp = patch8;
-                        const int8_t *xg = xb + g * fd;
-                        for (int32_t ky = 0; ky < fh; ky++) {
-                            int32_t row_in = ky >= ky0 && ky < ky1;
-                            for (int32_t kx = 0; kx < fw; kx++, pp += fd) {
-                                if (row_in && kx >= kx0 && kx < kx1) {
-                                    const int8_t *xp = xg + ((y0 + ky * dh) * iw + x0 + kx * dw) * ic;
+                    if (fh == 1 && fw == 1 && ky0 < ky1 && kx0 < kx1) {
+                        /* 1x1 on the image: the input pixel is the patch */
+                        rows_s8(xg + (y0 * iw + x0) * ic, w, rl, e - o, o, 0, sums, rc, q, &oq, y);
+                        continue;
+                    }
+                    int8_t *pp = patch;
+                    for (int32_t ky = 0; ky < fh; ky++) {
+                        int32_t row_in = ky >= ky0 && ky < ky1;
+                        const int8_t *xp = xg + ((y0 + ky * dh) * iw + x0) * ic;
+                        for (int32_t kx = 0; kx < fw; kx++, pp += fd, xp += dw * ic) {
+                            if (row_in && kx >= kx0 && kx < kx1) {
+                                if (words) {
+                                    copy_words((uint32_t *)(void *)pp, (const uint32_t *)(const void *)xp, fd >> 2);
+                                } else {
                                     for (int32_t c = 0; c < fd; c++) {
                                         pp[c] = xp[c];
                                     }
-                                } else {
-                                    for (int32_t c = 0; c < fd; c++) {
-                                        pp[c] = pad;
-                                    }
+                                }
+                            } else {
+                                for (int32_t c = 0; c < fd; c++) {
+                                    pp[c] = pad;
                                 }
                             }
                         }
-                        int32_t e = g_end < start + rows ? g_end : start + rows;
-                        rows_s8(patch8, w, rl, e - o, o, ioff, bias, q, ooff, lo, hi, y);
-                        w += (e - o) * rl;
-                        o = e;
-                        g++;
-                        g_end += opg;
                     }
+                    rows_s8(patch, w, rl, e - o, o, 0, sums, rc, q, &oq, y);
                 }
             }
         }
-        return MK_OK;
-    }
-    for (int32_t b = 0; b < nb; b++) {
-        const int8_t *xb = input + b * ih * iw * ic;
-        for (int32_t oy = 0; oy < oh; oy++) {
-            int32_t y0 = oy * sh - p->pad_h, ky0, ky1;
-            tap_range(y0, dh, fh, ih, &ky0, &ky1);
-            for (int32_t ox = 0; ox < ow; ox++) {
-                int32_t x0 = ox * sw - p->pad_w, kx0, kx1;
-                tap_range(x0, dw, fw, iw, &kx0, &kx1);
-                int8_t *y = output + ((b * oh + oy) * ow + ox) * oc;
-                int32_t g = g0, g_end = g0_end, built = -1;
-                const int8_t *w = weights;
-                for (int32_t o = start; o < start + rows; o++, w += rl) {
-                    if (o >= g_end) {
-                        g++;
-                        g_end += opg;
-                    }
-                    if (built != g) {
-                        /* (input + input_offset) under the window, 0 off the image */
-                        int16_t *pp = patch;
-                        const int8_t *xg = xb + g * fd;
-                        for (int32_t ky = 0; ky < fh; ky++) {
-                            int32_t row_in = ky >= ky0 && ky < ky1;
-                            for (int32_t kx = 0; kx < fw; kx++) {
-                                if (row_in && kx >= kx0 && kx < kx1) {
-                                    const int8_t *xp = xg + ((y0 + ky * dh) * iw + x0 + kx * dw) * ic;
-                                    for (int32_t c = 0; c < fd; c++) {
-                                        pp[c] = (int16_t)(xp[c] + ioff);
-                                    }
-                                } else {
-                                    for (int32_t c = 0; c < fd; c++) {
-                                        pp[c] = 0;
-                                    }
-                                }
-                                pp += fd;
-                            }
-                        }
-                        built = g;
-                    }
-                    uint32_t acc = dot16x8(patch, w, rl, bias ? (uint32_t)bias[o] : 0u);
-                    int32_t c = pc ? o : 0;
-                    y[o] = out8(requant((int32_t)acc, q->multiplier[c], q->shift[c]), ooff, lo, hi);
-                }
-            }
+        w += (e - o) * rl;
+        o = e;
+        if (o == g_end) {
+            g++;
+            g_end += opg;
         }
     }
     return MK_OK;
@@ -520,6 +536,199 @@ mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
  * DEPTHWISE_CONV_2D
  * ------------------------------------------------------------------------- */
 #define DW_CHUNK 64
+#define DW_LINE 100   /* longest line (with pads) of dw3x3 */
+
+/* One output line of one channel of dw3x3: for each output (step bytes of g
+ * apart), the 9 taps of the interleaved lines g (weights w[d] for g offset d)
+ * from the start bc, then rq8's fast form with the channel's constants
+ * (valid: every sum within +-2^19, 1 <= e <= 12), the offset and the clamp;
+ * outputs oc apart. */
+typedef struct {
+    int32_t m0, m1, m2, c, e9, step, lo, hi, bc;   /* c = 2^(8+e) + 2^8 + (ooff - lo) * 2^(9+e),
+                                                      e9 = 9 + e, hi: act_max - act_min */
+    int32_t w[9];
+    const uint8_t *g, *g_end;
+    int8_t *y;
+    int32_t oc;
+} dw_row;
+
+#if defined(__thumb__) && !defined(__thumb2__) && defined(__GNUC__)
+#define DW_TAP(d) "ldrb r2, [r0, #" #d "]\n ldr r3, [r7, #(36 + 4 * " #d ")]\n muls r2, r3\n adds r1, r2\n"
+/* r0 g, r1 sum, r2 r3 scratch, r4-r6 w[0..2], r7 the struct; r8 y, r9 g_end,
+ * r10 oc, r11 step (3 * stride), ip act_min, lr act_max - act_min: 60
+ * instructions per output (9 MACs). The rounding: x = (S + 2^8) >> 9
+ * (S = v*m >> 22), then (x + 2^(e-1) - (x < 0)) >> e, in one step with the
+ * output offset, less act_min: (S + 2^8 + 2^(8+e) + (ooff - act_min) *
+ * 2^(9+e) - (S < 0 ? 2^9 : 0)) >> (9 + e) (for -2^8 <= S < 0 both give 0;
+ * within int32 for e <= 12); then one unsigned compare clamps. */
+__attribute__((naked, noinline)) static void dw_row_run(dw_row *r) {
+    (void)r;
+    __asm__ volatile(
+        ".syntax unified\n"
+        "push {r4, r5, r6, r7, lr}\n"
+        "mov r4, r8\n mov r5, r9\n mov r6, r10\n mov r7, r11\n push {r4, r5, r6, r7}\n"
+        "mov r7, r0\n"
+        "ldr r4, [r7, #80]\n mov r8, r4\n"
+        "ldr r4, [r7, #76]\n mov r9, r4\n"
+        "ldr r4, [r7, #84]\n mov r10, r4\n"
+        "ldr r4, [r7, #20]\n mov r11, r4\n"
+        "ldr r4, [r7, #24]\n mov ip, r4\n"
+        "ldr r4, [r7, #28]\n mov lr, r4\n"
+        "ldr r0, [r7, #72]\n"
+        "ldr r4, [r7, #36]\n ldr r5, [r7, #40]\n ldr r6, [r7, #44]\n"
+        "1:\n"
+        "ldr r1, [r7, #32]\n"
+        "ldrb r2, [r0, #0]\n muls r2, r4\n adds r1, r2\n"
+        "ldrb r2, [r0, #1]\n muls r2, r5\n adds r1, r2\n"
+        "ldrb r2, [r0, #2]\n muls r2, r6\n adds r1, r2\n"
+        DW_TAP(3) DW_TAP(4) DW_TAP(5) DW_TAP(6) DW_TAP(7) DW_TAP(8)
+        "ldr r3, [r7, #0]\n muls r3, r1\n asrs r3, r3, #11\n"
+        "ldr r2, [r7, #4]\n muls r2, r1\n adds r2, r3\n"
+        "asrs r2, r2, #11\n ldr r3, [r7, #8]\n muls r3, r1\n adds r2, r3\n"
+        "asrs r3, r2, #31\n lsls r3, r3, #9\n adds r2, r3\n"
+        "ldr r3, [r7, #12]\n adds r2, r3\n"
+        "ldr r3, [r7, #16]\n asrs r2, r3\n"
+        "cmp r2, lr\n bls 3f\n"
+        "asrs r3, r2, #31\n mov r2, lr\n bics r2, r3\n 3:\n"
+        "add r2, ip\n"
+        "mov r1, r8\n strb r2, [r1]\n add r8, r10\n"
+        "add r0, r11\n cmp r0, r9\n bne 1b\n"
+        "pop {r4, r5, r6, r7}\n mov r8, r4\n mov r9, r5\n mov r10, r6\n mov r11, r7\n"
+        "pop {r4, r5, r6, r7, pc}\n");
+}
+#else
+static void dw_row_run(dw_row *r) {
+    int8_t *y = r->y;
+    for (const uint8_t *g = r->g; g != r->g_end; g += r->step, y += r->oc) {
+        int32_t a = r->bc;
+        for (int32_t d = 0; d < 9; d++) {
+            a += r->w[d] * g[d];
+        }
+        int32_t s1 = a * r->m1 + ((a * r->m0) >> 11);
+        int32_t x = (s1 >> 11) + a * r->m2;
+        x = (x + ((x >> 31) * 512) + r->c) >> r->e9;
+        *y = (int8_t)((x < 0 ? 0 : x > r->hi ? r->hi : x) + r->lo);
+    }
+}
+#endif
+
+/* g[3 * i] = x[i * ic] + 128 for i < n (n >= 1) */
+__attribute__((noinline)) static void gather(uint8_t *g, const int8_t *x, int32_t n, int32_t ic) {
+    const uint32_t k = 0x80u;
+    if (n & 1) {
+        *g = (uint8_t)((uint8_t)*x ^ k);
+        g += 3;
+        x += ic;
+    }
+    const int32_t ic2 = 2 * ic;
+    for (uint8_t *e = g + 3 * (n & ~1); g != e; g += 6, x += ic2) {
+        uint32_t a = (uint8_t)x[0], b = (uint8_t)x[ic];
+        g[0] = (uint8_t)(a ^ k);
+        g[3] = (uint8_t)(b ^ k);
+    }
+}
+
+/* DEPTHWISE_CONV_2D 3x3, strides 1 or 2, dilation 1, lines of up to DW_LINE
+ * inputs (the usual layers). One output channel at a time, output line by
+ * output line (rows, or columns when those are longer): the three input lines
+ * under the window sit interleaved in g[] (element j of line y at
+ * g[3 * j + y % 3], so the next output line only brings in one or two new
+ * lines) as x + 128 (unsigned; -input_offset + 128 off the image, which then
+ * adds nothing); the sums start at bias + (input_offset - 128) * sum(w). */
+typedef struct {
+    int32_t lines, len, olines, olen, pl, pe;   /* lines in, their length, lines out, their length, pads */
+    int32_t lstride, estride, olstride, oestride, tr;   /* byte strides; tr: lines are columns */
+    int32_t sl, se;                             /* strides (1 or 2) across and along the lines */
+} dw_geo;
+
+static void dw3x3(const int8_t *input, int32_t nb, int32_t ic, int32_t dm, int8_t *output,
+                  const dw_geo *G, const int8_t *weights, const int32_t *bias, const mk_quant *q,
+                  int32_t ioff, const outq *oq) {
+    uint8_t g[3 * DW_LINE];
+    dw_row rs[3];   /* by the slot of the window's last line */
+    const int32_t oc = ic * dm, cols = (G->olen - 1) * G->se + 3, pe = G->pe, in_size = G->lines * G->len * ic;
+    const uint8_t pad = (uint8_t)(128 - ioff);
+    /* the elements of the image among g's: j0 .. j1 - 1; the others are pad */
+    const int32_t j0 = pe < cols ? pe : cols, j1 = G->len + pe < cols ? G->len + pe : cols;
+    for (int32_t j = 0; j < 3 * cols; j++) {
+        g[j] = pad;
+    }
+    for (int32_t b = 0; b < nb; b++) {
+        const int8_t *xb = input + b * in_size;
+        int8_t *yb = output + b * G->olines * G->olen * oc;
+        for (int32_t o = 0, c = 0, mm = 0; o < oc; o++) {
+            /* output channel o, of input channel c */
+            int32_t ws = 0;
+            const int32_t bias_c = bias ? bias[o] : 0;
+            const int32_t qc = q->count > 1 ? o : 0, m = q->multiplier[qc], sft = q->shift[qc];
+            /* every sum within +-2^19: |bias| + 9 * 128 * 255 */
+            const int fast = m >= 0 && sft <= -1 && sft >= -12 && bias_c <= 230528 && bias_c >= -230528;
+            for (int32_t k = 0; k < 9; k++) {
+                int32_t wk = weights[k * oc + o], ky = k < 3 ? 0 : k < 6 ? 1 : 2, kx = k - 3 * ky;
+                int32_t row = G->tr ? kx : ky, e = G->tr ? ky : kx;
+                ws += wk;
+                /* window line `row` sits in slot (sl + 1 + row) % 3 */
+                rs[0].w[3 * e + (row == 2 ? 0 : row + 1)] = wk;
+                rs[1].w[3 * e + (row == 0 ? 2 : row - 1)] = wk;
+                rs[2].w[3 * e + row] = wk;
+            }
+            for (int32_t sl = 0; sl < 3; sl++) {
+                dw_row *r = &rs[sl];
+                r->bc = (int32_t)((uint32_t)bias_c + (uint32_t)(ioff - 128) * (uint32_t)ws);
+                r->m2 = m >> 22;
+                r->m1 = (m >> 11) & 0x7FF;
+                r->m0 = m & 0x7FF;
+                r->c = fast ? (1 << (8 - sft)) + 256 + (oq->ooff - oq->lo) * (1 << (9 - sft)) : 0;
+                r->e9 = 9 - sft;
+                r->step = 3 * G->se;
+                r->lo = oq->lo;
+                r->hi = oq->hi - oq->lo;
+                r->oc = G->oestride;
+                r->g = g;
+                r->g_end = g + 3 * G->se * G->olen;
+            }
+            int32_t slot = 0;
+            for (int32_t yy = -G->pl; yy < (G->olines - 1) * G->sl - G->pl + 3; yy++, slot = slot == 2 ? 0 : slot + 1) {
+                /* bring in input line yy (slot (yy + pl) % 3; its pad elements stay) */
+                uint8_t *gp = g + slot + 3 * j0;
+                if (yy >= 0 && yy < G->lines) {
+                    if (j1 > j0) {
+                        gather(gp, xb + yy * G->lstride + (j0 - pe) * G->estride + c, j1 - j0, G->estride);
+                    }
+                } else {
+                    for (int32_t j = j0; j < j1; j++, gp += 3) {
+                        *gp = pad;
+                    }
+                }
+                int32_t oy = yy + G->pl - 2;
+                if (oy < 0 || (oy & (G->sl - 1))) {
+                    continue;
+                }
+                oy >>= G->sl - 1;
+                /* output line oy: the window's lines 0, 1, 2 in slots slot + 1, + 2, + 3 (mod 3) */
+                dw_row *r = &rs[slot];
+                r->y = yb + oy * G->olstride + o;
+                if (fast) {
+                    dw_row_run(r);
+                    continue;
+                }
+                const uint8_t *gx = g;
+                int8_t *y = r->y;
+                for (int32_t ox = 0; ox < G->olen; ox++, gx += r->step, y += r->oc) {
+                    uint32_t a = (uint32_t)r->bc;
+                    for (int32_t d = 0; d < 9; d++) {
+                        a += (uint32_t)(r->w[d] * gx[d]);
+                    }
+                    *y = rq8((int32_t)a, m, sft, oq);
+                }
+            }
+            if (++mm == dm) {
+                mm = 0;
+                c++;
+            }
+        }
+    }
+}
 
 mk_status mk_depthwise_conv_s8(const mk_conv_params *p, const mk_quant *q,
                                const mk_dims *in, const int8_t *input,
@@ -546,21 +755,24 @@ mk_status mk_depthwise_conv_s8(const mk_conv_params *p, const mk_quant *q,
     const int32_t sh = p->stride_h, sw = p->stride_w, dh = p->dilation_h, dw = p->dilation_w;
     const int32_t ioff = p->input_offset, ooff = p->output_offset, lo = p->act_min, hi = p->act_max;
     const int pc = q->count > 1;
+    const outq oq = {ooff, lo, hi};
+    const int32_t pw = p->pad_w;
+    if (fh == 3 && fw == 3 && sh <= 2 && sw <= 2 && dh == 1 && dw == 1
+        && ioff >= -127 && ioff <= 128 && oh > 0 && ow > 0) {
+        /* along rows, or along columns when they are longer */
+        const int tr = oh > ow;
+        const dw_geo G = {tr ? iw : ih, tr ? ih : iw, tr ? ow : oh, tr ? oh : ow, tr ? pw : p->pad_h,
+                          tr ? p->pad_h : pw, tr ? ic : iw * ic, tr ? iw * ic : ic, tr ? oc : ow * oc,
+                          tr ? ow * oc : oc, tr, tr ? sw : sh, tr ? sh : sw};
+        if ((G.olen - 1) * G.se + 3 <= DW_LINE) {
+            dw3x3(input, nb, ic, dm, output, &G, weights, bias, q, ioff, &oq);
+            return MK_OK;
+        }
+    }
     /* One output row at a time, in chunks of DW_CHUNK outputs, one output
      * channel at a time: the sums of the chunk go to acc[], then are
-     * requantized with the channel's params loaded once. 3x3, stride 1,
-     * dilation 1, depth multiplier 1 (the usual layer): each input column
-     * (three rows) is loaded once, times the three weight columns, and the
-     * column sums slide into the outputs that use it as their kx = 0, 1, 2. */
-    uint32_t acc_buf[DW_CHUNK + 2];
-    uint32_t *acc = acc_buf + 2;
-#ifdef __OPTIMIZE_SIZE__
-    /* (the -Os board build keeps under the natmod size budget without it) */
-    const int fast3 = 0;
-#else
-    const int fast3 = dm == 1 && fh == 3 && fw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1
-                      && ih > 0 && ow <= DW_CHUNK;
-#endif
+     * requantized with the channel's params loaded once. */
+    uint32_t acc[DW_CHUNK];
     for (int32_t b = 0; b < nb; b++) {
         const int8_t *xb = input + b * ih * iw * ic;
         for (int32_t oy = 0; oy < oh; oy++) {
@@ -572,58 +784,25 @@ mk_status mk_depthwise_conv_s8(const mk_conv_params *p, const mk_quant *q,
                 int32_t c = 0, mm = 0;
                 for (int32_t o = 0; o < oc; o++) {
                     const uint32_t bc = bias ? (uint32_t)bias[o] : 0u;
-                    if (fast3) {
-                        int32_t w[9];
-                        const int8_t *rp[3];
-                        for (int32_t k = 0; k < 9; k++) {
-                            int32_t ky = k < 3 ? 0 : k < 6 ? 1 : 2;
-                            int32_t ok = ky >= ky0 && ky < ky1;
-                            w[k] = ok ? weights[k * oc + o] : 0;
-                            if (k < 3) {
-                                rp[k] = xb + (k >= ky0 && k < ky1 ? y0 + k : 0) * iw * ic + c;
-                            }
-                        }
-                        const int32_t w00 = w[0], w01 = w[1], w02 = w[2], w10 = w[3], w11 = w[4];
-                        const int32_t w12 = w[5], w20 = w[6], w21 = w[7], w22 = w[8];
-                        const int8_t *p0 = rp[0], *p1 = rp[1], *p2 = rp[2];
-                        uint32_t s0 = 0, s1 = 0, *ap = acc - 2;
-                        int32_t off = -p->pad_w * ic;
-                        for (int32_t j = -p->pad_w; j < n + 2 - p->pad_w; j++, off += ic, ap++) {
-                            uint32_t c0 = 0, c1 = 0, c2 = 0;
-                            if ((uint32_t)j < (uint32_t)iw) {
-                                int32_t x0 = p0[off] + ioff, x1 = p1[off] + ioff, x2 = p2[off] + ioff;
-                                c0 = (uint32_t)(w00 * x0 + w10 * x1 + w20 * x2);
-                                c1 = (uint32_t)(w01 * x0 + w11 * x1 + w21 * x2);
-                                c2 = (uint32_t)(w02 * x0 + w12 * x1 + w22 * x2);
-                            }
-                            ap[0] = s1 + c2 + bc;
-                            s1 = s0 + c1;
-                            s0 = c0;
-                        }
-                    } else {
-                        for (int32_t i = 0; i < n; i++) {
-                            acc[i] = bc;
-                        }
-                        for (int32_t ky = ky0; ky < ky1; ky++) {
-                            const int8_t *xr = xb + (y0 + ky * dh) * iw * ic + c;
-                            for (int32_t kx = 0; kx < fw; kx++) {
-                                int32_t wv = weights[(ky * fw + kx) * oc + o];
-                                int32_t col = ox0 * sw + kx * dw - p->pad_w;
-                                for (int32_t i = 0; i < n; i++, col += sw) {
-                                    if ((uint32_t)col < (uint32_t)iw) {
-                                        acc[i] += (uint32_t)((xr[col * ic] + ioff) * wv);
-                                    }
+                    for (int32_t i = 0; i < n; i++) {
+                        acc[i] = bc;
+                    }
+                    for (int32_t ky = ky0; ky < ky1; ky++) {
+                        const int8_t *xr = xb + (y0 + ky * dh) * iw * ic + c;
+                        for (int32_t kx = 0; kx < fw; kx++) {
+                            int32_t wv = weights[(ky * fw + kx) * oc + o];
+                            int32_t col = ox0 * sw + kx * dw - pw;
+                            for (int32_t i = 0; i < n; i++, col += sw) {
+                                if ((uint32_t)col < (uint32_t)iw) {
+                                    acc[i] += (uint32_t)((xr[col * ic] + ioff) * wv);
                                 }
                             }
                         }
                     }
                     const int32_t qc = pc ? o : 0, m = q->multiplier[qc], sft = q->shift[qc];
-                    const int fast = m >= 0 && sft <= 0 && sft >= -31;
                     int8_t *y = yrow + ox0 * oc + o;
                     for (int32_t i = 0; i < n; i++, y += oc) {
-                        int32_t v = (int32_t)acc[i];
-                        v = fast ? rdbpot(srdhm_pos(v, m), -sft) : requant(v, m, sft);
-                        *y = out8(v, ooff, lo, hi);
+                        *y = rq8((int32_t)acc[i], m, sft, &oq);
                     }
                     if (++mm == dm) {
                         mm = 0;
@@ -639,6 +818,11 @@ mk_status mk_depthwise_conv_s8(const mk_conv_params *p, const mk_quant *q,
 /* ---------------------------------------------------------------------------
  * Pooling
  * ------------------------------------------------------------------------- */
+/* some tap o + k (0 <= k < f) of a window lands in [0, size) */
+static int touches(int32_t o, int32_t f, int32_t size) {
+    return size > 0 && o < size && o + f > 0;
+}
+
 static mk_status pool_check(const mk_pool_params *p, const mk_dims *in, const int8_t *input,
                             const mk_dims *out, const int8_t *output, int need_taps) {
     int32_t n_in = mk_dims_count(in), n_out = mk_dims_count(out);
@@ -661,21 +845,8 @@ static mk_status pool_check(const mk_pool_params *p, const mk_dims *in, const in
             return MK_ERR_ARG;
         }
         /* every window must touch the image (the first and last ones are the extremes) */
-        int32_t k0, k1;
-        tap_range(-p->pad_h, 1, p->filter_h, in->h, &k0, &k1);
-        if (k0 >= k1) {
-            return MK_ERR_ARG;
-        }
-        tap_range((out->h - 1) * p->stride_h - p->pad_h, 1, p->filter_h, in->h, &k0, &k1);
-        if (k0 >= k1) {
-            return MK_ERR_ARG;
-        }
-        tap_range(-p->pad_w, 1, p->filter_w, in->w, &k0, &k1);
-        if (k0 >= k1) {
-            return MK_ERR_ARG;
-        }
-        tap_range((out->w - 1) * p->stride_w - p->pad_w, 1, p->filter_w, in->w, &k0, &k1);
-        if (k0 >= k1) {
+        if (!touches(-p->pad_h, p->filter_h, in->h) || !touches((out->h - 1) * p->stride_h - p->pad_h, p->filter_h, in->h)
+            || !touches(-p->pad_w, p->filter_w, in->w) || !touches((out->w - 1) * p->stride_w - p->pad_w, p->filter_w, in->w)) {
             return MK_ERR_ARG;
         }
     }
@@ -779,20 +950,19 @@ mk_status mk_elementwise_s8(mk_elem_op op, const mk_elem_params *p,
     if (!input1 || !input2 || !output) {
         return MK_ERR_ARG;
     }
-    const int32_t o1 = p->input1_offset, o2 = p->input2_offset, ooff = p->output_offset;
-    const int32_t lo = p->act_min, hi = p->act_max;
+    const int32_t o1 = p->input1_offset, o2 = p->input2_offset;
+    const outq oq = {p->output_offset, p->act_min, p->act_max};
     int32_t a = 0, b = 0;
     for (int32_t i = 0; i < no; i++) {
         int32_t x1 = input1[a] + o1, x2 = input2[b] + o2, v;
         if (op == MK_MUL) {
-            v = mk_requantize(x1 * x2, p->output_multiplier, p->output_shift);
+            v = x1 * x2;
         } else {
             int32_t y1 = mk_requantize(x1 * (1 << p->left_shift), p->input1_multiplier, p->input1_shift);
             int32_t y2 = mk_requantize(x2 * (1 << p->left_shift), p->input2_multiplier, p->input2_shift);
-            uint32_t raw = op == MK_ADD ? (uint32_t)y1 + (uint32_t)y2 : (uint32_t)y1 - (uint32_t)y2;
-            v = mk_requantize((int32_t)raw, p->output_multiplier, p->output_shift);
+            v = (int32_t)(op == MK_ADD ? (uint32_t)y1 + (uint32_t)y2 : (uint32_t)y1 - (uint32_t)y2);
         }
-        output[i] = out8(v, ooff, lo, hi);
+        output[i] = rq8(v, p->output_multiplier, p->output_shift, &oq);
         /* next index of the broadcast shape */
         for (int32_t k = r - 1; k >= 0; k--) {
             a += s1[k];

@@ -107,7 +107,8 @@ mk_status mk_fully_connected_s8(const mk_fc_params *p, const mk_quant *q,
 
 /* CONV_2D, grouped when in.c is a multiple of filter.c. filter: n = output
  * channels of this chunk (from p->out_ch_start), h, w = kernel, c = in/groups.
- * Scratch: filter.h * filter.w * filter.c int16 values. */
+ * input_offset in -127 .. 128 (minus an int8 zero point; else MK_ERR_ARG).
+ * Scratch: filter.h * filter.w * filter.c bytes (the im2col patch). */
 int32_t mk_convolve_s8_scratch_size(const mk_conv_params *p, const mk_dims *in, const mk_dims *filter);
 mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_quant *q,
                          const mk_dims *in, const int8_t *input,
@@ -145,16 +146,17 @@ mk_status mk_elementwise_s8(mk_elem_op op, const mk_elem_params *p,
  * bit state is kept between calls), and values come out in pieces of any size.
  * ------------------------------------------------------------------------- */
 
-#define MK_HUFF_LUT_BITS 8
+#define MK_HUFF_LUT_BITS 12    /* = the longest code: one lookup decodes any code */
 #define MK_HUFF_TABLE_MAX_BYTES 321   /* longest code-length table (256 SETs) */
-#define MK_HUFF_MAGIC 0x4d48u
+#define MK_HUFF_MAGIC 0x4d49u
 
-/* A canonical code built from a code-length table (CODECS.md §3). */
+/* A canonical code built from a code-length table (CODECS.md §3): the
+ * 2^12-entry lookup table of section 3.5, split in two (next 12 bits ->
+ * symbol, symbol -> length) so one entry is a byte. 4.3 KB. */
 typedef struct {
-    uint16_t lut[1 << MK_HUFF_LUT_BITS]; /* next 8 bits -> (symbol << 4) | length, 0: longer code */
-    uint16_t count[13];                  /* count[l]: codes of length l (1..12) */
+    uint8_t sym[1 << MK_HUFF_LUT_BITS];  /* next 12 bits (MSB first) -> symbol */
+    uint8_t len[256];                    /* symbol -> code length (0: absent) */
     uint16_t magic;                      /* MK_HUFF_MAGIC once built */
-    uint8_t sym[256];                    /* present symbols in canonical order */
     uint8_t max_len;                     /* longest code; 0: zero-bit form */
     uint8_t single;                      /* zero-bit form: the only symbol */
 } mk_huff_table;

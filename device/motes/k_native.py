@@ -58,7 +58,7 @@ def conv(net, L, ins, outs):
     p = array("i", (x.off, nb, ih, iw, ic, y.off, nb, y.shape[1], y.shape[2], oc, 0, fh, fw, fd, 0))
     p.extend(L.p)
     rl = fh * fw * fd
-    scratch = bytearray(2 * rl)
+    scratch = bytearray(rl)
     bias = net.const(L, 1)
     mult = net.const(L, 2)
     shift = net.const(L, 3)

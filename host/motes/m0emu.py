@@ -142,7 +142,7 @@ EXPECTED_LAYOUT = {
     30: 48, 31: 12, 32: 36, 33: 44, 34: 28, 35: 4, 36: 6, 38: 0, 39: 1, 40: 2,
     51: 8, 52: 4, 53: 20, 54: 16,
 }
-HUFF_TABLE_BYTES = 1024      # room for one mk_huff_table (checked against sizeof at load)
+HUFF_TABLE_BYTES = 8192      # room for one mk_huff_table (checked against sizeof at load)
 
 LINK_LD = """
 ENTRY(_start)
@@ -715,7 +715,7 @@ class DecodeResult:
 
 
 def _build_table(emu: M0, data_addr: int, left: int, zigzag: int) -> tuple[int, int, int]:
-    t = emu.alloc(HUFF_TABLE_BYTES)
+    t = emu.alloc(getattr(emu, "layout", {}).get(50, HUFF_TABLE_BYTES))
     used = emu.alloc(4)
     size = min(emu.layout.get(55, 321), left)
     st, n = emu.call("mk_huff_table_build", t, data_addr, size, zigzag, used)
