@@ -1,7 +1,9 @@
 """Shared test fixtures: paths to the shared real models and the op-coverage models."""
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,3 +36,22 @@ def opmodel_cache() -> Path:
     path = Path(os.environ.get("MOTES_OPMODELS_CACHE", ROOT / ".cache" / "opmodels"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def example_module(name: str, folder: Path):
+    """Import examples/<x>/<name>.py (or a copy in `folder`) as a fresh module. Its folder
+    is on sys.path while it loads (train.py imports data.py...), and the sibling modules it
+    imported are taken out again: several examples have a data.py."""
+    spec = importlib.util.spec_from_file_location(f"{folder.name}_{name}", folder / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    siblings = {p.stem for p in folder.glob("*.py")}
+    saved = {k: sys.modules.pop(k) for k in siblings if k in sys.modules}
+    sys.path.insert(0, str(folder))
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(folder))
+        for k in siblings:
+            sys.modules.pop(k, None)
+        sys.modules.update(saved)
+    return mod

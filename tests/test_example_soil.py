@@ -2,16 +2,14 @@
 recorded day in the real MicroPython unix port and check it against the host."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, example_module as _module
 from motes import api
 from motes.format import from_bytes
 from motes import mpy_engine
@@ -20,15 +18,6 @@ EXAMPLE = ROOT / "examples" / "soil_moisture"
 LINE = re.compile(r"^(\d\d:\d\d)  moisture +(\d+) +(-?[\d.]+) C +(\d+)%  -> (\w+) \(([\d.]+)\)(  <- water me!)?$")
 
 
-def _module(name, folder):
-    spec = importlib.util.spec_from_file_location(f"soil_{name}", folder / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(folder))
-    try:
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(folder))
-    return mod
 
 
 @pytest.fixture(scope="module")
