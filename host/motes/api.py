@@ -63,7 +63,12 @@ def load_model(path) -> tuple[mote_format.MoteModel, int, int | None]:
 def quantize_input(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     """Float -> int8 as TFLM's QUANTIZE does it (float32 division, round half away from zero)."""
     q = np.asarray(x, dtype=np.float32) / np.float32(scale)
-    q = np.where(q >= 0, np.floor(q + np.float32(0.5)), -np.floor(-q + np.float32(0.5)))
+    # round half away from zero exactly: floor(q + 0.5) in float32 would turn
+    # 0.49999997 into 1, because q + 0.5 rounds up to 1.0
+    a = np.abs(q)
+    n = np.floor(a)
+    n = n + (a - n >= np.float32(0.5))
+    q = np.clip(np.copysign(n, q), -1e9, 1e9)
     return np.clip(q.astype(np.int64) + zero_point, -128, 127).astype(np.int8)
 
 
