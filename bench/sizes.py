@@ -1,6 +1,6 @@
 """Compression benchmark: .mote size against .tflite size and the entropy bound.
 
-    .venv/bin/python bench/sizes.py [--json] [--plot bench/sizes.png]
+    .venv/bin/python bench/sizes.py [--json] [--plot bench/sizes.png] [--format 1.0|1.1]
 
 For each shared model: .tflite bytes, .mote bytes, ratio (and the target of
 issue #2), int8 weights packed against their order-0 entropy plus code-table
@@ -60,17 +60,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--plot", default=str(ROOT / "bench" / "sizes.png"))
+    ap.add_argument("--format", choices=("1.0", "1.1"), default="1.1",
+                    help="file format version to write (1.1: derived constants, docs/FORMAT.md)")
     args = ap.parse_args()
+    from motes import converter
+    converter.COMPACT = args.format == "1.1"
     rows = [measure(SHARED / f"{name}.tflite") for name in TARGETS]
     sparse = sparse_case()
     if args.json:
         print(json.dumps(dict(models=rows, sparse=sparse), indent=1))
     else:
-        print(f"{'model':<28} {'.tflite':>8} {'.mote':>8} {'ratio':>6} {'target':>6}  "
+        print(f"{'model':<28} {'.tflite':>8} {'.mote':>8} {'ratio':>7} {'target':>6}  "
               f"{'weights':>8} {'H0+tab':>8} {'pk/bnd':>6} {'params':>14} {'conv s':>6}")
         for r in rows:
             ok = "ok" if r["ratio"] <= r["target"] else "OVER"
-            print(f"{r['model']:<28} {r['tflite_bytes']:>8,} {r['mote_bytes']:>8,} {r['ratio']:>6.3f} "
+            print(f"{r['model']:<28} {r['tflite_bytes']:>8,} {r['mote_bytes']:>8,} {r['ratio']:>7.4f} "
                   f"{r['target']:>4.2f}{ok:>3} {r['weights_packed']:>8,} "
                   f"{r['entropy_bound'] + r['table_bytes']:>8,} {r['packed_over_bound']:>6.3f} "
                   f"{r['params_raw']:>6,}->{r['params_packed']:<6,} {r['convert_seconds']:>6.2f}")

@@ -15,6 +15,17 @@ from motes.compare import compare, random_inputs
 from motes.format import from_bytes
 from tests import opmodels
 
+@pytest.fixture(scope="module", autouse=True)
+def _format_1_1():
+    """Write format 1.1 here whatever converter.COMPACT says (it stays off while a
+    device runtime that cannot read 1.1 is being tested on the same tree)."""
+    from motes import converter
+    old = converter.COMPACT, converter.DERIVED_MIN_SAVING
+    converter.COMPACT, converter.DERIVED_MIN_SAVING = True, 0   # derived constants wherever smaller
+    yield
+    converter.COMPACT, converter.DERIVED_MIN_SAVING = old
+
+
 N_RANDOM = 50
 
 
@@ -50,3 +61,80 @@ def test_opmodel_bitexact(name, per_channel, opmodel_cache):
     conv, model = _roundtrip(path)
     result = compare(conv.tflite, conv.data, random_inputs(model, N_RANDOM, seed=2))
     assert result["mismatches"] == 0, result
+
+
+def test_device_rebuilds_multipliers_like_the_host():
+    """device/motes/derive.py and motes.quant rebuild the same multipliers and shifts
+    from float32 scale bits (subnormal, zero and extreme scales included)."""
+    import ast
+
+    from motes import mpy_engine
+    from motes.quant import multiplier_from_scale_bits
+    rng = np.random.default_rng(3)
+    cases = [(0x3df78cf3, 0x3b9bbba9, [0x383b0eac])]     # TFLM's double rounding differs here
+    for i in range(400):
+        a, o = (int(v) for v in rng.integers(0x30000000, 0x40000000, size=2))
+        ws = [int(v) for v in rng.integers(0x28000000, 0x3F000000, size=8)]
+        ws[0] = int(rng.integers(0, 0x800000)) if i % 3 == 0 else ws[0]   # subnormal
+        ws[1] = 0 if i % 4 == 0 else ws[1]
+        o = int(rng.integers(1, 0x800000)) if i % 11 == 0 else o
+        a = int(rng.integers(1, 0x800000)) if i % 13 == 0 else a
+        if i % 17 == 0:
+            a, o = (int(v) for v in rng.integers(0x00800000, 0x7F800000, size=2))
+        cases.append((a, o, ws))
+    want = []
+    for a, o, ws in cases:
+        r = [multiplier_from_scale_bits(a, w, o) for w in ws]
+        want.append("E" if any(s > 127 for _, s in r) else [list(x) for x in r])
+    code = """
+import io
+from array import array
+from motes.derive import scales
+from motes.structs import Const, Layer
+out = []
+for a, o, ws in %r:
+    class N:
+        pass
+    net = N()
+    net._sc = array("i", [a, o])          # the tensor scales' bits, as the reader stores them
+    p = bytes([0]) + bytes(array("i", ws))  # inner codec raw, then the scale bits
+    net._f = io.BytesIO(p)
+    L = Layer(1, (0,), (1,), (), [None, None, Const(5, 3, (len(ws),), 0, len(p), len(ws))], None)
+    m = array("i", range(len(ws)))
+    s = array("b", range(len(ws)))
+    try:
+        scales(net, L, m, s)
+        out.append([[m[i], s[i]] for i in range(len(ws))])
+    except ValueError:
+        out.append("E")
+print(out)
+""" % (cases,)
+    proc = mpy_engine.run_code(code, heap="8M", source=True)
+    assert proc.returncode == 0, proc.stderr
+    assert ast.literal_eval(proc.stdout.strip().splitlines()[-1]) == want
+
+
+@pytest.mark.parametrize("name", ["mlperf_tiny_kws_ref_model"])
+def test_device_runs_every_derived_form(name, monkeypatch, tmp_path):
+    """Scales and predicted biases in every layer kind (also FULLY_CONNECTED and CONV_2D
+    biases, which the converter does not predict by default), on the device in both modes
+    and with each backend: equal to the host executor."""
+    from motes import format as F
+    from motes import mpy_engine
+    from motes.executor import Executor
+    monkeypatch.setattr(F, "BIASPRED_WRITE_OPS", tuple(F.DERIVED_OPS))
+    conv = api.convert(shared_model(name))
+    used = {(L.op, pc.codec_name) for L, p in zip(conv.model.layers, conv.model.packed) for pc in p.values()}
+    assert {("CONV_2D", "biaspred"), ("DEPTHWISE_CONV_2D", "biaspred"), ("CONV_2D", "scales"),
+            ("DEPTHWISE_CONV_2D", "scales"), ("FULLY_CONNECTED", "scales")} <= used
+    model = from_bytes(conv.data)
+    rng = np.random.default_rng(7)
+    xs = [rng.integers(-128, 128, size=model.tensors[model.inputs[0]].shape, dtype=np.int8) for _ in range(2)]
+    ref = [Executor(model).run([x])[0].ravel() for x in xs]
+    path = tmp_path / "m.mote"
+    path.write_bytes(conv.data)
+    for backend in ("native", "viper", "python"):
+        for mode in ("resident", "streaming"):
+            out = mpy_engine.run(path, xs, heap="1M", mode=mode, backend=backend, measure=False)["outputs"]
+            for o, e in zip(out, ref):
+                np.testing.assert_array_equal(o, e, err_msg=f"{backend} {mode}")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import struct
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from conftest import ROOT, shared_model
 from motes import api
 from motes import format as F
+
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_section_table_covers_file(hello):
 
 @pytest.mark.parametrize("mutate,message", [
     (lambda d: b"NOPE" + d[4:], "not a .mote file"),
-    (lambda d: d[:4] + bytes([2]) + d[5:], "version 2.0"),
+    (lambda d: d[:4] + bytes([2]) + d[5:], r"version 2\.\d"),
     (lambda d: d[:-1], "truncated"),
     (lambda d: d + b"\0", "extra bytes"),
     (lambda d: d[:40] + bytes([d[40] ^ 0xFF]) + d[41:], "CRC mismatch"),
@@ -105,3 +105,232 @@ def test_varints_roundtrip():
     r = F.Reader(bytes(buf), "test")
     assert [r.svarint() for _ in values] == values
     assert r.done()
+
+
+# ---- format 1.1: implied shapes and derived constants ------------------------------
+
+from motes import converter, quant  # noqa: E402
+from motes.ops.base import Layer  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def person():
+    return api.convert(shared_model("person_detect"))
+
+
+def _kinds(model_data: bytes):
+    """(kind byte, layer index, const name) of every constant header, parsed like a 1.0 reader would skip."""
+    model = F.from_bytes(model_data, decode=False)
+    out = []
+    with_consts = [i for i, p in enumerate(model.packed) if p]
+    sections = [p for k, _, p in F.iter_sections(model_data) if k == F.SEC_LAYER]
+    for i, payload in zip(with_consts, sections):
+        r = F.Reader(payload, "test")
+        for name in (n for n in F._const_names(model.layers[i].op) if n in model.packed[i]):
+            kind = r.u8()
+            out.append((kind, i, name))
+            if not kind & F.IMPLIED_SHAPE:
+                for _ in range(r.u8()):
+                    r.uvarint()
+            r.take(r.uvarint())
+    return out
+
+
+def test_compact_roundtrip_is_exact(person):
+    data = person.data
+    assert data[4:6] == bytes([1, 1])
+    model = F.from_bytes(data)
+    assert F.to_bytes(model) == data
+    codecs_used = {pc.codec_name for p in person.model.packed for pc in p.values()}
+    assert {"scales", "biaspred"} <= codecs_used
+    for a, b in zip(model.layers, person.model.layers):
+        assert sorted(a.consts) == sorted(b.consts)
+        for name in b.consts:
+            np.testing.assert_array_equal(a.consts[name], b.consts[name])
+            assert a.consts[name].dtype == np.asarray(b.consts[name]).dtype
+
+
+def test_compact_false_writes_the_1_0_layout():
+    graph = __import__("motes.tflite_reader", fromlist=["read_tflite"]).read_tflite(
+        shared_model("person_detect").read_bytes())
+    model = converter.convert_graph(graph, compact=False)
+    data = F.to_bytes(model)
+    assert data[4:6] == bytes([1, 0])
+    assert F.to_bytes(F.from_bytes(data)) == data          # a 1.1 reader keeps a 1.0 file as it is
+    for kind, _, _ in _kinds(data):
+        assert kind >> 4 < len(F.DTYPES) and kind & 15 < 5    # what a 1.0 reader knows
+    assert {pc.codec_name for p in model.packed for pc in p.values()}.isdisjoint(F.DERIVED.values())
+    graph = next(p for k, _, p in F.iter_sections(data) if k == F.SEC_GRAPH)
+    assert F._encode_graph(model) == graph and not any(
+        b & F.CHAIN for b in _op_bytes(F.from_bytes(data, decode=False), graph))
+
+
+def _op_bytes(model, graph: bytes):
+    """The op byte of every layer record in a graph section."""
+    r = F.Reader(graph, "test")
+    r.uvarint()
+    for _ in range(2):
+        for _ in range(r.uvarint()):
+            r.uvarint()
+    assert r.uvarint() == len(model.layers)
+    out = []
+    for layer in model.layers:
+        b = r.u8()
+        out.append(b)
+        if not b & F.CHAIN:
+            for _ in range(2):
+                for _ in range(r.uvarint()):
+                    r.uvarint()
+        for name in F._param_names(layer.op):
+            if name.endswith("[]"):
+                for _ in range(r.uvarint()):
+                    r.svarint()
+            else:
+                r.svarint()
+        r.u8()
+    assert r.done()
+    return out
+
+
+def test_chained_layers(person):
+    model = F.from_bytes(person.data, decode=False)
+    graph = next(p for k, _, p in F.iter_sections(person.data) if k == F.SEC_GRAPH)
+    flags = [b & F.CHAIN for b in _op_bytes(model, graph)]
+    assert all(flags)                     # person_detect is one chain: no tensor ids stored
+    for a, b in zip(model.layers, person.model.layers):
+        assert (a.inputs, a.outputs) == (b.inputs, b.outputs)
+    # a layer off the chain keeps its ids; the ones after it chain again
+    ids = [(list(L.inputs), list(L.outputs)) for L in model.layers]
+    model.layers[3].inputs = [1]
+    data = F.to_bytes(model)
+    back = F.from_bytes(data, decode=False)
+    graph = next(p for k, _, p in F.iter_sections(data) if k == F.SEC_GRAPH)
+    flags = [b & F.CHAIN for b in _op_bytes(back, graph)]
+    assert flags[3] == 0 and all(flags[:3]) and all(flags[4:])
+    ids[3] = ([1], ids[3][1])
+    assert [(L.inputs, L.outputs) for L in back.layers] == ids
+
+
+def test_a_1_0_reader_rejects_1_1_files(person):
+    """Every constant a 1.0 reader would misread carries a dtype code >= 5 or a codec >= 5,
+    both of which 1.0 readers reject: implied shapes set bit 7 of the kind byte."""
+    kinds = _kinds(person.data)
+    model = F.from_bytes(person.data, decode=False)
+    for kind, i, name in kinds:
+        pc = model.packed[i][name]
+        if pc.codec in F.DERIVED:
+            assert kind & 15 >= 5
+        if len(pc.shape) == 1 and pc.shape[0] == model.tensors[model.layers[i].outputs[0]].shape[-1]:
+            assert kind >> 4 >= 8
+    assert any(k >> 4 >= 8 for k, _, _ in kinds)
+
+
+def test_scale_rebuild_matches_tflm_quantize_multiplier():
+    rng = np.random.default_rng(5)
+    for _ in range(20000):
+        a, w, o = (np.float32(rng.uniform(lo, hi)) for lo, hi in ((1e-3, 1.0), (1e-6, 0.1), (1e-3, 1.0)))
+        want = quant.quantize_multiplier(float(a) * float(w) / float(o))
+        assert quant.multiplier_from_scale_bits(quant.f32_bits(a), quant.f32_bits(w), quant.f32_bits(o)) == want
+    f32 = quant.f32_bits
+    assert quant.multiplier_from_scale_bits(f32(0.5), 0, f32(0.25)) == (0, 0)           # zero scale
+    sub = 0x00000123                                                                        # subnormal
+    assert quant.multiplier_from_scale_bits(f32(2.0 ** 100), sub, f32(1.0)) == \
+        quant.quantize_multiplier(2.0 ** 100 * float(quant.f32_from_bits(sub)))
+    assert quant.multiplier_from_scale_bits(f32(1e-30), f32(1e-30), f32(1.0)) == (0, 0)   # shift < -31
+    assert quant.multiplier_from_scale_bits(f32(3.0), f32(1.0), f32(1.0)) == quant.quantize_multiplier(3.0)
+    for bad in (f32(-1.0), 0x7F800000, 0x7FC00000):
+        with pytest.raises(ValueError):
+            quant.multiplier_from_scale_bits(f32(1.0), bad, f32(1.0))
+    # TFLM rounds the product to a double first: here that changes the multiplier by one
+    a, w, o = 0x3df78cf3, 0x383b0eac, 0x3b9bbba9
+    tflm = quant.quantize_multiplier(float(quant.f32_from_bits(a)) * float(quant.f32_from_bits(w))
+                                     / float(quant.f32_from_bits(o)))
+    assert tflm == (1247147341, -9)
+    assert quant.multiplier_from_scale_bits(a, w, o) == (1247147340, -9)
+
+
+def _fc_layer(in_bits, w_bits_list, out_bits, bias=None):
+    rng = np.random.default_rng(0)
+    c = len(w_bits_list)
+    tensors = [F.TensorInfo((1, 8), "int8", float(quant.f32_from_bits(in_bits)), 0),
+               F.TensorInfo((1, c), "int8", float(quant.f32_from_bits(out_bits)), 0)]
+    fs = np.array(w_bits_list, np.int64).astype(np.int32).view(np.float32)
+    ms = [quant.quantize_multiplier(float(tensors[0].scale) * float(s) / float(tensors[1].scale)) for s in fs]
+    w = rng.integers(-127, 128, size=(c, 8)).astype(np.int8)
+    b = np.zeros(c, np.int32) if bias is None else bias
+    layer = Layer("FULLY_CONNECTED", [0], [1], dict(input_offset=0, filter_offset=0, output_offset=0,
+                                                   act_min=-128, act_max=127),
+                  dict(weights=w, bias=b, multiplier=np.array([m for m, _ in ms], np.int32),
+                       shift=np.array([s for _, s in ms], np.int8)), filter_scale=fs)
+    return layer, tensors
+
+
+def _model(layer, tensors):
+    packed = [F.pack_consts(layer, tensors=tensors)]
+    return F.MoteModel({}, tensors, [layer], [0], [1], 64, packed)
+
+
+def test_scales_fall_back_to_explicit_where_tflm_differs():
+    ok = [0x383b0eac + 977 * k for k in range(1, 17)]
+    layer, tensors = _fc_layer(0x3df78cf3, ok, 0x3b9bbba9)
+    good = F.pack_consts(layer, tensors=tensors)
+    assert good["multiplier"].codec == F.CODEC_SCALES and "shift" not in good
+    layer, tensors = _fc_layer(0x3df78cf3, ok[:8] + [0x383b0eac] + ok[9:], 0x3b9bbba9)
+    bad = F.pack_consts(layer, tensors=tensors)
+    assert bad["multiplier"].codec != F.CODEC_SCALES and "shift" in bad
+    back = F.from_bytes(F.to_bytes(_model(layer, tensors)))
+    np.testing.assert_array_equal(back.layers[0].consts["multiplier"], layer.consts["multiplier"])
+    np.testing.assert_array_equal(back.layers[0].consts["shift"], layer.consts["shift"])
+
+
+def test_bias_prediction_roundtrip_and_wrap(monkeypatch):
+    monkeypatch.setattr(F, "BIASPRED_WRITE_OPS", ("FULLY_CONNECTED",))   # readers accept it for FC
+    ws = [0x3b000000 + 12345 * k for k in range(32)]
+    layer, tensors = _fc_layer(0x3c000000, ws, 0x3d000000)
+    sums = F.channel_sums("FULLY_CONNECTED", layer.consts["weights"])
+    layer.consts["bias"] = (-37 * sums + np.arange(32) % 3 + 2 ** 31 - 2 ** 20).astype(np.int64)
+    layer.consts["bias"] = (((layer.consts["bias"] + 2 ** 31) & 0xFFFFFFFF) - 2 ** 31).astype(np.int32)
+    packed = F.pack_consts(layer, tensors=tensors)
+    assert packed["bias"].codec == F.CODEC_BIASPRED
+    alpha, inner, _ = packed["bias"].stored()
+    assert alpha == -37 * 16
+    back = F.from_bytes(F.to_bytes(_model(layer, tensors)))
+    np.testing.assert_array_equal(back.layers[0].consts["bias"], layer.consts["bias"])
+
+
+def _rewrite_layer(data: bytes, mutate) -> bytes:
+    """Apply mutate(model) to a decoded-free model and write it again."""
+    model = F.from_bytes(data, decode=False)
+    mutate(model)
+    return F.to_bytes(model)
+
+
+@pytest.mark.parametrize("case,message", [
+    ("scales_in_bias", "not allowed|only for the multiplier"),
+    ("biaspred_in_multiplier", "only for the bias"),
+    ("scales_with_shift", "no shift array"),
+    ("huffman_inner", "not an int32 codec"),
+    ("negative_scale", "cannot rebuild"),
+    ("unknown_codec", "codec 7 is unknown"),
+])
+def test_bad_derived_constants_are_rejected(person, case, message):
+    def mutate(model):
+        i = next(k for k, p in enumerate(model.packed) if p.get("bias") is not None
+                 and p["bias"].codec == F.CODEC_BIASPRED and p["multiplier"].codec == F.CODEC_SCALES)
+        p = model.packed[i]
+        if case == "scales_in_bias":
+            p["bias"] = F.PackedConst(F.CODEC_SCALES, "int32", p["bias"].shape, p["multiplier"].payload)
+        elif case == "biaspred_in_multiplier":
+            p["multiplier"] = F.PackedConst(F.CODEC_BIASPRED, "int32", p["multiplier"].shape, p["bias"].payload)
+        elif case == "scales_with_shift":
+            p["shift"] = F.PackedConst(0, "int8", p["multiplier"].shape, bytes(p["multiplier"].count))
+        elif case == "huffman_inner":
+            p["multiplier"].payload = bytes([1]) + p["multiplier"].payload[1:]
+        elif case == "negative_scale":
+            n = p["multiplier"].count
+            p["multiplier"].payload = bytes([0]) + np.full(n, -1.0, np.float32).tobytes()
+        elif case == "unknown_codec":
+            p["bias"].codec = 7
+    data = _rewrite_layer(person.data, mutate)
+    with pytest.raises(F.FormatError, match=message):
+        F.from_bytes(data)

@@ -57,6 +57,8 @@ def _module(codec, dtype):
     # the module with the decoder of a bitstream codec (None: raw or unknown)
     if codec == RICE or codec == BITPACK:
         return "bits"
+    if codec == 5 or codec == 6:
+        return "derive"           # format 1.1: scales, predicted biases (net.const resolves them)
     if codec == HUFFMAN or codec == ZERORUN:
         from . import kernels
         if kernels.BACKEND == "native" and dtype == 0:

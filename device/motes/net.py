@@ -53,6 +53,9 @@ class Net:
         self._fns = None       # the kernel of each layer
         self._rowbuf = None    # streaming: the int8 weight chunk buffer, reused by every layer
         self._held = None      # resident: the decoded constant arrays, by index in _c
+        self._dv = None        # streaming, format 1.1: the multipliers or shifts rebuilt
+        self._dk = -1          # with the other slot's array, and which (derive.py)
+        self._wc = None        # streaming: (pos, weights) of a layer whose bias is predicted
         # Loading is two steps of reader.py, whose code comes and goes twice,
         # so that it leaves no hole between the blocks that stay:
         # 1. check the file and count
@@ -133,7 +136,20 @@ class Net:
         if L.consts is not None:
             return L.consts[slot]
         r = L.refs[slot]
-        return decode_all(self._f, r) if r else None
+        if not r:
+            return None
+        if r.codec > 4:          # format 1.1: derived from other data (derive.py)
+            return __import__("motes.derive", None, None, ("value",)).value(self, L, slot)
+        if slot == 0:
+            w = self._wc
+            if w is not None and w[0] == r.pos:
+                return w[1]
+            w = decode_all(self._f, r)
+            b = L.refs[1] if len(L.refs) > 1 else None
+            if b is not None and b.codec == 6:     # its predicted bias needs it too
+                self._wc = (r.pos, w)
+            return w
+        return decode_all(self._f, r)
 
     def rows(self, L, slot, row_len):
         """Yield (first_row, end_row, buffer) covering a row-major weight matrix."""
@@ -170,6 +186,7 @@ class Net:
             if trace:
                 trace.start()
             self._fns[i](self, L, [tensor(j) for j in L.ins], [tensor(j) for j in L.outs])
+            self._dv = self._wc = None
             if trace:
                 trace.layer(i, L)
             if self.probe:

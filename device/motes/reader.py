@@ -226,7 +226,7 @@ def _parse(c, what, secs, layer_secs, chunk, o, ops=None, codecs=None):
     outputs = tuple(c.id(nt) for _ in range(c.uv()))
     nl = c.uv()
     # per layer with constants: where its slots start in G, slot count, mask, channels
-    with_consts = _ints(4 * nl)
+    with_consts = _ints(5 * nl)
     w = 0
     # a chained layer (format 1.1) reads the first output of the layer before
     # and writes the tensor after the largest id seen so far
@@ -278,21 +278,21 @@ def _parse(c, what, secs, layer_secs, chunk, o, ops=None, codecs=None):
         mask = c.u8() & ((1 << n_consts) - 1)
         G.put(n_consts)
         if mask:
-            for v in (G.n, n_consts, mask, -1 if first is None else last[first]):
+            for v in (G.n, n_consts, mask, -1 if first is None else last[first], op):
                 with_consts[w] = v
                 w += 1
         for _ in range(n_consts):
             G.put(-1)                   # no constant in this slot (filled in below)
-    if w // 4 != len(layer_secs):
+    if w // 5 != len(layer_secs):
         raise MoteError("%s: %d layer data sections for %d layers with constants"
-                        % (what, len(layer_secs), w // 4))
+                        % (what, len(layer_secs), w // 5))
     # the constants' headers are small: read them, skip the payloads
     c.what = what
     total = 0
     most = _READ_BUF
-    for j in range(0, w, 4):
-        first, n, mask, channels = with_consts[j:j + 4]
-        pos, length = layer_secs[j // 4]
+    for j in range(0, w, 5):
+        first, n, mask, channels, op = with_consts[j:j + 5]
+        pos, length = layer_secs[j // 5]
         end = pos + length
         need = _READ_BUF
         for slot in range(n):
@@ -304,9 +304,15 @@ def _parse(c, what, secs, layer_secs, chunk, o, ops=None, codecs=None):
             dt = kind >> 4 & 7
             if dt >= len(DTYPES):
                 raise MoteError("%s: unknown dtype %d" % (what, dt))
-            if codec not in decode.DECODERS:       # e.g. the derived codecs 5, 6 of format 1.1
+            if codec not in decode.DECODERS and codec != 5 and codec != 6:
                 raise MoteError("%s: codec %d is unknown to this runtime: update motes on the board"
                                 % (what, codec))
+            # the derived codecs of format 1.1: filter scales in the multiplier
+            # slot (no shift constant), predicted biases (int8 weights present)
+            if (codec == 5 and (slot != 2 or mask & 8)) or (codec == 6 and (slot != 1 or not mask & 1)) \
+                    or (codec > 4 and (op > 2 or dt != 3)):
+                raise MoteError("%s: layer %d: derived constant (codec %d) in the wrong place"
+                                % (what, j // 5, codec))
             if kind & 0x80:             # implied shape [C] (format 1.1)
                 if channels < 0:
                     raise MoteError("%s: implied shape [C] on a layer without output channels" % what)
@@ -319,11 +325,20 @@ def _parse(c, what, secs, layer_secs, chunk, o, ops=None, codecs=None):
                 raise MoteError("%s: layer constants overrun their section" % what)
             if codecs is not None:
                 codecs.add((codec, dt))
+                if codec > 4:           # and the decoder of the payload inside
+                    if codec == 6:
+                        c.uv()
+                    codecs.add((c.u8(), 3))
             G.set(first + slot, C.n // 4)
             for v in (kind & 0x7F, at, pos, size):
                 C.put(v)
-            pos += size
             b = count * DTYPES[dt][1]
+            if codec == 5:              # the shifts: same payload, int8 (derive.py)
+                G.set(first + 3, C.n // 4)
+                for v in (5, at, pos, size):
+                    C.put(v)
+                b += count
+            pos += size
             total += b
             if slot == 0 and rows > 1:          # weights, streamed by rows
                 row = b // rows
@@ -450,10 +465,25 @@ def _decode_all(net, f):
     for i in range(n):
         r = net.ref(i)
         held[i] = decode.new_array(r.dtype, r.n)
+    derived = False
     for i in range(n):
-        decode.decode_into(f, net.ref(i), held[i])
+        r = net.ref(i)
+        if r.codec > 4:
+            derived = True
+        else:
+            decode.decode_into(f, r, held[i])
     net._held = held
+    if derived:                 # format 1.1: rebuilt from the scales and weights
+        from . import derive
+        for i in range(len(net.ops)):
+            L = net.layer(i)
+            r = L.refs
+            if len(r) > 2 and r[2] and r[2].codec == 5:
+                derive.scales(net, L, L.consts[2], L.consts[3])
+            if len(r) > 1 and r[1] and r[1].codec == 6:
+                derive.bias(net, L, L.consts[1], L.consts[0])
+        derive = None
     f.close()
     net._f = None
-    for name in ("motes.huff", "motes.zrun", "motes.bits", "motes.dec_native"):
+    for name in ("motes.huff", "motes.zrun", "motes.bits", "motes.dec_native", "motes.derive"):
         forget(name)   # decoders are not needed again

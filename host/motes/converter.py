@@ -8,12 +8,12 @@ arena, and pack each layer's constants with the smallest codec.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from . import ops
-from .format import MoteModel, TensorInfo, pack_consts
+from .format import MINOR, MoteModel, TensorInfo, pack_consts, to_bytes, without_derived
 from .graph import Graph, ModelError
 from .planner import plan
 
@@ -81,8 +81,23 @@ def _check_io(graph: Graph) -> None:
                     "full-integer quantization: inference_input_type=inference_output_type=tf.int8.")
 
 
-def convert_graph(graph: Graph, meta: dict | None = None, progress=None) -> MoteModel:
-    """Prepare, plan and pack a graph. `progress(msg)` is called with short status lines."""
+# Write format 1.1 (filter scales instead of multipliers and shifts, biases
+# predicted from the weight sums, implied [C] shapes, chained layers:
+# docs/FORMAT.md). False writes the 1.0 layout, which runtimes older than 1.1 read.
+COMPACT = True
+# The derived constants (codecs 5, 6) make a streaming board keep the code that
+# rebuilds them (device/motes/derive.py, about 2 KB of heap in the 64-bit unix
+# port, less on a board): a model uses them only when they save at least this
+# many bytes of file (person_detect: 3,033; kws: 623; micro_speech: 10).
+DERIVED_MIN_SAVING = 1024
+
+
+def convert_graph(graph: Graph, meta: dict | None = None, progress=None, compact: bool | None = None) -> MoteModel:
+    """Prepare, plan and pack a graph. `progress(msg)` is called with short status lines.
+
+    compact: write format 1.1's derived encodings (default: COMPACT).
+    """
+    compact = COMPACT if compact is None else compact
     say = progress or (lambda msg: None)
     t0 = time.perf_counter()
     edges = strip_float_edges(graph)
@@ -118,7 +133,7 @@ def convert_graph(graph: Graph, meta: dict | None = None, progress=None) -> Mote
         t.offset = offsets.get(k, 0)
     say(f"planned a {arena} byte activation arena")
 
-    packed = [pack_consts(layer) for layer in layers]
+    packed = [pack_consts(layer, tensors=tensors if compact else None) for layer in layers]
     say(f"packed weights in {time.perf_counter() - t0:.2f} s")
     info = {"name": graph.name}
     if edges.float_input:
@@ -126,5 +141,13 @@ def convert_graph(graph: Graph, meta: dict | None = None, progress=None) -> Mote
     if edges.float_output:
         info["float_output"] = 1
     info.update(meta or {})
-    return MoteModel(info, tensors, layers, [new_id[i] for i in graph.inputs],
-                     [new_id[i] for i in graph.outputs], arena, packed)
+    model = MoteModel(info, tensors, layers, [new_id[i] for i in graph.inputs],
+                      [new_id[i] for i in graph.outputs], arena, packed, MINOR if compact else 0)
+    if compact:
+        plain = [without_derived(layer, p) for layer, p in zip(layers, packed)]
+        if plain != packed:
+            saved = len(to_bytes(replace(model, packed=plain))) - len(to_bytes(model))
+            if saved < DERIVED_MIN_SAVING:
+                model.packed = plain
+                say(f"derived constants would save {saved} bytes only: not used")
+    return model

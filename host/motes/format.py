@@ -20,11 +20,25 @@ from .graph import ModelError
 from .ops.base import Layer
 
 MAGIC = b"MOTE"
-MAJOR, MINOR = 1, 0
+MAJOR, MINOR = 1, 1
 HEADER = struct.Struct("<4sBBHII")       # magic, major, minor, flags, file_size, crc32
 SEC_META, SEC_TENSORS, SEC_GRAPH, SEC_LAYER = 1, 2, 3, 4
 SECTION_NAMES = {SEC_META: "meta", SEC_TENSORS: "tensors", SEC_GRAPH: "graph", SEC_LAYER: "layer"}
 DTYPES = ["int8", "uint8", "int16", "int32", "float32"]   # dtype code = index
+IMPLIED_SHAPE = 0x80        # const kind bit 7: the shape is [C], not stored (format 1.1)
+CHAIN = 0x80                # layer op bit 7: inputs and outputs implied (format 1.1)
+
+# Derived encodings (format 1.1, docs/FORMAT.md "Derived constants"): codec ids
+# the container resolves with the layer's context. Their payload wraps an
+# ordinary int32 payload (codec 0, 3 or 4).
+CODEC_SCALES = 5      # multiplier slot: filter scales; multiplier and shift are rebuilt
+CODEC_BIASPRED = 6    # bias slot: alpha + residuals; bias = residual + (alpha * weight sum + 8) >> 4
+DERIVED = {CODEC_SCALES: "scales", CODEC_BIASPRED: "biaspred"}
+DERIVED_OPS = {"FULLY_CONNECTED": 0, "CONV_2D": 0, "DEPTHWISE_CONV_2D": 3}   # op -> output channel axis of weights
+# The writer predicts biases only where a streaming device decodes the weights whole
+# anyway (depthwise filters are small): for FULLY_CONNECTED and CONV_2D it would
+# cost the device a pass over every weight row per inference (the format allows it).
+BIASPRED_WRITE_OPS = ("DEPTHWISE_CONV_2D",)
 
 
 class FormatError(ModelError):
@@ -60,11 +74,33 @@ class PackedConst:
     def raw_bytes(self) -> int:
         return self.count * np.dtype(self.dtype).itemsize
 
+    @property
+    def codec_name(self) -> str:
+        if self.codec in DERIVED:
+            return DERIVED[self.codec]
+        return codecs.CODECS[self.codec].name if self.codec in codecs.CODECS else f"codec {self.codec}"
+
     def decode(self) -> np.ndarray:
+        """The array; a derived encoding (codec 5, 6) needs its layer: see decode_layer_consts."""
+        if self.codec in DERIVED:
+            raise FormatError(f"a {DERIVED[self.codec]} constant is decoded with its layer (decode_layer_consts)")
         try:
             return codecs.unpack(self.codec, self.payload, self.count, np.dtype(self.dtype)).reshape(self.shape)
         except codecs.CodecError as e:
             raise FormatError(f"damaged weights: {e}") from e
+
+    def stored(self) -> tuple:
+        """A derived encoding's parts: (alpha or None, inner codec id, inner values as int32)."""
+        r = Reader(self.payload, f"{DERIVED.get(self.codec, 'constant')} payload")
+        alpha = r.svarint() if self.codec == CODEC_BIASPRED else None
+        inner = r.u8()
+        if inner not in codecs.CODECS or not codecs.CODECS[inner].supports(np.int32):
+            raise FormatError(f"{DERIVED.get(self.codec)} payload: inner codec {inner} is not an int32 codec")
+        try:
+            values = codecs.unpack(inner, bytes(r.data[r.pos:]), self.count, np.dtype(np.int32))
+        except codecs.CodecError as e:
+            raise FormatError(f"damaged constant: {e}") from e
+        return alpha, inner, values
 
 
 @dataclass
@@ -76,9 +112,10 @@ class MoteModel:
     outputs: list[int]
     arena_size: int
     packed: list[dict] = field(default_factory=list)   # per layer: const name -> PackedConst
+    minor: int = MINOR       # format minor version written; 0: the 1.0 layout (no implied shapes)
 
     def decoded_consts(self, i: int) -> dict:
-        return {name: pc.decode() for name, pc in self.packed[i].items()}
+        return decode_layer_consts(self.layers[i], self.packed[i], self.tensors)
 
 
 # ---- varints -----------------------------------------------------------------------
@@ -167,6 +204,24 @@ def _encode_tensors(model: MoteModel) -> bytes:
     return bytes(out)
 
 
+class _Chain:
+    """The implied inputs and outputs of a chained layer (op byte bit 7, format 1.1)."""
+
+    def __init__(self, model_inputs):
+        self.prev = model_inputs[0] if model_inputs else None
+        self.top = max(model_inputs, default=-1)
+
+    def implied(self):
+        return [self.prev], [self.top + 1]
+
+    def follows(self, inputs, outputs) -> bool:
+        return self.prev is not None and (list(inputs), list(outputs)) == tuple(self.implied())
+
+    def add(self, inputs, outputs):
+        self.top = max([self.top, *inputs, *outputs])
+        self.prev = outputs[0] if outputs else None
+
+
 def _encode_graph(model: MoteModel) -> bytes:
     out = bytearray()
     put_uvarint(out, model.arena_size)
@@ -175,12 +230,18 @@ def _encode_graph(model: MoteModel) -> bytes:
         for i in ids:
             put_uvarint(out, i)
     put_uvarint(out, len(model.layers))
+    chain = _Chain(model.inputs)
     for layer, packed in zip(model.layers, model.packed):
-        out.append(ops.OP_IDS[layer.op])
-        for ids in (layer.inputs, layer.outputs):
-            put_uvarint(out, len(ids))
-            for i in ids:
-                put_uvarint(out, i)
+        op = ops.OP_IDS[layer.op]
+        if model.minor >= 1 and chain.follows(layer.inputs, layer.outputs):
+            out.append(op | CHAIN)
+        else:
+            out.append(op)
+            for ids in (layer.inputs, layer.outputs):
+                put_uvarint(out, len(ids))
+                for i in ids:
+                    put_uvarint(out, i)
+        chain.add(layer.inputs, layer.outputs)
         for name in _param_names(layer.op):
             value = layer.params[name.rstrip("[]")]
             if name.endswith("[]"):
@@ -197,23 +258,145 @@ def _encode_graph(model: MoteModel) -> bytes:
     return bytes(out)
 
 
-def _encode_layer_data(layer: Layer, packed: dict) -> bytes:
+def channels_of(layer: Layer, tensors) -> int | None:
+    """C of an implied shape [C]: the last dim of the layer's first output (None if it has none)."""
+    if tensors is None or not layer.outputs:
+        return None
+    shape = tensors[layer.outputs[0]].shape
+    return int(shape[-1]) if len(shape) else None
+
+
+def _const_header(pc: PackedConst, channels) -> bytes:
+    out = bytearray()
+    kind = DTYPES.index(pc.dtype) << 4 | pc.codec
+    if channels is not None and tuple(pc.shape) == (channels,):
+        out.append(kind | IMPLIED_SHAPE)
+    else:
+        out.append(kind)
+        out.append(len(pc.shape))
+        for d in pc.shape:
+            put_uvarint(out, int(d))
+    put_uvarint(out, len(pc.payload))
+    return bytes(out)
+
+
+def _encode_layer_data(layer: Layer, packed: dict, channels=None) -> bytes:
     out = bytearray()
     for name in _const_names(layer.op):
         pc = packed.get(name)
         if pc is None:
             continue
-        out.append(DTYPES.index(pc.dtype) << 4 | pc.codec)
-        out.append(len(pc.shape))
-        for d in pc.shape:
-            put_uvarint(out, int(d))
-        put_uvarint(out, len(pc.payload))
+        out += _const_header(pc, channels)
         out += pc.payload
     return bytes(out)
 
 
-def pack_consts(layer: Layer, allow=None) -> dict:
-    """Encode each constant of a layer with the smallest codec."""
+def channel_sums(op: str, weights: np.ndarray) -> np.ndarray:
+    """S[c]: the sum of the int8 weights of output channel c (bias prediction, codec 6)."""
+    w = np.asarray(weights).astype(np.int64)
+    axis = DERIVED_OPS[op]
+    return w.sum(axis=tuple(a for a in range(w.ndim) if a != axis % w.ndim))
+
+
+def predict_bias(alpha: int, sums: np.ndarray) -> np.ndarray:
+    return (int(alpha) * np.asarray(sums, np.int64) + 8) >> 4
+
+
+def _wrapped_payload(prefix: bytes, values: np.ndarray, allow) -> bytes:
+    inner, payload = codecs.pack(np.asarray(values, np.int32), allow=allow)
+    return prefix + bytes([inner]) + payload
+
+
+def _alpha_guess(sums: np.ndarray, bias: np.ndarray) -> int:
+    """Least-squares slope of bias against the weight sums, times 16, in exact integers."""
+    s = [int(v) for v in sums]
+    b = [int(v) for v in bias]
+    n = len(s)
+    var = n * sum(x * x for x in s) - sum(s) ** 2
+    if var <= 0:
+        return 0
+    cov = n * sum(x * y for x, y in zip(s, b)) - sum(s) * sum(b)
+    return (32 * cov + var) // (2 * var)          # round(16 * cov / var), half up
+
+
+def _pack_bias(layer: Layer, bias: np.ndarray, plain: PackedConst, allow) -> PackedConst:
+    """Codec 6 when predicting bias from the weight sums makes the payload smaller."""
+    weights = layer.consts.get("weights")
+    if weights is None or np.asarray(weights).dtype != np.int8 or bias.ndim != 1 or bias.size < 2:
+        return plain
+    sums = channel_sums(layer.op, weights)
+    if sums.shape != bias.shape:
+        return plain
+    b = bias.astype(np.int64)
+    best = plain
+    guess = _alpha_guess(sums, b)
+    for alpha in range(guess - 8, guess + 9):
+        if alpha == 0 or abs(alpha) >= 1 << 24:
+            continue
+        r = b - predict_bias(alpha, sums)
+        if r.min() < -(1 << 31) or r.max() >= 1 << 31:
+            continue
+        prefix = bytearray()
+        put_svarint(prefix, alpha)
+        payload = _wrapped_payload(bytes(prefix), r, allow)
+        if len(payload) < len(best.payload):
+            best = PackedConst(CODEC_BIASPRED, "int32", tuple(bias.shape), payload)
+    return best
+
+
+def _pack_scales(layer: Layer, tensors, packed: dict, channels, allow) -> None:
+    """Codec 5 in place of the multiplier and shift arrays, when it rebuilds them exactly and is smaller."""
+    from .quant import f32_bits, multiplier_from_scale_bits
+    fs = getattr(layer, "filter_scale", None)
+    mult, shift = layer.consts.get("multiplier"), layer.consts.get("shift")
+    if fs is None or mult is None or shift is None or "multiplier" not in packed or "shift" not in packed:
+        return
+    mult, shift = np.asarray(mult).ravel(), np.asarray(shift).ravel()
+    bits = np.asarray(fs, np.float32).ravel().view(np.int32)
+    if bits.size == 1 and mult.size > 1:          # per-tensor weights, per-channel arrays
+        bits = np.repeat(bits, mult.size)
+    if bits.size != mult.size or shift.size != mult.size:
+        return
+    try:
+        in_bits = f32_bits(tensors[layer.inputs[0]].scale)
+        out_bits = f32_bits(tensors[layer.outputs[0]].scale)
+        for b, m, s in zip(bits.tolist(), mult.tolist(), shift.tolist()):
+            if multiplier_from_scale_bits(in_bits, b, out_bits) != (m, s):
+                return          # TFLM's double rounding differs here: keep the explicit arrays
+    except ValueError:
+        return
+    pc = PackedConst(CODEC_SCALES, packed["multiplier"].dtype, packed["multiplier"].shape,
+                     _wrapped_payload(b"", bits, allow))
+    old = sum(len(_const_header(packed[n], channels)) + len(packed[n].payload) for n in ("multiplier", "shift"))
+    if len(_const_header(pc, channels)) + len(pc.payload) < old:
+        packed["multiplier"] = pc
+        del packed["shift"]
+
+
+def without_derived(layer: Layer, packed: dict, allow=None) -> dict:
+    """packed with the derived constants (codecs 5, 6) replaced by their plain encodings."""
+    if not any(pc.codec in DERIVED for pc in packed.values()):
+        return packed
+    out = {}
+    for name in _const_names(layer.op):
+        pc = packed.get(name)
+        if pc is not None and pc.codec not in DERIVED:
+            out[name] = pc
+        elif name in layer.consts and (pc is not None or name == "shift"):
+            arr = np.asarray(layer.consts[name])
+            codec, payload = codecs.pack(arr.ravel(), allow=allow)
+            out[name] = PackedConst(codec, arr.dtype.name, tuple(arr.shape), payload)
+    return out
+
+
+def pack_consts(layer: Layer, allow=None, tensors=None) -> dict:
+    """Encode each constant of a layer with the smallest codec.
+
+    With the model's tensor table (`tensors`), the derived encodings of format
+    1.1 are tried too for FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D:
+    filter scales instead of multipliers and shifts (codec 5), and biases
+    predicted from the weight sums (codec 6); each is kept only when smaller.
+    """
     packed = {}
     for name in _const_names(layer.op):
         arr = layer.consts.get(name)
@@ -224,6 +407,10 @@ def pack_consts(layer: Layer, allow=None) -> dict:
             raise ModelError(f"{layer.op}: constant {name!r} has dtype {arr.dtype}, which .mote cannot store")
         codec, payload = codecs.pack(arr.ravel(), allow=allow)
         packed[name] = PackedConst(codec, arr.dtype.name, tuple(arr.shape), payload)
+    if tensors is not None and layer.op in DERIVED_OPS:
+        if "bias" in packed and packed["bias"].dtype == "int32" and layer.op in BIASPRED_WRITE_OPS:
+            packed["bias"] = _pack_bias(layer, np.asarray(layer.consts["bias"]).ravel(), packed["bias"], allow)
+        _pack_scales(layer, tensors, packed, channels_of(layer, tensors), allow)
     return packed
 
 
@@ -231,7 +418,8 @@ def to_bytes(model: MoteModel) -> bytes:
     meta = json.dumps(model.meta, separators=(",", ":"), sort_keys=True).encode() if model.meta else b""
     sections = [(SEC_META, meta)] if meta else []
     sections += [(SEC_TENSORS, _encode_tensors(model)), (SEC_GRAPH, _encode_graph(model))]
-    sections += [(SEC_LAYER, _encode_layer_data(layer, packed))
+    implied = model.tensors if model.minor >= 1 else None
+    sections += [(SEC_LAYER, _encode_layer_data(layer, packed, channels_of(layer, implied)))
                  for layer, packed in zip(model.layers, model.packed) if packed]
     body = bytearray()
     put_uvarint(body, len(sections))
@@ -241,7 +429,7 @@ def to_bytes(model: MoteModel) -> bytes:
     for _, payload in sections:
         body += payload
     size = HEADER.size + len(body)
-    return HEADER.pack(MAGIC, MAJOR, MINOR, 0, size, zlib.crc32(body)) + bytes(body)
+    return HEADER.pack(MAGIC, MAJOR, model.minor, 0, size, zlib.crc32(body)) + bytes(body)
 
 
 # ---- reading -----------------------------------------------------------------------
@@ -309,12 +497,22 @@ def _decode_graph(payload: bytes, n_tensors: int):
     inputs, outputs = ids(), ids()
     op_names = {v: k for k, v in ops.OP_IDS.items()}
     layers, masks = [], []
+    chain = _Chain(inputs)
     for li in range(r.uvarint()):
         code = r.u8()
-        op = op_names.get(code)
+        op = op_names.get(code & ~CHAIN)
         if op is None or op not in ops.OPS:
             raise FormatError(f"graph: layer {li} has op code {code}, unknown to this motes version")
-        layer = Layer(op, ids(), ids())
+        if code & CHAIN:
+            if chain.prev is None:
+                raise FormatError(f"graph: layer {li} is chained to no tensor")
+            layer_in, layer_out = chain.implied()
+            if layer_out[0] >= n_tensors:
+                raise FormatError(f"graph: tensor id {layer_out[0]} out of range (the file has {n_tensors} tensors)")
+            layer = Layer(op, layer_in, layer_out)
+        else:
+            layer = Layer(op, ids(), ids())
+        chain.add(layer.inputs, layer.outputs)
         for name in _param_names(op):
             if name.endswith("[]"):
                 layer.params[name[:-2]] = [r.svarint() for _ in range(r.uvarint())]
@@ -325,24 +523,69 @@ def _decode_graph(payload: bytes, n_tensors: int):
     return arena, inputs, outputs, layers, masks
 
 
-def _decode_layer_data(payload: bytes, i: int, layers, masks, packed) -> None:
+def _decode_layer_data(payload: bytes, i: int, layers, masks, packed, tensors) -> None:
     r = Reader(payload, f"layer {i} data")
     names = [n for bit, n in enumerate(_const_names(layers[i].op)) if masks[i] >> bit & 1]
     for name in names:
         kind = r.u8()
-        codec, dtype_code = kind & 15, kind >> 4
+        codec, dtype_code = kind & 15, kind >> 4 & 7
         if dtype_code >= len(DTYPES):
             raise FormatError(f"layer {i} {name}: unknown dtype code {dtype_code}")
-        shape = tuple(r.uvarint() for _ in range(r.u8()))
+        if kind & IMPLIED_SHAPE:
+            channels = channels_of(layers[i], tensors)
+            if channels is None:
+                raise FormatError(f"layer {i} {name}: implied shape [C], but the layer has no output channels")
+            shape = (channels,)
+        else:
+            shape = tuple(r.uvarint() for _ in range(r.u8()))
         payload_bytes = r.take(r.uvarint())
+        if codec not in codecs.CODECS and codec not in DERIVED:
+            raise FormatError(f"layer {i} {name}: codec {codec} is unknown to this motes version; "
+                              "upgrade motes")
         packed[i][name] = PackedConst(codec, DTYPES[dtype_code], shape, payload_bytes)
     if not r.done():
         raise FormatError(f"layer {i} data: {len(payload) - r.pos} bytes left over")
 
 
+def decode_layer_consts(layer: Layer, packed: dict, tensors) -> dict:
+    """Every constant array of a layer, the derived ones (codecs 5, 6) rebuilt."""
+    from .quant import f32_bits, multiplier_from_scale_bits
+    what = f"{layer.op}"
+    out = {name: pc.decode() for name, pc in packed.items() if pc.codec not in DERIVED}
+    for name, pc in packed.items():
+        if pc.codec not in DERIVED:
+            continue
+        if layer.op not in DERIVED_OPS or pc.dtype != "int32" or len(pc.shape) != 1:
+            raise FormatError(f"{what}: {pc.codec_name} encoding is not allowed for {name!r} of this op")
+        alpha, _, values = pc.stored()
+        if pc.codec == CODEC_BIASPRED:
+            if name != "bias" or "weights" not in out or out["weights"].dtype != np.int8:
+                raise FormatError(f"{what}: biaspred is only for the bias of a layer with int8 weights")
+            sums = channel_sums(layer.op, out["weights"])
+            if sums.shape != values.shape:
+                raise FormatError(f"{what}: biaspred bias has {values.size} values for {sums.size} channels")
+            b = values.astype(np.int64) + predict_bias(alpha, sums)
+            out[name] = (((b + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)).astype(np.int32)
+        else:
+            if name != "multiplier" or "shift" in packed:
+                raise FormatError(f"{what}: scales are only for the multiplier, with no shift array")
+            try:
+                in_bits = f32_bits(tensors[layer.inputs[0]].scale)
+                out_bits = f32_bits(tensors[layer.outputs[0]].scale)
+                ms = [multiplier_from_scale_bits(in_bits, int(b), out_bits) for b in values.tolist()]
+            except (ValueError, IndexError) as e:
+                raise FormatError(f"{what}: cannot rebuild the multipliers from the scales ({e})") from e
+            if any(not -128 <= s < 128 for _, s in ms):
+                raise FormatError(f"{what}: a rebuilt shift is out of the int8 range")
+            out["multiplier"] = np.array([m for m, _ in ms], np.int32).reshape(pc.shape)
+            out["shift"] = np.array([s for _, s in ms], np.int8).reshape(pc.shape)
+            layer.filter_scale = values.astype(np.int32).view(np.float32)
+    return out
+
+
 def from_bytes(data: bytes, what: str = "file", decode: bool = True) -> MoteModel:
     data = bytes(data)
-    read_header(data, what)
+    _, minor, _ = read_header(data, what)
     meta, tensors, graph = {}, None, None
     layer_sections = []
     for kind, _, payload in iter_sections(data, what):
@@ -369,8 +612,8 @@ def from_bytes(data: bytes, what: str = "file", decode: bool = True) -> MoteMode
         raise FormatError(f"{what}: {len(layer_sections)} layer data sections for {len(with_consts)} "
                           "layers with constants")
     for i, payload in zip(with_consts, layer_sections):
-        _decode_layer_data(payload, i, layers, masks, packed)
-    model = MoteModel(meta, tensors, layers, inputs, outputs, arena, packed)
+        _decode_layer_data(payload, i, layers, masks, packed, tensors)
+    model = MoteModel(meta, tensors, layers, inputs, outputs, arena, packed, minor)
     for i, layer in enumerate(layers):
         want = [n for bit, n in enumerate(_const_names(layer.op)) if masks[i] >> bit & 1]
         if sorted(want) != sorted(packed[i]):

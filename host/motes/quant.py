@@ -287,3 +287,50 @@ def f32_bits(value: float) -> int:
 
 def f32_from_bits(bits: int) -> np.float32:
     return np.array([bits], dtype=np.int64).astype(np.int32).view(np.float32)[0]
+
+
+def _f32_parts(bits: int) -> tuple[int, int]:
+    """Integer significand m and exponent e of a finite float32 bit pattern: value = m * 2^e."""
+    bits &= 0xFFFFFFFF
+    if bits >> 31 or (bits >> 23) & 0xFF == 0xFF:
+        raise ValueError(f"scale bits {bits:#010x} are negative, infinite or NaN")
+    e8, frac = (bits >> 23) & 0xFF, bits & 0x7FFFFF
+    if e8 == 0:                                   # zero or subnormal
+        return frac, -149
+    return frac | 0x800000, e8 - 150
+
+
+def multiplier_from_scale_bits(in_bits: int, filter_bits: int, out_bits: int) -> tuple[int, int]:
+    """(multiplier, shift) for in_scale * filter_scale / out_scale, in integers only.
+
+    The scales are float32 bit patterns. This is QuantizeMultiplier of the exact
+    real value (one rounding, half up), the rebuild of docs/FORMAT.md ("scales"
+    multipliers). TFLM first rounds the product to a double, so the two can
+    differ in rare cases: the converter checks every channel against
+    quantize_multiplier and stores the explicit multipliers when they do.
+    """
+    m_in, e_in = _f32_parts(in_bits)
+    m_w, e_w = _f32_parts(filter_bits)
+    d, e_out = _f32_parts(out_bits)
+    if d == 0:
+        raise ValueError("output scale is 0")
+    n = m_in * m_w
+    if n == 0:
+        return 0, 0
+    k = 31 - n.bit_length() + d.bit_length()      # then n * 2^k / d is in [2^29, 2^31]
+    while True:                                   # settle 2^30 <= n * 2^k / d < 2^31
+        a, b = (n << k, d) if k >= 0 else (n, d << -k)
+        if a < b << 30:
+            k += 1
+        elif a >= b << 31:
+            k -= 1
+        else:
+            break
+    q = (2 * a + b) // (2 * b)                    # round half up
+    if q == 1 << 31:
+        q >>= 1
+        k -= 1
+    shift = 31 - k + e_in + e_w - e_out
+    if shift < -31:
+        return 0, 0
+    return q, shift

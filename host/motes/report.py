@@ -2,7 +2,9 @@
 
 Used by `motes inspect` and `motes convert`. Terms:
 - weights: int8 constant arrays (filters, matrices, constant operands);
-- params: the other constants (int32 bias, per-channel multipliers and shifts);
+- params: the other constants (int32 bias, per-channel multipliers and shifts;
+  raw counts the arrays the device holds, packed what the file stores, e.g.
+  filter scales instead of multipliers and shifts, see docs/FORMAT.md);
 - entropy bound: order-0 entropy of each weight tensor (bits / 8): what an ideal
   symbol-by-symbol coder with a free code table would need;
 - table bytes: the code tables in the payloads; for a tensor stored raw (because
@@ -38,8 +40,10 @@ def streaming_bytes(op: str, packed: dict) -> int:
         if slot == 0 and len(pc.shape) > 1 and pc.shape[0] > 1:  # weights: streamed by rows
             row = n // pc.shape[0]
             n = max(row, (STREAM_CHUNK // row) * row)
-        if codecs.CODECS[pc.codec].name in ("huffman", "zerorun"):
+        if pc.codec_name in ("huffman", "zerorun"):
             n += STREAM_TABLES
+        elif pc.codec_name == "scales":        # the rebuilt int8 shifts come with the multipliers
+            n += pc.count
         need += n
     return need
 
@@ -61,6 +65,9 @@ def layer_rows(model: MoteModel) -> list[dict]:
                    decoded_bytes=0, codecs=[])
         for name, pc in packed.items():
             row["decoded_bytes"] += pc.raw_bytes
+            if pc.codec_name == "scales":           # multipliers (int32) and shifts (int8) rebuilt
+                row["decoded_bytes"] += pc.count
+                row["params_raw_bytes"] += pc.count
             if is_weight(name, pc.dtype):
                 values = layer.consts[name] if name in layer.consts else pc.decode()
                 row["weights"] += pc.count
@@ -74,7 +81,7 @@ def layer_rows(model: MoteModel) -> list[dict]:
                     payload = pc.payload
                 row["table_bytes"] += codec.table_bytes(payload)
                 row["entropy_bound_bytes"] += codecs.entropy_bits(np.asarray(values).ravel()) / 8
-                row["codecs"].append(codecs.CODECS[pc.codec].name)
+                row["codecs"].append(pc.codec_name)
             else:
                 row["params_raw_bytes"] += pc.raw_bytes
                 row["params_packed_bytes"] += len(pc.payload)

@@ -16,6 +16,10 @@ class Layer:
     params: dict = field(default_factory=dict)   # name -> int or list of ints
     consts: dict = field(default_factory=dict)   # name -> np.ndarray
     source: int = -1                # index of the TFLite operator it came from
+    # float32 weight scales (one per output channel, or one) of FULLY_CONNECTED,
+    # CONV_2D and DEPTHWISE_CONV_2D: the .mote writer may store them instead of
+    # the multipliers and shifts (docs/FORMAT.md, derived constants)
+    filter_scale: np.ndarray | None = None
 
 def const_input(op: Operator, graph: Graph, i: int, what: str) -> np.ndarray:
     """The constant data of input i, or a ModelError naming the op."""

@@ -62,7 +62,8 @@ def prepare(op, graph) -> Layer:
                  params=dict(**geo, depth_multiplier=dm, input_offset=-in_zp, output_offset=out_zp,
                              act_min=act_min, act_max=act_max),
                  consts=dict(weights=np.ascontiguousarray(w, dtype=np.int8), bias=bias,
-                             multiplier=mult, shift=shift))
+                             multiplier=mult, shift=shift),
+                 filter_scale=np.asarray(wscale, np.float32).ravel().copy())
 
 
 def evaluate(layer, ins, outs) -> None:

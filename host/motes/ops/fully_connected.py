@@ -42,7 +42,8 @@ def prepare(op, graph) -> Layer:
     return Layer("FULLY_CONNECTED", [op.inputs[0]], [op.outputs[0]],
                  params=dict(input_offset=-in_zp, filter_offset=-int(wt.zero_point[0]),
                              output_offset=out_zp, act_min=act_min, act_max=act_max),
-                 consts=dict(weights=w.astype(np.int8), bias=bias, multiplier=mult, shift=shift))
+                 consts=dict(weights=w.astype(np.int8), bias=bias, multiplier=mult, shift=shift),
+                 filter_scale=np.asarray(wt.scale, np.float32).ravel().copy())
 
 
 def evaluate(layer, ins, outs) -> None:
