@@ -199,3 +199,28 @@ def test_format_1_1_layout(files, tmp_path):
         a = mpy_engine.run(tmp_path / "v10.mote", xs, heap="256K", mode=mode, measure=False)
         b = mpy_engine.run(tmp_path / "v11.mote", xs, heap="256K", mode=mode, measure=False)
         np.testing.assert_array_equal(a["outputs"][0], b["outputs"][0])
+
+
+def test_float_input_quantized_like_tflm(files):
+    """predict() quantizes floats as TFLM does (float32 division, halves away from
+    zero), also where a double division would land on the other side of a half."""
+    d, hello, _ = files
+    t = hello.model.tensors[hello.model.inputs[0]]
+    s = np.float32(t.scale)
+    halves = (np.arange(-20, 20, dtype=np.float32) + np.float32(0.5)) * s
+    xs = np.concatenate([halves, np.nextafter(halves, np.float32(np.inf)),
+                         np.nextafter(halves, np.float32(-np.inf)),
+                         np.random.default_rng(7).uniform(-7, 7, 200).astype(np.float32)])
+    code, out = run(f"""
+import motes
+net = motes.load({str(d / 'hello.mote')!r}, verbose=False)
+buf = net.input_buffer()
+got = []
+for x in {[float(v) for v in xs]!r}:
+    net._set_input_float([x])
+    got.append(buf[0] - 256 if buf[0] > 127 else buf[0])
+print("Q", got)
+""")
+    assert code == 0, out
+    got = eval(out.split("Q ")[1].strip())
+    assert got == api.quantize_input(xs, t.scale, t.zero_point).tolist()

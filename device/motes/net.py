@@ -24,6 +24,7 @@
 # layer(i) and tensor(i) make the structs.Layer / Tensor tuples kernels take,
 # only while a layer runs; nothing of the graph is a Python object per layer.
 from micropython import const
+from array import array
 import gc
 
 from .structs import Tensor, Const, Layer, forget
@@ -31,11 +32,6 @@ from .decode import decode_all, RowStream, prepare, new_array
 from . import kernels
 
 _CHUNK = const(4096)      # streaming: bytes of decoded weights per chunk
-
-
-def _round_away(v):
-    # TFLM rounds halves away from zero; Python's round() goes to even
-    return int(v + 0.5) if v >= 0 else -int(-v + 0.5)
 
 
 class Net:
@@ -205,8 +201,20 @@ class Net:
         o = t.off
         s = t.scale
         zp = t.zp
+        # As TFLM: x / scale in float32 (also on ports whose floats are doubles,
+        # where a quotient just off a half could round the other way), then
+        # halves away from zero, done exactly (v + 0.5 can round up in float32).
+        f = array("f", (0.0,))
         for i in range(t.n):
-            q = _round_away(x[i] / s) + zp
+            f[0] = x[i]
+            f[0] = f[0] / s
+            v = f[0]
+            q = int(v)
+            if v - q >= 0.5:
+                q += 1
+            elif q - v >= 0.5:
+                q -= 1
+            q += zp
             mv[o + i] = (-128 if q < -128 else 127 if q > 127 else q) & 0xFF
 
     def _input(self, x):
