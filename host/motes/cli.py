@@ -53,7 +53,7 @@ def do_convert(args) -> int:
     _write_atomic(out, conv.data)
     info = report.summary(conv.model, len(conv.data), len(conv.tflite))
     print(f"wrote {out}: {len(conv.data):,} bytes from {len(conv.tflite):,} bytes of int8 .tflite "
-          f"(ratio {info['ratio']:.3f}) in {time.perf_counter() - t0:.2f} s")
+          f"(ratio {info['ratio']:.4f}) in {time.perf_counter() - t0:.2f} s")
     w = info["weights"]
     print(f"  weights {w:,}: {info['weights_raw_bytes']:,} -> {info['weights_packed_bytes']:,} bytes "
           f"({8 * info['weights_packed_bytes'] / w if w else 0:.2f} bits/weight); arena {info['arena_bytes']:,} bytes; "
