@@ -24,7 +24,7 @@ DEVICE_DIR = Path(__file__).resolve().parents[2] / "device"
 _SCRIPT = r"""
 import sys, gc, time
 sys.path.insert(0, {device!r})
-import motes
+{mount}import motes
 if {backend!r}:
     motes.kernels.use({backend!r})
 peak = [0]
@@ -76,16 +76,16 @@ def parse_heap(text: str | None) -> str | None:
 
 def run(mote_path, inputs: list[np.ndarray], heap: str | None = None, mode: str | None = None,
         backend: str | None = None, measure: bool = True, source: bool = False,
-        timeout: float = 3600) -> dict:
+        rom: bool = False, timeout: float = 3600) -> dict:
     """Run int8 inputs through the device runtime; returns outputs and memory figures.
 
     The runtime runs as .mpy (compiled for x64), as a board would load it;
     source=True runs the .py files instead. measure=True records the peak of
     live heap bytes (gc.mem_alloc() after a collection) at every layer end and
-    weight chunk: slower, but a real figure.
+    weight chunk: slower, but a real figure. rom=True runs the runtime from an
+    emulated ROMFS partition (romfs.py), as firmware with ROMFS would.
     """
-    from . import device_build
-    device = DEVICE_DIR if source else device_build.build("x64")
+    device, mount = _runtime(source, rom)
     with tempfile.TemporaryDirectory() as tmp:
         inp = Path(tmp) / "inputs.bin"
         inp.write_bytes(b"".join(np.asarray(x, dtype=np.int8).tobytes() for x in inputs))
@@ -96,7 +96,7 @@ def run(mote_path, inputs: list[np.ndarray], heap: str | None = None, mode: str 
         n_out = model.tensors[model.outputs[0]].nbytes
         script.write_text(_SCRIPT.format(device=str(device), mote=str(Path(mote_path).resolve()),
                                          n_in=n_in, n_out=n_out,
-                                         inputs=str(inp), mode=mode, backend=backend or "",
+                                         inputs=str(inp), mode=mode, backend=backend or "", mount=mount,
                                          measure=measure))
         cmd = [micropython_path()]
         if heap:
@@ -115,14 +115,25 @@ def run(mote_path, inputs: list[np.ndarray], heap: str | None = None, mode: str 
     return info
 
 
-def run_code(code: str, heap: str | None = None, source: bool = False, cwd=None,
-             timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run MicroPython code with the device runtime importable as `motes`."""
+def _runtime(source: bool, rom: bool) -> tuple[Path, str]:
+    """Where the runtime is for MicroPython, and the code that mounts it."""
     from . import device_build
-    device = DEVICE_DIR if source else device_build.build("x64")
+    if rom:
+        if source:
+            raise ModelError("the ROMFS runtime is compiled .mpy: use rom=True without source=True")
+        from . import romfs
+        flash = romfs.emulated_flash(romfs.runtime_image("x64"))
+        return flash, romfs.mount_code(flash)
+    return (DEVICE_DIR if source else device_build.build("x64")), ""
+
+
+def run_code(code: str, heap: str | None = None, source: bool = False, cwd=None,
+             rom: bool = False, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run MicroPython code with the device runtime importable as `motes`."""
+    device, mount = _runtime(source, rom)
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "main.py"
-        script.write_text(f"import sys\nsys.path.insert(0, {str(device)!r})\n" + code)
+        script.write_text(f"import sys\nsys.path.insert(0, {str(device)!r})\n" + mount + code)
         cmd = [micropython_path()]
         if heap:
             cmd += ["-X", f"heapsize={parse_heap(heap)}"]

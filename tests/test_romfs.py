@@ -1,0 +1,66 @@
+"""The runtime from ROMFS (host/motes/romfs.py): built as an image, mounted in
+the unix MicroPython from an emulated flash partition, imported in place.
+test_device_runtime.py runs the shared models from it in issue #3's heaps."""
+from __future__ import annotations
+
+import pytest
+
+from motes import mpy_engine, romfs
+from motes.graph import ModelError
+
+
+def test_image_holds_the_files_and_mounts(tmp_path):
+    files = {"lib/a.txt": b"hello", "lib/sub/b.bin": bytes(range(256)), "top.txt": b""}
+    image = romfs.build_image(files)
+    assert image[:3] == b"\xd2\xcd\x31"
+    flash = romfs.emulated_flash(image)
+    proc = mpy_engine.run_code(romfs.mount_code(flash) + """
+import os
+print(sorted(os.listdir("/rom")), sorted(os.listdir("/rom/lib")))
+print(open("/rom/lib/a.txt").read(), len(open("/rom/lib/sub/b.bin", "rb").read()), open("/rom/top.txt").read() == "")
+print(open("/rom/lib/sub/b.bin", "rb").read() == bytes(range(256)))
+""")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.split("\n")
+    assert lines[0] == "['lib', 'top.txt'] ['a.txt', 'sub']"
+    assert lines[1] == "hello 256 True"
+    assert lines[2] == "True"
+
+
+@pytest.mark.parametrize("name", ["", "lib//a", "lib/é.py"])
+def test_image_refuses_bad_names(name):
+    with pytest.raises(ModelError, match="ROMFS file name"):
+        romfs.build_image({name: b"x"})
+
+
+def test_image_refuses_a_file_over_a_folder():
+    with pytest.raises(ModelError, match="puts a file where a folder is"):
+        romfs.build_image({"lib": b"x", "lib/a": b"y"})
+
+
+def test_runtime_imports_from_rom_in_place():
+    # every runtime module is in the image, and motes is imported from /rom/lib
+    files = romfs.runtime_files("x64")
+    assert "lib/motes/net.mpy" in files and "lib/motes/__init__.mpy" in files
+    proc = mpy_engine.run_code("""
+import gc
+gc.collect()
+a = gc.mem_alloc()
+import motes
+gc.collect()
+print(motes.__file__, motes.backend(), gc.mem_alloc() - a)
+""", rom=True, heap="256K")
+    assert proc.returncode == 0, proc.stderr
+    where, backend, ram = proc.stdout.split()
+    assert where == "/rom/lib/motes/__init__.mpy" and backend == "native"
+    # the same import from the filesystem copies the bytecode into the heap
+    proc = mpy_engine.run_code("""
+import gc
+gc.collect()
+a = gc.mem_alloc()
+import motes
+gc.collect()
+print(gc.mem_alloc() - a)
+""", heap="256K")
+    assert proc.returncode == 0, proc.stderr
+    assert int(ram) < 0.8 * int(proc.stdout)
