@@ -1,28 +1,18 @@
 # Generated from host/motes/ops by 'make format-doc'; do not edit.
 # Param and constant order: the op table in docs/FORMAT.md.
-SPECS = {
-    0: ('sssss', 4),
-    1: ('ssssssssss', 4),
-    2: ('sssssssssss', 4),
-    3: ('ssssssss', 0),
-    4: ('ssssssss', 0),
-    5: ('', 0),
-    6: ('sss', 0),
-    7: ('sssssssss', 0),
-    8: ('sssssssss', 0),
-    9: ('ssssssssssss', 2),
-    10: ('ssssssssssss', 2),
-    11: ('lssss', 0),
-    12: ('sll', 1),
-    13: ('sll', 0),
-    14: ('sssssssss', 0),
-    15: ('sssssssss', 0),
-    16: ('ssssss', 0),
-    17: ('', 0),
-    18: ('', 0),
-    19: ('sll', 0),
-    20: ('ssssssssssss', 2),
-    21: ('sssssssss', 0),
-    22: ('sssssssss', 0),
-    23: ('ssssss', 0),
-}
+# Per op id: its param letters ('s' scalar, 'l' list), its number of
+# constants, '/'. One string, so that it costs no RAM in ROMFS or frozen code.
+SPECS = 'sssss4/ssssssssss4/sssssssssss4/ssssssss0/ssssssss0/0/sss0/sssssssss0/sssssssss0/ssssssssssss2/ssssssssssss2/lssss0/sll1/sll0/sssssssss0/sssssssss0/ssssss0/0/0/sll0/ssssssssssss2/sssssssss0/sssssssss0/ssssss0/'
+
+
+def spec(op):
+    """(param letters, number of constants) of op id, or None if unknown."""
+    i = 0
+    for _ in range(op):
+        i = SPECS.find("/", i) + 1
+        if not i:
+            return None
+    j = SPECS.find("/", i)
+    if j <= i:
+        return None
+    return SPECS[i:j - 1], int(SPECS[j - 1])

@@ -16,7 +16,7 @@ import struct
 from array import array
 
 from .structs import DTYPES, MoteError, forget
-from .optable import SPECS
+from .optable import spec
 from . import kernels, decode
 
 try:
@@ -236,11 +236,12 @@ def _parse(c, what, secs, layer_secs, chunk, o, ops=None, codecs=None):
         op = c.u8()
         chained = op & 0x80
         op &= 0x7F
-        if op not in SPECS:
+        sp = spec(op)
+        if sp is None:
             raise MoteError("layer %d: op %d is unknown to this runtime: update motes on the board" % (i, op))
         if ops is not None:
             ops.add(op)
-        spec, n_consts = SPECS[op]
+        letters, n_consts = sp
         AT.put(G.n)
         OP.put(op)
         if chained:
@@ -262,12 +263,12 @@ def _parse(c, what, secs, layer_secs, chunk, o, ops=None, codecs=None):
                         first = t
         prev = first
         lists = 0
-        for j in range(len(spec)):
-            if spec[j] == "l":
+        for j in range(len(letters)):
+            if letters[j] == "l":
                 lists |= 1 << j
-        G.put(len(spec))
+        G.put(len(letters))
         G.put(lists)
-        for kind in spec:
+        for kind in letters:
             if kind == "l":
                 n = c.uv()
                 G.put(n)
@@ -409,15 +410,12 @@ def _short(net, what, mode):
 
 
 def fill(net, f, what, plan, mode, verbose):
-    """Step 2: allocate the arena and the graph arrays, and fill them (second pass);
+    """Step 2 (after net.py made the arena): allocate the graph arrays and fill them (second pass);
     in resident mode also decode the constants."""
     nt, nsc, ns, nl, _, ng, nc = plan[0]
-    arena = True      # while allocating the arena: its own message
     try:
         gc.collect()
-        # the blocks that stay, biggest first, side by side
-        net.arena = bytearray(net.arena_size)
-        arena = False
+        # the blocks that stay (net.py made the arena already), side by side
         net._t = _ints(nt)
         net._sc = array("f", range(nsc))
         net._s = _ints(ns)
@@ -449,10 +447,6 @@ def fill(net, f, what, plan, mode, verbose):
         o = c = secs = layer_secs = None
         net.arena = net.mv = net._rowbuf = net._held = net._g = net._c = net._s = net._t = None
         gc.collect()
-        if arena:
-            raise MemoryError("%s: the activation arena needs %d bytes in one piece, %d are free in "
-                              "all: load the model first thing after boot (before other big "
-                              "objects), or use a smaller model" % (what, net.arena_size, gc.mem_free()))
         raise MemoryError(_short(net, what, mode) % gc.mem_free())
 
 

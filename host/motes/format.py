@@ -644,21 +644,43 @@ def op_table_markdown() -> str:
 def device_op_table_source() -> str:
     """device/motes/optable.py: the op table in the smallest form a board can use.
 
-    SPECS: op id -> (one letter per param in file order, 's' scalar or 'l' list;
-    number of constants). NAMES (imported only to print) gives the op names.
-    Kernels take params and constants by position (the order of the table in
-    docs/FORMAT.md): names would cost RAM on the board.
+    One string: per op id, one letter per param in file order ('s' scalar, 'l'
+    list), then the number of constants, then '/'; an id with no op is empty.
+    A str constant costs no RAM when the code runs from ROMFS or is frozen (a
+    dict of tuples costs about 1.6 KB). Kernels take params and constants by
+    position (the order of the table in docs/FORMAT.md): names would cost RAM.
     """
-    specs, names = [], []
-    for name, op_id in sorted(ops.OP_IDS.items(), key=lambda kv: kv[1]):
-        mod = ops.OPS.get(name)
-        if mod is not None:
-            spec = "".join("l" if p.endswith("[]") else "s" for p in mod.PARAMS)
-            specs.append(f"    {op_id}: ({spec!r}, {len(mod.CONSTS)}),")
-            names.append(f"    {op_id}: {name!r},")
-    return "\n".join(["# Generated from host/motes/ops by 'make format-doc'; do not edit.",
-                      "# Param and constant order: the op table in docs/FORMAT.md.",
-                      "SPECS = {"] + specs + ["}", ""])
+    by_id = {op_id: name for name, op_id in ops.OP_IDS.items() if name in ops.OPS}
+    entries = []
+    for op_id in range(max(by_id) + 1):
+        mod = ops.OPS.get(by_id.get(op_id))
+        if mod is None:
+            entries.append("")
+            continue
+        if len(mod.CONSTS) > 9:
+            raise ValueError(f"op {by_id[op_id]}: the device table holds at most 9 constants")
+        entries.append("".join("l" if p.endswith("[]") else "s" for p in mod.PARAMS) + str(len(mod.CONSTS)))
+    table = "".join(e + "/" for e in entries)
+    return "\n".join([
+        "# Generated from host/motes/ops by 'make format-doc'; do not edit.",
+        "# Param and constant order: the op table in docs/FORMAT.md.",
+        "# Per op id: its param letters ('s' scalar, 'l' list), its number of",
+        "# constants, '/'. One string, so that it costs no RAM in ROMFS or frozen code.",
+        f"SPECS = {table!r}",
+        "",
+        "",
+        "def spec(op):",
+        '    """(param letters, number of constants) of op id, or None if unknown."""',
+        "    i = 0",
+        "    for _ in range(op):",
+        "        i = SPECS.find(\"/\", i) + 1",
+        "        if not i:",
+        "            return None",
+        "    j = SPECS.find(\"/\", i)",
+        "    if j <= i:",
+        "        return None",
+        "    return SPECS[i:j - 1], int(SPECS[j - 1])",
+        ""])
 
 
 def device_op_names_source() -> str:
