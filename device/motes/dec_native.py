@@ -13,26 +13,50 @@ _CHUNK = const(256)
 _TABLE_BYTES = const(321)   # the longest code-length table (docs/CODECS.md)
 
 
+# The code tables take HUFF_TABLE_SIZE bytes each (4,356: a full 12-bit
+# lookup). One set is made for the first decoder and lent to whichever decoder
+# reads: streaming mode allocates none per layer or per inference, and a small
+# heap needs room for them once, at load. A decoder whose tables another one
+# used meanwhile builds them again from its payload's head.
+_tables = []
+_owner = None
+
+
+def reserve(codec):
+    """Make the tables a codec needs now (at load, beside the other blocks that stay)."""
+    while len(_tables) < codec:         # huffman (1): one table; zerorun (2): two
+        _tables.append(bytearray(_N.HUFF_TABLE_SIZE))
+
+
 class _Native:
     def __init__(self, f, ref, n_tables):
         self.f = f
+        self.n_tables = n_tables
+        self.start = ref.pos
+        self.size = ref.size
         self.end = ref.pos + ref.size
-        f.seek(ref.pos)
-        head = f.read(min(n_tables * _TABLE_BYTES, ref.size))
-        used = 0
-        self.tables = []
-        for i in range(n_tables):
-            t = bytearray(_N.HUFF_TABLE_SIZE)
-            # zero-run: run table in natural order first, then the values (zigzag)
-            zigzag = 1 if i == n_tables - 1 else 0
-            try:
-                used += _N.huff_table(t, head, used, zigzag)
-            except ValueError as e:
-                raise MoteError("bad code table: %s" % e)
-            self.tables.append(t)
-        self.pos = ref.pos + used
+        self.pos = self._claim()
         self.buf = bytearray(_CHUNK)
         self.data = memoryview(self.buf)[:0]
+
+    def _claim(self):
+        # build this decoder's code tables into the shared ones; returns where
+        # the coded values start in the file
+        global _owner
+        reserve(self.n_tables)
+        f = self.f
+        f.seek(self.start)
+        head = f.read(min(self.n_tables * _TABLE_BYTES, self.size))
+        used = 0
+        for i in range(self.n_tables):
+            # zero-run: run table in natural order first, then the values (zigzag)
+            zigzag = 1 if i == self.n_tables - 1 else 0
+            try:
+                used += _N.huff_table(_tables[i], head, used, zigzag)
+            except ValueError as e:
+                raise MoteError("bad code table: %s" % e)
+        _owner = self
+        return self.start + used
 
     def _refill(self, state):
         if self.pos >= self.end:
@@ -46,6 +70,8 @@ class _Native:
         state[2] = 0
 
     def read(self, dest, n):
+        if _owner is not self:
+            self._claim()
         done = 0
         state = self.state
         while True:
@@ -70,7 +96,7 @@ class Huffman(_Native):
         self.state = array("i", [0, 0, 0])
 
     def _decode(self, state, dest, off, n):
-        return _N.huff_decode(self.tables[0], state, self.data, dest, off, n)
+        return _N.huff_decode(_tables[0], state, self.data, dest, off, n)
 
 
 class ZeroRun(_Native):
@@ -79,7 +105,7 @@ class ZeroRun(_Native):
         self.state = array("i", [0, 0, 0, 0, 0, ref.n])
 
     def _decode(self, state, dest, off, n):
-        return _N.zrun_decode(self.tables[0], self.tables[1], state, self.data, dest, off, n)
+        return _N.zrun_decode(_tables[0], _tables[1], state, self.data, dest, off, n)
 
 
 CLASSES = {1: Huffman, 2: ZeroRun}

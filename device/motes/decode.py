@@ -72,7 +72,9 @@ def prepare(codec, dtype):
     with the other long-lived blocks instead of in the middle of free RAM)."""
     name = _module(codec, dtype)
     if name:
-        __import__("motes." + name)
+        m = __import__("motes." + name, None, None, ("reserve",))
+        if hasattr(m, "reserve"):
+            m.reserve(codec)
 
 
 class _Coded:

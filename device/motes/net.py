@@ -59,8 +59,16 @@ class Net:
         plan = reader.scan(self, f, what, mode)
         reader = None
         _drop_reader()
+        # 2. the arena, the biggest block, first: low in the memory the reader left
         try:
-            # 2. the kernels and decoders of the model's ops and codecs, where the reader was
+            self.arena = bytearray(self.arena_size)
+        except MemoryError:
+            gc.collect()
+            raise MemoryError("%s: the activation arena needs %d bytes in one piece, %d are free in "
+                              "all: load the model first thing after boot (before other big "
+                              "objects), or use a smaller model" % (what, self.arena_size, gc.mem_free()))
+        try:
+            # 3. the kernels and decoders of the model's ops and codecs
             for op in plan[1]:
                 kernels.get(op)
             for k in plan[2]:
@@ -68,10 +76,10 @@ class Net:
             from . import reader
         except MemoryError:
             raise MemoryError(plan[3] % gc.mem_free())   # the message scan() prepared
-        # 3. the arena and the graph arrays, filled by a second pass
+        # 4. the graph arrays, filled by a second pass
         reader.fill(self, f, what, plan, mode, verbose)
         if self.mode == "streaming":
-            # 4. the weight chunk buffer, shared by every layer, where the reader was
+            # 5. the weight chunk buffer, shared by every layer, where the reader was
             reader = None
             _drop_reader()
             try:
