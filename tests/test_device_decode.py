@@ -102,8 +102,11 @@ print("DONE")
 """
 
 
-def run_cases(cases, timeout=120):
+def run_cases(cases, timeout=120, native=False):
     """cases: dicts with codec, dtype (code), n, payload, chunks, expect ('ok'/'error'/'any').
+
+    native=True runs the x64 build of the runtime, whose motes_native decodes
+    int8 huffman and zerorun arrays in C (dec_native.py).
 
     Returns (results, decoded): results[i] is [decode_all result, RowStream result],
     each "ok" or [error type, message]; decoded[i] is the decode_all array, if any.
@@ -123,7 +126,13 @@ def run_cases(cases, timeout=120):
         (tmp / 'manifest').write_text(json.dumps(manifest))
         (tmp / 'payloads').write_bytes(bytes(blob))
         script = tmp / 'run.py'
-        script.write_text(_SCRIPT.format(device=str(DEVICE), **paths))
+        if native:
+            from motes import device_build
+            device = device_build.build("x64")
+            assert (device / "motes_native.mpy").exists()
+        else:
+            device = DEVICE
+        script.write_text(_SCRIPT.format(device=str(device), **paths))
         proc = subprocess.run([micropython_path(), '-X', 'heapsize=64M', str(script)], capture_output=True,
                               text=True, timeout=timeout, env=dict(os.environ, MICROPYPATH=''))
         lines = proc.stdout.splitlines()
@@ -248,6 +257,16 @@ def test_int8_all_codecs():
     values = CodeTable.parse(zr, end, VALUE_ORDER)[0]
     assert runs.max_len > 8 and values.max_len > 8
     check_ok(cases, expected, *run_cases(cases))
+
+
+def test_int8_native_decoders_interleaved():
+    # dec_native lends one set of code tables to whichever decoder reads: the
+    # round-robin RowStreams switch decoders at every piece, so each must
+    # rebuild its tables, and keep its place in its own payload
+    arrays = int8_arrays()
+    for chunks in (CHUNKS, [4096]):
+        cases, expected = cases_for(arrays, [HUFFMAN, ZERORUN], chunks)
+        check_ok(cases, expected, *run_cases(cases, native=True))
 
 
 def test_wide_ints_all_codecs():

@@ -35,8 +35,10 @@ class _Native:
         self.start = ref.pos
         self.size = ref.size
         self.end = ref.pos + ref.size
-        self.pos = self._claim()
         self.buf = bytearray(_CHUNK)
+        if not ref.n:                   # an empty array: nothing to decode
+            self.n_tables = 0
+        self.pos = self._claim()
         self.data = memoryview(self.buf)[:0]
 
     def _claim(self):
@@ -70,6 +72,8 @@ class _Native:
         state[2] = 0
 
     def read(self, dest, n):
+        if not n:
+            return
         if _owner is not self:
             self._claim()
         done = 0
