@@ -14,4 +14,4 @@ __version__ = "0.1.0"
 
 def backend():
     """Which kernels run: 'native', 'viper' or 'python'."""
-    return kernels.BACKEND
+    return kernels.backend()

@@ -28,16 +28,22 @@ def reserve(codec):
         _tables.append(bytearray(_N.HUFF_TABLE_SIZE))
 
 
-class _Native:
-    def __init__(self, f, ref, n_tables):
+class Decoder:
+    """codec 1 (huffman: one code table) or 2 (zerorun: run and value tables)."""
+
+    def __init__(self, f, ref):
         self.f = f
-        self.n_tables = n_tables
+        self.codec = ref.codec          # also its number of code tables (0: none to read)
         self.start = ref.pos
         self.size = ref.size
         self.end = ref.pos + ref.size
         self.buf = bytearray(_CHUNK)
+        # the C decoder's state (ulab_kernels/modmotes.c): bits held, their
+        # count, the place in data; zerorun also zeros to come, whether a
+        # value is due, values left
+        self.state = array("i", [0, 0, 0, 0, 0, ref.n] if ref.codec == 2 else [0, 0, 0])
         if not ref.n:                   # an empty array: nothing to decode
-            self.n_tables = 0
+            self.codec = 0
         self.pos = self._claim()
         self.data = memoryview(self.buf)[:0]
 
@@ -45,14 +51,14 @@ class _Native:
         # build this decoder's code tables into the shared ones; returns where
         # the coded values start in the file
         global _owner
-        reserve(self.n_tables)
+        reserve(self.codec)
         f = self.f
         f.seek(self.start)
-        head = f.read(min(self.n_tables * _TABLE_BYTES, self.size))
+        head = f.read(min(self.codec * _TABLE_BYTES, self.size))
         used = 0
-        for i in range(self.n_tables):
+        for i in range(self.codec):
             # zero-run: run table in natural order first, then the values (zigzag)
-            zigzag = 1 if i == self.n_tables - 1 else 0
+            zigzag = 1 if i == self.codec - 1 else 0
             try:
                 used += _N.huff_table(_tables[i], head, used, zigzag)
             except ValueError as e:
@@ -80,7 +86,10 @@ class _Native:
         state = self.state
         while True:
             try:
-                got = self._decode(state, dest, done, n - done)
+                if self.codec == 1:
+                    got = _N.huff_decode(_tables[0], state, self.data, dest, done, n - done)
+                else:
+                    got = _N.zrun_decode(_tables[0], _tables[1], state, self.data, dest, done, n - done)
             except ValueError as e:
                 raise MoteError("damaged weights: %s" % e)
             if got < 0:
@@ -94,22 +103,4 @@ class _Native:
             self._refill(state)
 
 
-class Huffman(_Native):
-    def __init__(self, f, ref):
-        _Native.__init__(self, f, ref, 1)
-        self.state = array("i", [0, 0, 0])
-
-    def _decode(self, state, dest, off, n):
-        return _N.huff_decode(_tables[0], state, self.data, dest, off, n)
-
-
-class ZeroRun(_Native):
-    def __init__(self, f, ref):
-        _Native.__init__(self, f, ref, 2)
-        self.state = array("i", [0, 0, 0, 0, 0, ref.n])
-
-    def _decode(self, state, dest, off, n):
-        return _N.zrun_decode(_tables[0], _tables[1], state, self.data, dest, off, n)
-
-
-CLASSES = {1: Huffman, 2: ZeroRun}
+CLASSES = {1: Decoder, 2: Decoder}

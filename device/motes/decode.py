@@ -15,11 +15,11 @@ from array import array
 
 from .structs import MoteError, DTYPES
 
-RAW = const(0)
-HUFFMAN = const(1)
-ZERORUN = const(2)
-RICE = const(3)
-BITPACK = const(4)
+_RAW = const(0)
+_HUFFMAN = const(1)
+_ZERORUN = const(2)
+_RICE = const(3)
+_BITPACK = const(4)
 
 
 def new_array(dtype, n):
@@ -55,15 +55,15 @@ class _Raw:
 
 def _module(codec, dtype):
     # the module with the decoder of a bitstream codec (None: raw or unknown)
-    if codec == RICE or codec == BITPACK:
+    if codec == _RICE or codec == _BITPACK:
         return "bits"
     if codec == 5 or codec == 6:
         return "derive"           # format 1.1: scales, predicted biases (net.const resolves them)
-    if codec == HUFFMAN or codec == ZERORUN:
+    if codec == _HUFFMAN or codec == _ZERORUN:
         from . import kernels
-        if kernels.BACKEND == "native" and dtype == 0:
+        if kernels.backend() == "native" and dtype == 0:
             return "dec_native"       # huffman and zerorun in C
-        return "huff" if codec == HUFFMAN else "zrun"
+        return "huff" if codec == _HUFFMAN else "zrun"
     return None
 
 
@@ -85,7 +85,7 @@ class _Coded:
         self.read = m.CLASSES[ref.codec](f, ref).read
 
 
-DECODERS = {RAW: _Raw, HUFFMAN: _Coded, ZERORUN: _Coded, RICE: _Coded, BITPACK: _Coded}
+DECODERS = {_RAW: _Raw, _HUFFMAN: _Coded, _ZERORUN: _Coded, _RICE: _Coded, _BITPACK: _Coded}
 
 
 def register(codec_id, cls):

@@ -1,21 +1,22 @@
 # Which kernel runs each op: native C module, then viper, then pure Python.
 # Every backend gives the same int8 results (bit-exact with TFLM's reference).
 # Kernel modules are imported only for the ops a model uses: code costs RAM.
+from micropython import const
 
-# op id -> module of pure-Python kernels (each module has OPS: op id -> function)
-_PY = {
-    0: "k_fc",
-    1: "k_conv", 2: "k_dwconv",
-    3: "k_pool", 4: "k_pool",
-    5: "k_shape", 17: "k_shape", 18: "k_shape", 12: "k_shape", 13: "k_shape", 19: "k_shape",
-    6: "k_softmax", 7: "k_act", 8: "k_act", 14: "k_act", 15: "k_act", 16: "k_act", 21: "k_act",
-    22: "k_act", 23: "k_act",
-    9: "k_elem", 10: "k_elem", 20: "k_elem", 11: "k_mean",
-}
-_VIPER = (0, 1, 2, 3, 4)                 # ops k_viper.py has
-_ORDER = ("native", "viper", "python")   # preference, best first
-BACKEND = "python"
+from .structs import nth
+
+# op id -> the module of its pure-Python kernels (k_<name>.py, each with OPS:
+# op id -> function): the n-th word is op id n's. One string, not a dict: the
+# names of modules a model does not use then cost no RAM (qstrs are for good).
+_PY = "fc conv dwconv pool pool shape softmax act act elem elem mean shape shape act act act shape shape shape elem act act act"
+_VIPER_LAST = const(4)   # k_viper.py has ops 0 .. 4
+BACKEND = None      # chosen at the first load or use(): see backend()
 _viper = None
+
+
+def _py_module(op):
+    name = nth(_PY, op, " ")
+    return "k_" + name if name else None
 
 
 def _native_available():
@@ -42,20 +43,30 @@ def _module(name):
     return __import__("motes." + name, None, None, ("OPS",))
 
 
+def backend():
+    """The backend nets loaded now use: the best available unless use() chose.
+    Found on first need, so that `import motes` loads no kernel code."""
+    global BACKEND
+    if BACKEND is None:
+        BACKEND = "native" if _native_available() else "viper" if _viper_available() else "python"
+    return BACKEND
+
+
 def get(op):
     """The kernel function for an op id, from the best backend that has it."""
     global _viper
+    backend()
     if BACKEND == "native":
         from . import k_native
         fn = k_native.OPS.get(op)
         if fn:
             return fn
-        if op in _VIPER and _viper is None:
+        if op <= _VIPER_LAST and _viper is None:
             _viper = _viper_available()    # checked once: ops native lacks go to viper
-    if op in _VIPER and (BACKEND == "viper" or (BACKEND == "native" and _viper)):
+    if op <= _VIPER_LAST and (BACKEND == "viper" or (BACKEND == "native" and _viper)):
         from . import k_viper
         return k_viper.OPS[op]
-    name = _PY.get(op)
+    name = _py_module(op)
     if name is None:
         from .structs import MoteError
         raise MoteError("op %d has no kernel in this runtime: update motes on the board" % op)
@@ -65,8 +76,8 @@ def get(op):
 def use(name):
     """Choose the backend ('native', 'viper' or 'python') for nets loaded from now on."""
     global BACKEND
-    if name not in _ORDER:
-        raise ValueError("backend must be one of " + ", ".join(_ORDER))
+    if name not in ("native", "viper", "python"):
+        raise ValueError("backend must be 'native', 'viper' or 'python'")
     if name == "native" and not _native_available():
         raise ValueError("native kernels are not available: put motes_native.mpy (built for this "
                          "board's architecture) in /lib or beside motes")
@@ -79,8 +90,3 @@ def use(name):
         for m in ("motes.k_viper", "motes.k_native", "motes.dec_native", "motes_native"):
             forget(m)
 
-
-if _native_available():
-    BACKEND = "native"
-elif _viper_available():
-    BACKEND = "viper"

@@ -309,16 +309,16 @@ class Net:
             self._f = None
 
 
-def load(path_or_stream, mode=None, chunk=_CHUNK, verbose=True):
-    """Open a .mote file (a path, or a stream with read/seek/readinto)."""
-    if isinstance(path_or_stream, str):
+def load(path, mode=None, chunk=_CHUNK, verbose=True):
+    """Open a .mote file: path is a file name, or a stream with read/seek/readinto."""
+    if isinstance(path, str):
         try:
-            f = open(path_or_stream, "rb")
+            f = open(path, "rb")
         except OSError:
-            raise OSError("cannot open %s: copy the .mote file to the board first" % path_or_stream)
-        what = path_or_stream
+            raise OSError("cannot open %s: copy the .mote file to the board first" % path)
+        what = path
     else:
-        f = path_or_stream
+        f = path
         what = "stream"
     try:
         return Net(f, what, mode, chunk, verbose)

@@ -12,7 +12,6 @@
 # side by side and the free memory stays in one piece.
 from micropython import const
 import gc
-import struct
 from array import array
 
 from .structs import DTYPES, MoteError, forget
@@ -26,17 +25,17 @@ except ImportError:  # some CircuitPython builds: slower pure-Python CRC-32
 
 _HEADER_SIZE = const(16)
 _MAJOR = const(1)
-SEC_META = const(1)
-SEC_TENSORS = const(2)
-SEC_GRAPH = const(3)
-SEC_LAYER = const(4)
+_SEC_META = const(1)
+_SEC_TENSORS = const(2)
+_SEC_GRAPH = const(3)
+_SEC_LAYER = const(4)
 _MARGIN = const(8192)     # free RAM to keep when choosing resident mode
 _READ_BUF = const(512)    # streaming: file read buffer and decoder state
 _TABLES = const(2048)     # streaming: Huffman decoding tables of one array
 
 
-def _crc32_py(data, crc=0):
-    crc = ~crc & 0xFFFFFFFF
+def _crc32_py(data, value=0):
+    crc = ~value & 0xFFFFFFFF
     for b in data:
         crc ^= b
         for _ in range(8):
@@ -50,7 +49,10 @@ def check_file(f, what, chunk=512):
     head = f.read(_HEADER_SIZE)
     if len(head) < _HEADER_SIZE or head[:4] != b"MOTE":
         raise MoteError("%s: not a .mote file (make one with 'motes convert')" % what)
-    magic, major, minor, flags, size, crc = struct.unpack("<4sBBHII", head)
+    # magic, version major and minor, flags (u16), file size and CRC-32 (u32, little-endian)
+    major, minor = head[4], head[5]
+    size = int.from_bytes(head[8:12], "little")
+    crc = int.from_bytes(head[12:16], "little")
     if major != _MAJOR:
         raise MoteError("%s: format version %d.%d; this runtime reads %d.x: update the motes "
                         "runtime on the board, or convert with a matching motes" % (what, major, minor, _MAJOR))
@@ -123,25 +125,25 @@ class Src:
         return (u >> 1) ^ -(u & 1)
 
     def f32(self):
-        return struct.unpack("<f", bytes(self.u8() for _ in range(4)))[0]
+        return array("f", bytes(self.u8() for _ in range(4)))[0]    # little-endian, as every board
 
-    def id(self, limit):
+    def id(self, count):
         t = self.uv()
-        if t >= limit:
+        if t >= count:
             raise MoteError(self.what + ": tensor id %d out of range" % t)
         return t
 
 
 class Out:
-    """An array filled item by item; in the counting pass it only counts (a is
-    None) or grows (a is a list)."""
+    """An array filled item by item; in the counting pass it only counts (data
+    is None) or grows (data is a list)."""
 
-    def __init__(self, a=None):
-        self.a = a
+    def __init__(self, data=None):
+        self.data = data
         self.n = 0
 
     def put(self, v):
-        a = self.a
+        a = self.data
         if a is not None:
             if self.n < len(a):
                 a[self.n] = v
@@ -149,9 +151,9 @@ class Out:
                 a.append(v)
         self.n += 1
 
-    def set(self, k, v):
-        if self.a is not None:
-            self.a[k] = v
+    def set(self, index, v):
+        if self.data is not None:
+            self.data[index] = v
 
 
 def _sections(c, size, what):
@@ -163,64 +165,64 @@ def _sections(c, size, what):
     secs = {}
     layers = []
     for kind, length in table:
-        if kind == SEC_LAYER:
+        if kind == _SEC_LAYER:
             layers.append((pos, length))
-        elif kind in (SEC_META, SEC_TENSORS, SEC_GRAPH):
+        elif kind in (_SEC_META, _SEC_TENSORS, _SEC_GRAPH):
             secs[kind] = (pos, length)
         pos += length
-    if SEC_TENSORS not in secs or SEC_GRAPH not in secs:
+    if _SEC_TENSORS not in secs or _SEC_GRAPH not in secs:
         raise MoteError(what + ": no tensor table or graph")
     return secs, layers
 
 
-def _shape(c, rank, S, dims=None):
-    # a shape into S (rank, dims), shared with an equal one already there (the
-    # bias, multiplier and shift of a layer are all [C]); returns where it
-    # starts, its element count and its first dim (0 for rank < 2: not a
-    # matrix streamed by rows)
+def _shape(c, rank, out, dims=None):
+    # a shape into the Out of shapes (rank, dims), shared with an equal one
+    # already there (the bias, multiplier and shift of a layer are all [C]);
+    # returns where it starts, its element count and its first dim (0 for
+    # rank < 2: not a matrix streamed by rows)
     if dims is None:
         dims = tuple(c.uv() for _ in range(rank))
     n = 1
     for d in dims:
         n *= d
     d0 = dims[0] if rank > 1 else 0
-    s = S.a
+    s = out.data
     k = 0
-    while k < S.n:
+    while k < out.n:
         if s[k] == rank and tuple(s[k + 1:k + 1 + rank]) == dims:
             return k, n, d0
         k += 1 + s[k]
-    S.put(rank)
+    out.put(rank)
     for d in dims:
-        S.put(d)
+        out.put(d)
     return k, n, d0
 
 
-def _parse(c, what, secs, layer_secs, chunk, o, ops=None, codecs=None):
-    """One pass over tensors, graph and constant headers into the Outs o (see net.py).
+def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
+    """One pass over tensors, graph and constant headers into the Outs out (see net.py).
 
     Returns (arena size, inputs, outputs, bytes of all decoded constants, the
     most one layer needs in streaming mode: the mirror of motes.report on the
     host). The counting pass also notes the ops and the (codec, dtype) pairs
     used in the sets ops and codecs.
     """
-    T, SC, S, AT, OP, G, C = o
-    c.what = what + " tensors"
-    c.at(*secs[SEC_TENSORS])
+    T, SC, S, AT, OP, G, C = out
+    c.what = "%s (tensor table)" % what
+    c.at(*secs[_SEC_TENSORS])
     nt = c.uv()
     last = _ints(nt)          # each tensor's last dim (-1: 0-d), for implied shapes
     for i in range(nt):
         kind = c.u8()
         at, n, _ = _shape(c, kind & 15, S)
-        last[i] = S.a[at + S.a[at]] if S.a[at] else -1
+        last[i] = S.data[at + S.data[at]] if S.data[at] else -1
         SC.put(c.f32())
         T.put(kind >> 4)        # dtype
         T.put(c.sv())           # zero point
         T.put(c.uv())           # arena offset
         T.put(n)
         T.put(at)
-    c.what = what + " graph"
-    c.at(*secs[SEC_GRAPH])
+    c.what = "%s (graph section)" % what
+    c.at(*secs[_SEC_GRAPH])
     arena = c.uv()
     inputs = tuple(c.id(nt) for _ in range(c.uv()))
     outputs = tuple(c.id(nt) for _ in range(c.uv()))
@@ -376,8 +378,8 @@ def scan(net, f, what, mode):
     gc.collect()    # from here on, what is allocated stays close together
     c, secs, layer_secs = _open(net, f, what)
     net.meta = {}
-    if SEC_META in secs:
-        pos, length = secs[SEC_META]
+    if _SEC_META in secs:
+        pos, length = secs[_SEC_META]
         f.seek(pos)
         try:
             import json

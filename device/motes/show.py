@@ -69,7 +69,7 @@ def describe(net):
     ti = net.tensor(net.inputs[0])
     to = net.tensor(net.outputs[0])
     return "<motes.Net %s: %d layers, input %s, output %s, %d bytes, %s mode, %s backend%s>" % (
-        net.name, len(net.ops), _shape(ti), _shape(to), net.file_bytes, net.mode, kernels.BACKEND,
+        net.name, len(net.ops), _shape(ti), _shape(to), net.file_bytes, net.mode, kernels.backend(),
         (", labels " + ",".join(net.labels)) if net.labels else "")
 
 

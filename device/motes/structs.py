@@ -38,6 +38,18 @@ def nbytes(c):
     return c.n * DTYPES[c.dtype][1]
 
 
+def nth(s, i, sep):
+    """Field i of s split at sep (None past the end, "" if empty), without
+    making the other fields: the tables kept as one string use it."""
+    start = 0
+    for _ in range(i):
+        start = s.find(sep, start) + 1
+        if not start:
+            return None
+    end = s.find(sep, start)
+    return s[start:] if end < 0 else s[start:end]
+
+
 def forget(name):
     """Drop a module (e.g. 'motes.reader') so the GC can free its code."""
     import sys

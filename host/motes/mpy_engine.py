@@ -25,35 +25,44 @@ _SCRIPT = r"""
 import sys, gc, time
 sys.path.insert(0, {device!r})
 {mount}import motes
-if {backend!r}:
-    motes.kernels.use({backend!r})
-peak = [0]
-def probe():
-    # live heap at layer ends and weight chunks (mem_peak() of the unix port counts
-    # every allocation ever made, so it cannot tell the peak)
+# the program's own names in a function: module-level names would be global
+# (each a qstr, kept for good), as in a board's main.py with main()
+
+
+def main():
+    if {backend!r}:
+        motes.kernels.use({backend!r})
+    peak = [0]
+
+    def probe():
+        # live heap at layer ends and weight chunks (mem_peak() of the unix port
+        # counts every allocation ever made, so it cannot tell the peak)
+        gc.collect()
+        a = gc.mem_alloc()
+        if a > peak[0]:
+            peak[0] = a
+    out = bytearray({n_out})
     gc.collect()
-    a = gc.mem_alloc()
-    if a > peak[0]:
-        peak[0] = a
-out = bytearray({n_out})
-gc.collect()
-net = motes.load({mote!r}, mode={mode!r}, verbose=False)
-if {measure!r}:
-    net.probe = probe
-    probe()
-# each input is read straight into the arena, as a board program can (a
-# camera frame, audio features): no input buffer of its own
-x = net.input_buffer()
-f = open({inputs!r}, "rb")
-times = []
-while f.readinto(x) == {n_in}:
-    t0 = time.ticks_us()
-    net.predict_int8(None, out)
-    times.append(time.ticks_diff(time.ticks_us(), t0))
-    print(list(v - 256 if v > 127 else v for v in out))
-f.close()
-print({{"done": 1, "backend": motes.backend(), "mode": net.mode, "us_per_inference": times,
-       "peak_heap_bytes": peak[0], "mem_free": gc.mem_free()}})
+    net = motes.load({mote!r}, mode={mode!r}, verbose=False)
+    if {measure!r}:
+        net.probe = probe
+        probe()
+    # each input is read straight into the arena, as a board program can (a
+    # camera frame, audio features): no input buffer of its own
+    x = net.input_buffer()
+    f = open({inputs!r}, "rb")
+    times = []
+    while f.readinto(x) == {n_in}:
+        t0 = time.ticks_us()
+        net.predict_int8(None, out)
+        times.append(time.ticks_diff(time.ticks_us(), t0))
+        print(list(v - 256 if v > 127 else v for v in out))
+    f.close()
+    print({{"done": 1, "backend": motes.backend(), "mode": net.mode, "us_per_inference": times,
+           "peak_heap_bytes": peak[0], "mem_free": gc.mem_free()}})
+
+
+main()
 """
 
 
