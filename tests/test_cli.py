@@ -153,3 +153,16 @@ def test_unsupported_op_names_each_and_writes_nothing(tmp_path, capsys):
     assert code == 2
     assert "TILE x4" in err and "operators #1 ->" in err and "Supported:" in err
     assert not out.exists() and not list(tmp_path.glob("*.part"))
+
+
+def test_compare_with_the_runtime_from_romfs(capsys):
+    # --romfs: the device runtime imported from an emulated ROMFS partition;
+    # micro_speech then streams in issue #3's 48K heap, bit-exact with TFLM
+    code, out, err = run_cli(capsys, "compare", shared_model("micro_speech_quantized"), "--n", 3,
+                             "--engine", "micropython", "--romfs", "--heap", "48K", "--mode", "streaming",
+                             "--backend", "python", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["mismatches"] == 0 and result["n"] == 3
+    assert result["engine"] == "micropython" and result["mode"] == "streaming"
+    assert result["peak_heap_bytes"] < 48 * 1024

@@ -64,3 +64,45 @@ print(gc.mem_alloc() - a)
 """, heap="256K")
     assert proc.returncode == 0, proc.stderr
     assert int(ram) < 0.8 * int(proc.stdout)
+
+
+def test_motes_romfs_builds_an_image_that_runs(tmp_path, capsys):
+    # `motes romfs` for the unix port's arch, with a model: mounted as the
+    # emulated partition, the model loads from /rom and matches the host
+    import numpy as np
+    from conftest import shared_model
+    from motes import api
+    from motes.cli import main
+    from motes.executor import Executor
+    from motes.format import from_bytes
+    conv = api.convert(shared_model("micro_speech_quantized"))
+    model_path = tmp_path / "speech.mote"
+    model_path.write_bytes(conv.data)
+    out = tmp_path / "board.romfs"
+    assert main(["romfs", "--arch", "x64", str(model_path), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "with motes_native.mpy" in printed and "mpremote romfs deploy" in printed
+    flash = romfs.emulated_flash(out.read_bytes())
+    proc = mpy_engine.run_code(romfs.mount_code(flash) + """
+import motes
+net = motes.load("/rom/speech.mote", mode="streaming", verbose=False)
+x = net.input_buffer()
+for i in range(len(x)):
+    x[i] = (i * 7) & 0xFF
+print(motes.__file__, motes.backend(), list(net.predict_int8(None, [0] * 4)))
+""", heap="64K")
+    assert proc.returncode == 0, proc.stderr
+    where, backend, values = proc.stdout.split(" ", 2)
+    x = np.array([(i * 7) & 0xFF for i in range(1960)], dtype=np.uint8).view(np.int8)
+    ref = Executor(from_bytes(conv.data)).run([x.reshape(1, 1960)])[0].ravel()
+    assert where == "/rom/lib/motes/__init__.mpy" and backend == "native"
+    assert eval(values) == ref.tolist()
+
+
+def test_motes_romfs_refuses_what_is_not_a_model(tmp_path, capsys):
+    from motes.cli import main
+    bad = tmp_path / "x.mote"
+    bad.write_bytes(b"not a model")
+    assert main(["romfs", "--arch", "x64", str(bad), "-o", str(tmp_path / "o.romfs")]) == 2
+    assert "x.mote" in capsys.readouterr().err
+    assert not (tmp_path / "o.romfs").exists()

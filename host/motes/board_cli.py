@@ -1,4 +1,4 @@
-"""The board verbs of the `motes` command: deploy, emulate, flash, repl."""
+"""The board verbs of the `motes` command: deploy, emulate, flash, repl, romfs."""
 from __future__ import annotations
 
 import argparse
@@ -138,3 +138,37 @@ def do_repl(args) -> int:
     finally:
         if tmp:
             tmp.cleanup()
+
+
+def add_romfs(s) -> None:
+    from .device_build import ARCHS
+    s.add_argument("models", nargs="*", help=".mote files to put in the image too (read at /rom/NAME)")
+    s.add_argument("--arch", required=True, choices=ARCHS,
+                   help="the board's architecture (armv6m: RP2040, xtensawin: ESP32, armv7emsp: STM32F4...)")
+    s.add_argument("-o", "--output", default="motes.romfs", help="the image to write (default motes.romfs)")
+    s.add_argument("--no-native", action="store_true", help="leave out motes_native.mpy")
+
+
+def do_romfs(args) -> int:
+    """A ROMFS image of the runtime (and models) for firmware built with ROMFS."""
+    from . import romfs
+    from .format import from_bytes
+    files = romfs.runtime_files(args.arch, native=not args.no_native)
+    for m in args.models:
+        p = Path(m)
+        if p.suffix != ".mote" or not p.is_file():
+            raise BoardError(f"{m}: not a .mote file (make one with 'motes convert')")
+        from_bytes(p.read_bytes(), str(p), decode=False)     # refuses a broken model now
+        files[p.name] = p.read_bytes()
+    image = romfs.build_image(files)
+    out = Path(args.output)
+    tmp = out.with_name(out.name + ".part")
+    tmp.write_bytes(image)
+    tmp.replace(out)
+    native = "lib/motes_native.mpy" in files
+    print(f"{out}: {len(image):,} bytes, {len(files)} files: the runtime for {args.arch} as .mpy"
+          f"{' with motes_native.mpy' if native else ' (no motes_native.mpy for this arch here: viper/python kernels)'}"
+          f"{', ' + ', '.join(Path(m).name for m in args.models) if args.models else ''}")
+    print(f"next: mpremote romfs deploy {out}   (firmware built with ROMFS, MicroPython 1.25+: it is "
+          f"mounted at /rom and /rom/lib is on sys.path; see docs/DEVICE.md)")
+    return 0

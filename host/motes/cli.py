@@ -87,7 +87,7 @@ def do_run(args) -> int:
                          f"(shape {t_in.shape})")
     xq = x.astype(np.int8) if x.dtype == np.int8 else api.quantize_input(x, t_in.scale, t_in.zero_point)
     outs, info = run_engine(data, [xq.reshape(t_in.shape)], args.engine, heap=args.heap, mode=args.mode,
-                            backend=args.backend)
+                            backend=args.backend, rom=args.romfs)
     q = np.asarray(outs[0], dtype=np.int8)
     f = api.dequantize(q, t_out.scale, t_out.zero_point)
     out = dict(output=[float(v) for v in f.ravel()], output_int8=[int(v) for v in q.ravel()], **info)
@@ -127,7 +127,7 @@ def do_compare(args) -> int:
     data = Path(args.mote).read_bytes() if args.mote else conv.data
     inputs = random_inputs(from_bytes(data, args.mote or str(src)), args.n, args.seed)
     result = compare(conv.tflite, data, inputs, engine=args.engine, heap=args.heap, mode=args.mode,
-                     backend=args.backend)
+                     backend=args.backend, rom=args.romfs)
     if args.json:
         print(json.dumps(result))
     else:
@@ -144,6 +144,9 @@ def _engine_options(s) -> None:
     s.add_argument("--heap", help="micropython: heap size like a board's, e.g. 128K")
     s.add_argument("--mode", choices=["resident", "streaming"], help="micropython: load mode (default: auto)")
     s.add_argument("--backend", choices=["python", "viper", "native"], help="micropython: kernels to use")
+    s.add_argument("--romfs", action="store_true",
+                   help="micropython: run the runtime from an emulated ROMFS partition, as firmware built "
+                        "with ROMFS does (its code then stays out of the heap)")
 
 
 def do_bench(args) -> int:
@@ -161,9 +164,10 @@ VERBS = {
     "emulate": (board_cli.do_emulate, "an emulated board: the MicroPython unix port on a serial pseudo-terminal"),
     "flash": (board_cli.do_flash, "flash MicroPython firmware: esptool (ESP32) or UF2 copy (RP2040)"),
     "repl": (board_cli.do_repl, "MicroPython REPL on this computer with the runtime and a model loaded"),
+    "romfs": (board_cli.do_romfs, "a ROMFS image of the runtime (and models) for firmware built with ROMFS"),
 }
 BOARD_ARGS = {"deploy": board_cli.add_deploy, "emulate": board_cli.add_emulate,
-              "flash": board_cli.add_flash, "repl": board_cli.add_repl}
+              "flash": board_cli.add_flash, "repl": board_cli.add_repl, "romfs": board_cli.add_romfs}
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -26,7 +26,7 @@ def random_inputs(model: MoteModel, n: int, seed: int = 0) -> list[np.ndarray]:
 
 
 def run_engine(mote: bytes, inputs: list[np.ndarray], engine: str = "numpy", heap=None, mode=None,
-               backend=None) -> tuple[list[np.ndarray], dict]:
+               backend=None, rom=False) -> tuple[list[np.ndarray], dict]:
     """int8 outputs of a .mote for each int8 input, and what the engine reports."""
     if engine == "numpy":
         ex = Executor(from_bytes(mote))
@@ -36,7 +36,7 @@ def run_engine(mote: bytes, inputs: list[np.ndarray], engine: str = "numpy", hea
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.mote"
             path.write_bytes(mote)
-            info = mpy_engine.run(path, inputs, heap=heap, mode=mode, backend=backend)
+            info = mpy_engine.run(path, inputs, heap=heap, mode=mode, backend=backend, rom=rom)
         outputs = info.pop("outputs")
         info["engine"] = "micropython"
         return outputs, info
