@@ -10,7 +10,10 @@ def softmax(net, L, ins, outs):
     x = ins[0]
     y = outs[0]
     depth = x.shape[-1] if x.shape else 1
-    E = [None] * 256                    # exp of (x - max) = -k, by k
+    # exp of (x - max) = -k, by k: for a short row (a classifier's few
+    # classes) only the k that occur; a list of all 256 is 2 KB on a 64-bit port
+    small = depth <= 32
+    E = {} if small else [None] * 256
     xt = stab(0)
     mv = net.mv
     d = y.off - x.off
@@ -24,7 +27,7 @@ def softmax(net, L, ins, outs):
         for i in range(r, r + depth):
             k = mx - xt[mv[i]]
             if -k >= dmin:
-                e = E[k]
+                e = E.get(k) if small else E[k]
                 if e is None:
                     e = E[k] = exp_neg(srdhm(wrap32(-k << ils), im), 5)
                 tot += rdpot(e, 12)
