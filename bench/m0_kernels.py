@@ -18,8 +18,9 @@ The motes kernels are measured twice: at -O2 for -mcpu=cortex-m0plus (the
 build the targets are set for) and with the armv6m native module's own flags
 (-mcpu=cortex-m0 -Os -fpic ..., m0emu.NATMOD_CFLAGS), the code a board runs
 unless ulab_kernels/Makefile is given OPT=-O2. The inner loops (dot4, the
-depthwise 3x3 line, the Huffman decode loop) are hand-written Thumb-1 and the
-same in both builds; only the C around them differs.
+depthwise 3x3 line and its gather, the im2col word copy, the Huffman decode
+loop) are hand-written Thumb-1 and the same in both builds; only the C around
+them differs.
 
 Every emulated output is compared with the host numpy reference. Prints a
 table and saves bench/m0_kernels.png.

@@ -66,6 +66,8 @@ FC_CASES = [
     ((2, 33), dict(out_ch=7, act=3, per_channel=False)),
     ((1, 1), dict(out_ch=1)),
     ((4, 5), dict(out_ch=3)),
+    ((1, 30), dict(out_ch=6)),          # depth 2 mod 4: dot4 enters its 4-step loop halfway
+    ((2, 7), dict(out_ch=5, act=1)),    # 3 mod 4: one step, then halfway
 ]
 
 
@@ -118,6 +120,9 @@ DW_CASES = [
     ((2, 7, 7, 5), dict(stride=(2, 2), act=3)),
     ((1, 6, 6, 2), dict(kernel=(5, 5), depth_multiplier=3)),
     ((1, 25, 5, 4), dict(kernel=(3, 3))),
+    ((1, 1, 1, 3), dict()),                   # 3x3 path, one output a line: the general loop
+    ((1, 2, 2, 3), dict(per_channel=False)),  # lines of two outputs: one pair
+    ((1, 3, 7, 2), dict(stride=(1, 2))),      # odd lines: the last pair again, shifted
 ]
 
 

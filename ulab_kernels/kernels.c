@@ -96,19 +96,21 @@ static int8_t rq8(int32_t v, int32_t m, int32_t sft, const outq *oq) {
     return clamp8(v + oq->ooff, oq->lo, oq->hi);
 }
 
-/* rq8's fast form with one channel's constants worked out (e9 = 0: the
- * channel needs the general path): the output offset rides in c. */
-typedef struct { int32_t m0, m1, m2, c, e9; } rqc;
+/* rq8's fast form with one channel's constants worked out, for sums v with
+ * -lim <= v < lim: lim = 2^19, or 0 (none) when the channel takes the general
+ * path. The output offset less act_min rides in c. */
+typedef struct { int32_t m0, m1, m2, c, e9, lim; } rqc;
 
-static void rq_prep(rqc *r, const mk_quant *q, int32_t o, int32_t ooff) {
+static void rq_prep(rqc *r, const mk_quant *q, int32_t o, const outq *oq) {
     int32_t k = q->count > 1 ? o : 0, m = q->multiplier[k], sft = q->shift[k];
-    r->m0 = m & 0x7FF;
-    r->m1 = (m >> 11) & 0x7FF;
-    r->m2 = m >> 22;
-    r->e9 = 0;
+    r->lim = 0;
     if (m >= 0 && sft <= -1 && sft >= -13) {
-        r->c = (1 << (8 - sft)) + 256 + ooff * (1 << (9 - sft));
+        r->m0 = m & 0x7FF;
+        r->m1 = (m >> 11) & 0x7FF;
+        r->m2 = m >> 22;
+        r->c = (1 << (8 - sft)) + 256 + (oq->ooff - oq->lo) * (1 << (9 - sft));
         r->e9 = 9 - sft;
+        r->lim = 1 << 19;
     }
 }
 
@@ -129,8 +131,8 @@ typedef struct {
 #if defined(__thumb__) && !defined(__thumb2__) && defined(__GNUC__)
 /* ARMv6-M: gcc would keep the row pointers in high registers and copy them
  * down for every load; here the pointers and the index live in r0-r7 and the
- * four sums in r8-r11 (ADD reaches them): 15.5 instructions per 4 MACs, 14.5
- * without the input offset (CONV_2D folds it into the sums' start). */
+ * four sums in r8-r11 (ADD reaches them): 15.25 instructions per 4 MACs,
+ * 14.25 without the input offset (CONV_2D folds it into the sums' start). */
 #define DOT4_GROUP(XADD) \
     "ldrsb r5, [r0, r7]\n" XADD \
     "ldrsb r6, [r1, r7]\n muls r6, r5\n add r8, r6\n" \
@@ -146,13 +148,10 @@ __attribute__((naked, noinline)) static void dot4(const int8_t *x_end, dot4_args
         "mov r4, r8\n mov r5, r9\n mov r6, r10\n mov r7, r11\n"
         "push {r4, r5, r6, r7}\n"
         "mov lr, r1\n"
-        "ldr r4, [r1, #0]\n mov r8, r4\n"
-        "ldr r4, [r1, #4]\n mov r9, r4\n"
-        "ldr r4, [r1, #8]\n mov r10, r4\n"
-        "ldr r4, [r1, #12]\n mov r11, r4\n"
-        "ldr r4, [r1, #16]\n mov ip, r4\n"
-        "ldr r7, [r1, #20]\n"
-        "ldr r2, [r1, #28]\n ldr r3, [r1, #32]\n ldr r4, [r1, #36]\n ldr r1, [r1, #24]\n"
+        "ldm r1!, {r2, r3, r4, r5}\n"
+        "mov r8, r2\n mov r9, r3\n mov r10, r4\n mov r11, r5\n"
+        "ldm r1!, {r4, r7}\n mov ip, r4\n"
+        "ldm r1, {r1, r2, r3, r4}\n"
         "lsls r6, r7, #31\n"
         "beq 3f\n"
         /* n odd: one step with the offset (adding 0 is harmless) */
@@ -161,25 +160,38 @@ __attribute__((naked, noinline)) static void dot4(const int8_t *x_end, dot4_args
         "beq 2f\n"
         "3:\n"
         "mov r5, ip\n cmp r5, #0\n beq 4f\n"
+        /* four steps a pass (n = 2 mod 4: start at the third) */
+        "lsls r6, r7, #30\n bne 7f\n"
         "1:\n"
+        DOT4_GROUP("add r5, ip\n")
+        "adds r7, #1\n"
+        DOT4_GROUP("add r5, ip\n")
+        "adds r7, #1\n"
+        "7:\n"
         DOT4_GROUP("add r5, ip\n")
         "adds r7, #1\n"
         DOT4_GROUP("add r5, ip\n")
         "adds r7, #1\n"
         "bne 1b\n"
         "b 2f\n"
+        /* no offset: the same */
         "4:\n"
+        "lsls r6, r7, #30\n bne 6f\n"
+        "5:\n"
         DOT4_GROUP("")
         "adds r7, #1\n"
         DOT4_GROUP("")
         "adds r7, #1\n"
-        "bne 4b\n"
+        "6:\n"
+        DOT4_GROUP("")
+        "adds r7, #1\n"
+        DOT4_GROUP("")
+        "adds r7, #1\n"
+        "bne 5b\n"
         "2:\n"
         "mov r1, lr\n"
-        "mov r4, r8\n str r4, [r1, #0]\n"
-        "mov r4, r9\n str r4, [r1, #4]\n"
-        "mov r4, r10\n str r4, [r1, #8]\n"
-        "mov r4, r11\n str r4, [r1, #12]\n"
+        "mov r2, r8\n mov r3, r9\n mov r4, r10\n mov r5, r11\n"
+        "stm r1!, {r2, r3, r4, r5}\n"
         "pop {r4, r5, r6, r7}\n"
         "mov r8, r4\n mov r9, r5\n mov r10, r6\n mov r11, r7\n"
         "pop {r4, r5, r6, r7, pc}\n");
@@ -205,7 +217,8 @@ static void dot4(const int8_t *x_end, dot4_args *a) {
 
 /* Output channels o0 .. o0+rows-1 (weights w, row length n >= 1, stride n)
  * against x (+ xoff): y[o] for each, requantized with rc[r] (r = 0 ..
- * rows-1; in the general case rq8 with q). The sums start at init[r] (NULL: 0). */
+ * rows-1; in the general case rq8 with q). The sums start at init[r]
+ * (rows <= RQ_STRIPE; init has RQ_STRIPE entries). */
 static void rows_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t rows, int32_t o0,
                     int32_t xoff, const int32_t *init, const rqc *rc, const mk_quant *q,
                     const outq *oq, int8_t *y) {
@@ -213,28 +226,36 @@ static void rows_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t rows, i
     a.xoff = xoff;
     a.neg_n = -n;
     y += o0;
-    for (int32_t r = 0; r < rows; r += 4) {
-        /* rows past the end repeat row r (their sums are not used) */
-        int32_t k = rows - r < 4 ? rows - r : 4;
-        const int8_t *w0 = w + n;
-        w += n;
-        a.w[0] = w0;
-        a.acc[0] = init ? (uint32_t)init[r] : 0u;
-        for (int32_t j = 1; j < 4; j++) {
-            a.w[j] = w0;
-            a.acc[j] = a.acc[0];
-            if (j < k) {
-                a.w[j] = w += n;
-                a.acc[j] = init ? (uint32_t)init[r + j] : 0u;
-            }
-        }
+    const int32_t lo = oq->lo, hr = oq->hi - lo;
+    for (int32_t r = 0; r < rows; r += 4, init += 4) {
+        /* rows past the end repeat the last row (their sums are not used) */
+        int32_t k = rows - r;
+        const int8_t *p = w + n;
+        a.acc[0] = (uint32_t)init[0];
+        a.acc[1] = (uint32_t)init[1];
+        a.acc[2] = (uint32_t)init[2];
+        a.acc[3] = (uint32_t)init[3];
+        a.w[0] = p;
+        p += k > 1 ? n : 0;
+        a.w[1] = p;
+        p += k > 2 ? n : 0;
+        a.w[2] = p;
+        p += k > 3 ? n : 0;
+        a.w[3] = p;
+        w = p;
+        k = k < 4 ? k : 4;
         dot4(x + n, &a);
         for (int32_t j = 0; j < k; j++, rc++) {
             int32_t v = (int32_t)a.acc[j];
-            if (rc->e9 && (uint32_t)(v + (1 << 19)) <= (1u << 20)) {
+            if ((uint32_t)(v + rc->lim) < 2u * (uint32_t)rc->lim) {
+                /* rq8's fast form, less act_min (in rc->c), then one unsigned compare */
                 int32_t s1 = v * rc->m1 + ((v * rc->m0) >> 11);
                 int32_t S = (s1 >> 11) + v * rc->m2;
-                *y++ = clamp8((S + (S < 0 ? -512 : 0) + rc->c) >> rc->e9, oq->lo, oq->hi);
+                int32_t u = (S + (S < 0 ? -512 : 0) + rc->c) >> rc->e9;
+                if ((uint32_t)u > (uint32_t)hr) {
+                    u = u < 0 ? 0 : hr;
+                }
+                *y++ = (int8_t)(u + lo);
             } else {
                 int32_t c = q->count > 1 ? o0 + r + j : 0;
                 *y++ = rq8(v, q->multiplier[c], q->shift[c], oq);
@@ -363,17 +384,19 @@ mk_status mk_fully_connected_s8(const mk_fc_params *p, const mk_quant *q,
     if (foff == 0 && depth > 0) {
         /* rows in stripes of RQ_STRIPE, their requantization worked out once */
         rqc rc[RQ_STRIPE];
+        int32_t init[RQ_STRIPE];
         for (int32_t r0 = 0; r0 < rows; r0 += RQ_STRIPE) {
             int32_t k = rows - r0 < RQ_STRIPE ? rows - r0 : RQ_STRIPE;
             for (int32_t j = 0; j < k; j++) {
-                rc[j].e9 = 0;   /* one batch: rq8 straight away is quicker */
+                init[j] = bias ? bias[start + r0 + j] : 0;
+                rc[j].lim = 0;   /* one batch: rq8 straight away is quicker */
                 if (batches > 1) {
-                    rq_prep(&rc[j], q, start + r0 + j, oq.ooff);
+                    rq_prep(&rc[j], q, start + r0 + j, &oq);
                 }
             }
             for (int32_t b = 0; b < batches; b++) {
                 rows_s8(input + b * depth, weights + r0 * depth, depth, k, start + r0, ioff,
-                        bias ? bias + start + r0 : NULL, rc, q, &oq, output + b * och);
+                        init, rc, q, &oq, output + b * och);
             }
         }
         return MK_OK;
@@ -404,11 +427,28 @@ int32_t mk_convolve_s8_scratch_size(const mk_conv_params *p, const mk_dims *in, 
 }
 
 /* d[0 .. n) = s[0 .. n), n >= 1 words */
+#if defined(__thumb__) && !defined(__thumb2__) && defined(__GNUC__)
+/* (four words per LDM / STM pair) */
+__attribute__((naked, noinline)) static void copy_words(uint32_t *d, const uint32_t *s, int32_t n) {
+    (void)d;
+    (void)s;
+    (void)n;
+    __asm__ volatile(
+        ".syntax unified\n"
+        "push {r4, r5, r6, lr}\n"
+        "subs r2, #4\n blt 2f\n"
+        "1:\n ldm r1!, {r3, r4, r5, r6}\n stm r0!, {r3, r4, r5, r6}\n subs r2, #4\n bge 1b\n"
+        "2:\n adds r2, #4\n beq 4f\n"
+        "3:\n ldm r1!, {r3}\n stm r0!, {r3}\n subs r2, #1\n bne 3b\n"
+        "4:\n pop {r4, r5, r6, pc}\n");
+}
+#else
 static void copy_words(uint32_t *d, const uint32_t *s, int32_t n) {
     do {
         *d++ = *s++;
     } while (--n);
 }
+#endif
 
 mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_quant *q,
                          const mk_dims *in, const int8_t *input,
@@ -467,6 +507,7 @@ mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
     int8_t *patch = (int8_t *)ctx->buf;
     const int8_t pad = (int8_t)-ioff;
     const int words = !((fd | ic) & 3) && !(((uintptr_t)input | (uintptr_t)patch) & 3u);
+    const int32_t run = words && dw == 1 && fd == ic ? (fw * fd) >> 2 : 0;   /* words of a window line */
     const outq oq = {ooff, lo, hi};
     int32_t sums[RQ_STRIPE];
     rqc rc[RQ_STRIPE];
@@ -476,7 +517,7 @@ mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
         int32_t e = o + RQ_STRIPE < g_end ? o + RQ_STRIPE : g_end;
         e = e < start + rows ? e : start + rows;
         for (int32_t r = 0; r < e - o; r++) {
-            rq_prep(&rc[r], q, o + r, ooff);
+            rq_prep(&rc[r], q, o + r, &oq);
             uint32_t ws = 0;
             const int8_t *wr = w + r * rl;
             for (int32_t k = 0; k < rl; k++) {
@@ -502,6 +543,12 @@ mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
                     for (int32_t ky = 0; ky < fh; ky++) {
                         int32_t row_in = ky >= ky0 && ky < ky1;
                         const int8_t *xp = xg + ((y0 + ky * dh) * iw + x0) * ic;
+                        if (run && row_in && kx0 == 0 && kx1 == fw) {
+                            /* the whole window line: one run of the input */
+                            copy_words((uint32_t *)(void *)pp, (const uint32_t *)(const void *)xp, run);
+                            pp += fw * fd;
+                            continue;
+                        }
                         for (int32_t kx = 0; kx < fw; kx++, pp += fd, xp += dw * ic) {
                             if (row_in && kx >= kx0 && kx < kx1) {
                                 if (words) {
@@ -553,14 +600,29 @@ typedef struct {
 } dw_row;
 
 #if defined(__thumb__) && !defined(__thumb2__) && defined(__GNUC__)
-#define DW_TAP(d) "ldrb r2, [r0, #" #d "]\n ldr r3, [r7, #(36 + 4 * " #d ")]\n muls r2, r3\n adds r1, r2\n"
-/* r0 g, r1 sum, r2 r3 scratch, r4-r6 w[0..2], r7 the struct; r8 y, r9 g_end,
- * r10 oc, r11 step (3 * stride), ip act_min, lr act_max - act_min: 60
- * instructions per output (9 MACs). The rounding: x = (S + 2^8) >> 9
- * (S = v*m >> 22), then (x + 2^(e-1) - (x < 0)) >> e, in one step with the
- * output offset, less act_min: (S + 2^8 + 2^(8+e) + (ooff - act_min) *
- * 2^(9+e) - (S < 0 ? 2^9 : 0)) >> (9 + e) (for -2^8 <= S < 0 both give 0;
- * within int32 for e <= 12); then one unsigned compare clamps. */
+/* tap d (1..8) of both outputs: the weight once, r0 / r6 the two windows */
+#define DW_TAP2(d) "ldr r4, [r7, #(36 + 4 * " #d ")]\n" \
+    "ldrb r3, [r0, #" #d "]\n muls r3, r4\n adds r1, r3\n" \
+    "ldrb r3, [r6, #" #d "]\n muls r3, r4\n adds r2, r3\n"
+/* the sum in R (R != r3, r4): rq8's fast form into r4, less act_min, clamped,
+ * plus act_min. The rounding: x = (S + 2^8) >> 9 (S = v*m >> 22), then
+ * (x + 2^(e-1) - (x < 0)) >> e, in one step with the output offset, less
+ * act_min: (S + 2^8 + 2^(8+e) + (ooff - act_min) * 2^(9+e) - (S < 0 ? 2^9 :
+ * 0)) >> (9 + e) (for -2^8 <= S < 0 both give 0; within int32 for e <= 12);
+ * then one unsigned compare clamps. */
+#define DW_RQ(R, L) \
+    "ldr r3, [r7, #0]\n muls r3, " R "\n asrs r3, r3, #11\n" \
+    "ldr r4, [r7, #4]\n muls r4, " R "\n adds r4, r3\n asrs r4, r4, #11\n" \
+    "ldr r3, [r7, #8]\n muls r3, " R "\n adds r4, r3\n" \
+    "asrs r3, r4, #31\n lsls r3, r3, #9\n adds r4, r3\n" \
+    "ldr r3, [r7, #12]\n adds r4, r3\n ldr r3, [r7, #16]\n asrs r4, r3\n" \
+    "cmp r4, lr\n bls " L "f\n asrs r3, r4, #31\n mov r4, lr\n bics r4, r3\n" L ":\n" \
+    "add r4, ip\n"
+/* Two outputs (windows g and g + step) per pass, from g to g_end (an even
+ * number of outputs, >= 2). r0 g, r1 r2 the sums (r1 then the output
+ * pointer), r3 r4 scratch, r5 w[0], r6 the second window, r7 the struct; r8
+ * y, r9 g_end, r10 oc, r11 2 * step, ip act_min, lr act_max - act_min: 58
+ * instructions per output (9 MACs). */
 __attribute__((naked, noinline)) static void dw_row_run(dw_row *r) {
     (void)r;
     __asm__ volatile(
@@ -571,28 +633,22 @@ __attribute__((naked, noinline)) static void dw_row_run(dw_row *r) {
         "ldr r4, [r7, #80]\n mov r8, r4\n"
         "ldr r4, [r7, #76]\n mov r9, r4\n"
         "ldr r4, [r7, #84]\n mov r10, r4\n"
-        "ldr r4, [r7, #20]\n mov r11, r4\n"
+        "ldr r4, [r7, #20]\n lsls r4, r4, #1\n mov r11, r4\n"
         "ldr r4, [r7, #24]\n mov ip, r4\n"
         "ldr r4, [r7, #28]\n mov lr, r4\n"
         "ldr r0, [r7, #72]\n"
-        "ldr r4, [r7, #36]\n ldr r5, [r7, #40]\n ldr r6, [r7, #44]\n"
+        "ldr r6, [r7, #20]\n adds r6, r0\n"
+        "ldr r5, [r7, #36]\n"
         "1:\n"
-        "ldr r1, [r7, #32]\n"
-        "ldrb r2, [r0, #0]\n muls r2, r4\n adds r1, r2\n"
-        "ldrb r2, [r0, #1]\n muls r2, r5\n adds r1, r2\n"
-        "ldrb r2, [r0, #2]\n muls r2, r6\n adds r1, r2\n"
-        DW_TAP(3) DW_TAP(4) DW_TAP(5) DW_TAP(6) DW_TAP(7) DW_TAP(8)
-        "ldr r3, [r7, #0]\n muls r3, r1\n asrs r3, r3, #11\n"
-        "ldr r2, [r7, #4]\n muls r2, r1\n adds r2, r3\n"
-        "asrs r2, r2, #11\n ldr r3, [r7, #8]\n muls r3, r1\n adds r2, r3\n"
-        "asrs r3, r2, #31\n lsls r3, r3, #9\n adds r2, r3\n"
-        "ldr r3, [r7, #12]\n adds r2, r3\n"
-        "ldr r3, [r7, #16]\n asrs r2, r3\n"
-        "cmp r2, lr\n bls 3f\n"
-        "asrs r3, r2, #31\n mov r2, lr\n bics r2, r3\n 3:\n"
-        "add r2, ip\n"
-        "mov r1, r8\n strb r2, [r1]\n add r8, r10\n"
-        "add r0, r11\n cmp r0, r9\n bne 1b\n"
+        "ldr r1, [r7, #32]\n mov r2, r1\n"
+        "ldrb r3, [r0, #0]\n muls r3, r5\n adds r1, r3\n"
+        "ldrb r3, [r6, #0]\n muls r3, r5\n adds r2, r3\n"
+        DW_TAP2(1) DW_TAP2(2) DW_TAP2(3) DW_TAP2(4) DW_TAP2(5) DW_TAP2(6) DW_TAP2(7) DW_TAP2(8)
+        DW_RQ("r1", "3")
+        "mov r1, r8\n strb r4, [r1]\n add r1, r10\n"
+        DW_RQ("r2", "4")
+        "strb r4, [r1]\n add r1, r10\n mov r8, r1\n"
+        "add r6, r11\n add r0, r11\n cmp r0, r9\n bne 1b\n"
         "pop {r4, r5, r6, r7}\n mov r8, r4\n mov r9, r5\n mov r10, r6\n mov r11, r7\n"
         "pop {r4, r5, r6, r7, pc}\n");
 }
@@ -613,20 +669,40 @@ static void dw_row_run(dw_row *r) {
 #endif
 
 /* g[3 * i] = x[i * ic] + 128 for i < n (n >= 1) */
-__attribute__((noinline)) static void gather(uint8_t *g, const int8_t *x, int32_t n, int32_t ic) {
-    const uint32_t k = 0x80u;
-    if (n & 1) {
-        *g = (uint8_t)((uint8_t)*x ^ k);
-        g += 3;
-        x += ic;
-    }
-    const int32_t ic2 = 2 * ic;
-    for (uint8_t *e = g + 3 * (n & ~1); g != e; g += 6, x += ic2) {
-        uint32_t a = (uint8_t)x[0], b = (uint8_t)x[ic];
-        g[0] = (uint8_t)(a ^ k);
-        g[3] = (uint8_t)(b ^ k);
+#if defined(__thumb__) && !defined(__thumb2__) && defined(__GNUC__)
+#define GATHER1(k) "ldrb r4, [r1]\n add r1, r3\n eors r4, r5\n strb r4, [r0, #" #k "]\n"
+__attribute__((naked, noinline)) static void gather(uint8_t *g, const int8_t *x, int32_t n, int32_t ic) {
+    (void)g;
+    (void)x;
+    (void)n;
+    (void)ic;
+    __asm__ volatile(
+        ".syntax unified\n"
+        "push {r4, r5, r6, r7, lr}\n"
+        "movs r5, #128\n"
+        "lsls r6, r3, #1\n adds r7, r6, r3\n lsls r4, r3, #2\n mov ip, r4\n"
+        "lsls r4, r2, #31\n beq 1f\n"
+        GATHER1(0)
+        "adds r0, #3\n subs r2, #1\n beq 3f\n"
+        "1:\n lsls r4, r2, #30\n beq 2f\n"
+        GATHER1(0) GATHER1(3)
+        "adds r0, #6\n subs r2, #2\n beq 3f\n"
+        /* four a pass: x, x + ic, x + 2 ic (r6), x + 3 ic (r7), then x += 4 ic */
+        "2:\n"
+        "ldrb r4, [r1]\n eors r4, r5\n strb r4, [r0, #0]\n"
+        "ldrb r4, [r1, r3]\n eors r4, r5\n strb r4, [r0, #3]\n"
+        "ldrb r4, [r1, r6]\n eors r4, r5\n strb r4, [r0, #6]\n"
+        "ldrb r4, [r1, r7]\n eors r4, r5\n strb r4, [r0, #9]\n"
+        "add r1, ip\n adds r0, #12\n subs r2, #4\n bne 2b\n"
+        "3:\n pop {r4, r5, r6, r7, pc}\n");
+}
+#else
+static void gather(uint8_t *g, const int8_t *x, int32_t n, int32_t ic) {
+    for (; n; n--, g += 3, x += ic) {
+        *g = (uint8_t)((uint8_t)*x ^ 0x80u);
     }
 }
+#endif
 
 /* DEPTHWISE_CONV_2D 3x3, strides 1 or 2, dilation 1, lines of up to DW_LINE
  * inputs (the usual layers). One output channel at a time, output line by
@@ -648,10 +724,19 @@ static void dw3x3(const int8_t *input, int32_t nb, int32_t ic, int32_t dm, int8_
     dw_row rs[3];   /* by the slot of the window's last line */
     const int32_t oc = ic * dm, cols = (G->olen - 1) * G->se + 3, pe = G->pe, in_size = G->lines * G->len * ic;
     const uint8_t pad = (uint8_t)(128 - ioff);
+    const int8_t padx = (int8_t)(pad ^ 0x80u);
     /* the elements of the image among g's: j0 .. j1 - 1; the others are pad */
     const int32_t j0 = pe < cols ? pe : cols, j1 = G->len + pe < cols ? G->len + pe : cols;
     for (int32_t j = 0; j < 3 * cols; j++) {
         g[j] = pad;
+    }
+    for (dw_row *r = rs; r < rs + 3; r++) {
+        r->step = 3 * G->se;
+        r->lo = oq->lo;
+        r->hi = oq->hi - oq->lo;
+        r->oc = G->oestride;
+        r->g = g;
+        r->g_end = g + 3 * G->se * (G->olen - (G->olen & 1));   /* pairs: the last one apart */
     }
     for (int32_t b = 0; b < nb; b++) {
         const int8_t *xb = input + b * in_size;
@@ -662,15 +747,25 @@ static void dw3x3(const int8_t *input, int32_t nb, int32_t ic, int32_t dm, int8_
             const int32_t bias_c = bias ? bias[o] : 0;
             const int32_t qc = q->count > 1 ? o : 0, m = q->multiplier[qc], sft = q->shift[qc];
             /* every sum within +-2^19: |bias| + 9 * 128 * 255 */
-            const int fast = m >= 0 && sft <= -1 && sft >= -12 && bias_c <= 230528 && bias_c >= -230528;
-            for (int32_t k = 0; k < 9; k++) {
-                int32_t wk = weights[k * oc + o], ky = k < 3 ? 0 : k < 6 ? 1 : 2, kx = k - 3 * ky;
-                int32_t row = G->tr ? kx : ky, e = G->tr ? ky : kx;
-                ws += wk;
-                /* window line `row` sits in slot (sl + 1 + row) % 3 */
-                rs[0].w[3 * e + (row == 2 ? 0 : row + 1)] = wk;
-                rs[1].w[3 * e + (row == 0 ? 2 : row - 1)] = wk;
-                rs[2].w[3 * e + row] = wk;
+            const int fast = m >= 0 && sft <= -1 && sft >= -12 && bias_c <= 230528 && bias_c >= -230528
+                             && G->olen > 1;
+            /* slot 2: window line `row` at w[3 * e + row] (e: the position
+             * along the line); slots 0 and 1: the lines rotated by one, two */
+            int32_t *w2 = rs[2].w, *w0 = rs[0].w, *w1 = rs[1].w;
+            const int8_t *wp = weights + o;
+            for (int32_t ky = 0; ky < 3; ky++) {
+                for (int32_t kx = 0, d = G->tr ? 3 * ky : ky; kx < 3; kx++, wp += oc, d += G->tr ? 1 : 3) {
+                    ws += w2[d] = *wp;
+                }
+            }
+            for (int32_t e = 0; e < 9; e += 3) {
+                int32_t a = w2[e], b = w2[e + 1], c2 = w2[e + 2];
+                w0[e] = c2;
+                w0[e + 1] = a;
+                w0[e + 2] = b;
+                w1[e] = b;
+                w1[e + 1] = c2;
+                w1[e + 2] = a;
             }
             for (int32_t sl = 0; sl < 3; sl++) {
                 dw_row *r = &rs[sl];
@@ -680,41 +775,48 @@ static void dw3x3(const int8_t *input, int32_t nb, int32_t ic, int32_t dm, int8_
                 r->m0 = m & 0x7FF;
                 r->c = fast ? (1 << (8 - sft)) + 256 + (oq->ooff - oq->lo) * (1 << (9 - sft)) : 0;
                 r->e9 = 9 - sft;
-                r->step = 3 * G->se;
-                r->lo = oq->lo;
-                r->hi = oq->hi - oq->lo;
-                r->oc = G->oestride;
-                r->g = g;
-                r->g_end = g + 3 * G->se * G->olen;
             }
-            int32_t slot = 0;
-            for (int32_t yy = -G->pl; yy < (G->olines - 1) * G->sl - G->pl + 3; yy++, slot = slot == 2 ? 0 : slot + 1) {
-                /* bring in input line yy (slot (yy + pl) % 3; its pad elements stay) */
-                uint8_t *gp = g + slot + 3 * j0;
-                if (yy >= 0 && yy < G->lines) {
-                    if (j1 > j0) {
-                        gather(gp, xb + yy * G->lstride + (j0 - pe) * G->estride + c, j1 - j0, G->estride);
-                    }
-                } else {
-                    for (int32_t j = j0; j < j1; j++, gp += 3) {
-                        *gp = pad;
-                    }
+            /* (locals: the calls below could change anything a pointer reaches) */
+            const int32_t lines = G->lines, olen = G->olen, sl1 = G->sl - 1, ylast = (G->olines - 1) * G->sl + 2;
+            const int32_t lstride = G->lstride, estride = G->estride, olstride = G->olstride;
+            const int8_t *xc = xb + (j0 - pe) * estride + c;
+            int8_t *yc = yb + o;
+            uint8_t *gp = g + 3 * j0;
+            dw_row *r = rs;
+            for (int32_t t = 0, yy = -G->pl; t <= ylast; t++, yy++, gp++, r++) {
+                /* bring in input line yy (slot t % 3; its pad elements stay) */
+                if (r == rs + 3) {
+                    gp -= 3;
+                    r = rs;
                 }
-                int32_t oy = yy + G->pl - 2;
-                if (oy < 0 || (oy & (G->sl - 1))) {
+                if (j1 > j0) {
+                    /* off the image: pad (the stride-0 source padx) */
+                    const int in = (uint32_t)yy < (uint32_t)lines;
+                    gather(gp, in ? xc + yy * lstride : &padx, j1 - j0, in ? estride : 0);
+                }
+                int32_t oy = t - 2;
+                if (oy < 0 || (oy & sl1)) {
                     continue;
                 }
-                oy >>= G->sl - 1;
-                /* output line oy: the window's lines 0, 1, 2 in slots slot + 1, + 2, + 3 (mod 3) */
-                dw_row *r = &rs[slot];
-                r->y = yb + oy * G->olstride + o;
+                /* output line oy: the window's lines 0, 1, 2 in slots t + 1, t + 2, t + 3 (mod 3) */
+                int8_t *y = yc + (oy >> sl1) * olstride;
+                r->y = y;
                 if (fast) {
                     dw_row_run(r);
+                    if (olen & 1) {
+                        /* odd: the last pair again, shifted by one output */
+                        const uint8_t *ge = r->g_end;
+                        r->g = ge - r->step;
+                        r->g_end = ge + r->step;
+                        r->y = y + (olen - 2) * r->oc;
+                        dw_row_run(r);
+                        r->g = g;
+                        r->g_end = ge;
+                    }
                     continue;
                 }
                 const uint8_t *gx = g;
-                int8_t *y = r->y;
-                for (int32_t ox = 0; ox < G->olen; ox++, gx += r->step, y += r->oc) {
+                for (int32_t ox = 0; ox < olen; ox++, gx += r->step, y += r->oc) {
                     uint32_t a = (uint32_t)r->bc;
                     for (int32_t d = 0; d < 9; d++) {
                         a += (uint32_t)(r->w[d] * gx[d]);

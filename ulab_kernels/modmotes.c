@@ -107,13 +107,14 @@ static void fail(mp_rom_error_text_t msg) {
 
 static void check_args(size_t n_args, size_t want) {
     if (n_args != want) {
-        fail(MP_ERROR_TEXT("arg count"));
+        fail(MP_ERROR_TEXT("bad args"));
     }
 }
 
 /* The buffer of o with elements of kind T_I8 or T_I32, writable if asked;
  * its length in elements goes to *len. */
-static void *buffer(mp_obj_t o, int kind, int writable, int32_t *len, mp_rom_error_text_t what) {
+static void *buffer(mp_obj_t o, int kind, int writable, int32_t *len) {
+    mp_rom_error_text_t what = MP_ERROR_TEXT("bad buffer");
     mp_buffer_info_t bi;
     if (!mp_get_buffer(o, &bi, writable ? MP_BUFFER_RW : MP_BUFFER_READ)) {
         fail(what);
@@ -138,9 +139,9 @@ static void *buffer(mp_obj_t o, int kind, int writable, int32_t *len, mp_rom_err
 
 static const int32_t *params(mp_obj_t o, int32_t want) {
     int32_t n;
-    const int32_t *p = buffer(o, T_I32, 0, &n, MP_ERROR_TEXT("need an array('i')"));
+    const int32_t *p = buffer(o, T_I32, 0, &n);
     if (n != want) {
-        fail(MP_ERROR_TEXT("p: length"));
+        fail(MP_ERROR_TEXT("bad args"));
     }
     return p;
 }
@@ -153,9 +154,9 @@ static void dims_at(const int32_t *p, mk_dims *d) {
 }
 
 /* offset + count <= len, with offset >= 0 and count >= 0 */
-static void fits(int32_t off, int32_t count, int32_t len, mp_rom_error_text_t what) {
+static void fits(int32_t off, int32_t count, int32_t len) {
     if (off < 0 || count < 0 || off > len || count > len - off) {
-        fail(what);
+        fail(MP_ERROR_TEXT("buffer too short"));
     }
 }
 
@@ -165,7 +166,7 @@ static void status(mk_status st) {
     } else if (st == MK_ERR_DATA) {
         fail(MP_ERROR_TEXT("corrupt data"));
     } else if (st != MK_OK) {
-        fail(MP_ERROR_TEXT("bad dims/params"));
+        fail(MP_ERROR_TEXT("bad dims"));
     }
 }
 
@@ -178,17 +179,14 @@ typedef struct {
 
 static void head(const int32_t *p, mp_obj_t src, mp_obj_t dst, head_t *h) {
     int32_t ls, ld;
-    const int8_t *s = buffer(src, T_I8, 0, &ls, MP_ERROR_TEXT("need an int8 buffer"));
-    int8_t *d = buffer(dst, T_I8, 1, &ld, MP_ERROR_TEXT("need a writable int8 buffer"));
+    const int8_t *s = buffer(src, T_I8, 0, &ls);
+    int8_t *d = buffer(dst, T_I8, 1, &ld);
     dims_at(p + 1, &h->in);
     dims_at(p + 6, &h->out);
     dims_at(p + 10, &h->filter);
-    int32_t ni = mk_dims_count(&h->in), no = mk_dims_count(&h->out);
-    if (ni < 0 || no < 0) {
-        fail(MP_ERROR_TEXT("bad dims"));
-    }
-    fits(p[0], ni, ls, MP_ERROR_TEXT("buffer too short"));
-    fits(p[5], no, ld, MP_ERROR_TEXT("buffer too short"));
+    /* (a bad dims count is -1: fits() refuses it) */
+    fits(p[0], mk_dims_count(&h->in), ls);
+    fits(p[5], mk_dims_count(&h->out), ld);
     h->src = s + p[0];
     h->dst = d + p[5];
 }
@@ -202,24 +200,20 @@ typedef struct {
 
 static void consts(const mp_obj_t *args, const mk_dims *filter, int32_t oc, consts_t *c) {
     int32_t lw, lb, lm, ls;
-    c->w = buffer(args[0], T_I8, 0, &lw, MP_ERROR_TEXT("need an int8 buffer"));
-    int32_t nf = mk_dims_count(filter);
-    if (nf < 0) {
-        fail(MP_ERROR_TEXT("bad dims"));
-    }
-    fits(0, nf, lw, MP_ERROR_TEXT("buffer too short"));
+    c->w = buffer(args[0], T_I8, 0, &lw);
+    fits(0, mk_dims_count(filter), lw);
     c->bias = NULL;
     if (args[1] != mp_const_none) {
-        c->bias = buffer(args[1], T_I32, 0, &lb, MP_ERROR_TEXT("need an array('i')"));
-        fits(0, oc, lb, MP_ERROR_TEXT("buffer too short"));
+        c->bias = buffer(args[1], T_I32, 0, &lb);
+        fits(0, oc, lb);
     }
-    c->q.multiplier = buffer(args[2], T_I32, 0, &lm, MP_ERROR_TEXT("need an array('i')"));
-    c->q.shift = buffer(args[3], T_I8, 0, &ls, MP_ERROR_TEXT("need an int8 buffer"));
+    c->q.multiplier = buffer(args[2], T_I32, 0, &lm);
+    c->q.shift = buffer(args[3], T_I8, 0, &ls);
     if (lm != 1 && (oc < 1 || lm < oc)) {
-        fail(MP_ERROR_TEXT("bad multiplier"));
+        fail(MP_ERROR_TEXT("bad args"));
     }
     c->q.count = lm == 1 ? 1 : oc;
-    fits(0, c->q.count, ls, MP_ERROR_TEXT("buffer too short"));
+    fits(0, c->q.count, ls);
 }
 
 static mp_obj_t mn_fc(size_t n_args, const mp_obj_t *args) {
@@ -267,7 +261,7 @@ static mp_obj_t mn_conv(size_t n_args, const mp_obj_t *args) {
     consts(args + 3, &h.filter, h.out.c, &c);
     conv_params(p, &cp, 0);
     mk_ctx ctx;
-    ctx.buf = buffer(args[7], T_I8, 1, &ls, MP_ERROR_TEXT("need a writable int8 buffer"));
+    ctx.buf = buffer(args[7], T_I8, 1, &ls);
     ctx.size = ls;
     status(mk_convolve_s8(&ctx, &cp, &c.q, &h.in, h.src, &h.filter, c.w, c.bias, &h.out, h.dst));
     return mp_const_none;
@@ -310,38 +304,32 @@ static mp_obj_t mn_maxpool(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_maxpool_obj, 0, mn_maxpool);
 
-/* shape at p (rank, then MK_MAX_RANK dims) and its element count */
+/* shape at p (rank, then MK_MAX_RANK dims) and its element count (-1: a bad
+ * rank or dims, which fits() refuses) */
 static int32_t shape_at(const int32_t *p, mk_shape *s) {
-    if (p[0] < 0 || p[0] > MK_MAX_RANK) {
-        fail(MP_ERROR_TEXT("rank > 6"));
-    }
     s->rank = p[0];
     for (int32_t k = 0; k < MK_MAX_RANK; k++) {
         s->d[k] = k < s->rank ? p[1 + k] : 1;
     }
-    int32_t n = mk_shape_count(s);
-    if (n < 0) {
-        fail(MP_ERROR_TEXT("bad dims"));
-    }
-    return n;
+    return mk_shape_count(s);
 }
 
 static mp_obj_t mn_elem(size_t n_args, const mp_obj_t *args) {
     check_args(n_args, 4);
     const int32_t *p = params(args[0], N_ELEM);
     int32_t la, lb, ld;
-    const int8_t *a = buffer(args[1], T_I8, 0, &la, MP_ERROR_TEXT("need an int8 buffer"));
-    const int8_t *b = buffer(args[2], T_I8, 0, &lb, MP_ERROR_TEXT("need an int8 buffer"));
-    int8_t *d = buffer(args[3], T_I8, 1, &ld, MP_ERROR_TEXT("need a writable int8 buffer"));
+    const int8_t *a = buffer(args[1], T_I8, 0, &la);
+    const int8_t *b = buffer(args[2], T_I8, 0, &lb);
+    int8_t *d = buffer(args[3], T_I8, 1, &ld);
     mk_shape s1, s2, so;
     int32_t n1 = shape_at(p + 16, &s1), n2 = shape_at(p + 16 + SHAPE_INTS, &s2);
     int32_t no = shape_at(p + 16 + 2 * SHAPE_INTS, &so);
-    fits(p[13], n1, la, MP_ERROR_TEXT("buffer too short"));
-    fits(p[14], n2, lb, MP_ERROR_TEXT("buffer too short"));
-    fits(p[15], no, ld, MP_ERROR_TEXT("buffer too short"));
+    fits(p[13], n1, la);
+    fits(p[14], n2, lb);
+    fits(p[15], no, ld);
     mk_elem_op op = p[12] == 9 ? MK_ADD : p[12] == 20 ? MK_SUB : p[12] == 10 ? MK_MUL : (mk_elem_op)-1;
     if ((int)op < 0) {
-        fail(MP_ERROR_TEXT("bad op"));
+        fail(MP_ERROR_TEXT("bad args"));
     }
     mk_elem_params ep = {p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11]};
     status(mk_elementwise_s8(op, &ep, &s1, a + p[13], &s2, b + p[14], &so, d + p[15]));
@@ -360,17 +348,15 @@ static mk_huff_table *table(mp_obj_t o, int writable) {
     mp_buffer_info_t bi;
     if (!mp_get_buffer(o, &bi, writable ? MP_BUFFER_RW : MP_BUFFER_READ) || bi.len < sizeof(mk_huff_table)
         || ((uintptr_t)bi.buf & 3u)) {
-        fail(MP_ERROR_TEXT("bad table"));
+        fail(MP_ERROR_TEXT("bad args"));
     }
     return (mk_huff_table *)bi.buf;
 }
 
 static int32_t *state(mp_obj_t o, int32_t want) {
     int32_t n;
-    int32_t *s = buffer(o, T_I32, 1, &n, MP_ERROR_TEXT("need an array('i')"));
-    if (n < want) {
-        fail(MP_ERROR_TEXT("buffer too short"));
-    }
+    int32_t *s = buffer(o, T_I32, 1, &n);
+    fits(0, want, n);
     return s;
 }
 
@@ -378,9 +364,9 @@ static mp_obj_t mn_huff_table(size_t n_args, const mp_obj_t *args) {
     check_args(n_args, 4);
     mk_huff_table *t = table(args[0], 1);
     int32_t ld, used = 0;
-    const uint8_t *data = buffer(args[1], T_I8, 0, &ld, MP_ERROR_TEXT("need an int8 buffer"));
+    const uint8_t *data = buffer(args[1], T_I8, 0, &ld);
     int32_t off = mp_obj_get_int(args[2]);
-    fits(off, 0, ld, MP_ERROR_TEXT("offset"));
+    fits(off, 0, ld);
     status(mk_huff_table_build(t, data + off, ld - off, mp_obj_is_true(args[3]), &used));
     return mp_obj_new_int(used);
 }
@@ -389,11 +375,11 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_huff_table_obj, 0, mn_huff_table);
 /* data, out, out_offset, n at args[0..3]: checked; *n_out = n */
 static uint8_t *decode_args(const mp_obj_t *args, const uint8_t **data, int32_t *ld, int32_t *n) {
     int32_t lo;
-    *data = buffer(args[0], T_I8, 0, ld, MP_ERROR_TEXT("need an int8 buffer"));
-    uint8_t *out = buffer(args[1], T_I8, 1, &lo, MP_ERROR_TEXT("need a writable int8 buffer"));
+    *data = buffer(args[0], T_I8, 0, ld);
+    uint8_t *out = buffer(args[1], T_I8, 1, &lo);
     int32_t off = mp_obj_get_int(args[2]);
     *n = mp_obj_get_int(args[3]);
-    fits(off, *n, lo, MP_ERROR_TEXT("buffer too short"));
+    fits(off, *n, lo);
     return out + off;
 }
 
@@ -408,7 +394,7 @@ static mp_obj_t mn_huff_decode(size_t n_args, const mp_obj_t *args) {
     int32_t pos = s[2];
     int32_t got = mk_huff_decode(t, &br, data, ld, &pos, out, n);
     if (got < 0) {
-        fail(MP_ERROR_TEXT("bad table/state"));
+        fail(MP_ERROR_TEXT("bad args"));
     }
     s[0] = (int32_t)br.acc;
     s[1] = br.nbits;
@@ -431,7 +417,7 @@ static mp_obj_t mn_zrun_decode(size_t n_args, const mp_obj_t *args) {
     if (got == MK_ERR_DATA) {
         fail(MP_ERROR_TEXT("corrupt data"));
     } else if (got < 0) {
-        fail(MP_ERROR_TEXT("bad table/state"));
+        fail(MP_ERROR_TEXT("bad args"));
     }
     s[0] = (int32_t)zs.br.acc;
     s[1] = zs.br.nbits;
