@@ -68,6 +68,8 @@ FC_CASES = [
     ((4, 5), dict(out_ch=3)),
     ((1, 30), dict(out_ch=6)),          # depth 2 mod 4: dot4 enters its 4-step loop halfway
     ((2, 7), dict(out_ch=5, act=1)),    # 3 mod 4: one step, then halfway
+    ((3, 35), dict(out_ch=15)),         # dot4: three groups of four rows in one call, then three
+    ((2, 17), dict(out_ch=19, act=1)),  # 1 mod 4, stripes of 16 (four groups) and 3
 ]
 
 
@@ -99,6 +101,8 @@ CONV_CASES = [
     ((1, 12, 12, 3), dict(out_ch=8, kernel=(3, 3), stride=(2, 2), act=3)),
     ((1, 5, 5, 8), dict(out_ch=16, kernel=(1, 1))),
     ((1, 6, 5, 5), dict(out_ch=3, kernel=(5, 3), stride=(1, 2))),
+    ((1, 6, 7, 8), dict(out_ch=13, kernel=(3, 3))),                     # whole window lines, 3 groups + 1
+    ((1, 7, 6, 16), dict(out_ch=16, kernel=(3, 3), per_channel=False)), # the bench layer's shape of stripe
 ]
 
 

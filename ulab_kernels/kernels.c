@@ -121,10 +121,35 @@ static void rq_prep(rqc *r, const mk_quant *q, int32_t o, const outq *oq) {
  * The pointers point one past the ends of the vectors (the loop index runs
  * from -n up to 0). Rows that are not needed may repeat another row.
  * ------------------------------------------------------------------------- */
+/* d[0 .. n) = s[0 .. n), n >= 1 words */
+#if defined(__thumb__) && !defined(__thumb2__) && defined(__GNUC__)
+/* (four words per LDM / STM pair) */
+__attribute__((naked, noinline)) static void copy_words(uint32_t *d, const uint32_t *s, int32_t n) {
+    (void)d;
+    (void)s;
+    (void)n;
+    __asm__ volatile(
+        ".syntax unified\n"
+        "push {r4, r5, r6, lr}\n"
+        "subs r2, #4\n blt 2f\n"
+        "1:\n ldm r1!, {r3, r4, r5, r6}\n stm r0!, {r3, r4, r5, r6}\n subs r2, #4\n bge 1b\n"
+        "2:\n adds r2, #4\n beq 4f\n"
+        "3:\n ldm r1!, {r3}\n stm r0!, {r3}\n subs r2, #1\n bne 3b\n"
+        "4:\n pop {r4, r5, r6, pc}\n");
+}
+#else
+static void copy_words(uint32_t *d, const uint32_t *s, int32_t n) {
+    do {
+        *d++ = *s++;
+    } while (--n);
+}
+#endif
+
 typedef struct {
-    uint32_t acc[4];
+    uint32_t *acc;   /* 4 * groups sums, added to in place */
     int32_t xoff;
     int32_t neg_n;
+    int32_t groups;  /* >= 1: group g takes rows w[r] + 4 * g * n */
     const int8_t *w[4];
 } dot4_args;
 
@@ -148,10 +173,14 @@ __attribute__((naked, noinline)) static void dot4(const int8_t *x_end, dot4_args
         "mov r4, r8\n mov r5, r9\n mov r6, r10\n mov r7, r11\n"
         "push {r4, r5, r6, r7}\n"
         "mov lr, r1\n"
-        "ldm r1!, {r2, r3, r4, r5}\n"
-        "mov r8, r2\n mov r9, r3\n mov r10, r4\n mov r11, r5\n"
-        "ldm r1!, {r4, r7}\n mov ip, r4\n"
-        "ldm r1, {r1, r2, r3, r4}\n"
+        "ldr r4, [r1, #4]\n mov ip, r4\n"
+        "adds r1, #16\n ldm r1, {r1, r2, r3, r4}\n"
+        /* next group: its sums into r8-r11, the index */
+        "0:\n"
+        "mov r6, lr\n ldr r5, [r6, #0]\n"
+        "ldr r7, [r5, #0]\n mov r8, r7\n ldr r7, [r5, #4]\n mov r9, r7\n"
+        "ldr r7, [r5, #8]\n mov r10, r7\n ldr r7, [r5, #12]\n mov r11, r7\n"
+        "ldr r7, [r6, #8]\n"
         "lsls r6, r7, #31\n"
         "beq 3f\n"
         /* n odd: one step with the offset (adding 0 is harmless) */
@@ -188,30 +217,33 @@ __attribute__((naked, noinline)) static void dot4(const int8_t *x_end, dot4_args
         DOT4_GROUP("")
         "adds r7, #1\n"
         "bne 5b\n"
+        /* store the sums, move the rows on by 4 n */
         "2:\n"
-        "mov r1, lr\n"
-        "mov r2, r8\n mov r3, r9\n mov r4, r10\n mov r5, r11\n"
-        "stm r1!, {r2, r3, r4, r5}\n"
-        "pop {r4, r5, r6, r7}\n"
+        "mov r6, lr\n ldr r5, [r6, #0]\n"
+        "mov r7, r8\n str r7, [r5, #0]\n mov r7, r9\n str r7, [r5, #4]\n"
+        "mov r7, r10\n str r7, [r5, #8]\n mov r7, r11\n str r7, [r5, #12]\n"
+        "adds r5, #16\n str r5, [r6, #0]\n"
+        "ldr r7, [r6, #8]\n lsls r7, r7, #2\n"
+        "subs r1, r7\n subs r2, r7\n subs r3, r7\n subs r4, r7\n"
+        "ldr r7, [r6, #12]\n subs r7, #1\n str r7, [r6, #12]\n beq 8f\n b 0b\n"
+        "8:\n pop {r4, r5, r6, r7}\n"
         "mov r8, r4\n mov r9, r5\n mov r10, r6\n mov r11, r7\n"
         "pop {r4, r5, r6, r7, pc}\n");
 }
 #else
 static void dot4(const int8_t *x_end, dot4_args *a) {
-    uint32_t a0 = a->acc[0], a1 = a->acc[1], a2 = a->acc[2], a3 = a->acc[3];
-    const int8_t *w0 = a->w[0], *w1 = a->w[1], *w2 = a->w[2], *w3 = a->w[3];
-    const int32_t xoff = a->xoff;
-    for (int32_t k = a->neg_n; k != 0; k++) {
-        int32_t v = x_end[k] + xoff;
-        a0 += (uint32_t)(v * w0[k]);
-        a1 += (uint32_t)(v * w1[k]);
-        a2 += (uint32_t)(v * w2[k]);
-        a3 += (uint32_t)(v * w3[k]);
+    const int32_t xoff = a->xoff, n4 = -4 * a->neg_n;
+    uint32_t *acc = a->acc;
+    for (int32_t g = 0; g < a->groups; g++, acc += 4) {
+        for (int32_t r = 0; r < 4; r++) {
+            const int8_t *wr = a->w[r] + g * n4;
+            uint32_t s = acc[r];
+            for (int32_t k = a->neg_n; k != 0; k++) {
+                s += (uint32_t)((x_end[k] + xoff) * wr[k]);
+            }
+            acc[r] = s;
+        }
     }
-    a->acc[0] = a0;
-    a->acc[1] = a1;
-    a->acc[2] = a2;
-    a->acc[3] = a3;
 }
 #endif
 
@@ -222,19 +254,17 @@ static void dot4(const int8_t *x_end, dot4_args *a) {
 static void rows_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t rows, int32_t o0,
                     int32_t xoff, const int32_t *init, const rqc *rc, const mk_quant *q,
                     const outq *oq, int8_t *y) {
+    uint32_t acc[RQ_STRIPE];
     dot4_args a;
     a.xoff = xoff;
     a.neg_n = -n;
-    y += o0;
-    const int32_t lo = oq->lo, hr = oq->hi - lo;
-    for (int32_t r = 0; r < rows; r += 4, init += 4) {
-        /* rows past the end repeat the last row (their sums are not used) */
-        int32_t k = rows - r;
-        const int8_t *p = w + n;
-        a.acc[0] = (uint32_t)init[0];
-        a.acc[1] = (uint32_t)init[1];
-        a.acc[2] = (uint32_t)init[2];
-        a.acc[3] = (uint32_t)init[3];
+    copy_words(acc, (const uint32_t *)init, rows);
+    /* whole groups of four rows in one call, then the rest (rows past the
+     * end repeat the last row; their sums are not used) */
+    for (int32_t r = 0, k = rows > 3 ? rows & ~3 : rows; r < rows; r += k, k = rows - r) {
+        const int8_t *p = w + r * n + n;
+        a.acc = acc + r;
+        a.groups = (k + 3) >> 2;
         a.w[0] = p;
         p += k > 1 ? n : 0;
         a.w[1] = p;
@@ -242,25 +272,26 @@ static void rows_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t rows, i
         a.w[2] = p;
         p += k > 3 ? n : 0;
         a.w[3] = p;
-        w = p;
-        k = k < 4 ? k : 4;
         dot4(x + n, &a);
-        for (int32_t j = 0; j < k; j++, rc++) {
-            int32_t v = (int32_t)a.acc[j];
-            if ((uint32_t)(v + rc->lim) < 2u * (uint32_t)rc->lim) {
-                /* rq8's fast form, less act_min (in rc->c), then one unsigned compare */
-                int32_t s1 = v * rc->m1 + ((v * rc->m0) >> 11);
-                int32_t S = (s1 >> 11) + v * rc->m2;
-                int32_t u = (S + (S < 0 ? -512 : 0) + rc->c) >> rc->e9;
-                if ((uint32_t)u > (uint32_t)hr) {
-                    u = u < 0 ? 0 : hr;
-                }
-                *y++ = (int8_t)(u + lo);
-            } else {
-                int32_t c = q->count > 1 ? o0 + r + j : 0;
-                *y++ = rq8(v, q->multiplier[c], q->shift[c], oq);
+    }
+    uint8_t *yo = (uint8_t *)y + o0;
+    const int32_t lo = oq->lo, hr = oq->hi - lo;
+    for (int32_t j = 0; j < rows; j++, rc++) {
+        int32_t v = (int32_t)acc[j], u;
+        if ((uint32_t)(v + rc->lim) < 2u * (uint32_t)rc->lim) {
+            /* rq8's fast form, less act_min (in rc->c), then one unsigned compare */
+            int32_t s1 = v * rc->m1 + ((v * rc->m0) >> 11);
+            int32_t S = (s1 >> 11) + v * rc->m2;
+            u = (S + (S < 0 ? -512 : 0) + rc->c) >> rc->e9;
+            if ((uint32_t)u > (uint32_t)hr) {
+                u = u < 0 ? 0 : hr;
             }
+            u += lo;
+        } else {
+            int32_t c = q->count > 1 ? o0 + j : 0;
+            u = rq8(v, q->multiplier[c], q->shift[c], oq);
         }
+        yo[j] = (uint8_t)u;
     }
 }
 
@@ -426,30 +457,6 @@ int32_t mk_convolve_s8_scratch_size(const mk_conv_params *p, const mk_dims *in, 
     return mul_count(mul_count(filter->h, filter->w), filter->c);
 }
 
-/* d[0 .. n) = s[0 .. n), n >= 1 words */
-#if defined(__thumb__) && !defined(__thumb2__) && defined(__GNUC__)
-/* (four words per LDM / STM pair) */
-__attribute__((naked, noinline)) static void copy_words(uint32_t *d, const uint32_t *s, int32_t n) {
-    (void)d;
-    (void)s;
-    (void)n;
-    __asm__ volatile(
-        ".syntax unified\n"
-        "push {r4, r5, r6, lr}\n"
-        "subs r2, #4\n blt 2f\n"
-        "1:\n ldm r1!, {r3, r4, r5, r6}\n stm r0!, {r3, r4, r5, r6}\n subs r2, #4\n bge 1b\n"
-        "2:\n adds r2, #4\n beq 4f\n"
-        "3:\n ldm r1!, {r3}\n stm r0!, {r3}\n subs r2, #1\n bne 3b\n"
-        "4:\n pop {r4, r5, r6, pc}\n");
-}
-#else
-static void copy_words(uint32_t *d, const uint32_t *s, int32_t n) {
-    do {
-        *d++ = *s++;
-    } while (--n);
-}
-#endif
-
 mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_quant *q,
                          const mk_dims *in, const int8_t *input,
                          const mk_dims *filter, const int8_t *weights,
@@ -519,9 +526,12 @@ mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
         for (int32_t r = 0; r < e - o; r++) {
             rq_prep(&rc[r], q, o + r, &oq);
             uint32_t ws = 0;
-            const int8_t *wr = w + r * rl;
-            for (int32_t k = 0; k < rl; k++) {
-                ws += (uint32_t)(int32_t)wr[k];
+            const int8_t *wr = w + r * rl, *we = wr + rl;
+            if (rl & 1) {
+                ws = (uint32_t)(int32_t)*wr++;
+            }
+            for (; wr != we; wr += 2) {
+                ws += (uint32_t)(wr[0] + wr[1]);
             }
             sums[r] = (int32_t)((bias ? (uint32_t)bias[o + r] : 0u) + (uint32_t)ioff * ws);
         }
@@ -540,13 +550,14 @@ mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
                         continue;
                     }
                     int8_t *pp = patch;
+                    const int32_t full = kx0 == 0 && kx1 == fw ? run : 0;
                     for (int32_t ky = 0; ky < fh; ky++) {
                         int32_t row_in = ky >= ky0 && ky < ky1;
                         const int8_t *xp = xg + ((y0 + ky * dh) * iw + x0) * ic;
-                        if (run && row_in && kx0 == 0 && kx1 == fw) {
+                        if (full && row_in) {
                             /* the whole window line: one run of the input */
-                            copy_words((uint32_t *)(void *)pp, (const uint32_t *)(const void *)xp, run);
-                            pp += fw * fd;
+                            copy_words((uint32_t *)(void *)pp, (const uint32_t *)(const void *)xp, full);
+                            pp += 4 * full;
                             continue;
                         }
                         for (int32_t kx = 0; kx < fw; kx++, pp += fd, xp += dw * ic) {
