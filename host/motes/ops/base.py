@@ -20,6 +20,10 @@ class Layer:
     # CONV_2D and DEPTHWISE_CONV_2D: the .mote writer may store them instead of
     # the multipliers and shifts (docs/FORMAT.md, derived constants)
     filter_scale: np.ndarray | None = None
+    # format 1.2 (docs/FORMAT.md, Interleaved weights): FULLY_CONNECTED / CONV_2D
+    # weights in groups of 8 output channels, input-major, input offset folded
+    # into the bias (motes.interleave)
+    interleaved: bool = False
 
 def const_input(op: Operator, graph: Graph, i: int, what: str) -> np.ndarray:
     """The constant data of input i, or a ModelError naming the op."""

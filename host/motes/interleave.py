@@ -1,0 +1,108 @@
+"""The interleaved weight layout of format 1.2 (docs/FORMAT.md, "Interleaved weights").
+
+FULLY_CONNECTED and CONV_2D weights in groups of GROUP output channels, each
+group stored input-major (weight k of every channel of the group, then weight
+k + 1 ...), and the bias with `input_offset * sum(weights)` folded in. A
+device's fast kernels then read eight output channels per input byte and add
+no offset per input. This module is the one place that knows the order: the
+converter interleaves, the executor and the emulator tools undo or follow it.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from .ops.base import Layer
+
+GROUP = 8                 # output channels per group
+MAX_GROUP_BYTES = 4096    # the converter interleaves a layer only if its largest group fits
+OPS = ("FULLY_CONNECTED", "CONV_2D")
+
+
+def order(out: int, depth: int) -> np.ndarray:
+    """idx with stored = W.reshape(-1)[idx] (W row-major [out, depth])."""
+    idx = np.empty(out * depth, np.int64)
+    for g0 in range(0, out, GROUP):
+        r = min(GROUP, out - g0)
+        block = (np.arange(g0, g0 + r)[None, :] * depth + np.arange(depth)[:, None])  # [depth, r]
+        idx[g0 * depth:(g0 + r) * depth] = block.reshape(-1)
+    return idx
+
+
+def interleave_weights(w: np.ndarray) -> np.ndarray:
+    """TFLite-order weights [out, ...] -> the same dims, values in the interleaved order."""
+    out = w.shape[0]
+    depth = w.size // out if out else 0
+    return w.reshape(-1)[order(out, depth)].reshape(w.shape)
+
+
+def deinterleave_weights(w: np.ndarray) -> np.ndarray:
+    """The inverse of interleave_weights."""
+    out = w.shape[0]
+    depth = w.size // out if out else 0
+    flat = np.empty(w.size, w.dtype)
+    flat[order(out, depth)] = w.reshape(-1)
+    return flat.reshape(w.shape)
+
+
+def _wrap32(v: np.ndarray) -> np.ndarray:
+    return (np.asarray(v, np.int64) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+
+
+def fold_bias(bias: np.ndarray | None, weights: np.ndarray, input_offset: int) -> np.ndarray:
+    """bias + input_offset * sum(weights of the channel), wrapped to int32 (weights in TFLite order)."""
+    out = weights.shape[0]
+    sums = weights.reshape(out, -1).astype(np.int64).sum(axis=1)
+    b = np.zeros(out, np.int64) if bias is None else np.asarray(bias, np.int64).reshape(-1)
+    return _wrap32(b + int(input_offset) * sums)
+
+
+def unfold_bias(bias: np.ndarray, weights: np.ndarray, input_offset: int) -> np.ndarray:
+    """The inverse of fold_bias (weights in TFLite order)."""
+    out = weights.shape[0]
+    sums = weights.reshape(out, -1).astype(np.int64).sum(axis=1)
+    return _wrap32(np.asarray(bias, np.int64).reshape(-1) - int(input_offset) * sums)
+
+
+def why_not(layer: Layer, in_channels: int | None = None) -> str | None:
+    """Why a layer cannot be interleaved under format 1.2's rules, or None if it can."""
+    if layer.op not in OPS:
+        return f"{layer.op} has no interleaved layout"
+    w = layer.consts.get("weights")
+    if w is None or w.dtype != np.int8:
+        return "the weights are not int8"
+    b = layer.consts.get("bias")
+    if b is not None and b.dtype != np.int32:
+        return "the bias is not int32"
+    if layer.op == "FULLY_CONNECTED" and int(layer.params.get("filter_offset", 0)) != 0:
+        return "the filter has a zero point"
+    if layer.op == "CONV_2D" and in_channels is not None and w.shape[-1] != in_channels:
+        return "a grouped convolution"
+    return None
+
+
+def group_bytes(layer: Layer) -> int:
+    w = layer.consts["weights"]
+    out = w.shape[0]
+    return min(GROUP, out) * (w.size // out if out else 0)
+
+
+def interleave_layer(layer: Layer) -> Layer:
+    """A copy of a row-major layer in the interleaved form (check why_not first)."""
+    w = layer.consts["weights"]
+    consts = dict(layer.consts)
+    consts["bias"] = fold_bias(layer.consts.get("bias"), w, int(layer.params["input_offset"]))
+    consts["weights"] = interleave_weights(w)
+    return replace(layer, consts=consts, interleaved=True)
+
+
+def deinterleave_layer(layer: Layer) -> Layer:
+    """The row-major layer an interleaved one encodes (TFLM's arithmetic runs on it)."""
+    if not layer.interleaved:
+        return layer
+    w = deinterleave_weights(layer.consts["weights"])
+    consts = dict(layer.consts)
+    consts["weights"] = w
+    consts["bias"] = unfold_bias(layer.consts["bias"], w, int(layer.params["input_offset"]))
+    return replace(layer, consts=consts, interleaved=False)
