@@ -18,3 +18,22 @@ def test_quantize_input_rounds_like_tflm():
     q = (xs / s).astype(np.float32).astype(np.float64)
     want = np.clip(np.sign(q) * np.floor(np.abs(q) + 0.5) + 3, -128, 127)    # exact in float64
     assert (quantize_input(xs, s, 3) == want).all()
+
+
+def test_convert_interleave_option_runs_the_same():
+    """api.convert interleaves by default (format 1.2); interleave=False gives a 1.1 file.
+    api.run gives the same outputs for both, and the in-memory model (weights interleaved)
+    runs like the file read back."""
+    from conftest import shared_model
+    from motes import api
+    from motes.format import from_bytes
+    new = api.convert(shared_model("hello_world_int8"))
+    old = api.convert(shared_model("hello_world_int8"), interleave=False)
+    assert new.data[5] == 2 and old.data[5] == 1
+    assert all(L.interleaved for L in new.model.layers) and not any(L.interleaved for L in old.model.layers)
+    xs = np.linspace(0, 6.28, 25, dtype=np.float32)
+    for x in xs:
+        want = api.run(from_bytes(old.data), np.array([[x]]))[0]
+        assert np.array_equal(api.run(from_bytes(new.data), np.array([[x]]))[0], want)
+        assert np.array_equal(api.run(new.model, np.array([[x]]))[0], want)
+    assert all(L.interleaved for L in new.model.layers)     # running it left the model as stored

@@ -34,11 +34,29 @@ def _roundtrip(path):
     return conv, from_bytes(conv.data)
 
 
+def _interleaved(model) -> list[bool]:
+    return [L.interleaved for L in model.layers if L.op in ("FULLY_CONNECTED", "CONV_2D")]
+
+
 @pytest.mark.parametrize("name", SHARED_MODELS)
 def test_shared_model_bitexact(name):
     conv, model = _roundtrip(shared_model(name))
+    if name in ("person_detect", "mlperf_tiny_kws_ref_model", "hello_world_int8"):
+        assert all(_interleaved(model)) and conv.data[5] == 2        # format 1.2
+    if name == "micro_speech_quantized":       # its FC's group (4 x 4000 bytes) is over the limit
+        assert not any(_interleaved(model)) and conv.data[5] == 1
     result = compare(conv.tflite, conv.data, random_inputs(model, N_RANDOM, seed=1))
     assert result["n"] == N_RANDOM
+    assert result["mismatches"] == 0, result
+
+
+@pytest.mark.parametrize("name", ["person_detect", "mlperf_tiny_kws_ref_model"])
+def test_shared_model_bitexact_row_major(name):
+    """convert_graph(..., interleave=False): a 1.1 file, still read and run exactly."""
+    conv = api.convert(shared_model(name), interleave=False)
+    model = from_bytes(conv.data)
+    assert conv.data[5] == 1 and not any(_interleaved(model))
+    result = compare(conv.tflite, conv.data, random_inputs(model, 20, seed=1))
     assert result["mismatches"] == 0, result
 
 
@@ -59,6 +77,14 @@ def test_person_images(image, expected):
 def test_opmodel_bitexact(name, per_channel, opmodel_cache):
     path = opmodels.build(name, opmodel_cache, per_channel=per_channel)
     conv, model = _roundtrip(path)
+    from motes import interleave
+    for layer in model.layers:
+        if layer.op in interleave.OPS:
+            w = layer.consts["weights"]
+            grouped = layer.op == "CONV_2D" and w.shape[-1] != model.tensors[layer.inputs[0]].shape[-1]
+            big = interleave.group_bytes(layer) > interleave.MAX_GROUP_BYTES   # e.g. concat, pool FCs
+            # interleaved unless grouped (conv_grouped) or over the group limit: those stay row-major
+            assert layer.interleaved == (not grouped and not big), (name, layer.op, w.shape)
     result = compare(conv.tflite, conv.data, random_inputs(model, N_RANDOM, seed=2))
     assert result["mismatches"] == 0, result
 
@@ -114,19 +140,25 @@ print(out)
     assert ast.literal_eval(proc.stdout.strip().splitlines()[-1]) == want
 
 
+@pytest.mark.parametrize("interleave", [False, True])
 @pytest.mark.parametrize("name", ["mlperf_tiny_kws_ref_model"])
-def test_device_runs_every_derived_form(name, monkeypatch, tmp_path):
+def test_device_runs_every_derived_form(name, interleave, monkeypatch, tmp_path):
     """Scales and predicted biases in every layer kind (also FULLY_CONNECTED and CONV_2D
     biases, which the converter does not predict by default), on the device in both modes
-    and with each backend: equal to the host executor."""
+    and with each backend: equal to the host executor. Interleaved layers (format 1.2)
+    never have a predicted bias: with interleave=True, CONV_2D / FULLY_CONNECTED keep
+    their scales and the bias folded with the input offset."""
     from motes import format as F
     from motes import mpy_engine
     from motes.executor import Executor
     monkeypatch.setattr(F, "BIASPRED_WRITE_OPS", tuple(F.DERIVED_OPS))
-    conv = api.convert(shared_model(name))
+    conv = api.convert(shared_model(name), interleave=interleave)
     used = {(L.op, pc.codec_name) for L, p in zip(conv.model.layers, conv.model.packed) for pc in p.values()}
-    assert {("CONV_2D", "biaspred"), ("DEPTHWISE_CONV_2D", "biaspred"), ("CONV_2D", "scales"),
-            ("DEPTHWISE_CONV_2D", "scales"), ("FULLY_CONNECTED", "scales")} <= used
+    want = {("DEPTHWISE_CONV_2D", "biaspred"), ("CONV_2D", "scales"),
+            ("DEPTHWISE_CONV_2D", "scales"), ("FULLY_CONNECTED", "scales")}
+    assert want <= used
+    assert (("CONV_2D", "biaspred") in used) == (not interleave)
+    assert any(L.interleaved for L in conv.model.layers) == interleave
     model = from_bytes(conv.data)
     rng = np.random.default_rng(7)
     xs = [rng.integers(-128, 128, size=model.tensors[model.inputs[0]].shape, dtype=np.int8) for _ in range(2)]

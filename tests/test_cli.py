@@ -43,6 +43,35 @@ def test_convert_then_inspect_json(tmp_path, capsys):
                 "bits_per_weight", "entropy_bound_bytes"} <= set(row)
 
 
+def test_convert_interleaves_unless_told_not_to(tmp_path, capsys):
+    """Format 1.2 by default (interleaved FC / CONV_2D layers, shown by inspect); --no-interleave
+    writes a 1.1 file with the same MACs and weight counts that runs the same."""
+    src = shared_model("mlperf_tiny_kws_ref_model")
+    new, old = tmp_path / "new.mote", tmp_path / "old.mote"
+    code, stdout, stderr = run_cli(capsys, "convert", src, "-o", new)
+    assert code == 0 and "(format 1.2)" in stdout, stderr
+    code, stdout, stderr = run_cli(capsys, "convert", src, "-o", old, "--no-interleave")
+    assert code == 0 and "(format 1.1)" in stdout, stderr
+    assert new.read_bytes()[4:6] == bytes([1, 2]) and old.read_bytes()[4:6] == bytes([1, 1])
+    infos = []
+    for path in (new, old):
+        code, stdout, _ = run_cli(capsys, "inspect", path, "--json")
+        infos.append(json.loads(stdout))
+    a, b = infos
+    assert a["format"] == "1.2" and b["format"] == "1.1"
+    assert a["interleaved_layers"] == 6 and b["interleaved_layers"] == 0
+    assert [r["interleaved"] for r in a["layers"]] == [r["op"] in ("FULLY_CONNECTED", "CONV_2D") for r in a["layers"]]
+    for key in ("macs", "weights", "weights_raw_bytes", "arena_bytes", "peak_ram_resident"):
+        assert a[key] == b[key], key
+    assert [r["macs"] for r in a["layers"]] == [r["macs"] for r in b["layers"]]
+    code, stdout, _ = run_cli(capsys, "inspect", new)
+    assert "format 1.2 (6 interleaved)" in stdout and stdout.count(" interleaved\n") == 6
+    x = random_inputs(from_bytes(new.read_bytes()), 3, seed=4)
+    tfl = src.read_bytes()
+    assert compare(tfl, new.read_bytes(), x)["mismatches"] == 0
+    assert compare(tfl, old.read_bytes(), x)["mismatches"] == 0
+
+
 def test_inspect_tflite_directly(capsys):
     code, stdout, _ = run_cli(capsys, "inspect", shared_model("micro_speech_quantized"))
     assert code == 0

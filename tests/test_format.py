@@ -138,7 +138,7 @@ def _kinds(model_data: bytes):
 
 def test_compact_roundtrip_is_exact(person):
     data = person.data
-    assert data[4:6] == bytes([1, 1])
+    assert data[4:6] == bytes([1, 2])          # interleaved layers: format 1.2
     model = F.from_bytes(data)
     assert F.to_bytes(model) == data
     codecs_used = {pc.codec_name for p in person.model.packed for pc in p.values()}
@@ -332,5 +332,195 @@ def test_bad_derived_constants_are_rejected(person, case, message):
         elif case == "unknown_codec":
             p["bias"].codec = 7
     data = _rewrite_layer(person.data, mutate)
+    with pytest.raises(F.FormatError, match=message):
+        F.from_bytes(data)
+
+
+# ---- format 1.2: interleaved FULLY_CONNECTED / CONV_2D weights ------------------------
+
+from motes import interleave as IL  # noqa: E402
+from motes.executor import Executor  # noqa: E402
+from motes.tflite_reader import read_tflite  # noqa: E402
+
+
+def _convert(name, **opts):
+    graph = read_tflite(shared_model(name).read_bytes())
+    graph.name = name
+    return converter.convert_graph(graph, **opts)
+
+
+def _graph_op_bytes(data: bytes) -> list[int]:
+    graph = next(p for k, _, p in F.iter_sections(data) if k == F.SEC_GRAPH)
+    return _op_bytes(F.from_bytes(data, decode=False), graph)
+
+
+@pytest.mark.parametrize("name", ["person_detect", "mlperf_tiny_kws_ref_model", "hello_world_int8"])
+def test_interleaved_roundtrip(name):
+    plain = _convert(name, interleave=False)
+    model = _convert(name)
+    data = F.to_bytes(model)
+    assert data[4:6] == bytes([1, 2])
+    back = F.from_bytes(data)
+    assert F.to_bytes(back) == data
+    flags = [b & F.INTERLEAVED for b in _graph_op_bytes(data)]
+    assert [bool(f) for f in flags] == [L.interleaved for L in back.layers]
+    n = 0
+    for a, ref in zip(back.layers, plain.layers):
+        if ref.op not in IL.OPS:
+            assert not a.interleaved
+            continue
+        assert a.interleaved             # every FC / CONV_2D of these models qualifies
+        n += 1
+        w, b = ref.consts["weights"], ref.consts.get("bias")
+        assert a.consts["weights"].shape == w.shape and a.consts["weights"].dtype == np.int8
+        np.testing.assert_array_equal(a.consts["weights"], IL.interleave_weights(w))
+        # the stored order, spelled out: offset of W[o, k] = 8 * g * depth + k * R_g + r
+        out, depth = w.shape[0], w.size // w.shape[0]
+        flat, wm = a.consts["weights"].reshape(-1), w.reshape(out, depth)
+        for o in {0, out - 1, out // 2}:
+            g, r = o >> 3, o & 7
+            rg = min(8, out - 8 * g)
+            np.testing.assert_array_equal(flat[8 * g * depth + np.arange(depth) * rg + r], wm[o])
+        want = IL.fold_bias(b, w, ref.params["input_offset"])
+        assert a.consts["bias"].dtype == np.int32
+        np.testing.assert_array_equal(a.consts["bias"], want)
+        for k in ("multiplier", "shift"):
+            np.testing.assert_array_equal(a.consts[k], ref.consts[k])
+        back_row = IL.deinterleave_layer(a)
+        np.testing.assert_array_equal(back_row.consts["weights"], w)
+        np.testing.assert_array_equal(back_row.consts["bias"], np.zeros(out, np.int32) if b is None else b)
+    assert n >= 3
+    for i, p in enumerate(back.packed):          # the writer never predicts an interleaved bias
+        if back.layers[i].interleaved:
+            assert p["bias"].codec != F.CODEC_BIASPRED
+    # the executor runs the interleaved file exactly as the row-major one
+    rng = np.random.default_rng(1)
+    shape = back.tensors[back.inputs[0]].shape
+    ex, ex_plain = Executor(back), Executor(F.from_bytes(F.to_bytes(plain)))
+    for _ in range(3):
+        x = rng.integers(-128, 128, size=shape, dtype=np.int8)
+        np.testing.assert_array_equal(ex.run([x])[0], ex_plain.run([x])[0])
+
+
+def test_minor_version_is_the_lowest_needed():
+    plain = _convert("mlperf_tiny_kws_ref_model", interleave=False)
+    data = F.to_bytes(plain)
+    assert data[4:6] == bytes([1, 1]) and not any(L.interleaved for L in plain.layers)
+    assert not any(b & F.INTERLEAVED for b in _graph_op_bytes(data))
+    back = F.from_bytes(data)
+    assert back.minor == 1 and F.to_bytes(back) == data       # a 1.1 file reads and writes back as it is
+    # micro_speech's only FC has a group of 4 * 4000 bytes > INTERLEAVE_MAX_GROUP: row-major, a 1.1 file
+    ms = _convert("micro_speech_quantized")
+    assert IL.group_bytes(ms.layers[-1] if ms.layers[-1].op == "FULLY_CONNECTED" else
+                          next(L for L in ms.layers if L.op == "FULLY_CONNECTED")) > converter.INTERLEAVE_MAX_GROUP
+    assert not any(L.interleaved for L in ms.layers) and F.to_bytes(ms)[4:6] == bytes([1, 1])
+    assert converter.INTERLEAVE_MAX_GROUP == IL.MAX_GROUP_BYTES == 4096
+    # the 1.0 layout cannot hold interleaved layers
+    assert F.to_bytes(_convert("hello_world_int8", compact=False))[4:6] == bytes([1, 0])
+    with pytest.raises(ValueError, match="1.0 layout"):
+        _convert("hello_world_int8", compact=False, interleave=True)
+    model = _convert("hello_world_int8")
+    model.minor = 0
+    with pytest.raises(F.FormatError, match="1.0 layout"):
+        F.to_bytes(model)
+
+
+def test_interleave_respects_the_group_limit(monkeypatch):
+    plain = _convert("person_detect", interleave=False)
+    monkeypatch.setattr(converter, "INTERLEAVE_MAX_GROUP", 1024)
+    model = _convert("person_detect")
+    big = [L for L in model.layers if L.op in IL.OPS and IL.group_bytes(L) > 1024]
+    small = [L for L in model.layers if L.op in IL.OPS and IL.group_bytes(L) <= 1024]
+    assert big and small
+    assert not any(L.interleaved for L in big) and all(L.interleaved for L in small)
+    back = F.from_bytes(F.to_bytes(model))
+    for a, ref in zip(back.layers, plain.layers):
+        if not a.interleaved:
+            for k in ref.consts:
+                np.testing.assert_array_equal(a.consts[k], ref.consts[k])
+    x = np.random.default_rng(2).integers(-128, 128, size=back.tensors[back.inputs[0]].shape, dtype=np.int8)
+    np.testing.assert_array_equal(Executor(back).run([x])[0],
+                                  Executor(F.from_bytes(F.to_bytes(plain))).run([x])[0])
+
+
+def _fc_model(out: int, depth: int, input_offset: int = 5):
+    rng = np.random.default_rng(out)
+    tensors = [F.TensorInfo((1, depth), "int8", 0.05, -input_offset, 0),
+               F.TensorInfo((1, out), "int8", 0.1, 3, depth)]
+    w = rng.integers(-127, 128, size=(out, depth)).astype(np.int8)
+    b = rng.integers(-5000, 5000, size=out).astype(np.int32)
+    mult = np.full(out, 1 << 30, np.int32)
+    shift = np.full(out, -4, np.int8)
+    layer = Layer("FULLY_CONNECTED", [0], [1], dict(input_offset=input_offset, filter_offset=0,
+                                                   output_offset=3, act_min=-128, act_max=127),
+                  dict(weights=w, bias=b, multiplier=mult, shift=shift))
+    return layer, tensors
+
+
+@pytest.mark.parametrize("out", [1, 8, 13, 21])
+def test_fc_interleaved_with_a_short_last_group(out):
+    layer, tensors = _fc_model(out, 11)
+    il = IL.interleave_layer(layer)
+    model = F.MoteModel({}, tensors, [il], [0], [1], 64, [F.pack_consts(il, tensors=tensors)])
+    data = F.to_bytes(model)
+    assert data[4:6] == bytes([1, 2])
+    back = F.from_bytes(data)
+    assert back.layers[0].interleaved
+    np.testing.assert_array_equal(back.layers[0].consts["weights"], IL.interleave_weights(layer.consts["weights"]))
+    np.testing.assert_array_equal(back.layers[0].consts["bias"],
+                                  IL.fold_bias(layer.consts["bias"], layer.consts["weights"], 5))
+    # the last group holds out % 8 channels (or 8), stored input-major
+    g0 = (out - 1) // 8 * 8
+    last = back.layers[0].consts["weights"].reshape(-1)[g0 * 11:].reshape(11, out - g0)
+    np.testing.assert_array_equal(last, layer.consts["weights"][g0:].T)
+    rng = np.random.default_rng(3)
+    plain = F.MoteModel({}, tensors, [layer], [0], [1], 64, [F.pack_consts(layer, tensors=tensors)])
+    for _ in range(5):
+        x = rng.integers(-128, 128, size=(1, 11), dtype=np.int8)
+        np.testing.assert_array_equal(Executor(back).run([x])[0], Executor(plain).run([x])[0])
+
+
+def _hello_fc(model):
+    return next(i for i, L in enumerate(model.layers) if L.op == "FULLY_CONNECTED" and L.interleaved)
+
+
+@pytest.mark.parametrize("case,message", [
+    ("depthwise", r"DEPTHWISE_CONV_2D\) has the interleaved bit, which only FULLY_CONNECTED and CONV_2D"),
+    ("weights_int16", r"is interleaved but its weights are not int8"),
+    ("no_bias", r"is interleaved but it has no bias"),
+    ("bias_int16", r"is interleaved but its bias is int16, not int32"),
+    ("biaspred", r"is interleaved but its bias is biaspred \(codec 6\)"),
+    ("filter_offset", r"FULLY_CONNECTED\) is interleaved but filter_offset is 3, not 0"),
+    ("grouped", r"CONV_2D\) is interleaved but its weights have .* input channels for an input of"),
+    ("minor_1", r"is interleaved but the file is version 1\.1"),
+])
+def test_bad_interleaved_layers_are_rejected(person, hello, case, message):
+    src = person.data if case in ("depthwise", "grouped") else hello.data
+
+    def mutate(model):
+        if case == "depthwise":
+            model.layers[next(i for i, L in enumerate(model.layers) if L.op == "DEPTHWISE_CONV_2D")].interleaved = True
+            return
+        if case == "grouped":
+            i = next(i for i, L in enumerate(model.layers) if L.op == "CONV_2D" and L.interleaved
+                     and model.packed[i]["weights"].shape[-1] > 1)
+            o, kh, kw, c = model.packed[i]["weights"].shape
+            model.packed[i]["weights"].shape = (o, kh, kw * c // 2 if kw * c % 2 == 0 else kw * c, 2 if kw * c % 2 == 0 else 1)
+            return
+        i = _hello_fc(model)
+        p = model.packed[i]
+        if case == "weights_int16":
+            p["weights"] = F.PackedConst(0, "int16", p["weights"].shape, bytes(2 * p["weights"].count))
+        elif case == "no_bias":
+            del p["bias"]
+        elif case == "bias_int16":
+            p["bias"] = F.PackedConst(0, "int16", p["bias"].shape, bytes(2 * p["bias"].count))
+        elif case == "biaspred":
+            p["bias"] = F.PackedConst(F.CODEC_BIASPRED, "int32", p["bias"].shape, bytes([0, 0]) + bytes(4 * p["bias"].count))
+        elif case == "filter_offset":
+            model.layers[i].params["filter_offset"] = 3
+    data = _rewrite_layer(src, mutate)
+    if case == "minor_1":
+        data = _fix_crc(data[:5] + bytes([1]) + data[6:])
     with pytest.raises(F.FormatError, match=message):
         F.from_bytes(data)

@@ -40,11 +40,14 @@ def tflite_bytes_of(source: Path, calibration: Path | None = None, per_channel: 
     return source.read_bytes()
 
 
-def convert(source, calibration=None, meta=None, per_channel=True, progress=None) -> Converted:
+def convert(source, calibration=None, meta=None, per_channel=True, progress=None,
+            interleave: bool | None = None) -> Converted:
+    """Convert a model to a .mote. interleave=False keeps every weight matrix row-major
+    (a format 1.1 file); by default the converter interleaves where format 1.2 allows."""
     raw = tflite_bytes_of(Path(source), calibration, per_channel, progress)
     graph = read_tflite(raw)
     graph.name = Path(source).stem
-    model = convert_graph(graph, meta=meta, progress=progress)
+    model = convert_graph(graph, meta=meta, progress=progress, interleave=interleave)
     return Converted(model, mote_format.to_bytes(model), raw)
 
 

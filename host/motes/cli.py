@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, api, board_cli, report
+from . import format as mote_format
 from .graph import ModelError
 
 
@@ -46,13 +47,14 @@ def do_convert(args) -> int:
             raise ModelError(f"--meta {args.meta}: {e}") from e
     print(f"converting {src}", file=sys.stderr)
     t0 = time.perf_counter()
-    conv = api.convert(src, calibration=args.calib, meta=meta, per_channel=not args.per_tensor, progress=_say)
+    conv = api.convert(src, calibration=args.calib, meta=meta, per_channel=not args.per_tensor,
+                       progress=_say, interleave=not args.no_interleave)
     n_out = conv.model.tensors[conv.model.outputs[0]].shape[-1]
     if "labels" in meta and len(meta["labels"]) != n_out:
         raise ModelError(f"{len(meta['labels'])} labels given but the model has {n_out} outputs")
     _write_atomic(out, conv.data)
     info = report.summary(conv.model, len(conv.data), len(conv.tflite))
-    print(f"wrote {out}: {len(conv.data):,} bytes from {len(conv.tflite):,} bytes of int8 .tflite "
+    print(f"wrote {out} (format 1.{mote_format.written_minor(conv.model)}): {len(conv.data):,} bytes from {len(conv.tflite):,} bytes of int8 .tflite "
           f"(ratio {info['ratio']:.4f}) in {time.perf_counter() - t0:.2f} s")
     w = info["weights"]
     print(f"  weights {w:,}: {info['weights_raw_bytes']:,} -> {info['weights_packed_bytes']:,} bytes "
@@ -183,6 +185,10 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--labels", help="comma-separated labels, or a file with one per line")
             s.add_argument("--meta", help="JSON file with extra metadata (e.g. preprocessing)")
             s.add_argument("--per-tensor", action="store_true", help="Keras: per-tensor instead of per-channel weights")
+            s.add_argument("--no-interleave", action="store_true",
+                           help="keep every FULLY_CONNECTED / CONV_2D weight matrix row-major (a format 1.1 file, "
+                                "for runtimes older than 1.2); by default they are interleaved where format 1.2 "
+                                "allows (docs/FORMAT.md, Interleaved weights)")
         elif verb == "inspect":
             s.add_argument("model", help=".mote or .tflite")
             s.add_argument("--json", action="store_true")

@@ -12,8 +12,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from . import interleave as _il
 from . import ops
-from .format import MINOR, MoteModel, TensorInfo, pack_consts, to_bytes, without_derived
+from .format import MoteModel, TensorInfo, pack_consts, to_bytes, without_derived
 from .graph import Graph, ModelError
 from .planner import plan
 
@@ -90,14 +91,43 @@ COMPACT = True
 # port, less on a board): a model uses them only when they save at least this
 # many bytes of file (person_detect: 3,033; kws: 623; micro_speech: 10).
 DERIVED_MIN_SAVING = 1024
+# Format 1.2 (docs/FORMAT.md, "Interleaved weights"): FULLY_CONNECTED and CONV_2D
+# layers are stored interleaved when the rules allow it and their largest group of
+# 8 output channels is at most this many bytes (the chunk a streaming device decodes).
+INTERLEAVE = True
+INTERLEAVE_MAX_GROUP = _il.MAX_GROUP_BYTES
 
 
-def convert_graph(graph: Graph, meta: dict | None = None, progress=None, compact: bool | None = None) -> MoteModel:
+def interleave_layers(layers, tensors, max_group: int | None = None) -> int:
+    """Interleave (in place in the list) each layer format 1.2 allows whose largest group
+    is at most max_group bytes (default: INTERLEAVE_MAX_GROUP); return how many."""
+    max_group = INTERLEAVE_MAX_GROUP if max_group is None else max_group
+    n = 0
+    for k, layer in enumerate(layers):
+        if layer.op not in _il.OPS or layer.interleaved:
+            continue
+        shape = tensors[layer.inputs[0]].shape if layer.inputs else ()
+        in_channels = int(shape[-1]) if len(shape) else None
+        if _il.why_not(layer, in_channels) is None and _il.group_bytes(layer) <= max_group:
+            layers[k] = _il.interleave_layer(layer)
+            n += 1
+    return n
+
+
+def convert_graph(graph: Graph, meta: dict | None = None, progress=None, compact: bool | None = None,
+                  interleave: bool | None = None) -> MoteModel:
     """Prepare, plan and pack a graph. `progress(msg)` is called with short status lines.
 
     compact: write format 1.1's derived encodings (default: COMPACT).
+    interleave: store FULLY_CONNECTED and CONV_2D weights interleaved where format
+    1.2 allows it (default: INTERLEAVE when compact; the 1.0 layout has none).
     """
     compact = COMPACT if compact is None else compact
+    if interleave is None:
+        interleave = INTERLEAVE and compact
+    elif interleave and not compact:
+        raise ValueError("interleaved layers (format 1.2) need the compact layout: the 1.0 layout "
+                         "(compact=False) cannot hold them")
     say = progress or (lambda msg: None)
     t0 = time.perf_counter()
     edges = strip_float_edges(graph)
@@ -132,6 +162,10 @@ def convert_graph(graph: Graph, meta: dict | None = None, progress=None, compact
     for k, t in enumerate(tensors):
         t.offset = offsets.get(k, 0)
     say(f"planned a {arena} byte activation arena")
+    if interleave:
+        n = interleave_layers(layers, tensors)
+        if n:
+            say(f"interleaved {n} layer(s) (format 1.2)")
 
     packed = [pack_consts(layer, tensors=tensors if compact else None) for layer in layers]
     say(f"packed weights in {time.perf_counter() - t0:.2f} s")
@@ -142,7 +176,8 @@ def convert_graph(graph: Graph, meta: dict | None = None, progress=None, compact
         info["float_output"] = 1
     info.update(meta or {})
     model = MoteModel(info, tensors, layers, [new_id[i] for i in graph.inputs],
-                      [new_id[i] for i in graph.outputs], arena, packed, MINOR if compact else 0)
+                      [new_id[i] for i in graph.outputs], arena, packed,
+                      (2 if any(L.interleaved for L in layers) else 1) if compact else 0)
     if compact:
         plain = [without_derived(layer, p) for layer, p in zip(layers, packed)]
         if plain != packed:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops
+from .interleave import deinterleave_layer
 from .format import MoteModel
 
 
@@ -20,6 +21,9 @@ class Executor:
         for i, layer in enumerate(model.layers):
             if not layer.consts and model.packed[i]:
                 layer.consts = model.decoded_consts(i)
+        # the kernels take TFLite's row-major weights and unfolded bias: undo format
+        # 1.2's interleaving once (the model's own layers are left as stored)
+        self.layers = [deinterleave_layer(layer) for layer in model.layers]
 
     def _view(self, t):
         n = t.nbytes
@@ -36,7 +40,7 @@ class Executor:
                 raise ValueError(f"input has {x.size} values; the model wants {view.size} "
                                  f"(shape {tuple(view.shape)})")
             view[...] = x.reshape(view.shape).astype(view.dtype)
-        for i, layer in enumerate(m.layers):
+        for i, layer in enumerate(self.layers):
             ops.evaluate_layer(layer, [self.views[t] for t in layer.inputs],
                                [self.views[t] for t in layer.outputs])
             if trace is not None:

@@ -20,13 +20,15 @@ from .graph import ModelError
 from .ops.base import Layer
 
 MAGIC = b"MOTE"
-MAJOR, MINOR = 1, 1
+MAJOR, MINOR = 1, 2      # MINOR: the newest minor this motes reads and writes
 HEADER = struct.Struct("<4sBBHII")       # magic, major, minor, flags, file_size, crc32
 SEC_META, SEC_TENSORS, SEC_GRAPH, SEC_LAYER = 1, 2, 3, 4
 SECTION_NAMES = {SEC_META: "meta", SEC_TENSORS: "tensors", SEC_GRAPH: "graph", SEC_LAYER: "layer"}
 DTYPES = ["int8", "uint8", "int16", "int32", "float32"]   # dtype code = index
 IMPLIED_SHAPE = 0x80        # const kind bit 7: the shape is [C], not stored (format 1.1)
 CHAIN = 0x80                # layer op bit 7: inputs and outputs implied (format 1.1)
+INTERLEAVED = 0x40          # layer op bit 6: interleaved weights, folded bias (format 1.2)
+INTERLEAVED_OPS = ("FULLY_CONNECTED", "CONV_2D")
 
 # Derived encodings (format 1.1, docs/FORMAT.md "Derived constants"): codec ids
 # the container resolves with the layer's context. Their payload wraps an
@@ -112,7 +114,8 @@ class MoteModel:
     outputs: list[int]
     arena_size: int
     packed: list[dict] = field(default_factory=list)   # per layer: const name -> PackedConst
-    minor: int = MINOR       # format minor version written; 0: the 1.0 layout (no implied shapes)
+    minor: int = MINOR       # format minor version; 0: the 1.0 layout (no implied shapes). The
+                             # writer writes the lowest minor >= 1 the layers need (written_minor)
 
     def decoded_consts(self, i: int) -> dict:
         return decode_layer_consts(self.layers[i], self.packed[i], self.tensors)
@@ -232,7 +235,7 @@ def _encode_graph(model: MoteModel) -> bytes:
     put_uvarint(out, len(model.layers))
     chain = _Chain(model.inputs)
     for layer, packed in zip(model.layers, model.packed):
-        op = ops.OP_IDS[layer.op]
+        op = ops.OP_IDS[layer.op] | (INTERLEAVED if layer.interleaved else 0)
         if model.minor >= 1 and chain.follows(layer.inputs, layer.outputs):
             out.append(op | CHAIN)
         else:
@@ -408,13 +411,27 @@ def pack_consts(layer: Layer, allow=None, tensors=None) -> dict:
         codec, payload = codecs.pack(arr.ravel(), allow=allow)
         packed[name] = PackedConst(codec, arr.dtype.name, tuple(arr.shape), payload)
     if tensors is not None and layer.op in DERIVED_OPS:
-        if "bias" in packed and packed["bias"].dtype == "int32" and layer.op in BIASPRED_WRITE_OPS:
+        if ("bias" in packed and packed["bias"].dtype == "int32" and layer.op in BIASPRED_WRITE_OPS
+                and not layer.interleaved):         # format 1.2: no biaspred in an interleaved layer
             packed["bias"] = _pack_bias(layer, np.asarray(layer.consts["bias"]).ravel(), packed["bias"], allow)
         _pack_scales(layer, tensors, packed, channels_of(layer, tensors), allow)
     return packed
 
 
+def written_minor(model: MoteModel) -> int:
+    """The minor version to_bytes writes: 0 for the 1.0 layout, else 2 when a layer is
+    interleaved (format 1.2), else 1."""
+    interleaved = [i for i, layer in enumerate(model.layers) if layer.interleaved]
+    if model.minor == 0:
+        if interleaved:
+            raise FormatError(f"layer {interleaved[0]} is interleaved (format 1.2), which the 1.0 layout "
+                              "(minor 0) cannot hold")
+        return 0
+    return 2 if interleaved else 1
+
+
 def to_bytes(model: MoteModel) -> bytes:
+    minor = written_minor(model)
     meta = json.dumps(model.meta, separators=(",", ":"), sort_keys=True).encode() if model.meta else b""
     sections = [(SEC_META, meta)] if meta else []
     sections += [(SEC_TENSORS, _encode_tensors(model)), (SEC_GRAPH, _encode_graph(model))]
@@ -429,7 +446,7 @@ def to_bytes(model: MoteModel) -> bytes:
     for _, payload in sections:
         body += payload
     size = HEADER.size + len(body)
-    return HEADER.pack(MAGIC, MAJOR, model.minor, 0, size, zlib.crc32(body)) + bytes(body)
+    return HEADER.pack(MAGIC, MAJOR, minor, 0, size, zlib.crc32(body)) + bytes(body)
 
 
 # ---- reading -----------------------------------------------------------------------
@@ -500,9 +517,12 @@ def _decode_graph(payload: bytes, n_tensors: int):
     chain = _Chain(inputs)
     for li in range(r.uvarint()):
         code = r.u8()
-        op = op_names.get(code & ~CHAIN)
+        op = op_names.get(code & ~(CHAIN | INTERLEAVED))
         if op is None or op not in ops.OPS:
             raise FormatError(f"graph: layer {li} has op code {code}, unknown to this motes version")
+        if code & INTERLEAVED and op not in INTERLEAVED_OPS:
+            raise FormatError(f"graph: layer {li} ({op}) has the interleaved bit, which only "
+                              f"{' and '.join(INTERLEAVED_OPS)} may set")
         if code & CHAIN:
             if chain.prev is None:
                 raise FormatError(f"graph: layer {li} is chained to no tensor")
@@ -512,6 +532,7 @@ def _decode_graph(payload: bytes, n_tensors: int):
             layer = Layer(op, layer_in, layer_out)
         else:
             layer = Layer(op, ids(), ids())
+        layer.interleaved = bool(code & INTERLEAVED)
         chain.add(layer.inputs, layer.outputs)
         for name in _param_names(op):
             if name.endswith("[]"):
@@ -583,6 +604,31 @@ def decode_layer_consts(layer: Layer, packed: dict, tensors) -> dict:
     return out
 
 
+def _interleave_problem(layer: Layer, packed: dict, tensors, minor: int) -> str | None:
+    """What breaks format 1.2's rules for an interleaved layer (docs/FORMAT.md), or None."""
+    if minor < 2:
+        return f"the file is version {MAJOR}.{minor} (interleaved layers are format 1.2)"
+    w, b = packed.get("weights"), packed.get("bias")
+    if w is None or w.dtype != "int8":
+        return "its weights are not int8" if w is not None else "it has no weights"
+    if b is None:
+        return "it has no bias (an interleaved layer stores the folded bias)"
+    if b.dtype != "int32":
+        return f"its bias is {b.dtype}, not int32"
+    if b.codec == CODEC_BIASPRED:
+        return "its bias is biaspred (codec 6), which interleaved layers may not use"
+    if not w.shape or tuple(b.shape) != (w.shape[0],):
+        return f"its bias has shape {list(b.shape)} for {w.shape[0] if w.shape else 0} output channels"
+    if layer.op == "FULLY_CONNECTED" and int(layer.params.get("filter_offset", 0)) != 0:
+        return f"filter_offset is {layer.params['filter_offset']}, not 0"
+    if layer.op == "CONV_2D":
+        shape = tensors[layer.inputs[0]].shape if layer.inputs else ()
+        if len(w.shape) != 4 or not shape or w.shape[-1] != shape[-1]:
+            return (f"its weights have {w.shape[-1]} input channels for an input of "
+                    f"{shape[-1] if shape else '?'} channels (grouped convolutions stay row-major)")
+    return None
+
+
 def from_bytes(data: bytes, what: str = "file", decode: bool = True) -> MoteModel:
     data = bytes(data)
     _, minor, _ = read_header(data, what)
@@ -618,6 +664,10 @@ def from_bytes(data: bytes, what: str = "file", decode: bool = True) -> MoteMode
         want = [n for bit, n in enumerate(_const_names(layer.op)) if masks[i] >> bit & 1]
         if sorted(want) != sorted(packed[i]):
             raise FormatError(f"{what}: layer {i} ({layer.op}) is missing its weight section")
+        if layer.interleaved:
+            problem = _interleave_problem(layer, packed[i], tensors, minor)
+            if problem:
+                raise FormatError(f"{what}: layer {i} ({layer.op}) is interleaved but {problem}")
         if decode:
             layer.consts = model.decoded_consts(i)
     return model

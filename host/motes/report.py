@@ -30,7 +30,7 @@ STREAM_TABLES = 2048   # device: Huffman decoding tables of one entropy-coded ar
 STREAM_CHUNK = 4096    # device: bytes of weight rows decoded at a time in streaming mode
 
 
-def streaming_bytes(op: str, packed: dict) -> int:
+def streaming_bytes(op: str, packed: dict, interleaved: bool = False) -> int:
     """What a layer holds in streaming mode (mirrors Net._largest_stream_need on the device)."""
     need = STREAM_BUFFER
     slots = ops.module_for(op).CONSTS
@@ -39,6 +39,8 @@ def streaming_bytes(op: str, packed: dict) -> int:
         n = pc.raw_bytes
         if slot == 0 and len(pc.shape) > 1 and pc.shape[0] > 1:  # weights: streamed by rows
             row = n // pc.shape[0]
+            if interleaved:      # format 1.2: by groups of 8 output channels
+                row *= min(8, pc.shape[0])
             n = max(row, (STREAM_CHUNK // row) * row)
         if pc.codec_name in ("huffman", "zerorun"):
             n += STREAM_TABLES
@@ -62,7 +64,7 @@ def layer_rows(model: MoteModel) -> list[dict]:
                    macs=ops.layer_macs(layer, in_shapes, out_shapes),
                    weights=0, weights_raw_bytes=0, weights_packed_bytes=0, table_bytes=0,
                    entropy_bound_bytes=0.0, params_raw_bytes=0, params_packed_bytes=0,
-                   decoded_bytes=0, codecs=[])
+                   decoded_bytes=0, codecs=[], interleaved=bool(layer.interleaved))
         for name, pc in packed.items():
             row["decoded_bytes"] += pc.raw_bytes
             if pc.codec_name == "scales":           # multipliers (int32) and shifts (int8) rebuilt
@@ -85,7 +87,7 @@ def layer_rows(model: MoteModel) -> list[dict]:
             else:
                 row["params_raw_bytes"] += pc.raw_bytes
                 row["params_packed_bytes"] += len(pc.payload)
-        row["streaming_bytes"] = streaming_bytes(layer.op, packed)
+        row["streaming_bytes"] = streaming_bytes(layer.op, packed, layer.interleaved)
         row["bits_per_weight"] = (8.0 * row["weights_packed_bytes"] / row["weights"]) if row["weights"] else None
         row["entropy_bound_bytes"] = round(row["entropy_bound_bytes"], 1)
         rows.append(row)
@@ -101,6 +103,8 @@ def summary(model: MoteModel, file_bytes: int, source_bytes: int | None = None) 
         file_bytes=file_bytes,
         macs=total("macs"),
         layers_count=len(rows),
+        format=f"1.{model.minor}",
+        interleaved_layers=sum(r["interleaved"] for r in rows),
         arena_bytes=model.arena_size,
         weights=total("weights"),
         weights_raw_bytes=total("weights_raw_bytes"),
@@ -134,13 +138,14 @@ def _kb(n) -> str:
 
 def format_table(info: dict) -> str:
     head = f"{'#':>3} {'op':<18} {'input':<14} {'output':<14} {'MACs':>9} {'raw':>7} {'packed':>7} {'bits/w':>6} {'H0':>7}  codec"
-    lines = [f"{info['name']}: {len(info['layers'])} layers, {info['macs']:,} MACs", head, "-" * len(head)]
+    lines = [f"{info['name']}: {len(info['layers'])} layers, {info['macs']:,} MACs, format {info['format']}"
+             f" ({info['interleaved_layers']} interleaved)", head, "-" * len(head)]
     for r in info["layers"]:
         bpw = f"{r['bits_per_weight']:.2f}" if r["bits_per_weight"] is not None else "-"
         lines.append(
             f"{r['index']:>3} {r['op']:<18} {_fmt_shape(r['inputs']):<14.14} {_fmt_shape(r['outputs']):<14.14} "
             f"{r['macs']:>9,} {_kb(r['weights_raw_bytes']):>7} {_kb(r['weights_packed_bytes']):>7} {bpw:>6} "
-            f"{_kb(r['entropy_bound_bytes']):>7}  {','.join(r['codecs'])}")
+            f"{_kb(r['entropy_bound_bytes']):>7}  {','.join(r['codecs'])}{' interleaved' if r['interleaved'] else ''}")
     lines.append("-" * len(head))
     w = info["weights"]
     lines.append(f"weights   {w:,} int8: raw {info['weights_raw_bytes']:,} B -> packed {info['weights_packed_bytes']:,} B "
