@@ -17,11 +17,13 @@ TFLM-style loops, same signatures) the same way:
 The motes kernels are measured twice: at -O2 for -mcpu=cortex-m0plus (the
 build the targets are set for) and with the armv6m native module's own flags
 (-mcpu=cortex-m0 -Os -fpic ..., m0emu.NATMOD_CFLAGS), the code a board runs
-unless ulab_kernels/Makefile is given OPT=-O2. The inner loops (dot4, which
-takes every group of four output channels of a stripe in one call, the
-depthwise 3x3 line and its gather, the im2col word copy, the Huffman decode
-loop) are hand-written Thumb-1 and the same in both builds; only the C around
-them differs.
+unless ulab_kernels/Makefile is given OPT=-O2. The inner loops (dot8_4,
+eight output channels of an interleaved group per pass over the input,
+offset-binary weights by LDRB immediate offsets; the depthwise 3x3 line and
+its gather, the im2col word copy, the Huffman decode loop) are hand-written
+Thumb-1 and the same in both builds; only the C around them differs. FC and
+conv layers are interleaved as `motes convert` writes them (format 1.2:
+m0emu.synthetic_layer's default; the whole models are converted the same way).
 
 Every emulated output is compared with the host numpy reference. Prints a
 table and saves bench/m0_kernels.png.

@@ -3,6 +3,9 @@
 * every mk_* kernel on random inputs of several shapes (strides, padding,
   dilation, groups, depth multipliers, per-channel and per-tensor quantization,
   streamed output-channel chunks, NULL bias) against the host numpy reference,
+  FULLY_CONNECTED / CONV_2D with interleaved weights (format 1.2, offset binary,
+  whole groups of 8 per chunk) and row-major ones (1.1 files, groups, filter
+  offsets), and the interleaved ABI's MK_ERR_ARG cases,
   element for element, with params built from a Layer that motes's own
   prepare() made (what a device passes to the kernels);
 * mk_requantize against quant.multiply_by_quantized_multiplier on edge values;
@@ -66,9 +69,9 @@ FC_CASES = [
     ((2, 33), dict(out_ch=7, act=3, per_channel=False)),
     ((1, 1), dict(out_ch=1)),
     ((4, 5), dict(out_ch=3)),
-    ((1, 30), dict(out_ch=6)),          # depth 2 mod 4: dot4 enters its 4-step loop halfway
-    ((2, 7), dict(out_ch=5, act=1)),    # 3 mod 4: one step, then halfway
-    ((3, 35), dict(out_ch=15)),         # dot4: three groups of four rows in one call, then three
+    ((1, 30), dict(out_ch=6)),          # depth 2 mod 4
+    ((2, 7), dict(out_ch=5, act=1)),    # 3 mod 4: dot8's C tail only
+    ((3, 35), dict(out_ch=15)),         # two groups of 8, the last one of 7
     ((2, 17), dict(out_ch=19, act=1)),  # 1 mod 4, stripes of 16 (four groups) and 3
 ]
 
@@ -83,7 +86,7 @@ def test_fully_connected_streamed_per_tensor_null_bias(emu):
     _check(emu, "FULLY_CONNECTED", (1, 64), 3, dict(per_tensor_quant=True), out_ch=16, per_channel=False)
     _need(emu, "FULLY_CONNECTED")
     rng = np.random.default_rng(4)
-    layer, x, out_shape = m0emu.synthetic_layer("FULLY_CONNECTED", (2, 24), rng, out_ch=9)
+    layer, x, out_shape = m0emu.synthetic_layer("FULLY_CONNECTED", (2, 24), rng, out_ch=9, interleaved=False)
     layer.consts["bias"] = np.zeros_like(layer.consts["bias"])
     ref = m0emu.reference(layer, [x], [out_shape])[0]
     got = m0emu.run_layer(emu, layer, [x], [out_shape], bias=False)
@@ -454,3 +457,98 @@ def test_bench_cli(emu, capsys):
     assert {"instructions", "macs", "instructions_per_mac", "layers"} <= set(res)
     assert bench_m0.main([str(shared_model("hello_world_int8"))]) == 0
     assert "instructions/MAC" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------
+# interleaved weights (format 1.2): groups of 8 output channels, offset binary
+# ---------------------------------------------------------------------------
+
+def _interleaved(op, in_shape, seed, ioff=None, **kw):
+    """A synthetic layer, its input offset set to ioff, then interleaved as the converter would."""
+    from motes import interleave
+    rng = np.random.default_rng(seed)
+    layer, x, out_shape = m0emu.synthetic_layer(op, in_shape, rng, interleaved=False, **kw)
+    if ioff is not None:
+        layer.params["input_offset"] = ioff
+    return interleave.interleave_layer(layer), x, out_shape
+
+
+def _exact(emu, layer, x, out_shape, **run_kw):
+    ref = m0emu.reference(layer, [x], [out_shape])[0]
+    got = m0emu.run_layer(emu, layer, [x], [out_shape], **run_kw)
+    bad = np.argwhere(got.outputs[0] != ref)
+    assert bad.size == 0, f"{len(bad)} of {ref.size} values differ, first at {tuple(bad[0])}"
+    return got
+
+
+IL_FC_CASES = [   # in shape, out, per channel, act, input offset, chunks
+    ((1, 256), 64, True, 0, None, 1),
+    ((1, 16), 1, True, 0, None, 1),
+    ((2, 13), 3, False, 1, -128, 1),
+    ((1, 7), 9, True, 3, 127, 1),
+    ((3, 37), 17, True, 0, None, 3),
+    ((1, 4), 8, False, 0, 128, 1),
+    ((2, 1), 17, True, 1, -127, 2),
+    ((1, 130), 24, True, 0, None, 3),
+    ((5, 64), 33, False, 3, 0, 5),
+]
+
+
+@pytest.mark.parametrize("shape,out,pc,act,ioff,chunks", IL_FC_CASES)
+def test_interleaved_fully_connected(emu, shape, out, pc, act, ioff, chunks):
+    _need(emu, "FULLY_CONNECTED")
+    layer, x, out_shape = _interleaved("FULLY_CONNECTED", shape, out + shape[-1], ioff, out_ch=out,
+                                       per_channel=pc, act=act)
+    assert layer.interleaved
+    _exact(emu, layer, x, out_shape, chunks=chunks, per_tensor_quant=not pc)
+
+
+IL_CONV_CASES = [   # in shape, out, options, input offset, chunks
+    ((1, 16, 16, 16), 16, dict(), None, 1),
+    ((1, 6, 6, 3), 9, dict(), 128, 1),          # input zero point -128
+    ((1, 7, 5, 5), 17, dict(stride=(2, 2), padding="VALID"), 127, 3),
+    ((2, 8, 8, 4), 3, dict(kernel=(1, 1)), None, 1),
+    ((1, 5, 5, 8), 1, dict(kernel=(1, 1), stride=(2, 1)), 128, 1),
+    ((1, 9, 9, 2), 12, dict(dilation=(2, 2)), -127, 2),
+    ((1, 6, 7, 6), 8, dict(kernel=(3, 2), stride=(1, 2), act=1), 0, 1),
+    ((1, 5, 5, 3), 24, dict(kernel=(5, 5), act=3, per_channel=False), None, 3),
+]
+
+
+@pytest.mark.parametrize("shape,out,kw,ioff,chunks", IL_CONV_CASES)
+def test_interleaved_conv(emu, shape, out, kw, ioff, chunks):
+    _need(emu, "CONV_2D")
+    layer, x, out_shape = _interleaved("CONV_2D", shape, out + shape[-1], ioff, out_ch=out, **kw)
+    assert layer.interleaved
+    _exact(emu, layer, x, out_shape, chunks=chunks)
+
+
+def test_row_major_still_exact(emu):
+    # 1.1 files, grouped convolutions, FULLY_CONNECTED with a filter offset
+    for seed, (op, shape, kw) in enumerate([
+            ("FULLY_CONNECTED", (2, 37), dict(out_ch=11)),
+            ("CONV_2D", (1, 6, 6, 4), dict(out_ch=9)),
+            ("CONV_2D", (1, 6, 6, 4), dict(out_ch=6, groups=2)),
+            ("CONV_2D", (1, 5, 5, 8), dict(out_ch=5, kernel=(1, 1)))]):
+        layer, x, out_shape = m0emu.synthetic_layer(op, shape, np.random.default_rng(seed), interleaved=False, **kw)
+        _exact(emu, layer, x, out_shape, chunks=2)
+    layer, x, out_shape = m0emu.synthetic_layer("FULLY_CONNECTED", (3, 21), np.random.default_rng(9),
+                                                out_ch=7, interleaved=False)
+    for foff in (-128, 5, 127):
+        layer.params["filter_offset"] = foff
+        _exact(emu, layer, x, out_shape)
+
+
+def test_interleaved_bad_args(emu, monkeypatch):
+    layer, x, out_shape = _interleaved("FULLY_CONNECTED", (1, 24), 1, out_ch=20)
+    with pytest.raises(m0emu.M0Fault, match="ERR_ARG"):      # NULL bias
+        m0emu.run_layer(emu, layer, [x], [out_shape], bias=False)
+    layer.params["filter_offset"] = 1
+    with pytest.raises(m0emu.M0Fault, match="ERR_ARG"):      # a filter offset
+        m0emu.run_layer(emu, layer, [x], [out_shape])
+    layer.params["filter_offset"] = 0
+    conv, cx, c_shape = _interleaved("CONV_2D", (1, 5, 5, 4), 2, out_ch=20)
+    monkeypatch.setattr(m0emu, "_group_chunks", m0emu._chunks)   # chunks not at groups of 8
+    for lay, xx, shp in ((layer, x, out_shape), (conv, cx, c_shape)):
+        with pytest.raises(m0emu.M0Fault, match="ERR_ARG"):
+            m0emu.run_layer(emu, lay, [xx], [shp], chunks=3)

@@ -7,9 +7,11 @@ unix port, bit for bit against the host's numpy reference.
 * the four shared models and every op-coverage model (per-channel and
   per-tensor), resident and streaming, with the .mote as the host writes it;
 * every kernel on random small layers (geometry, offsets, multipliers, shifts,
-  broadcasting) against the host ops, and requantization on int32 edges;
+  broadcasting; FULLY_CONNECTED / CONV_2D also with interleaved weights made
+  offset binary by flip()) against the host ops, and requantization on int32 edges;
 * the Huffman / zero-run decoders fed in random chunks, against the host codecs;
-* fuzzed bad calls: ValueError, never a crash or a write outside a buffer;
+* fuzzed bad calls (interleaved flags, flip() lengths and buffers too):
+  ValueError, never a crash or a write outside a buffer;
 * native vs python latency of person_detect and mlperf_tiny_kws (printed).
 """
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, SHARED, SHARED_MODELS, missing_tool, shared_model
-from motes import api, device_build, mpy_engine, quant
+from motes import api, device_build, interleave, mpy_engine, quant
 from motes import codecs
 from motes import format as mote_format
 from motes.executor import Executor
@@ -230,6 +232,9 @@ for line in f:
     p = array("i", c["p"])
     if k in ("fc", "conv", "dw"):
         w = buf(c["w"])
+        if c.get("il"):
+            # interleaved: offset binary, made by flip() on the device
+            mn.flip(w, len(w))
         bias = array("i", c["bias"]) if c["bias"] is not None else None
         m = array("i", c["m"])
         s = buf(c["s"])
@@ -301,7 +306,7 @@ def _conv_case(rng, kind):
         fd = int(rng.integers(1, 5))
         groups = int(rng.choice([1, 1, 2, 3]))
         ic = fd * groups
-        oc = groups * int(rng.integers(1, 4))
+        oc = groups * int(rng.integers(1, 4)) if groups > 1 else int(rng.integers(1, 20))
         w = rng.integers(-128, 128, size=(oc, fh, fw, fd), dtype=np.int8)
         dm = 1
     else:
@@ -326,20 +331,31 @@ def _conv_case(rng, kind):
     layer = Layer("CONV_2D" if kind == "conv" else "DEPTHWISE_CONV_2D", [], [], params=params, consts=consts)
     y = np.zeros((n, oh, ow, oc), np.int8)
     (op_conv if kind == "conv" else op_dw).evaluate(layer, [x], [y])
+    il = kind == "conv" and groups == 1 and rng.random() < 0.5
+    if il:
+        layer = interleave.interleave_layer(layer)
+        w, bias = layer.consts["weights"], layer.consts["bias"].astype(np.int64)
     rows = oc if kind == "conv" else 1
     head = [0, n, ih, iw, ic, 0, n, oh, ow, oc, rows, fh, fw, w.shape[3], 0]
     if kind == "conv":
-        tail = [sh, sw, dh, dw, ph, pw, ioff, ooff, lo, hi]
+        tail = [sh, sw, dh, dw, ph, pw, ioff, ooff, lo, hi, int(il)]
     else:
         tail = [sh, sw, dh, dw, ph, pw, dm, ioff, ooff, lo, hi]
     case = dict(kind=kind, p=head + tail, x=x.ravel().tolist(), ny=y.size, w=w.ravel().tolist(),
                 bias=None if bias is None else bias.tolist(), m=m.tolist(), s=s.tolist(),
-                split=int(rng.integers(0, oc + 1)))
+                split=_split(rng, oc, il), il=il)
     return case, y
 
 
+def _split(rng, oc, il):
+    """Where the rows are cut in two chunks (interleaved: at a group of 8, or at the end)."""
+    if not il:
+        return int(rng.integers(0, oc + 1))
+    return int(rng.choice(list(range(0, oc, 8)) + [oc]))
+
+
 def _fc_case(rng):
-    batches, depth, oc = int(rng.integers(1, 4)), int(rng.integers(1, 40)), int(rng.integers(1, 12))
+    batches, depth, oc = int(rng.integers(1, 4)), int(rng.integers(1, 40)), int(rng.integers(1, 28))
     x = rng.integers(-128, 128, size=(batches, depth), dtype=np.int8)
     w = rng.integers(-128, 128, size=(oc, depth), dtype=np.int8)
     bias = None if rng.random() < 0.2 else rng.integers(-(1 << 13), 1 << 13, size=oc, dtype=np.int64)
@@ -354,10 +370,14 @@ def _fc_case(rng):
                               shift=np.broadcast_to(s, (oc,)).astype(np.int8)))
     y = np.zeros((batches, oc), np.int8)
     op_fc.evaluate(layer, [x], [y])
+    il = foff == 0 and rng.random() < 0.5
+    if il:
+        layer = interleave.interleave_layer(layer)
+        w, bias = layer.consts["weights"], layer.consts["bias"].astype(np.int64)
     head = [0, batches, 1, 1, depth, 0, batches, 1, 1, oc, oc, 1, 1, depth, 0]
-    case = dict(kind="fc", p=head + [ioff, foff, ooff, lo, hi], x=x.ravel().tolist(), ny=y.size,
+    case = dict(kind="fc", p=head + [ioff, foff, ooff, lo, hi, int(il)], x=x.ravel().tolist(), ny=y.size,
                 w=w.ravel().tolist(), bias=None if bias is None else bias.tolist(), m=m.tolist(),
-                s=s.tolist(), split=int(rng.integers(0, oc + 1)))
+                s=s.tolist(), split=_split(rng, oc, il), il=il)
     return case, y
 
 
@@ -621,10 +641,12 @@ def base():
     head = [0, n, h, w, c, 0, n, h, w, oc, oc, 1, 1, c, 0]
     q = (i32(oc, 1 << 30, (1 << 31) - 1), w8(oc))
     calls = [
-        ("fc", [0, h * w, 1, 1, c, 0, h * w, 1, 1, oc, oc, 1, 1, c, 0, 3, 0, -2, -128, 127],
+        ("fc", [0, h * w, 1, 1, c, 0, h * w, 1, 1, oc, oc, 1, 1, c, 0, 3, 0, -2, -128, 127, random.randint(0, 1)],
          [src, None, w8(oc * c), i32(oc, -999, 999)] + list(q)),
-        ("conv", head + [1, 1, 1, 1, 0, 0, 5, -3, -128, 127],
+        ("conv", head + [1, 1, 1, 1, 0, 0, 5, -3, -128, 127, 0],
          [src, None, w8(oc * c), None] + list(q) + [bytearray(2 * c)]),
+        ("conv", head + [1, 1, 1, 1, 0, 0, 5, -3, -128, 127, 1],
+         [src, None, w8(oc * c), i32(oc, -999, 999)] + list(q) + [bytearray(2 * c)]),
         ("dwconv", [0, n, h, w, c, 0, n, h, w, c, 1, 1, 1, c, 0, 1, 1, 1, 1, 0, 0, 1, 0, 0, -128, 127],
          [src, None, w8(c), i32(c, -5, 5), i32(c, 1 << 30, (1 << 31) - 1), w8(c)]),
         ("avgpool", [0, n, h, w, c, 0, n, h, w, c, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, -128, 127], [src, None]),
@@ -651,6 +673,8 @@ for it in range({n}):
         for _ in range(random.randint(1, 4)):
             p[random.randrange(len(p))] = random.choice([-1, 0, -(1 << 31), (1 << 31) - 1, 1 << 16, 40000,
                                                          random.randint(-1000, 1000), 32768, 255, 256])
+        if name in ("fc", "conv") and random.random() < 0.3:   # the interleaved flag
+            p[-1] = random.choice([-1, 2, 3, 255, 1 << 16, -(1 << 31)])
     elif mode == 1:      # p of the wrong length or type
         p = random.choice([p[:-1], p + [0], []])
     elif mode == 2:      # a buffer argument replaced by a wrong object
@@ -680,6 +704,34 @@ for it in range({n}):
         TE += 1
     if not intact(store, nout):
         print("OVERWRITE", name, mode, p)
+# flip(buf, n): n outside 0 .. len, read-only or wrong buffers
+for it in range({n} // 4):
+    n = random.randint(0, 12)
+    store, view = guarded(n)
+    k = random.choice([-(1 << 31), -5, -1, 0, n, n + 1, n + 3, 1 << 20, random.randint(0, n)])
+    target = random.choice([view, view, bytes(n), array("i", [1] * n), "text", None, array("b", [0] * n)])
+    try:
+        mn.flip(target, k)
+        OK += 1
+        if target is view and not (0 <= k <= n):
+            print("OVERWRITE flip accepted", n, k)
+    except ValueError:
+        VE += 1
+    except TypeError:
+        TE += 1
+    if not intact(store, n):
+        print("OVERWRITE flip", n, k)
+# flip twice is the identity, flip of 0 bytes changes nothing
+b = bytearray(range(256))
+mn.flip(b, 256)
+assert b[0] == 0x80 and b[0x80] == 0
+mn.flip(b, 256)
+mn.flip(b, 0)
+assert b == bytearray(range(256))
+m = memoryview(b)[1:254]
+mn.flip(m, 253)
+assert b[0] == 0 and b[1] == 0x81 and b[253] == 0x7D and b[254] == 254
+assert mn.API == 2
 print("DONE", OK, VE, TE)
 """
 

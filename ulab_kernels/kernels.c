@@ -83,7 +83,7 @@ typedef struct { int32_t ooff, lo, hi; } outq;
  * x = (S + 2^8) >> 9 then (x + 2^(e-1) - (x < 0)) >> e, in one step:
  * (S + 2^8 + 2^(8+e) - (S < 0 ? 2^9 : 0)) >> (9 + e) (for -2^8 <= S < 0 both
  * give 0). Other values take the general path. */
-static int8_t rq8(int32_t v, int32_t m, int32_t sft, const outq *oq) {
+__attribute__((noinline)) static int8_t rq8(int32_t v, int32_t m, int32_t sft, const outq *oq) {
     uint32_t e = (uint32_t)-sft;
     if ((uint32_t)(v + (1 << 19)) <= (1u << 20) && m >= 0 && e - 1u < 22u) {
         int32_t s1 = v * ((m >> 11) & 0x7FF) + ((v * (m & 0x7FF)) >> 11);
@@ -101,7 +101,7 @@ static int8_t rq8(int32_t v, int32_t m, int32_t sft, const outq *oq) {
  * path. The output offset less act_min rides in c. */
 typedef struct { int32_t m0, m1, m2, c, e9, lim; } rqc;
 
-static void rq_prep(rqc *r, const mk_quant *q, int32_t o, const outq *oq) {
+__attribute__((noinline)) static void rq_prep(rqc *r, const mk_quant *q, int32_t o, const outq *oq) {
     int32_t k = q->count > 1 ? o : 0, m = q->multiplier[k], sft = q->shift[k];
     r->lim = 0;
     if (m >= 0 && sft <= -1 && sft >= -13) {
@@ -145,144 +145,142 @@ static void copy_words(uint32_t *d, const uint32_t *s, int32_t n) {
 }
 #endif
 
-typedef struct {
-    uint32_t *acc;   /* 4 * groups sums, added to in place */
-    int32_t xoff;
-    int32_t neg_n;
-    int32_t groups;  /* >= 1: group g takes rows w[r] + 4 * g * n */
-    const int8_t *w[4];
-} dot4_args;
-
 #if defined(__thumb__) && !defined(__thumb2__) && defined(__GNUC__)
-/* ARMv6-M: gcc would keep the row pointers in high registers and copy them
- * down for every load; here the pointers and the index live in r0-r7 and the
- * four sums in r8-r11 (ADD reaches them): 15.25 instructions per 4 MACs,
- * 14.25 without the input offset (CONV_2D folds it into the sums' start). */
-#define DOT4_GROUP(XADD) \
-    "ldrsb r5, [r0, r7]\n" XADD \
-    "ldrsb r6, [r1, r7]\n muls r6, r5\n add r8, r6\n" \
-    "ldrsb r6, [r2, r7]\n muls r6, r5\n add r9, r6\n" \
-    "ldrsb r6, [r3, r7]\n muls r6, r5\n add r10, r6\n" \
-    "ldrsb r6, [r4, r7]\n muls r6, r5\n add r11, r6\n"
-__attribute__((naked, noinline)) static void dot4(const int8_t *x_end, dot4_args *a) {
+/* ARMv6-M: one interleaved group of 8 rows, n a multiple of 4 (n >= 4):
+ * acc[r] += sum_k x[k] * w[8 k + r] (w unsigned). The 8 sums in r6, r7,
+ * r8-r12, lr; x[k] from two bases (x_end, x_end + 1) at a negative index
+ * stepping by 2, the weights by 5-bit immediate offsets from one pointer:
+ * 3 instructions per MAC plus 8 per 4 inputs (3.25 per MAC). */
+#define MAC8(o) \
+    "ldrb r4, [r2, #" #o "+0]\n muls r4, r5\n adds r6, r4\n" \
+    "ldrb r4, [r2, #" #o "+1]\n muls r4, r5\n adds r7, r4\n" \
+    "ldrb r4, [r2, #" #o "+2]\n muls r4, r5\n add r8, r4\n" \
+    "ldrb r4, [r2, #" #o "+3]\n muls r4, r5\n add r9, r4\n" \
+    "ldrb r4, [r2, #" #o "+4]\n muls r4, r5\n add r10, r4\n" \
+    "ldrb r4, [r2, #" #o "+5]\n muls r4, r5\n add r11, r4\n" \
+    "ldrb r4, [r2, #" #o "+6]\n muls r4, r5\n add r12, r4\n" \
+    "ldrb r4, [r2, #" #o "+7]\n muls r4, r5\n add lr, r4\n"
+__attribute__((naked, noinline)) static void dot8_4(const int8_t *x_end, int32_t neg_n, const uint8_t *w,
+                                                   uint32_t *acc) {
     (void)x_end;
-    (void)a;
+    (void)neg_n;
+    (void)w;
+    (void)acc;
     __asm__ volatile(
         ".syntax unified\n"
         "push {r4, r5, r6, r7, lr}\n"
         "mov r4, r8\n mov r5, r9\n mov r6, r10\n mov r7, r11\n"
-        "push {r4, r5, r6, r7}\n"
-        "mov lr, r1\n"
-        "ldr r4, [r1, #4]\n mov ip, r4\n"
-        "adds r1, #16\n ldm r1, {r1, r2, r3, r4}\n"
-        /* next group: its sums into r8-r11, the index */
-        "0:\n"
-        "mov r6, lr\n ldr r5, [r6, #0]\n"
-        "ldr r7, [r5, #0]\n mov r8, r7\n ldr r7, [r5, #4]\n mov r9, r7\n"
-        "ldr r7, [r5, #8]\n mov r10, r7\n ldr r7, [r5, #12]\n mov r11, r7\n"
-        "ldr r7, [r6, #8]\n"
-        "lsls r6, r7, #31\n"
-        "beq 3f\n"
-        /* n odd: one step with the offset (adding 0 is harmless) */
-        DOT4_GROUP("add r5, ip\n")
-        "adds r7, #1\n"
-        "beq 2f\n"
-        "3:\n"
-        "mov r5, ip\n cmp r5, #0\n beq 4f\n"
-        /* four steps a pass (n = 2 mod 4: start at the third) */
-        "lsls r6, r7, #30\n bne 7f\n"
+        "push {r3, r4, r5, r6, r7}\n"
+        "ldm r3!, {r6, r7}\n"
+        "ldm r3!, {r4, r5}\n mov r8, r4\n mov r9, r5\n"
+        "ldm r3!, {r4, r5}\n mov r10, r4\n mov r11, r5\n"
+        "ldm r3!, {r4, r5}\n mov r12, r4\n mov lr, r5\n"
+        "adds r3, r0, #1\n"
         "1:\n"
-        DOT4_GROUP("add r5, ip\n")
-        "adds r7, #1\n"
-        DOT4_GROUP("add r5, ip\n")
-        "adds r7, #1\n"
-        "7:\n"
-        DOT4_GROUP("add r5, ip\n")
-        "adds r7, #1\n"
-        DOT4_GROUP("add r5, ip\n")
-        "adds r7, #1\n"
+        "ldrsb r5, [r0, r1]\n" MAC8(0)
+        "ldrsb r5, [r3, r1]\n" MAC8(8)
+        "adds r1, #2\n"
+        "ldrsb r5, [r0, r1]\n" MAC8(16)
+        "ldrsb r5, [r3, r1]\n" MAC8(24)
+        "adds r2, #32\n"
+        "adds r1, #2\n"
         "bne 1b\n"
-        "b 2f\n"
-        /* no offset: the same */
-        "4:\n"
-        "lsls r6, r7, #30\n bne 6f\n"
-        "5:\n"
-        DOT4_GROUP("")
-        "adds r7, #1\n"
-        DOT4_GROUP("")
-        "adds r7, #1\n"
-        "6:\n"
-        DOT4_GROUP("")
-        "adds r7, #1\n"
-        DOT4_GROUP("")
-        "adds r7, #1\n"
-        "bne 5b\n"
-        /* store the sums, move the rows on by 4 n */
-        "2:\n"
-        "mov r6, lr\n ldr r5, [r6, #0]\n"
-        "mov r7, r8\n str r7, [r5, #0]\n mov r7, r9\n str r7, [r5, #4]\n"
-        "mov r7, r10\n str r7, [r5, #8]\n mov r7, r11\n str r7, [r5, #12]\n"
-        "adds r5, #16\n str r5, [r6, #0]\n"
-        "ldr r7, [r6, #8]\n lsls r7, r7, #2\n"
-        "subs r1, r7\n subs r2, r7\n subs r3, r7\n subs r4, r7\n"
-        "ldr r7, [r6, #12]\n subs r7, #1\n str r7, [r6, #12]\n beq 8f\n b 0b\n"
-        "8:\n pop {r4, r5, r6, r7}\n"
+        "pop {r3}\n"
+        "mov r4, r8\n mov r5, r9\n stm r3!, {r6, r7}\n stm r3!, {r4, r5}\n"
+        "mov r4, r10\n mov r5, r11\n mov r6, r12\n mov r7, lr\n stm r3!, {r4, r5, r6, r7}\n"
+        "pop {r4, r5, r6, r7}\n"
         "mov r8, r4\n mov r9, r5\n mov r10, r6\n mov r11, r7\n"
         "pop {r4, r5, r6, r7, pc}\n");
 }
-#else
-static void dot4(const int8_t *x_end, dot4_args *a) {
-    const int32_t xoff = a->xoff, n4 = -4 * a->neg_n;
-    uint32_t *acc = a->acc;
-    for (int32_t g = 0; g < a->groups; g++, acc += 4) {
-        for (int32_t r = 0; r < 4; r++) {
-            const int8_t *wr = a->w[r] + g * n4;
-            uint32_t s = acc[r];
-            for (int32_t k = a->neg_n; k != 0; k++) {
-                s += (uint32_t)((x_end[k] + xoff) * wr[k]);
-            }
-            acc[r] = s;
+#define THUMB1_DOT8 1
+#endif
+
+/* acc[r] += sum_k x[k] * w[k * R + r], r = 0 .. R-1, k = 0 .. n-1: one
+ * interleaved group (offset binary weights, read unsigned: the caller takes
+ * 128 * sum(x) off the sums). 1 <= R <= 8. */
+static void dot8(const int8_t *x, int32_t n, const uint8_t *w, int32_t R, uint32_t *acc) {
+#ifdef THUMB1_DOT8
+    if (R == 8 && n >= 4) {
+        int32_t n4 = n & ~3;
+        dot8_4(x + n4, -n4, w, acc);
+        x += n4;
+        w += 8 * n4;
+        n -= n4;
+    }
+#endif
+    for (int32_t k = 0; k < n; k++) {
+        int32_t v = x[k];
+        for (int32_t r = 0; r < R; r++) {
+            acc[r] += (uint32_t)(v * *w++);
         }
     }
 }
-#endif
 
-/* Output channels o0 .. o0+rows-1 (weights w, row length n >= 1, stride n)
- * against x (+ xoff): y[o] for each, requantized with rc[r] (r = 0 ..
- * rows-1; in the general case rq8 with q). The sums start at init[r]
- * (rows <= RQ_STRIPE; init has RQ_STRIPE entries). */
+typedef uint32_t __attribute__((may_alias)) u32a;
+
+/* sum(x[0 .. n)) (wrapping): aligned words as four unsigned bytes
+ * (x ^ 0x80 = x + 128) in two 16-bit lanes, at most 128 words a run */
+static uint32_t sum_s8(const int8_t *x, int32_t n) {
+    uint32_t s = 0;
+    for (; n > 0 && ((uintptr_t)x & 3u); n--) {
+        s += (uint32_t)*x++;
+    }
+    while (n >= 4) {
+        int32_t k = n >> 2;
+        k = k > 128 ? 128 : k;
+        n -= 4 * k;
+        s -= 512u * (uint32_t)k;
+        uint32_t a = 0;
+        do {
+            uint32_t v = *(const u32a *)(const void *)x ^ 0x80808080u;
+            x += 4;
+            a += v & 0x00FF00FFu;
+            a += (v >> 8) & 0x00FF00FFu;
+        } while (--k);
+        s += (a & 0xFFFFu) + (a >> 16);
+    }
+    for (; n > 0; n--) {
+        s += (uint32_t)*x++;
+    }
+    return s;
+}
+
+/* Output channels o0 .. o0+rows-1 against x[0 .. n) (n >= 1), requantized
+ * with rc[r] (r = 0 .. rows-1; in the general case rq8 with q) into y[o].
+ * The sums start at init[r] (rows <= RQ_STRIPE). Weights: row-major (w row
+ * r at w + r n) or, il != 0, interleaved offset binary
+ * groups of 8 (rows start at a group). sx is taken off every sum first
+ * (interleaved: 128 * sum(x), undoing the + 128 of the weights). */
 static void rows_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t rows, int32_t o0,
-                    int32_t xoff, const int32_t *init, const rqc *rc, const mk_quant *q,
-                    const outq *oq, int8_t *y) {
+                    const int32_t *init, const rqc *rc, const mk_quant *q,
+                    const outq *oq, int8_t *y, int il, uint32_t sx) {
     uint32_t acc[RQ_STRIPE];
-    dot4_args a;
-    a.xoff = xoff;
-    a.neg_n = -n;
-    copy_words(acc, (const uint32_t *)init, rows);
-    /* whole groups of four rows in one call, then the rest (rows past the
-     * end repeat the last row; their sums are not used) */
-    for (int32_t r = 0, k = rows > 3 ? rows & ~3 : rows; r < rows; r += k, k = rows - r) {
-        const int8_t *p = w + r * n + n;
-        a.acc = acc + r;
-        a.groups = (k + 3) >> 2;
-        a.w[0] = p;
-        p += k > 1 ? n : 0;
-        a.w[1] = p;
-        p += k > 2 ? n : 0;
-        a.w[2] = p;
-        p += k > 3 ? n : 0;
-        a.w[3] = p;
-        dot4(x + n, &a);
+    for (int32_t j = 0; j < rows; j++) {
+        acc[j] = (uint32_t)init[j] - sx;
+    }
+    if (il) {
+        for (int32_t r = 0; r < rows; r += 8) {
+            int32_t R = rows - r < 8 ? rows - r : 8;
+            dot8(x, n, (const uint8_t *)w, R, acc + r);
+            w += R * n;
+        }
+    } else {
+        for (int32_t j = 0; j < rows; j++, w += n) {
+            for (int32_t k = 0; k < n; k++) {
+                acc[j] += (uint32_t)(x[k] * w[k]);
+            }
+        }
     }
     uint8_t *yo = (uint8_t *)y + o0;
     const int32_t lo = oq->lo, hr = oq->hi - lo;
-    for (int32_t j = 0; j < rows; j++, rc++) {
+    for (int32_t j = 0; j < rows; j++) {
         int32_t v = (int32_t)acc[j], u;
-        if ((uint32_t)(v + rc->lim) < 2u * (uint32_t)rc->lim) {
-            /* rq8's fast form, less act_min (in rc->c), then one unsigned compare */
-            int32_t s1 = v * rc->m1 + ((v * rc->m0) >> 11);
-            int32_t S = (s1 >> 11) + v * rc->m2;
-            u = (S + (S < 0 ? -512 : 0) + rc->c) >> rc->e9;
+        const rqc *r = rc + j;
+        if ((uint32_t)(v + r->lim) < 2u * (uint32_t)r->lim) {
+            /* rq8's fast form, less act_min (in r->c), then one unsigned compare */
+            int32_t s1 = v * r->m1 + ((v * r->m0) >> 11);
+            int32_t S = (s1 >> 11) + v * r->m2;
+            u = (S + (S < 0 ? -512 : 0) + r->c) >> r->e9;
             if ((uint32_t)u > (uint32_t)hr) {
                 u = u < 0 ? 0 : hr;
             }
@@ -293,6 +291,24 @@ static void rows_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t rows, i
         }
         yo[j] = (uint8_t)u;
     }
+}
+
+void mk_flip_s8(int8_t *buf, int32_t n) {
+    uint8_t *b = (uint8_t *)buf, *e = b + (n > 0 ? n : 0);
+    while (b != e) {
+        /* a word at a time where aligned */
+        if (!((uintptr_t)b & 3u) && e - b >= 4) {
+            *(u32a *)(void *)b ^= 0x80808080u;
+            b += 4;
+        } else {
+            *b++ ^= 0x80u;
+        }
+    }
+}
+
+/* a chunk of interleaved rows: bias present, whole groups of 8 (or empty) */
+static int il_ok(int32_t start, int32_t rows, int32_t och, const int32_t *bias) {
+    return bias && (!rows || (!(start & 7) && (!(rows & 7) || start + rows == och)));
 }
 
 /* Unsigned 32-bit division (shift and subtract), d > 0. */
@@ -374,7 +390,7 @@ static int offset_ok(int32_t o) {
 }
 
 /* First and end (exclusive) tap index k in [0, f) with 0 <= o + k*d < size. */
-static void tap_range(int32_t o, int32_t d, int32_t f, int32_t size, int32_t *k0, int32_t *k1) {
+__attribute__((noinline)) static void tap_range(int32_t o, int32_t d, int32_t f, int32_t size, int32_t *k0, int32_t *k1) {
     int32_t a = 0, b = f;
     while (a < b && o + a * d < 0) {
         a++;
@@ -387,68 +403,6 @@ static void tap_range(int32_t o, int32_t d, int32_t f, int32_t size, int32_t *k0
 }
 
 /* ---------------------------------------------------------------------------
- * FULLY_CONNECTED
- * ------------------------------------------------------------------------- */
-mk_status mk_fully_connected_s8(const mk_fc_params *p, const mk_quant *q,
-                                const mk_dims *in, const int8_t *input,
-                                const mk_dims *filter, const int8_t *weights,
-                                const int32_t *bias,
-                                const mk_dims *out, int8_t *output) {
-    int32_t n_in = mk_dims_count(in), n_f = mk_dims_count(filter), n_out = mk_dims_count(out);
-    if (!p || n_in < 0 || n_f < 0 || n_out < 0 || !quant_ok(q, out->c) || !act_ok(p->act_min, p->act_max)
-        || !offset_ok(p->input_offset) || !offset_ok(p->filter_offset) || !offset_ok(p->output_offset)) {
-        return MK_ERR_ARG;
-    }
-    int32_t depth = in->c, rows = filter->n, och = out->c, start = p->out_ch_start;
-    int32_t batches = mul_count(mul_count(in->n, in->h), in->w);
-    if (filter->c != depth || filter->h != 1 || filter->w != 1
-        || mul_count(mul_count(out->n, out->h), out->w) != batches
-        || start < 0 || start > och || rows > och - start) {
-        return MK_ERR_ARG;
-    }
-    if ((n_in && !input) || (n_f && !weights) || (n_out && !output)) {
-        return MK_ERR_ARG;
-    }
-    const int32_t ioff = p->input_offset, foff = p->filter_offset;
-    const outq oq = {p->output_offset, p->act_min, p->act_max};
-    const int pc = q->count > 1;
-    if (foff == 0 && depth > 0) {
-        /* rows in stripes of RQ_STRIPE, their requantization worked out once */
-        rqc rc[RQ_STRIPE];
-        int32_t init[RQ_STRIPE];
-        for (int32_t r0 = 0; r0 < rows; r0 += RQ_STRIPE) {
-            int32_t k = rows - r0 < RQ_STRIPE ? rows - r0 : RQ_STRIPE;
-            for (int32_t j = 0; j < k; j++) {
-                init[j] = bias ? bias[start + r0 + j] : 0;
-                rc[j].lim = 0;   /* one batch: rq8 straight away is quicker */
-                if (batches > 1) {
-                    rq_prep(&rc[j], q, start + r0 + j, &oq);
-                }
-            }
-            for (int32_t b = 0; b < batches; b++) {
-                rows_s8(input + b * depth, weights + r0 * depth, depth, k, start + r0, ioff,
-                        init, rc, q, &oq, output + b * och);
-            }
-        }
-        return MK_OK;
-    }
-    for (int32_t b = 0; b < batches; b++) {
-        const int8_t *x = input + b * depth;
-        int8_t *y = output + b * och;
-        const int8_t *w = weights;
-        for (int32_t o = start; o < start + rows; o++, w += depth) {
-            uint32_t acc = bias ? (uint32_t)bias[o] : 0u;
-            for (int32_t d = 0; d < depth; d++) {
-                acc += (uint32_t)((x[d] + ioff) * (w[d] + foff));
-            }
-            int32_t c = pc ? o : 0;
-            y[o] = rq8((int32_t)acc, q->multiplier[c], q->shift[c], &oq);
-        }
-    }
-    return MK_OK;
-}
-
-/* ---------------------------------------------------------------------------
  * CONV_2D
  * ------------------------------------------------------------------------- */
 int32_t mk_convolve_s8_scratch_size(const mk_conv_params *p, const mk_dims *in, const mk_dims *filter) {
@@ -457,11 +411,13 @@ int32_t mk_convolve_s8_scratch_size(const mk_conv_params *p, const mk_dims *in, 
     return mul_count(mul_count(filter->h, filter->w), filter->c);
 }
 
-mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_quant *q,
+/* fc: a FULLY_CONNECTED layer as a 1x1 convolution (every tap on the image,
+ * so no patch: ctx is not checked), foff its filter offset */
+static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_quant *q,
                          const mk_dims *in, const int8_t *input,
                          const mk_dims *filter, const int8_t *weights,
                          const int32_t *bias,
-                         const mk_dims *out, int8_t *output) {
+                         const mk_dims *out, int8_t *output, int fc, int32_t foff) {
     int32_t n_in = mk_dims_count(in), n_f = mk_dims_count(filter), n_out = mk_dims_count(out);
     if (!p || n_in < 0 || n_f < 0 || n_out < 0 || !quant_ok(q, out->c) || !geometry_ok(p)
         || !act_ok(p->act_min, p->act_max) || !offset_ok(p->input_offset) || !offset_ok(p->output_offset)) {
@@ -471,12 +427,13 @@ mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
     const int32_t oh = out->h, ow = out->w, oc = out->c;
     const int32_t fh = filter->h, fw = filter->w, fd = filter->c, rows = filter->n;
     const int32_t start = p->out_ch_start;
-    if (out->n != nb || fd < 1 || fh < 1 || fw < 1 || ic < fd || start < 0 || start > oc || rows > oc - start
-        || p->input_offset < -127 || p->input_offset > 128) {   /* -(an int8 zero point) */
+    if (out->n != nb || fd < !fc || fh < 1 || fw < 1 || ic < fd || start < 0 || start > oc || rows > oc - start
+        || (!fc && (p->input_offset < -127 || p->input_offset > 128))   /* -(an int8 zero point) */
+        || (p->interleaved && (fd != ic || !il_ok(start, rows, oc, bias)))) {
         return MK_ERR_ARG;
     }
     /* groups = ic / fd exactly, and oc a multiple of groups */
-    int32_t groups = (int32_t)udiv32((uint32_t)ic, (uint32_t)fd);
+    int32_t groups = fc ? 1 : (int32_t)udiv32((uint32_t)ic, (uint32_t)fd);
     if (groups * fd != ic) {
         return MK_ERR_ARG;
     }
@@ -491,11 +448,11 @@ mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
     if (rows == 0 || n_out == 0) {
         return MK_OK;
     }
-    if ((!input && n_in) || !weights || !output) {
+    if ((!input && n_in) || (!weights && n_f) || !output) {
         return MK_ERR_ARG;
     }
-    if (!ctx || !ctx->buf || ctx->size < mk_convolve_s8_scratch_size(p, in, filter)
-        || ((uintptr_t)ctx->buf & 1u)) {
+    if (!fc && (!ctx || !ctx->buf || ctx->size < mk_convolve_s8_scratch_size(p, in, filter)
+                || ((uintptr_t)ctx->buf & 1u))) {
         return MK_ERR_SCRATCH;
     }
     const int32_t sh = p->stride_h, sw = p->stride_w, dh = p->dilation_h, dw = p->dilation_w;
@@ -510,12 +467,16 @@ mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
      * each: the sums start at bias + input_offset * sum(w) (so the dot
      * products take the raw input), then every output pixel: im2col of the
      * raw int8 input into the patch (-input_offset off the image: it adds
-     * nothing), and four output channels per pass over it. */
+     * nothing), and rows_s8: row by row (row-major weights) or eight output
+     * channels per pass (interleaved, dot8). */
     int8_t *patch = (int8_t *)ctx->buf;
     const int8_t pad = (int8_t)-ioff;
     const int words = !((fd | ic) & 3) && !(((uintptr_t)input | (uintptr_t)patch) & 3u);
     const int32_t run = words && dw == 1 && fd == ic ? (fw * fd) >> 2 : 0;   /* words of a window line */
     const outq oq = {ooff, lo, hi};
+    const int il = p->interleaved, prep = n_out > oc;   /* (more than one pixel) */
+    const int8_t *sx_of = 0;
+    uint32_t sx = 0;
     int32_t sums[RQ_STRIPE];
     rqc rc[RQ_STRIPE];
     const int8_t *w = weights;
@@ -523,18 +484,26 @@ mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
     while (o < start + rows) {
         int32_t e = o + RQ_STRIPE < g_end ? o + RQ_STRIPE : g_end;
         e = e < start + rows ? e : start + rows;
+        /* (one pixel: no rc, rq8 straight away is quicker; interleaved: the
+         * sums start at the bias, already bias + input_offset * sum(w)) */
         for (int32_t r = 0; r < e - o; r++) {
-            rq_prep(&rc[r], q, o + r, &oq);
-            uint32_t ws = 0;
-            const int8_t *wr = w + r * rl, *we = wr + rl;
-            if (rl & 1) {
-                ws = (uint32_t)(int32_t)*wr++;
-            }
-            for (; wr != we; wr += 2) {
-                ws += (uint32_t)(wr[0] + wr[1]);
-            }
-            sums[r] = (int32_t)((bias ? (uint32_t)bias[o + r] : 0u) + (uint32_t)ioff * ws);
+            rc[r].lim = 0;
         }
+        for (int32_t r = 0; r < e - o && (prep || !il); r++) {
+            if (prep) {
+                rq_prep(&rc[r], q, o + r, &oq);
+            }
+            if (!il) {
+                uint32_t a = bias ? (uint32_t)bias[o + r] : 0u;
+                uint32_t ws = (uint32_t)rl * (uint32_t)foff;
+                for (const int8_t *wr = w + r * rl, *we = wr + rl; wr != we; wr++) {
+                    ws += (uint32_t)*wr;
+                }
+                sums[r] = (int32_t)(a + (uint32_t)ioff * ws);
+            }
+        }
+        const int32_t *init = il ? bias + o : sums;
+
         int8_t *y = output;
         for (int32_t b = 0; b < nb; b++) {
             const int8_t *xg = input + b * ih * iw * ic + g * fd;
@@ -546,7 +515,13 @@ mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
                     tap_range(x0, dw, fw, iw, &kx0, &kx1);
                     if (fh == 1 && fw == 1 && ky0 < ky1 && kx0 < kx1) {
                         /* 1x1 on the image: the input pixel is the patch */
-                        rows_s8(xg + (y0 * iw + x0) * ic, w, rl, e - o, o, 0, sums, rc, q, &oq, y);
+                        const int8_t *xp = xg + (y0 * iw + x0) * ic;
+                        if ((il || foff) && xp != sx_of) {
+                            /* (one pixel, FULLY_CONNECTED's one batch: once) */
+                            sx = sum_s8(xp, rl) * (il ? 128u : (uint32_t)-foff);
+                            sx_of = xp;
+                        }
+                        rows_s8(xp, w, rl, e - o, o, init, rc, q, &oq, y, il, sx);
                         continue;
                     }
                     int8_t *pp = patch;
@@ -576,7 +551,7 @@ mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
                             }
                         }
                     }
-                    rows_s8(patch, w, rl, e - o, o, 0, sums, rc, q, &oq, y);
+                    rows_s8(patch, w, rl, e - o, o, init, rc, q, &oq, y, il, il ? sum_s8(patch, rl) << 7 : 0);
                 }
             }
         }
@@ -590,10 +565,43 @@ mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
     return MK_OK;
 }
 
+mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_quant *q,
+                         const mk_dims *in, const int8_t *input,
+                         const mk_dims *filter, const int8_t *weights,
+                         const int32_t *bias,
+                         const mk_dims *out, int8_t *output) {
+    return conv_s8(ctx, p, q, in, input, filter, weights, bias, out, output, 0, 0);
+}
+
+/* ---------------------------------------------------------------------------
+ * FULLY_CONNECTED
+ * ------------------------------------------------------------------------- */
+mk_status mk_fully_connected_s8(const mk_fc_params *p, const mk_quant *q,
+                                const mk_dims *in, const int8_t *input,
+                                const mk_dims *filter, const int8_t *weights,
+                                const int32_t *bias,
+                                const mk_dims *out, int8_t *output) {
+    /* (conv_s8 checks the rest: quant, clamp, offsets, the chunk, NULLs) */
+    int32_t batches = mul_count(mul_count(in->n, in->h), in->w);
+    if (!p || mk_dims_count(in) < 0 || mk_dims_count(out) < 0 || !offset_ok(p->filter_offset)
+        || filter->c != in->c || filter->h != 1 || filter->w != 1
+        || mul_count(mul_count(out->n, out->h), out->w) != batches
+        || (p->interleaved && p->filter_offset)) {
+        return MK_ERR_ARG;
+    }
+    const int32_t depth = in->c, start = p->out_ch_start;
+    /* a 1x1 convolution over the batches (every tap on the image: no patch);
+     * the filter offset comes in as foff * sum(x) per batch */
+    const mk_conv_params cp = {1, 1, 1, 1, 0, 0, p->input_offset, p->output_offset, p->act_min, p->act_max, 1,
+                               start, p->interleaved};
+    const mk_dims i4 = {batches, 1, 1, depth}, f4 = {filter->n, 1, 1, depth}, o4 = {batches, 1, 1, out->c};
+    const mk_ctx none = {0, 0};
+    return conv_s8(&none, &cp, q, &i4, input, &f4, weights, bias, &o4, output, 1, p->filter_offset);
+}
+
 /* ---------------------------------------------------------------------------
  * DEPTHWISE_CONV_2D
  * ------------------------------------------------------------------------- */
-#define DW_CHUNK 64
 #define DW_LINE 100   /* longest line (with pads) of dw3x3 */
 
 /* One output line of one channel of dw3x3: for each output (step bytes of g
@@ -882,41 +890,26 @@ mk_status mk_depthwise_conv_s8(const mk_conv_params *p, const mk_quant *q,
             return MK_OK;
         }
     }
-    /* One output row at a time, in chunks of DW_CHUNK outputs, one output
-     * channel at a time: the sums of the chunk go to acc[], then are
-     * requantized with the channel's params loaded once. */
-    uint32_t acc[DW_CHUNK];
+    /* Other shapes: one output at a time (the taps on the image only) */
+    int8_t *y = output;
     for (int32_t b = 0; b < nb; b++) {
         const int8_t *xb = input + b * ih * iw * ic;
         for (int32_t oy = 0; oy < oh; oy++) {
             int32_t y0 = oy * sh - p->pad_h, ky0, ky1;
             tap_range(y0, dh, fh, ih, &ky0, &ky1);
-            int8_t *yrow = output + (b * oh + oy) * ow * oc;
-            for (int32_t ox0 = 0; ox0 < ow; ox0 += DW_CHUNK) {
-                int32_t n = ow - ox0 < DW_CHUNK ? ow - ox0 : DW_CHUNK;
-                int32_t c = 0, mm = 0;
-                for (int32_t o = 0; o < oc; o++) {
-                    const uint32_t bc = bias ? (uint32_t)bias[o] : 0u;
-                    for (int32_t i = 0; i < n; i++) {
-                        acc[i] = bc;
-                    }
+            for (int32_t ox = 0; ox < ow; ox++) {
+                int32_t x0 = ox * sw - pw, kx0, kx1;
+                tap_range(x0, dw, fw, iw, &kx0, &kx1);
+                for (int32_t o = 0, c = 0, mm = 0; o < oc; o++) {
+                    uint32_t acc = bias ? (uint32_t)bias[o] : 0u;
                     for (int32_t ky = ky0; ky < ky1; ky++) {
-                        const int8_t *xr = xb + (y0 + ky * dh) * iw * ic + c;
-                        for (int32_t kx = 0; kx < fw; kx++) {
-                            int32_t wv = weights[(ky * fw + kx) * oc + o];
-                            int32_t col = ox0 * sw + kx * dw - pw;
-                            for (int32_t i = 0; i < n; i++, col += sw) {
-                                if ((uint32_t)col < (uint32_t)iw) {
-                                    acc[i] += (uint32_t)((xr[col * ic] + ioff) * wv);
-                                }
-                            }
+                        for (int32_t kx = kx0; kx < kx1; kx++) {
+                            acc += (uint32_t)((xb[((y0 + ky * dh) * iw + x0 + kx * dw) * ic + c] + ioff)
+                                              * weights[(ky * fw + kx) * oc + o]);
                         }
                     }
-                    const int32_t qc = pc ? o : 0, m = q->multiplier[qc], sft = q->shift[qc];
-                    int8_t *y = yrow + ox0 * oc + o;
-                    for (int32_t i = 0; i < n; i++, y += oc) {
-                        *y = rq8((int32_t)acc[i], m, sft, &oq);
-                    }
+                    const int32_t qc = pc ? o : 0;
+                    *y++ = rq8((int32_t)acc, q->multiplier[qc], q->shift[qc], &oq);
                     if (++mm == dm) {
                         mm = 0;
                         c++;

@@ -21,10 +21,14 @@
  *            rows of this chunk, kh, kw, in/groups; DEPTHWISE: 1, kh, kw, out;
  *            pools: ignored)
  *   p[14]    first output channel of the chunk (streaming; 0 otherwise)
- *   p[15:]   params: FULLY_CONNECTED 5, CONV_2D 10, DEPTHWISE_CONV_2D 11, pools 8
+ *   p[15:]   params: FULLY_CONNECTED 5, CONV_2D 10, DEPTHWISE_CONV_2D 11, pools 8;
+ *            FULLY_CONNECTED and CONV_2D then one more int, interleaved (0/1):
+ *            1 = the weights are the chunk's rows in the interleaved layout
+ *            as offset binary (motes_kernels.h; flip() makes them), the bias
+ *            is the folded one and required
  *
- *   fc(p, src, dst, weights, bias|None, multiplier, shift)
- *   conv(p, src, dst, weights, bias|None, multiplier, shift, scratch)
+ *   fc(p, src, dst, weights, bias|None, multiplier, shift)     p: 15 + 5 + 1 ints
+ *   conv(p, src, dst, weights, bias|None, multiplier, shift, scratch)   p: 15 + 10 + 1
  *        scratch: a bytearray of at least kh * kw * (in/groups) bytes (the im2col patch)
  *   dwconv(p, src, dst, weights, bias|None, multiplier, shift)
  *   avgpool(p, src, dst), maxpool(p, src, dst)
@@ -32,6 +36,9 @@
  *        a offset, b offset, dst offset, then three shapes (a, b, out), each
  *        as rank then MAX_RANK dims (unused dims ignored): 12 + 4 + 3 * 7 ints
  *   requantize(x, multiplier, shift) -> int  (TFLM MultiplyByQuantizedMultiplier)
+ *   flip(buf, n): buf[0:n] ^= 0x80 in place (int8 <-> offset binary; a
+ *        writable int8 buffer, 0 <= n <= len(buf))
+ *   API: 2 (motes_kernels.h MK_API_VERSION)
  *
  * Decoders (docs/CODECS.md), resumable over chunks of a payload:
  *   huff_table(table, data, offset, zigzag) -> bytes used by the code table
@@ -57,8 +64,8 @@
 #include "motes_kernels.h"
 
 #define HEAD 15
-#define N_FC (HEAD + 5)
-#define N_CONV (HEAD + 10)
+#define N_FC (HEAD + 6)
+#define N_CONV (HEAD + 11)
 #define N_DW (HEAD + 11)
 #define N_POOL (HEAD + 8)
 #define SHAPE_INTS (1 + MK_MAX_RANK)
@@ -80,6 +87,7 @@ static const mp_obj_fun_builtin_var_t mn_huff_table_obj;
 static const mp_obj_fun_builtin_var_t mn_huff_decode_obj;
 static const mp_obj_fun_builtin_var_t mn_zrun_decode_obj;
 static const mp_obj_fun_builtin_fixed_t mn_requantize_obj;
+static const mp_obj_fun_builtin_fixed_t mn_flip_obj;
 
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
@@ -90,6 +98,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_maxpool, MP_OBJ_FROM_PTR(&mn_maxpool_obj));
     mp_store_global(MP_QSTR_elem, MP_OBJ_FROM_PTR(&mn_elem_obj));
     mp_store_global(MP_QSTR_requantize, MP_OBJ_FROM_PTR(&mn_requantize_obj));
+    mp_store_global(MP_QSTR_flip, MP_OBJ_FROM_PTR(&mn_flip_obj));
     mp_store_global(MP_QSTR_huff_table, MP_OBJ_FROM_PTR(&mn_huff_table_obj));
     mp_store_global(MP_QSTR_huff_decode, MP_OBJ_FROM_PTR(&mn_huff_decode_obj));
     mp_store_global(MP_QSTR_zrun_decode, MP_OBJ_FROM_PTR(&mn_zrun_decode_obj));
@@ -170,6 +179,14 @@ static void status(mk_status st) {
     }
 }
 
+/* an interleaved flag: 0 or 1 */
+static int32_t flag(int32_t v) {
+    if ((uint32_t)v > 1u) {
+        fail(MP_ERROR_TEXT("bad args"));
+    }
+    return v;
+}
+
 /* The common head: src/dst buffers and dims, checked against their lengths. */
 typedef struct {
     mk_dims in, out, filter;
@@ -223,7 +240,7 @@ static mp_obj_t mn_fc(size_t n_args, const mp_obj_t *args) {
     consts_t c;
     head(p, args[1], args[2], &h);
     consts(args + 3, &h.filter, h.out.c, &c);
-    mk_fc_params fp = {p[15], p[16], p[17], p[18], p[19], p[14]};
+    mk_fc_params fp = {p[15], p[16], p[17], p[18], p[19], p[14], flag(p[20])};
     status(mk_fully_connected_s8(&fp, &c.q, &h.in, h.src, &h.filter, c.w, c.bias, &h.out, h.dst));
     return mp_const_none;
 }
@@ -248,6 +265,7 @@ static void conv_params(const int32_t *p, mk_conv_params *cp, int dw) {
     cp->act_min = q[8];
     cp->act_max = q[9];
     cp->out_ch_start = dw ? 0 : p[14];
+    cp->interleaved = dw ? 0 : flag(p[HEAD + 10]);
 }
 
 static mp_obj_t mn_conv(size_t n_args, const mp_obj_t *args) {
@@ -360,6 +378,18 @@ static int32_t *state(mp_obj_t o, int32_t want) {
     return s;
 }
 
+static mp_obj_t mn_flip(mp_obj_t buf, mp_obj_t n_obj) {
+    int32_t len;
+    int8_t *b = buffer(buf, T_I8, 1, &len);
+    mp_int_t n = mp_obj_get_int(n_obj);
+    if (n < 0 || n > len) {
+        fail(MP_ERROR_TEXT("bad args"));
+    }
+    mk_flip_s8(b, (int32_t)n);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(mn_flip_obj, mn_flip);
+
 static mp_obj_t mn_huff_table(size_t n_args, const mp_obj_t *args) {
     check_args(n_args, 4);
     mk_huff_table *t = table(args[0], 1);
@@ -442,6 +472,7 @@ static const mp_rom_map_elem_t motes_native_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_maxpool), MP_ROM_PTR(&mn_maxpool_obj) },
     { MP_ROM_QSTR(MP_QSTR_elem), MP_ROM_PTR(&mn_elem_obj) },
     { MP_ROM_QSTR(MP_QSTR_requantize), MP_ROM_PTR(&mn_requantize_obj) },
+    { MP_ROM_QSTR(MP_QSTR_flip), MP_ROM_PTR(&mn_flip_obj) },
     { MP_ROM_QSTR(MP_QSTR_huff_table), MP_ROM_PTR(&mn_huff_table_obj) },
     { MP_ROM_QSTR(MP_QSTR_huff_decode), MP_ROM_PTR(&mn_huff_decode_obj) },
     { MP_ROM_QSTR(MP_QSTR_zrun_decode), MP_ROM_PTR(&mn_zrun_decode_obj) },

@@ -29,7 +29,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#define MK_API_VERSION 1
+#define MK_API_VERSION 2
 
 #define MK_MAX_DIM 32767      /* largest h, w, filter size or pad */
 #define MK_MAX_STEP 255       /* largest stride or dilation */
@@ -53,12 +53,25 @@ typedef struct {
     int32_t count;                /* 1 (per-tensor) or the number of output channels */
 } mk_quant;
 
-/* Streaming: filter dims may describe a chunk of consecutive output channels
+/* Interleaved weights (FULLY_CONNECTED, CONV_2D; docs/FORMAT.md "Interleaved
+ * weights", format 1.2): with interleaved != 0 the weights are the chunk's
+ * rows in groups of 8 output channels, input-major within a group (weight k
+ * of channel 8g + r at 8 g depth + k R_g + r), each byte stored as offset
+ * binary (w ^ 0x80: see mk_flip_s8). out_ch_start is a multiple of 8 and the
+ * chunk is whole groups (rows a multiple of 8, or it ends at the last output
+ * channel); bias is not NULL and holds bias + input_offset * sum(w) (the
+ * folded bias). FULLY_CONNECTED: acc = bias'[o] + sum x * w (filter_offset
+ * must be 0); CONV_2D: taps outside the image count as x = -input_offset and
+ * there are no groups (filter c == input c). Else MK_ERR_ARG. Bit-exact with
+ * the row-major layout.
+ *
+ * Streaming: filter dims may describe a chunk of consecutive output channels
  * starting at out_ch_start (bias and quant arrays stay whole, indexed by the
  * absolute channel); the kernel then writes only those output channels. */
 typedef struct {
     int32_t input_offset, filter_offset, output_offset, act_min, act_max;
     int32_t out_ch_start;
+    int32_t interleaved;          /* 1: the weights in the interleaved layout (below) */
 } mk_fc_params;
 
 typedef struct {
@@ -66,6 +79,7 @@ typedef struct {
     int32_t input_offset, output_offset, act_min, act_max;
     int32_t depth_multiplier;     /* depthwise only */
     int32_t out_ch_start;         /* conv only: see mk_fc_params */
+    int32_t interleaved;          /* conv only: see mk_fc_params */
 } mk_conv_params;
 
 typedef struct {
@@ -98,7 +112,8 @@ int32_t mk_shape_count(const mk_shape *s);
 
 /* FULLY_CONNECTED. in: batches = n*h*w rows of depth c. filter: n = output
  * channels of this chunk (starting at p->out_ch_start), c = depth (h = w = 1).
- * out: the same batches (n*h*w), c = all output channels. bias may be NULL. */
+ * out: the same batches (n*h*w), c = all output channels. bias may be NULL
+ * (not with interleaved weights). */
 mk_status mk_fully_connected_s8(const mk_fc_params *p, const mk_quant *q,
                                 const mk_dims *in, const int8_t *input,
                                 const mk_dims *filter, const int8_t *weights,
@@ -122,6 +137,9 @@ mk_status mk_depthwise_conv_s8(const mk_conv_params *p, const mk_quant *q,
                                const mk_dims *filter, const int8_t *weights,
                                const int32_t *bias,
                                const mk_dims *out, int8_t *output);
+
+/* buf[0 .. n) ^= 0x80 (int8 <-> offset binary), n >= 0 */
+void mk_flip_s8(int8_t *buf, int32_t n);
 
 /* AVERAGE_POOL_2D / MAX_POOL_2D (windows clipped to the image; an average
  * over a window that misses the image entirely is MK_ERR_ARG, as in TFLM's

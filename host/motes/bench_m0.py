@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import m0emu, ops
+from . import interleave, m0emu, ops
 from . import format as mote_format
 from .graph import ModelError
 
@@ -76,7 +76,7 @@ def bench(path_or_bytes, seed: int = 0, inputs=None, sources=None, prefix: str =
         out_infos = [model.tensors[t] for t in layer.outputs]
         out_shapes = [tuple(t.shape) for t in out_infos]
         refs = [np.zeros(t.shape, t.dtype) for t in out_infos]
-        ops.evaluate_layer(layer, ins, refs)
+        ops.evaluate_layer(interleave.deinterleave_layer(layer), ins, refs)   # (TFLM's order)
         macs = ops.layer_macs(layer, [a.shape for a in ins], out_shapes)
         total_macs += macs
         row = dict(index=i, op=layer.op, input=list(ins[0].shape) if ins else [],

@@ -54,7 +54,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-KERNEL_DIR = ROOT / "ulab_kernels"
+KERNEL_DIR = Path(os.environ.get("MOTES_KERNEL_DIR", ROOT / "ulab_kernels"))   # (env: a scratch copy)
 CACHE = Path(os.environ.get("MOTES_M0_CACHE", ROOT / ".cache" / "m0"))
 GCC = os.environ.get("MOTES_ARM_GCC", "arm-none-eabi-gcc")
 CFLAGS = ("-mcpu=cortex-m0plus", "-mthumb", "-O2", "-ffreestanding", "-nostdlib",
@@ -109,6 +109,7 @@ const int32_t mk_harness_layout[] = {
     13, OFF(mk_conv_params, dilation_h), 14, OFF(mk_conv_params, pad_w), 15, OFF(mk_conv_params, input_offset),
     16, OFF(mk_conv_params, act_max), 17, OFF(mk_conv_params, depth_multiplier),
     18, OFF(mk_conv_params, out_ch_start), 19, OFF(mk_pool_params, stride_h), 20, OFF(mk_pool_params, act_max),
+    21, OFF(mk_fc_params, interleaved), 22, OFF(mk_conv_params, interleaved), 23, MK_API_VERSION,
 #ifdef MK_MAX_RANK
     30, SZ(mk_elem_params), 31, OFF(mk_elem_params, left_shift), 32, OFF(mk_elem_params, output_shift),
     33, OFF(mk_elem_params, act_max), 34, SZ(mk_shape), 35, OFF(mk_shape, d), 36, MK_MAX_RANK,
@@ -137,8 +138,8 @@ void _start(void) { for (;;) { } }
 # What mk_harness_layout must hold for the structs as this module writes them
 # (every field int32 or a 32-bit pointer); keys 30+ / 50+ only when the header has them.
 EXPECTED_LAYOUT = {
-    1: 16, 2: 8, 3: 12, 4: 24, 5: 48, 6: 32, 7: 12, 8: 4, 9: 4, 10: 8, 11: 4, 12: 20,
-    13: 8, 14: 20, 15: 24, 16: 36, 17: 40, 18: 44, 19: 8, 20: 28,
+    1: 16, 2: 8, 3: 12, 4: 28, 5: 52, 6: 32, 7: 12, 8: 4, 9: 4, 10: 8, 11: 4, 12: 20,
+    13: 8, 14: 20, 15: 24, 16: 36, 17: 40, 18: 44, 19: 8, 20: 28, 21: 24, 22: 48, 23: 2,
     30: 48, 31: 12, 32: 36, 33: 44, 34: 28, 35: 4, 36: 6, 38: 0, 39: 1, 40: 2,
     51: 8, 52: 4, 53: 20, 54: 16,
 }
@@ -578,6 +579,21 @@ def _chunks(n: int, chunks: int | None):
     return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
 
 
+def _group_chunks(n: int, chunks: int | None) -> list[tuple[int, int]]:
+    """_chunks over whole groups of 8 output channels (interleaved weights)."""
+    g = -(-n // 8)
+    return [(8 * a, min(n, 8 * b)) for a, b in _chunks(g, chunks)]
+
+
+def _chunk_weights(w: np.ndarray, a: int, b: int, interleaved: bool) -> np.ndarray:
+    """Output channels a .. b-1 of the weights as the kernel takes them: row-major
+    rows, or (interleaved, whole groups) the groups' bytes as offset binary."""
+    if not interleaved:
+        return w[a:b]
+    depth = w.size // w.shape[0] if w.shape[0] else 0
+    return (w.reshape(-1)[a * depth:b * depth].view(np.uint8) ^ 0x80).view(np.int8)
+
+
 def run_layer(emu: M0, layer, ins, out_shapes, chunks: int | None = None,
               bias: bool = True, per_tensor_quant: bool = False, prefix: str = "mk_") -> KernelResult:
     """Run a prepared Layer through its C kernel on the emulated M0.
@@ -590,8 +606,16 @@ def run_layer(emu: M0, layer, ins, out_shapes, chunks: int | None = None,
     a non-MK_OK status. prefix selects another kernel family with the same
     signatures (bench/naive_kernels.c: "naive_"; it has no scratch function).
     instructions counts the kernel calls only (not mk_convolve_s8_scratch_size).
+    Interleaved layers (format 1.2) pass their weights as offset binary with the
+    interleaved flag set, streamed in whole groups of 8 output channels.
     """
+    if prefix != "mk_":
+        # (other kernel families know only the row-major layout)
+        from .interleave import deinterleave_layer
+        layer = deinterleave_layer(layer)
     op = layer.op
+    il = bool(getattr(layer, "interleaved", False))
+    chunker = _group_chunks if il else _chunks
     if not has_kernel(emu, op, prefix):
         raise M0Error(f"no C kernel {prefix}* for {op} in the image")
     sym = prefix + KERNEL_OPS[op][3:]
@@ -637,19 +661,20 @@ def run_layer(emu: M0, layer, ins, out_shapes, chunks: int | None = None,
             batches = x.size // depth
             in_d = emu.put(dims((batches, 1, 1, depth)), const=True)
             out_d = emu.put(dims((batches, 1, 1, out_ch)), const=True)
-            for a, b in _chunks(out_ch, chunks):
+            for a, b in chunker(out_ch, chunks):
                 pp = emu.put(_i32(p["input_offset"], p["filter_offset"], p["output_offset"],
-                                  p["act_min"], p["act_max"], a), const=True)
+                                  p["act_min"], p["act_max"], a, int(il)), const=True)
                 f_d = emu.put(dims((b - a, 1, 1, depth)), const=True)
-                go(pp, q_addr, in_d, x_addr, f_d, emu.put(w[a:b], const=True), b_addr, out_d, o_addr)
+                go(pp, q_addr, in_d, x_addr, f_d, emu.put(_chunk_weights(w, a, b, il), const=True),
+                   b_addr, out_d, o_addr)
         elif op == "CONV_2D":
             oc = w.shape[0]
             in_d = emu.put(dims(x.shape), const=True)
             out_d = emu.put(dims(out_shape), const=True)
-            for a, b in _chunks(oc, chunks):
+            for a, b in chunker(oc, chunks):
                 pp = emu.put(_i32(p["stride_h"], p["stride_w"], p["dilation_h"], p["dilation_w"],
                                   p["pad_h"], p["pad_w"], p["input_offset"], p["output_offset"],
-                                  p["act_min"], p["act_max"], 1, a), const=True)
+                                  p["act_min"], p["act_max"], 1, a, int(il)), const=True)
                 f_d = emu.put(dims((b - a,) + w.shape[1:]), const=True)
                 need = 0
                 if emu.has(prefix + "convolve_s8_scratch_size"):
@@ -658,11 +683,12 @@ def run_layer(emu: M0, layer, ins, out_shapes, chunks: int | None = None,
                     raise M0Fault(f"mk_convolve_s8_scratch_size returned {need}", kind="status")
                 s_addr = emu.alloc(need) if need else 0
                 ctx = emu.put(struct.pack("<Ii", s_addr, need), const=True)
-                go(ctx, pp, q_addr, in_d, x_addr, f_d, emu.put(w[a:b], const=True), b_addr, out_d, o_addr)
+                go(ctx, pp, q_addr, in_d, x_addr, f_d, emu.put(_chunk_weights(w, a, b, il), const=True),
+                   b_addr, out_d, o_addr)
         elif op == "DEPTHWISE_CONV_2D":
             pp = emu.put(_i32(p["stride_h"], p["stride_w"], p["dilation_h"], p["dilation_w"],
                               p["pad_h"], p["pad_w"], p["input_offset"], p["output_offset"],
-                              p["act_min"], p["act_max"], p["depth_multiplier"], 0), const=True)
+                              p["act_min"], p["act_max"], p["depth_multiplier"], 0, 0), const=True)
             go(pp, q_addr, emu.put(dims(x.shape), const=True), x_addr,
                emu.put(dims(w.shape), const=True), emu.put(w, const=True), b_addr,
                emu.put(dims(out_shape), const=True), o_addr)
@@ -799,11 +825,14 @@ def has_kernel(emu: M0, op: str, prefix: str = "mk_") -> bool:
 def synthetic_layer(opcode: str, in_shape, rng: np.random.Generator, out_ch: int | None = None,
                     kernel=(3, 3), stride=(1, 1), dilation=(1, 1), padding: str = "SAME",
                     per_channel: bool = True, act: int = 0, depth_multiplier: int = 1,
-                    groups: int = 1):
+                    groups: int = 1, interleaved: bool | None = None):
     """A random one-op Graph prepared by motes's own prepare(): (Layer, int8 input, output shape).
 
     The Layer carries the params and consts exactly as the converter writes
     them to a .mote (and so as a device passes them to the kernels).
+    interleaved: FULLY_CONNECTED / CONV_2D weights in the format 1.2 layout;
+    None: as the converter decides (interleave.why_not() is None and the
+    largest group fits interleave.MAX_GROUP_BYTES).
     """
     from . import ops
     from .graph import Graph, Operator, Tensor
@@ -867,12 +896,21 @@ def synthetic_layer(opcode: str, in_shape, rng: np.random.Generator, out_ch: int
     op = Operator(0, opcode, inputs, [out_index], options)
     graph = Graph("synthetic", tensors, [op], [0], [out_index])
     layer = ops.prepare_layer(op, graph)
+    from . import interleave
+    if opcode in interleave.OPS and interleaved is not False:
+        why = interleave.why_not(layer, in_shape[-1])
+        if interleaved is None:
+            interleaved = why is None and interleave.group_bytes(layer) <= interleave.MAX_GROUP_BYTES
+        elif why is not None:
+            raise ValueError(f"cannot interleave: {why}")
+        if interleaved:
+            layer = interleave.interleave_layer(layer)
     return layer, x, out_shape
 
 
 def reference(layer, ins, out_shapes) -> list[np.ndarray]:
     """The host numpy reference (motes.ops.evaluate_layer) into fresh output arrays."""
-    from . import ops
+    from . import interleave, ops
     outs = [np.zeros(s, np.int8) for s in out_shapes]
-    ops.evaluate_layer(layer, list(ins), outs)
+    ops.evaluate_layer(interleave.deinterleave_layer(layer), list(ins), outs)
     return outs
