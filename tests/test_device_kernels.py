@@ -35,6 +35,7 @@ from motes import api, mpy_engine, quant
 from motes import format as mote_format
 from motes.converter import convert_graph
 from motes.executor import Executor
+from motes.interleave import interleave_layer
 from motes.ops.base import Layer
 from motes.tflite_reader import read_tflite
 from tests import opmodels
@@ -372,3 +373,134 @@ def test_person_detect_on_device():
         assert info["outputs"][0].tolist() == [-113, 113]       # TFLM's answer: person
         us = info.get("us_per_inference") or [0]
         print(f"person_detect {mode}: {us[0] / 1000:.1f} ms per inference (unix port)")
+
+
+# ---------------------------------------------------------------------------
+# interleaved layers (format 1.2): hand-built FULLY_CONNECTED / CONV_2D layers
+# ---------------------------------------------------------------------------
+
+def _il_consts(rng, oc, depth, per_channel, w_shape):
+    w = rng.integers(-127, 128, size=w_shape).astype(np.int8)
+    spread = np.sqrt(depth) * 74 * 74
+    bias = rng.integers(-int(spread), int(spread), size=oc).astype(np.int32)
+    reals = 40 / spread * (rng.uniform(0.5, 2, size=oc) if per_channel else np.ones(1))
+    ms = [quant.quantize_multiplier(float(r)) for r in reals]
+    return dict(weights=w, bias=bias, multiplier=np.array([m for m, _ in ms], np.int32),
+                shift=np.array([s for _, s in ms], np.int8))
+
+
+def _il_fc(per_channel, seed, batch=3, depth=37, out=21, in_zp=-9, shift_int32=False):
+    rng = np.random.default_rng(seed)
+    T = mote_format.TensorInfo
+    n_in = batch * depth
+    tensors = [T((batch, depth), "int8", 0.1, in_zp, 0), T((batch, out), "int8", 0.2, 4, n_in)]
+    consts = _il_consts(rng, out, depth, per_channel, (out, depth))
+    if shift_int32:      # a dtype the C kernels do not take: k_native hands it to the Python kernel
+        consts["shift"] = consts["shift"].astype(np.int32)
+    layer = Layer("FULLY_CONNECTED", [0], [1], params=dict(
+        input_offset=-in_zp, filter_offset=0, output_offset=4, act_min=-100, act_max=127), consts=consts)
+    return tensors, layer, n_in + batch * out
+
+
+def _il_conv(per_channel, seed, in_shape, oc, k, stride, pad, dil=(1, 1), in_zp=17):
+    rng = np.random.default_rng(seed)
+    T = mote_format.TensorInfo
+    nb, ih, iw, ic = in_shape
+    oh = (ih + 2 * pad[0] - dil[0] * (k[0] - 1) - 1) // stride[0] + 1
+    ow = (iw + 2 * pad[1] - dil[1] * (k[1] - 1) - 1) // stride[1] + 1
+    n_in = int(np.prod(in_shape))
+    tensors = [T(in_shape, "int8", 0.1, in_zp, 0), T((nb, oh, ow, oc), "int8", 0.2, -3, n_in)]
+    consts = _il_consts(rng, oc, k[0] * k[1] * ic, per_channel, (oc, k[0], k[1], ic))
+    layer = Layer("CONV_2D", [0], [1], params=dict(
+        stride_h=stride[0], stride_w=stride[1], dilation_h=dil[0], dilation_w=dil[1], pad_h=pad[0],
+        pad_w=pad[1], input_offset=-in_zp, output_offset=-3, act_min=-128, act_max=127), consts=consts)
+    return tensors, layer, n_in + nb * oh * ow * oc
+
+
+# out channels not a multiple of 8, odd depths, batch > 1, padding, strides,
+# dilation, 1x1 (with and without padding), an exact group of 8, a shift dtype
+# the C kernels do not take
+IL_LAYERS = {
+    "fc_b3_d37_o21": lambda pc, s: _il_fc(pc, s),
+    "fc_b1_d8_o5": lambda pc, s: _il_fc(pc, s, batch=1, depth=8, out=5, in_zp=100),
+    "fc_shift_int32": lambda pc, s: _il_fc(pc, s, batch=2, depth=13, out=17, shift_int32=True),
+    "conv3x3_s2_p1": lambda pc, s: _il_conv(pc, s, (1, 9, 7, 5), 11, (3, 3), (2, 2), (1, 1)),
+    "conv1x1": lambda pc, s: _il_conv(pc, s, (1, 4, 4, 13), 19, (1, 1), (1, 1), (0, 0), in_zp=-3),
+    "conv1x1_s2_p1": lambda pc, s: _il_conv(pc, s, (1, 5, 5, 4), 9, (1, 1), (2, 2), (1, 1), in_zp=-128),
+    "conv2x3_dil_o8": lambda pc, s: _il_conv(pc, s, (2, 6, 8, 3), 8, (2, 3), (1, 2), (1, 1), (2, 1)),
+}
+# (mode, chunk bytes): the default; smaller than one group (the chunk is one
+# group); one or a few groups; several groups and a smaller last one
+IL_RUNS = [("resident", 4096), ("streaming", 4096), ("streaming", 64), ("streaming", 200),
+           ("streaming", 800)]
+
+_IL_SCRIPT = """
+import motes
+from motes import kernels
+kernels.use({backend!r})
+for mode, chunk in {runs!r}:
+    net = motes.load({path!r}, mode=mode, chunk=chunk, verbose=False)
+    out = bytearray(net.tensor(net.outputs[0]).n)
+    for x in {xs!r}:
+        net.predict_int8(x, out)
+        print(list(v - 256 if v > 127 else v for v in out))
+    net.close()
+import sys
+v = sys.modules.get("motes.k_viper")
+print("B", motes.backend(), v.fallbacks if v else "-")
+"""
+
+
+def il_model(name, per_channel, interleave=True) -> mote_format.MoteModel:
+    tensors, layer, arena = IL_LAYERS[name](per_channel, sum(map(ord, name)))
+    if interleave:
+        layer = interleave_layer(layer)
+    model = mote_format.MoteModel({}, tensors, [layer], [0], [1], arena)
+    model.packed = [mote_format.pack_consts(layer)]
+    return model
+
+
+def run_il(data: bytes, xs, backend: str) -> tuple[list, str]:
+    """Outputs of every (mode, chunk) of IL_RUNS, and the last line (backend, viper fallbacks)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.mote"
+        path.write_bytes(data)
+        code = _IL_SCRIPT.format(backend=backend, runs=IL_RUNS, path=str(path),
+                                 xs=[x.ravel().tolist() for x in xs])
+        proc = mpy_engine.run_code(code, heap="1M", source=backend != "native")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    return [np.array(eval(ln), np.int8) for ln in lines[:-1]], lines[-1]
+
+
+@pytest.mark.parametrize("backend", ["python", "viper", "native"])
+@pytest.mark.parametrize("per_channel", [True, False], ids=["per_channel", "per_tensor"])
+@pytest.mark.parametrize("name", sorted(IL_LAYERS))
+def test_interleaved_layer_on_device(name, per_channel, backend):
+    model = il_model(name, per_channel)
+    data = mote_format.to_bytes(model)
+    assert data[5] == 2
+    stored = mote_format.from_bytes(data)
+    assert stored.layers[0].interleaved
+    # the same layer row-major (format 1.1) gives the same host outputs
+    plain = mote_format.to_bytes(il_model(name, per_channel, interleave=False))
+    assert plain[5] == 1
+    xs = _inputs(data, seed=len(name))
+    xs.append(np.full(xs[0].shape, -128, np.int8))     # all -128 (the input zero point of one case)
+    want = [Executor(stored).run([x])[0].ravel() for x in xs]
+    assert all(np.array_equal(w, Executor(mote_format.from_bytes(plain)).run([x])[0].ravel())
+               for w, x in zip(want, xs))
+    assert len({tuple(w) for w in want}) > 1 and any(len(set(w.tolist())) > 3 for w in want)
+    got, last = run_il(data, xs, backend)
+    assert last.split()[1] == backend, last
+    if backend == "viper":
+        assert last.split()[2] == "0", last             # no layer fell back to Python
+    assert len(got) == len(IL_RUNS) * len(xs)
+    for k, (mode, chunk) in enumerate(IL_RUNS):
+        for j, w in enumerate(want):
+            g = got[k * len(xs) + j]
+            assert np.array_equal(g, w), f"{mode} chunk {chunk} input {j}:\n device {g.tolist()}\n host   {w.tolist()}"
+    # the row-major file still runs (format 1.1)
+    got, _ = run_il(plain, xs[:1], backend)
+    for g in got:
+        assert np.array_equal(g, want[0])

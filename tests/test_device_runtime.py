@@ -90,6 +90,8 @@ except ValueError as e:
     assert int(out.split("Q ")[1].split()[0]) == int(q_ref.ravel()[0]) & 0xFF
     assert "C ('sine'," in out
     assert out.count("FULLY_CONNECTED") >= 6          # summary + trace
+    assert out.count("FULLY_CONNECTED/il") >= 6       # format 1.2: the converter interleaved them
+    assert ", 3 interleaved" in out
     assert "M resident" in out
     backend = out.split("B ")[1].split()[0]
     assert backend in ("native", "viper", "python")
@@ -259,3 +261,89 @@ print("Q", got)
     assert code == 0, out
     got = eval(out.split("Q ")[1].strip())
     assert got == api.quantize_input(xs, t.scale, t.zero_point).tolist()
+
+
+def _bad_interleaved_files(d):
+    """Files that break format 1.2's rules for interleaved layers (docs/FORMAT.md):
+    {name: (path, what the message must say)}."""
+    from motes import format as F
+    from motes.interleave import interleave_layer
+    from motes.ops.base import Layer
+    T = F.TensorInfo
+    rng = np.random.default_rng(1)
+    fc_params = dict(input_offset=3, filter_offset=0, output_offset=0, act_min=-128, act_max=127)
+    fc_consts = dict(weights=rng.integers(-127, 128, (6, 10)).astype(np.int8),
+                     bias=rng.integers(-999, 999, 6).astype(np.int32),
+                     multiplier=np.array([1 << 30], np.int32), shift=np.array([-8], np.int8))
+
+    def fc(**edit):
+        layer = interleave_layer(Layer("FULLY_CONNECTED", [0], [1], params=dict(fc_params),
+                                       consts=dict(fc_consts)))
+        for k, v in edit.items():
+            if k == "filter_offset":
+                layer.params[k] = v
+            elif v is None:
+                del layer.consts[k]
+            else:
+                layer.consts[k] = v
+        return [T((1, 10), "int8", 0.1, -3, 0), T((1, 6), "int8", 0.1, 0, 16)], layer, 32
+
+    def conv_grouped():
+        tensors = [T((1, 4, 4, 4), "int8", 0.1, 0, 0), T((1, 4, 4, 6), "int8", 0.1, 0, 64)]
+        layer = Layer("CONV_2D", [0], [1], params=dict(
+            stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, pad_h=0, pad_w=0, input_offset=0,
+            output_offset=0, act_min=-128, act_max=127), consts=dict(
+            weights=rng.integers(-127, 128, (6, 1, 1, 2)).astype(np.int8),
+            bias=np.zeros(6, np.int32), multiplier=np.array([1 << 30], np.int32),
+            shift=np.array([-8], np.int8)), interleaved=True)
+        return tensors, layer, 160
+
+    def relu():
+        return ([T((1, 10), "int8", 0.1, 0, 0), T((1, 10), "int8", 0.1, 0, 16)],
+                Layer("RELU", [0], [1], params=dict(
+                    input_zero_point=0, output_zero_point=0, multiplier=1 << 30, shift=1, multiplier2=0,
+                    shift2=0, range_radius=0, act_min=0, act_max=127), interleaved=True), 32)
+
+    cases = {
+        "op": (relu(), "but has op 14"),
+        "weights": (fc(weights=fc_consts["weights"].astype(np.int16)), ""),
+        "nobias": (fc(bias=None), ""),
+        "bias16": (fc(bias=fc_consts["bias"].astype(np.int16)), ""),
+        "biaspred": (fc(), ""),
+        "filter": (fc(filter_offset=2), ""),
+        "grouped": (conv_grouped(), ""),
+    }
+    out = {}
+    for name, ((tensors, layer, arena), message) in cases.items():
+        model = F.MoteModel({}, tensors, [layer], [0], [1], arena)
+        model.packed = [F.pack_consts(layer)]
+        if name == "biaspred":
+            b = model.packed[0]["bias"]
+            raw = np.asarray(fc_consts["bias"], "<i4").tobytes()
+            model.packed[0]["bias"] = F.PackedConst(6, b.dtype, b.shape, b"\x00\x00" + raw)  # alpha 0, raw
+        data = F.to_bytes(model)
+        assert data[5] == 2
+        (d / f"il_{name}.mote").write_bytes(data)
+        out[name] = (d / f"il_{name}.mote", message)
+    return out
+
+
+def test_interleaved_rule_breaks_are_rejected(tmp_path):
+    cases = _bad_interleaved_files(tmp_path)
+    code, out = run(f"""
+import motes
+for name, path in {[(k, str(p)) for k, (p, _) in cases.items()]!r}:
+    try:
+        motes.load(path, verbose=False)
+        print("LOADED", name)
+    except motes.MoteError as e:
+        print("ERR", name, e)
+""")
+    assert code == 0, out
+    assert "LOADED" not in out, out
+    lines = {ln.split()[1]: ln for ln in out.splitlines() if ln.startswith("ERR")}
+    for name, (path, message) in cases.items():
+        line = lines[name]
+        assert message in line and "convert the model again with 'motes convert'" in line, line
+        assert ("layer 0 is interleaved (format 1.2) but has" if name == "op" else
+                "layer 0 breaks the rules of interleaved layers (format 1.2") in line, line

@@ -17,8 +17,9 @@
   outputs; no layer of the shared models falls back to Python; speed-up vs the
   Python backend is printed (pytest -s);
 * edited layers: left shifts, right shifts of 31 and more, a zero multiplier,
-  a filter offset, and a bias so big that the layer falls back to the Python
-  kernel.
+  a filter offset (row-major FC only), and a bias so big that the layer falls
+  back to the Python kernel, with the converter's interleaved layers (format
+  1.2) and without.
 """
 from __future__ import annotations
 
@@ -426,7 +427,7 @@ def _edit(model: mote_format.MoteModel, huge_bias: bool) -> int:
         c["shift"] = np.array([shifts[i % len(shifts)] for i in range(oc)], dtype=np.int32)
         if "bias" in c:
             c["bias"] = (c["bias"].astype(np.int64) >> 4).astype(np.int32)   # keep left shifts in range
-        if L.op == "FULLY_CONNECTED":
+        if L.op == "FULLY_CONNECTED" and not L.interleaved:   # format 1.2: interleaved FC has none
             L.params["filter_offset"] = 5
         if huge_bias and n == 0:
             b = c.get("bias")
@@ -438,10 +439,12 @@ def _edit(model: mote_format.MoteModel, huge_bias: bool) -> int:
     return n
 
 
+@pytest.mark.parametrize("interleave", [True, False], ids=["interleaved", "row_major"])
 @pytest.mark.parametrize("name", ["fc_mlp", "conv_c8", "dwconv", "conv_grouped", "dwconv_mult"])
-def test_edited_quantization(name, opmodel_cache):
+def test_edited_quantization(name, interleave, opmodel_cache):
     for huge_bias in (False, True):
-        model = api.convert(opmodels.build(name, opmodel_cache, per_channel=True)).model
+        model = api.convert(opmodels.build(name, opmodel_cache, per_channel=True), interleave=interleave).model
+        assert any(L.interleaved for L in model.layers) == (interleave and name in ("fc_mlp", "conv_c8", "dwconv"))
         assert _edit(model, huge_bias)
         data = mote_format.to_bytes(model)
         check_viper(data, _inputs(data, 2, seed=3))

@@ -3,6 +3,9 @@
 # input_offset, output_offset, act_min, act_max.
 # Constants: weights, bias, multiplier, shift (one multiplier/shift per tensor
 # or per output channel). Taps outside the image are skipped (TFLM).
+# Op 65: the interleaved layout of format 1.2 (groups of 8 output channels,
+# input-major, no groups; the bias holds input_offset * the weight sums): the
+# raw inputs are summed, a tap outside the image counting as -input_offset.
 from array import array
 from .qmath import mbqm, stab
 
@@ -20,6 +23,11 @@ def conv(net, L, ins, outs):
     mult = net.const(L, 2)
     shift = net.const(L, 3)
     pc = len(mult) > 1
+    il = L.op & 64
+    z = 0                   # patch value of a tap outside the image
+    if il:
+        z = -ioff
+        ioff = 0
     xt = stab(ioff)
     mv = net.mv
     # (input + input_offset) under the window, 0 off the image; int16 = half a list's RAM
@@ -49,16 +57,21 @@ def conv(net, L, ins, outs):
                                             k += 1
                                     else:
                                         for _ in range(fd):
-                                            patch[k] = 0
+                                            patch[k] = z
                                             k += 1
                         acc = bias[o] if bias else 0
                         k = (o - r0) * rl
+                        n = 1           # step between the weights of channel o
+                        if il:          # chunks are whole groups: r0 is a multiple of 8
+                            n = o & 7
+                            k = (o - n - r0) * rl + n
+                            n = min(8, oc - o + n)
                         for v in patch:
                             acc += v * w[k]
-                            k += 1
+                            k += n
                         c = o if pc else 0
                         v = mbqm(acc, mult[c], shift[c]) + ooff
                         mv[yo + o] = (lo if v < lo else hi if v > hi else v) & 0xFF
 
 
-OPS = {1: conv}
+OPS = {1: conv, 65: conv}

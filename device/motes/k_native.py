@@ -8,6 +8,11 @@
 # ulab_kernels/modmotes.c: a 15-int head, then the op's params in file order)
 # and the buffers: the arena (inputs and outputs at their offsets) and the
 # layer's constants. Streaming mode hands weight rows over chunk by chunk.
+# API 2: fc and conv take one more int, 1 for an interleaved layer (format 1.2,
+# op 64 / 65), whose weights the C side takes as offset binary (w ^ 0x80):
+# a streamed chunk is flipped (_n.flip) before the call, resident weights once
+# at load (reader._decode_all). A layer the C side cannot take (_typed) runs in the Python
+# kernel with the weights as stored.
 from array import array
 
 import motes_native as _n
@@ -30,13 +35,14 @@ def _fallback(name, op):
 
 def fully_connected(net, L, ins, outs):
     if not _typed(L):
-        return _fallback("k_fc", 0)(net, L, ins, outs)
+        return _fallback("k_fc", L.op)(net, L, ins, outs)
     x = ins[0]
     y = outs[0]
     out_ch, depth = L.refs[0].shape
     nb = x.n // depth
     p = array("i", (x.off, nb, 1, 1, depth, y.off, nb, 1, 1, out_ch, 0, 1, 1, depth, 0))
     p.extend(L.p)
+    p.append(L.op >> 6)
     bias = net.const(L, 1)
     mult = net.const(L, 2)
     shift = net.const(L, 3)
@@ -45,18 +51,21 @@ def fully_connected(net, L, ins, outs):
     for r0, r1, w in net.rows(L, 0, depth):
         p[10] = r1 - r0
         p[14] = r0
+        if p[20] and L.consts is None:      # a streamed interleaved chunk
+            _n.flip(w, p[10] * depth)
         fc(p, mv, mv, w, bias, mult, shift)
 
 
 def conv(net, L, ins, outs):
     if not _typed(L):
-        return _fallback("k_conv", 1)(net, L, ins, outs)
+        return _fallback("k_conv", L.op)(net, L, ins, outs)
     x = ins[0]
     y = outs[0]
     oc, fh, fw, fd = L.refs[0].shape
     nb, ih, iw, ic = x.shape
     p = array("i", (x.off, nb, ih, iw, ic, y.off, nb, y.shape[1], y.shape[2], oc, 0, fh, fw, fd, 0))
     p.extend(L.p)
+    p.append(L.op >> 6)
     rl = fh * fw * fd
     scratch = bytearray(rl)
     bias = net.const(L, 1)
@@ -67,6 +76,8 @@ def conv(net, L, ins, outs):
     for r0, r1, w in net.rows(L, 0, rl):
         p[10] = r1 - r0
         p[14] = r0
+        if p[25] and L.consts is None:      # a streamed interleaved chunk
+            _n.flip(w, p[10] * rl)
         cv(p, mv, mv, w, bias, mult, shift, scratch)
 
 
@@ -128,4 +139,5 @@ def binary(net, L, ins, outs):
     _n.elem(p, a, b, net.mv)
 
 
-OPS = {0: fully_connected, 1: conv, 2: depthwise, 3: pool, 4: pool, 9: binary, 10: binary, 20: binary}
+OPS = {0: fully_connected, 1: conv, 2: depthwise, 3: pool, 4: pool, 9: binary, 10: binary, 20: binary,
+       64: fully_connected, 65: conv}

@@ -118,6 +118,10 @@ def _conv(mv: ptr8, w: ptr8, rq: ptr32, P):
     r1 = int(P[25])
     wso = int(P[26])
     wst = int(P[27])
+    il = int(P[28])
+    xz = 0 - xa - 128         # interleaved CONV_2D: a tap outside the image is -input_offset
+    if il:
+        xa = -128             # interleaved: raw inputs (the input offset is in the bias)
     oc = ngr * opg
     row = iw * ic
     wrow = fw * wst
@@ -158,30 +162,55 @@ def _conv(mv: ptr8, w: ptr8, rq: ptr32, P):
                         bo = rq[k]
                         bh = (bo >> 16) & 0xFFFF
                         acc = (((bh ^ 0x8000) - 0x8000) << 16) | (bo & 0xFFFF)
-                        wk = (o - r0) * wso + ja * wst
+                        wb = (o - r0) * wso
+                        st = 1      # step between the weights of channel o
+                        if il:      # groups of 8 channels, input-major; r0 % 8 == 0
+                            st = o & 7
+                            wb = (o - st - r0) * wso + st
+                            st = oc - o + st
+                            if st > 8:
+                                st = 8
+                        wk = wb + ja * wst * st
                         if dot:     # 1x1 window, one group: a dot product
                             xi = xp + y0 * row
-                            for j in range(wk, wk + fd):
+                            xe = xi + fd
+                            j = wk
+                            while xi < xe:
                                 acc += ((mv[xi] ^ 0x80) + xa) * ((w[j] ^ 0x80) + wa)
                                 xi += 1
+                                j += st
                         else:
                             for ky in range(ka, kb):
                                 xi = xp + (y0 + ky * dh) * row + g * fd
-                                j = wk + ky * wrow
+                                j = wk + ky * wrow * st
                                 if fd == 1:     # depthwise, one input channel
                                     for kx in range(ja, jb):
                                         acc += ((mv[xi] ^ 0x80) + xa) * ((w[j] ^ 0x80) + wa)
                                         xi += xs
-                                        j += wst
+                                        j += wst * st
                                 else:
                                     for kx in range(ja, jb):
                                         xe = xi + fd
                                         while xi < xe:
                                             acc += ((mv[xi] ^ 0x80) + xa) * ((w[j] ^ 0x80) + wa)
                                             xi += 1
-                                            j += 1
+                                            j += st
                                         xi += xs - fd
-                                        j += wst - fd
+                                        j += (wst - fd) * st
+                            if il and (ka > 0 or kb < fh or ja > 0 or jb < fw):
+                                # the taps outside the image: x = -input_offset
+                                t = 0
+                                j = wb
+                                for ky in range(fh):
+                                    for kx in range(fw):
+                                        if ky < ka or ky >= kb or kx < ja or kx >= jb:
+                                            xe = j + fd * st
+                                            while j < xe:
+                                                t += (w[j] ^ 0x80) - 128
+                                                j += st
+                                        else:
+                                            j += fd * st
+                                acc += xz * t
                         m = rq[k + 1]
                         e = rq[k + 3]
                         acc = acc << rq[k + 2]
@@ -221,10 +250,10 @@ def _run(net, L, x, y, rq, geo, filter_offset, ngr, opg, wso, wst, dw_weights=Fa
     #       output_offset, act_min, act_max) in the order _conv reads them
     head = (x.off, y.off) + geo[:16] + (filter_offset,) + geo[16:]
     if dw_weights:
-        _conv(net.mv, net.const(L, 0), rq, head + (ngr, opg, 0, opg * ngr, wso, wst))
+        _conv(net.mv, net.const(L, 0), rq, head + (ngr, opg, 0, opg * ngr, wso, wst, 0))
         return
     for r0, r1, w in net.rows(L, 0, wso):
-        _conv(net.mv, w, rq, head + (ngr, opg, r0, r1, wso, wst))
+        _conv(net.mv, w, rq, head + (ngr, opg, r0, r1, wso, wst, L.op >> 6))
 
 
 def fully_connected(net, L, ins, outs):
@@ -237,7 +266,7 @@ def fully_connected(net, L, ins, outs):
         rq = _rq(net.const(L, 1), net.const(L, 2), net.const(L, 3), oc,
                  depth * (128 + abs(ioff)) * (128 + abs(foff)))
     if rq is None:
-        return _fallback("k_fc", 0, net, L, ins, outs)
+        return _fallback("k_fc", L.op, net, L, ins, outs)
     nb = x.n // depth
     _run(net, L, x, y, rq, (1, 1, nb, depth, 1, nb, 1, 1, depth, 1, 1, 1, 1, 0, 0, ioff, ooff, lo, hi),
          foff, 1, oc, depth, depth)
@@ -255,7 +284,7 @@ def conv(net, L, ins, outs):
     if L.refs[0].dtype == 0 and 0 < fd and ic % fd == 0:
         rq = _rq(net.const(L, 1), net.const(L, 2), net.const(L, 3), oc, rl * (128 + abs(ioff)) * 128)
     if rq is None:
-        return _fallback("k_conv", 1, net, L, ins, outs)
+        return _fallback("k_conv", L.op, net, L, ins, outs)
     ngr = ic // fd
     _run(net, L, x, y, rq, (nb, ih, iw, ic, oh, ow, fh, fw, fd, sh, sw, dh, dw, ph, pw, ioff, ooff, lo, hi),
          0, ngr, oc // ngr, rl, fd)
@@ -365,4 +394,4 @@ def pool(net, L, ins, outs):
                    1 if L.op == 3 else 0))
 
 
-OPS = {0: fully_connected, 1: conv, 2: depthwise, 3: pool, 4: pool}
+OPS = {0: fully_connected, 1: conv, 2: depthwise, 3: pool, 4: pool, 64: fully_connected, 65: conv}

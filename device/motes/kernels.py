@@ -9,7 +9,7 @@ from .structs import nth
 # op id -> function): the n-th word is op id n's. One string, not a dict: the
 # names of modules a model does not use then cost no RAM (qstrs are for good).
 _PY = "fc conv dwconv pool pool shape softmax act act elem elem mean shape shape act act act shape shape shape elem act act act"
-_VIPER_LAST = const(4)   # k_viper.py has ops 0 .. 4
+_VIPER_LAST = const(4)   # k_viper.py has ops 0 .. 4 (and 64, 65)
 BACKEND = None      # chosen at the first load or use(): see backend()
 _viper = None
 
@@ -26,7 +26,7 @@ def _native_available():
         import motes_native
     except (ImportError, ValueError, OSError):   # ValueError: .mpy of another arch/version
         return False
-    return getattr(motes_native, "API", 0) == 1
+    return getattr(motes_native, "API", 0) == 2
 
 
 def _viper_available():
@@ -53,7 +53,8 @@ def backend():
 
 
 def get(op):
-    """The kernel function for an op id, from the best backend that has it."""
+    """The kernel function for an op id, from the best backend that has it.
+    An interleaved layer (format 1.2) has op id | 64: 64 FULLY_CONNECTED, 65 CONV_2D."""
     global _viper
     backend()
     if BACKEND == "native":
@@ -61,12 +62,12 @@ def get(op):
         fn = k_native.OPS.get(op)
         if fn:
             return fn
-        if op <= _VIPER_LAST and _viper is None:
+        if op & 63 <= _VIPER_LAST and _viper is None:
             _viper = _viper_available()    # checked once: ops native lacks go to viper
-    if op <= _VIPER_LAST and (BACKEND == "viper" or (BACKEND == "native" and _viper)):
+    if op & 63 <= _VIPER_LAST and (BACKEND == "viper" or (BACKEND == "native" and _viper)):
         from . import k_viper
         return k_viper.OPS[op]
-    name = _py_module(op)
+    name = _py_module(op & 63)
     if name is None:
         from .structs import MoteError
         raise MoteError("op %d has no kernel in this runtime: update motes on the board" % op)

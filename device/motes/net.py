@@ -156,7 +156,8 @@ class Net:
         return decode_all(self._f, r)
 
     def rows(self, L, slot, row_len):
-        """Yield (first_row, end_row, buffer) covering a row-major weight matrix."""
+        """Yield (first_row, end_row, buffer) covering a row-major weight matrix
+        (or an interleaved one: then whole groups of 8 rows at a time)."""
         if L.consts is not None:
             w = L.consts[slot]
             yield 0, len(w) // row_len, w
@@ -164,6 +165,10 @@ class Net:
         ref = L.refs[slot]
         n_rows = ref.n // row_len
         per = max(1, self.chunk // row_len)
+        if L.op & 64:
+            # interleaved (format 1.2): whole groups of 8 output channels, and
+            # one group if it is more than a chunk (the buffer grows to it)
+            per = min(n_rows, max(8, per & ~7))
         buf = self._rowbuf if ref.dtype == 0 else None   # one int8 chunk buffer for all layers
         stream = RowStream(self._f, ref, per * row_len, buf)
         if ref.dtype == 0 and stream.buf is not buf:

@@ -207,6 +207,8 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
     used in the sets ops and codecs.
     """
     T, SC, S, AT, OP, G, C = out
+    il = ("%s: layer %d breaks the rules of interleaved layers (format 1.2: int8 weights, an int32 bias "
+          "not of codec 6, no filter_offset, no groups): convert the model again with 'motes convert'")
     c.what = "%s (tensor table)" % what
     c.at(*secs[_SEC_TENSORS])
     nt = c.uv()
@@ -227,7 +229,8 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
     inputs = tuple(c.id(nt) for _ in range(c.uv()))
     outputs = tuple(c.id(nt) for _ in range(c.uv()))
     nl = c.uv()
-    # per layer with constants: where its slots start in G, slot count, mask, channels
+    # per layer with constants: where its slots start in G, slot count, mask |
+    # input channels << 4, channels, op | layer index << 7
     with_consts = _ints(5 * nl)
     w = 0
     # a chained layer (format 1.1) reads the first output of the layer before
@@ -238,7 +241,13 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
         op = c.u8()
         chained = op & 0x80
         op &= 0x7F
-        sp = spec(op)
+        # bit 6 (format 1.2): interleaved weights; the layer keeps it in its op
+        # id (64: FULLY_CONNECTED, 65: CONV_2D), so kernels.get finds its
+        # kernels; the other rules of format 1.2 are checked below
+        if op > 65:
+            raise MoteError("%s: layer %d is interleaved (format 1.2) but has op %d: convert the model "
+                            "again with 'motes convert'" % (what, i, op & 63))
+        sp = spec(op & 63)
         if sp is None:
             raise MoteError("layer %d: op %d is unknown to this runtime: update motes on the board" % (i, op))
         if ops is not None:
@@ -263,6 +272,9 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
                     top = max(top, t)
                     if k and first is None:
                         first = t
+                    elif not _:         # the first input
+                        prev = t
+        k = -1 if prev is None else last[prev]   # input channels
         prev = first
         lists = 0
         for j in range(len(letters)):
@@ -277,11 +289,17 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
                 for _ in range(n):
                     G.put(c.sv())
             else:
-                G.put(c.sv())
+                n = c.sv()
+                G.put(n)
+                if op == 64 and lists == -1 and n:    # FULLY_CONNECTED's filter_offset
+                    raise MoteError(il % (what, i))
+                lists -= 1
         mask = c.u8() & ((1 << n_consts) - 1)
         G.put(n_consts)
+        if op & 64 and mask & 3 != 3:
+            raise MoteError(il % (what, i))
         if mask:
-            for v in (G.n, n_consts, mask, -1 if first is None else last[first], op):
+            for v in (G.n, n_consts, mask | k << 4, -1 if first is None else last[first], op | i << 7):
                 with_consts[w] = v
                 w += 1
         for _ in range(n_consts):
@@ -295,6 +313,10 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
     most = _READ_BUF
     for j in range(0, w, 5):
         first, n, mask, channels, op = with_consts[j:j + 5]
+        k = mask >> 4
+        mask &= 15
+        i = op >> 7
+        op &= 127
         pos, length = layer_secs[j // 5]
         end = pos + length
         need = _READ_BUF
@@ -313,15 +335,19 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
             # the derived codecs of format 1.1: filter scales in the multiplier
             # slot (no shift constant), predicted biases (int8 weights present)
             if (codec == 5 and (slot != 2 or mask & 8)) or (codec == 6 and (slot != 1 or not mask & 1)) \
-                    or (codec > 4 and (op > 2 or dt != 3)):
+                    or (codec > 4 and (op & 63 > 2 or dt != 3)):
                 raise MoteError("%s: layer %d: derived constant (codec %d) in the wrong place"
-                                % (what, j // 5, codec))
+                                % (what, i, codec))
+            if op & 64 and slot < 2 and (dt != 3 * slot or codec == 6):
+                raise MoteError(il % (what, i))
             if kind & 0x80:             # implied shape [C] (format 1.1)
                 if channels < 0:
                     raise MoteError("%s: implied shape [C] on a layer without output channels" % what)
                 at, count, rows = _shape(c, 1, S, (channels,))
             else:
                 at, count, rows = _shape(c, c.u8(), S)
+                if op == 65 and not slot and S.data[at + S.data[at]] != k:
+                    raise MoteError(il % (what, i))
             size = c.uv()
             pos = c.tell()
             if pos + size > end:
@@ -345,7 +371,10 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
             total += b
             if slot == 0 and rows > 1:          # weights, streamed by rows
                 row = b // rows
-                b = max(row, (chunk // row) * row)
+                size = max(1, chunk // row)
+                if op & 64:                     # interleaved: whole groups of 8 rows
+                    size = min(rows, max(8, size & ~7))
+                b = size * row
             if codec == 1 or codec == 2:
                 b += _TABLES
             need += b
@@ -479,6 +508,15 @@ def _decode_all(net, f):
             if len(r) > 1 and r[1] and r[1].codec == 6:
                 derive.bias(net, L, L.consts[1], L.consts[0])
         derive = None
+    if kernels.BACKEND == "native":
+        # interleaved layers (format 1.2): the C kernels read their weights
+        # as offset binary (w ^ 0x80), flipped here once; not those of a layer
+        # that runs in Python (k_native._typed)
+        from . import k_native as k
+        for i in range(len(net.ops)):
+            L = net.layer(i)
+            if L.op & 64 and k._typed(L):
+                k._n.flip(L.consts[0], L.refs[0].n)
     f.close()
     net._f = None
     for name in ("motes.huff", "motes.zrun", "motes.bits", "motes.dec_native", "motes.derive"):

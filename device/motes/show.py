@@ -18,6 +18,11 @@ except AttributeError:           # CircuitPython
         return _us() - t0
 
 
+def _op(L):
+    # the op's name; "/il": interleaved weights (format 1.2)
+    return NAMES[L.op & 63] + ("/il" if L.op & 64 else "")
+
+
 def _shape(t):
     return "x".join(str(d) for d in t.shape)
 
@@ -52,7 +57,7 @@ class Tracer:
         t = net.tensor(L.outs[0])
         lo, hi = _range(net, t)
         print("%3d %-18s %-14s [%4d, %4d]  [%9.4g, %9.4g]  %7d us" % (
-            i, NAMES[L.op], _shape(t), lo, hi, (lo - t.zp) * t.scale, (hi - t.zp) * t.scale, dt))
+            i, _op(L), _shape(t), lo, hi, (lo - t.zp) * t.scale, (hi - t.zp) * t.scale, dt))
 
 
 def trace(net, x):
@@ -68,9 +73,10 @@ def describe(net):
     from . import kernels
     ti = net.tensor(net.inputs[0])
     to = net.tensor(net.outputs[0])
-    return "<motes.Net %s: %d layers, input %s, output %s, %d bytes, %s mode, %s backend%s>" % (
+    n = sum(1 for op in net.ops if op & 64)
+    return "<motes.Net %s: %d layers, input %s, output %s, %d bytes, %s mode, %s backend%s%s>" % (
         net.name, len(net.ops), _shape(ti), _shape(to), net.file_bytes, net.mode, kernels.backend(),
-        (", labels " + ",".join(net.labels)) if net.labels else "")
+        (", %d interleaved" % n) if n else "", (", labels " + ",".join(net.labels)) if net.labels else "")
 
 
 def memory(net):
@@ -87,7 +93,7 @@ def summary(net):
         L = net.layer(i)
         w = sum(r.size for r in L.refs if r)
         print("%3d %-18s %-14s %-14s %8d" % (
-            i, NAMES[L.op], _shape(net.tensor(L.ins[0])) if L.ins else "-",
+            i, _op(L), _shape(net.tensor(L.ins[0])) if L.ins else "-",
             _shape(net.tensor(L.outs[0])), w))
     m = memory(net)
     print("memory: arena %d, constants held %d; resident needs %d, streaming %d; free %d" % (
