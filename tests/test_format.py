@@ -381,17 +381,23 @@ def test_interleaved_roundtrip(name):
             g, r = o >> 3, o & 7
             rg = min(8, out - 8 * g)
             np.testing.assert_array_equal(flat[8 * g * depth + np.arange(depth) * rg + r], wm[o])
-        want = IL.fold_bias(b, w, ref.params["input_offset"])
-        assert a.consts["bias"].dtype == np.int32
-        np.testing.assert_array_equal(a.consts["bias"], want)
+        if a.op == "FULLY_CONNECTED":      # the input offset folded in
+            want = IL.fold_bias(b, w, ref.params["input_offset"])
+            assert a.consts["bias"].dtype == np.int32
+            np.testing.assert_array_equal(a.consts["bias"], want)
+        elif b is None:                     # CONV_2D: TFLite's bias as it is
+            assert "bias" not in a.consts or a.consts["bias"] is None
+        else:
+            np.testing.assert_array_equal(a.consts["bias"], b)
         for k in ("multiplier", "shift"):
             np.testing.assert_array_equal(a.consts[k], ref.consts[k])
         back_row = IL.deinterleave_layer(a)
         np.testing.assert_array_equal(back_row.consts["weights"], w)
-        np.testing.assert_array_equal(back_row.consts["bias"], np.zeros(out, np.int32) if b is None else b)
+        if b is not None or a.op == "FULLY_CONNECTED":
+            np.testing.assert_array_equal(back_row.consts["bias"], np.zeros(out, np.int32) if b is None else b)
     assert n >= 3
     for i, p in enumerate(back.packed):          # the writer never predicts an interleaved bias
-        if back.layers[i].interleaved:
+        if back.layers[i].interleaved and "bias" in p:
             assert p["bias"].codec != F.CODEC_BIASPRED
     # the executor runs the interleaved file exactly as the row-major one
     rng = np.random.default_rng(1)
@@ -524,3 +530,20 @@ def test_bad_interleaved_layers_are_rejected(person, hello, case, message):
         data = _fix_crc(data[:5] + bytes([1]) + data[6:])
     with pytest.raises(F.FormatError, match=message):
         F.from_bytes(data)
+
+
+def test_interleaved_conv_keeps_an_optional_unfolded_bias(person):
+    """CONV_2D interleaves its weights only: TFLite's bias, which may be absent."""
+    model = F.from_bytes(person.data)
+    i = next(k for k, L in enumerate(model.layers) if L.op == "CONV_2D" and L.interleaved)
+    del model.packed[i]["bias"]
+    model.layers[i].consts.pop("bias")
+    back = F.from_bytes(F.to_bytes(model))
+    assert back.layers[i].interleaved and "bias" not in back.packed[i]
+    row = F.from_bytes(F.to_bytes(model))
+    row.layers[i] = IL.deinterleave_layer(row.layers[i])
+    assert not row.layers[i].interleaved
+    row.packed[i] = F.pack_consts(row.layers[i])
+    row = F.from_bytes(F.to_bytes(row))
+    x = np.random.default_rng(3).integers(-128, 128, back.tensors[back.inputs[0]].shape).astype(np.int8)
+    np.testing.assert_array_equal(Executor(back).run([x])[0], Executor(row).run([x])[0])

@@ -612,12 +612,13 @@ def _interleave_problem(layer: Layer, packed: dict, tensors, minor: int) -> str 
     if w is None or w.dtype != "int8":
         return "its weights are not int8" if w is not None else "it has no weights"
     if b is None:
-        return "it has no bias (an interleaved layer stores the folded bias)"
-    if b.dtype != "int32":
+        if layer.op == "FULLY_CONNECTED":
+            return "it has no bias (an interleaved FULLY_CONNECTED stores the folded bias)"
+    elif b.dtype != "int32":
         return f"its bias is {b.dtype}, not int32"
-    if b.codec == CODEC_BIASPRED:
+    elif b.codec == CODEC_BIASPRED:
         return "its bias is biaspred (codec 6), which interleaved layers may not use"
-    if not w.shape or tuple(b.shape) != (w.shape[0],):
+    elif not w.shape or tuple(b.shape) != (w.shape[0],):
         return f"its bias has shape {list(b.shape)} for {w.shape[0] if w.shape else 0} output channels"
     if layer.op == "FULLY_CONNECTED" and int(layer.params.get("filter_offset", 0)) != 0:
         return f"filter_offset is {layer.params['filter_offset']}, not 0"

@@ -2,9 +2,11 @@
 
 FULLY_CONNECTED and CONV_2D weights in groups of GROUP output channels, each
 group stored input-major (weight k of every channel of the group, then weight
-k + 1 ...), and the bias with `input_offset * sum(weights)` folded in. A
-device's fast kernels then read eight output channels per input byte and add
-no offset per input. This module is the one place that knows the order: the
+k + 1 ...), and for FULLY_CONNECTED the bias with `input_offset * sum(weights)`
+folded in. A device's fast kernels then read eight output channels per input
+byte and add no offset per input. (CONV_2D keeps TFLite's bias: its kernel
+reuses the weights for every output pixel, so it sums them itself at no
+measurable cost, and the file stays as small as the row-major one.) This module is the one place that knows the order: the
 converter interleaves, the executor and the emulator tools undo or follow it.
 """
 from __future__ import annotations
@@ -88,11 +90,17 @@ def group_bytes(layer: Layer) -> int:
     return min(GROUP, out) * (w.size // out if out else 0)
 
 
+def folds_bias(op: str) -> bool:
+    """Whether an interleaved layer of this op stores the folded bias (FULLY_CONNECTED only)."""
+    return op == "FULLY_CONNECTED"
+
+
 def interleave_layer(layer: Layer) -> Layer:
     """A copy of a row-major layer in the interleaved form (check why_not first)."""
     w = layer.consts["weights"]
     consts = dict(layer.consts)
-    consts["bias"] = fold_bias(layer.consts.get("bias"), w, int(layer.params["input_offset"]))
+    if folds_bias(layer.op):
+        consts["bias"] = fold_bias(layer.consts.get("bias"), w, int(layer.params["input_offset"]))
     consts["weights"] = interleave_weights(w)
     return replace(layer, consts=consts, interleaved=True)
 
@@ -104,5 +112,6 @@ def deinterleave_layer(layer: Layer) -> Layer:
     w = deinterleave_weights(layer.consts["weights"])
     consts = dict(layer.consts)
     consts["weights"] = w
-    consts["bias"] = unfold_bias(layer.consts["bias"], w, int(layer.params["input_offset"]))
+    if folds_bias(layer.op):
+        consts["bias"] = unfold_bias(layer.consts["bias"], w, int(layer.params["input_offset"]))
     return replace(layer, consts=consts, interleaved=False)

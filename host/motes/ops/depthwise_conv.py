@@ -82,7 +82,8 @@ def evaluate(layer, ins, outs) -> None:
     for ky in range(fh):           # loop over filter taps only; each step is a whole-image product
         for kx in range(fw):
             acc += tap(xp, p, ky, kx, oh, ow) * wk[0, ky, kx]
-    acc += c["bias"]
+    if c.get("bias") is not None:        # optional in a .mote (zeros)
+        acc += c["bias"]
     out[...] = requantize(acc, c["multiplier"].astype(np.int64), c["shift"],
                           p["output_offset"], p["act_min"], p["act_max"])
 

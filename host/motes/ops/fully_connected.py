@@ -50,7 +50,9 @@ def evaluate(layer, ins, outs) -> None:
     p, c = layer.params, layer.consts
     w = c["weights"].astype(np.int64) + p["filter_offset"]
     x = ins[0].reshape(-1, w.shape[1]).astype(np.int64) + p["input_offset"]
-    acc = x @ w.T + c["bias"]
+    acc = x @ w.T
+    if c.get("bias") is not None:        # optional in a .mote (zeros)
+        acc += c["bias"]
     outs[0][...] = requantize(acc, c["multiplier"].astype(np.int64), c["shift"],
                               p["output_offset"], p["act_min"], p["act_max"]).reshape(outs[0].shape)
 
