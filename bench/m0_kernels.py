@@ -21,7 +21,8 @@ unless ulab_kernels/Makefile is given OPT=-O2. The inner loops (dot8_4,
 eight output channels of an interleaved group per pass over the input,
 offset-binary weights by LDRB immediate offsets; the depthwise 3x3 line and
 its gather, the im2col word copy, the Huffman decode loop) are hand-written
-Thumb-1 and the same in both builds; only the C around them differs. FC and
+Thumb-1 and the same in both builds; only the C around them differs (the
+two hot C helpers, sum_s8 and rows_s8, carry optimize("O2") in both). FC and
 conv layers are interleaved as `motes convert` writes them (format 1.2:
 m0emu.synthetic_layer's default; the whole models are converted the same way).
 

@@ -4,7 +4,8 @@
   dilation, groups, depth multipliers, per-channel and per-tensor quantization,
   streamed output-channel chunks, NULL bias) against the host numpy reference,
   FULLY_CONNECTED / CONV_2D with interleaved weights (format 1.2, offset binary,
-  whole groups of 8 per chunk) and row-major ones (1.1 files, groups, filter
+  whole groups of 8 per chunk; CONV_2D keeps its bias, which may be NULL,
+  FULLY_CONNECTED the folded one) and row-major ones (1.1 files, groups, filter
   offsets), and the interleaved ABI's MK_ERR_ARG cases,
   element for element, with params built from a Layer that motes's own
   prepare() made (what a device passes to the kernels);
@@ -523,6 +524,40 @@ def test_interleaved_conv(emu, shape, out, kw, ioff, chunks):
     _exact(emu, layer, x, out_shape, chunks=chunks)
 
 
+IL_CONV_EXTREME = [   # in shape, out, options, input offset, weights ("min", "max", "mixed"), bias
+    ((1, 6, 6, 3), 9, dict(), 128, "min", True),
+    ((1, 6, 6, 3), 9, dict(), -127, "max", True),
+    ((1, 5, 5, 8), 16, dict(), 128, "max", False),
+    ((1, 5, 5, 8), 16, dict(), -127, "min", False),
+    ((1, 7, 7, 4), 12, dict(stride=(2, 2)), 128, "mixed", False),
+    ((2, 4, 4, 16), 11, dict(kernel=(1, 1)), -127, "mixed", True),
+    ((1, 5, 5, 8), 17, dict(kernel=(1, 1), padding="VALID"), 128, "min", False),
+]
+
+
+@pytest.mark.parametrize("shape,out,kw,ioff,wk,with_bias", IL_CONV_EXTREME)
+def test_interleaved_conv_bias_and_extremes(emu, shape, out, kw, ioff, wk, with_bias):
+    """Interleaved CONV_2D keeps TFLite's bias (no folding): the kernel works out
+    input_offset * sum(w) itself, from offset-binary bytes; NULL bias allowed;
+    input zero points at both ends, the weight sums at their extremes."""
+    from motes import interleave
+    _need(emu, "CONV_2D")
+    rng = np.random.default_rng(out * 7 + shape[-1])
+    layer, x, out_shape = m0emu.synthetic_layer("CONV_2D", shape, rng, interleaved=False, out_ch=out, **kw)
+    layer.params["input_offset"] = ioff
+    w = layer.consts["weights"]
+    if wk == "mixed":
+        layer.consts["weights"] = rng.choice(np.array([-128, 127], np.int8), size=w.shape).astype(np.int8)
+    else:
+        layer.consts["weights"] = np.full(w.shape, -128 if wk == "min" else 127, np.int8)
+    if not with_bias:
+        layer.consts["bias"] = np.zeros_like(layer.consts["bias"])
+    layer = interleave.interleave_layer(layer)
+    assert layer.interleaved and not interleave.folds_bias("CONV_2D")
+    for chunks in (1, 2):
+        _exact(emu, layer, x, out_shape, chunks=chunks, bias=with_bias)
+
+
 def test_row_major_still_exact(emu):
     # 1.1 files, grouped convolutions, FULLY_CONNECTED with a filter offset
     for seed, (op, shape, kw) in enumerate([
@@ -541,7 +576,7 @@ def test_row_major_still_exact(emu):
 
 def test_interleaved_bad_args(emu, monkeypatch):
     layer, x, out_shape = _interleaved("FULLY_CONNECTED", (1, 24), 1, out_ch=20)
-    with pytest.raises(m0emu.M0Fault, match="ERR_ARG"):      # NULL bias
+    with pytest.raises(m0emu.M0Fault, match="ERR_ARG"):      # NULL bias (FULLY_CONNECTED's is folded)
         m0emu.run_layer(emu, layer, [x], [out_shape], bias=False)
     layer.params["filter_offset"] = 1
     with pytest.raises(m0emu.M0Fault, match="ERR_ARG"):      # a filter offset

@@ -8,7 +8,8 @@ unix port, bit for bit against the host's numpy reference.
   per-tensor), resident and streaming, with the .mote as the host writes it;
 * every kernel on random small layers (geometry, offsets, multipliers, shifts,
   broadcasting; FULLY_CONNECTED / CONV_2D also with interleaved weights made
-  offset binary by flip()) against the host ops, and requantization on int32 edges;
+  offset binary by flip(), CONV_2D's with its own bias or None, extreme weight
+  sums and input offsets) against the host ops, and requantization on int32 edges;
 * the Huffman / zero-run decoders fed in random chunks, against the host codecs;
 * fuzzed bad calls (interleaved flags, flip() lengths and buffers too):
   ValueError, never a crash or a write outside a buffer;
@@ -295,7 +296,11 @@ def _geometry(rng, size, f, dil):
     return stride, pad, o
 
 
-def _conv_case(rng, kind):
+def _conv_case(rng, kind, extreme=None):
+    """A random CONV_2D ("conv") or DEPTHWISE_CONV_2D ("dw") case. extreme
+    (conv only): an interleaved layer with weights all -128 ("min"), all 127
+    ("max") or both at random ("mixed"), and an input offset at an end of
+    its range (-127 or 128: the sums of weights times offsets at their largest)."""
     n = int(rng.integers(1, 3))
     ih, iw = int(rng.integers(1, 8)), int(rng.integers(1, 8))
     fh, fw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
@@ -304,11 +309,15 @@ def _conv_case(rng, kind):
     sw, pw, ow = _geometry(rng, iw, fw, dw)
     if kind == "conv":
         fd = int(rng.integers(1, 5))
-        groups = int(rng.choice([1, 1, 2, 3]))
+        groups = int(rng.choice([1, 1, 2, 3])) if extreme is None else 1
         ic = fd * groups
         oc = groups * int(rng.integers(1, 4)) if groups > 1 else int(rng.integers(1, 20))
         w = rng.integers(-128, 128, size=(oc, fh, fw, fd), dtype=np.int8)
         dm = 1
+        if extreme == "mixed":
+            w = rng.choice(np.array([-128, 127], np.int8), size=w.shape).astype(np.int8)
+        elif extreme is not None:
+            w = np.full(w.shape, -128 if extreme == "min" else 127, np.int8)
     else:
         ic = int(rng.integers(1, 6))
         dm = int(rng.integers(1, 4))
@@ -321,6 +330,8 @@ def _conv_case(rng, kind):
     m, s = _qm(rng, 1 if per_tensor else oc, 5000.0 * np.sqrt(taps))
     lo, hi = _clamp(rng)
     ioff, ooff = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+    if extreme is not None:
+        ioff = int(rng.choice([-127, 128]))
     geo = dict(stride_h=sh, stride_w=sw, dilation_h=dh, dilation_w=dw, pad_h=ph, pad_w=pw)
     params = dict(geo, input_offset=ioff, output_offset=ooff, act_min=lo, act_max=hi)
     if kind == "dw":
@@ -331,10 +342,12 @@ def _conv_case(rng, kind):
     layer = Layer("CONV_2D" if kind == "conv" else "DEPTHWISE_CONV_2D", [], [], params=params, consts=consts)
     y = np.zeros((n, oh, ow, oc), np.int8)
     (op_conv if kind == "conv" else op_dw).evaluate(layer, [x], [y])
-    il = kind == "conv" and groups == 1 and rng.random() < 0.5
+    il = kind == "conv" and groups == 1 and (extreme is not None or rng.random() < 0.5)
     if il:
+        # (CONV_2D keeps TFLite's bias, None too: the kernel works out input_offset * sum(w))
         layer = interleave.interleave_layer(layer)
-        w, bias = layer.consts["weights"], layer.consts["bias"].astype(np.int64)
+        assert not interleave.folds_bias(layer.op)
+        w = layer.consts["weights"]
     rows = oc if kind == "conv" else 1
     head = [0, n, ih, iw, ic, 0, n, oh, ow, oc, rows, fh, fw, w.shape[3], 0]
     if kind == "conv":
@@ -449,6 +462,8 @@ def test_kernels_on_random_layers(native_dir, runtime_dir):
             cases.append(_pool_case(rng, "max"))
         else:
             cases.append(_elem_case(rng))
+    for i in range(60):   # interleaved CONV_2D: extreme weight sums and input offsets, bias or None
+        cases.append(_conv_case(rng, "conv", extreme=("min", "max", "mixed")[i % 3]))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "cases.jsonl"
         path.write_text("".join(json.dumps(c) + "\n" for c, _ in cases))

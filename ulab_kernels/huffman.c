@@ -11,6 +11,13 @@
  */
 #include "motes_kernels.h"
 
+/* (run once per tensor: smaller without the loop optimisations) */
+#if defined(__GNUC__) && !defined(__clang__)
+#define MK_SMALL __attribute__((optimize("no-tree-loop-optimize")))
+#else
+#define MK_SMALL
+#endif
+
 /* Pull whole bytes while at least 8 bits of room are left in acc. */
 static inline void fill(mk_bits *br, const uint8_t *data, int32_t size, int32_t *pos) {
     while (br->nbits <= 24 && *pos < size) {
@@ -29,7 +36,7 @@ static int32_t take(mk_bits *br, const uint8_t *data, int32_t size, int32_t *pos
     return (int32_t)((br->acc >> br->nbits) & ((1u << w) - 1u));
 }
 
-mk_status mk_huff_table_build(mk_huff_table *t, const uint8_t *data, int32_t size,
+MK_SMALL mk_status mk_huff_table_build(mk_huff_table *t, const uint8_t *data, int32_t size,
                               int zigzag, int32_t *used) {
     mk_bits br = {0, 0};
     int32_t pos = 0;
@@ -229,7 +236,7 @@ static void huff_loop(huff_run *r) {
 }
 #endif
 
-int32_t mk_huff_decode(const mk_huff_table *t, mk_bits *br,
+MK_SMALL int32_t mk_huff_decode(const mk_huff_table *t, mk_bits *br,
                        const uint8_t *data, int32_t size, int32_t *pos,
                        uint8_t *out, int32_t n) {
     if (!table_ok(t) || !args_ok(br, data, size, pos, out, n)) {

@@ -11,6 +11,15 @@
 #include "motes_kernels.h"
 
 #define I32_MIN (-2147483647 - 1)
+
+/* (code that is rarely hot: smaller without the loop optimisations) */
+#if defined(__GNUC__) && !defined(__clang__)
+#define MK_SMALL __attribute__((optimize("no-tree-loop-optimize")))
+#define MK_FAST __attribute__((optimize("O2")))
+#else
+#define MK_SMALL
+#define MK_FAST
+#endif
 #define I32_MAX 2147483647
 
 /* gemmlowp RoundingDivideByPOT, exponent >= 0 */
@@ -76,24 +85,33 @@ static inline int8_t clamp8(int32_t v, int32_t lo, int32_t hi) {
 /* output offset and clamp of a layer */
 typedef struct { int32_t ooff, lo, hi; } outq;
 
-/* requantize (mk_requantize), add the output offset, clamp. For |v| <= 2^19,
- * 0 <= m and -22 <= shift <= -1 (nearly every layer of an int8 model) the
- * product v * m is built from 11-bit limbs of m, every partial sum within
- * int32: S = floor(v * m / 2^22), and the two roundings of the reference,
- * x = (S + 2^8) >> 9 then (x + 2^(e-1) - (x < 0)) >> e, in one step:
- * (S + 2^8 + 2^(8+e) - (S < 0 ? 2^9 : 0)) >> (9 + e) (for -2^8 <= S < 0 both
- * give 0). Other values take the general path. */
+/* requantize (mk_requantize), add the output offset, clamp. For
+ * -2^19 <= v < 2^19, 0 <= m and -13 <= shift <= -1 (nearly every layer of an
+ * int8 model) the product v * m is built from 11-bit limbs of m, every
+ * partial sum within int32: S = floor(v * m / 2^22), and the two roundings of
+ * the reference, x = (S + 2^8) >> 9 then (x + 2^(e-1) - (x < 0)) >> e, in one
+ * step: (S + 2^8 + 2^(8+e) - (S < 0 ? 2^9 : 0)) >> (9 + e) (for -2^8 <= S < 0
+ * both give 0), with the output offset less act_min, (ooff - lo) * 2^(9+e),
+ * inside; then one unsigned compare clamps. Other values take the general
+ * path. */
 __attribute__((noinline)) static int8_t rq8(int32_t v, int32_t m, int32_t sft, const outq *oq) {
-    uint32_t e = (uint32_t)-sft;
-    if ((uint32_t)(v + (1 << 19)) <= (1u << 20) && m >= 0 && e - 1u < 22u) {
+    const uint32_t e = (uint32_t)-sft;
+    const int32_t lo = oq->lo, d = oq->ooff - lo;
+    int32_t u;
+    if ((uint32_t)((v >> 19) + 1) < 2u && m >= 0 && e - 1u < 13u) {
         int32_t s1 = v * ((m >> 11) & 0x7FF) + ((v * (m & 0x7FF)) >> 11);
         int32_t S = (s1 >> 11) + v * (m >> 22);
-        v = (S + (S < 0 ? -512 : 0) + (1 << (8 + e)) + 256) >> (9 + e);
+        S += (int32_t)((uint32_t)(S >> 31) << 9);   /* S < 0: -2^9 */
+        u = (S + (2 * d + 1) * (1 << (8 + e)) + 256) >> (9 + e);
     } else {
         v = requant(v, m, sft);
-        v = v > 65536 ? 65536 : v < -65536 ? -65536 : v;
+        u = (v > 65536 ? 65536 : v < -65536 ? -65536 : v) + d;
     }
-    return clamp8(v + oq->ooff, oq->lo, oq->hi);
+    const int32_t hr = oq->hi - lo;
+    if ((uint32_t)u > (uint32_t)hr) {
+        u = u < 0 ? 0 : hr;
+    }
+    return (int8_t)(u + lo);
 }
 
 /* rq8's fast form with one channel's constants worked out, for sums v with
@@ -220,7 +238,7 @@ typedef uint32_t __attribute__((may_alias)) u32a;
 
 /* sum(x[0 .. n)) (wrapping): aligned words as four unsigned bytes
  * (x ^ 0x80 = x + 128) in two 16-bit lanes, at most 128 words a run */
-static uint32_t sum_s8(const int8_t *x, int32_t n) {
+MK_FAST static uint32_t sum_s8(const int8_t *x, int32_t n) {
     uint32_t s = 0;
     for (; n > 0 && ((uintptr_t)x & 3u); n--) {
         s += (uint32_t)*x++;
@@ -251,7 +269,7 @@ static uint32_t sum_s8(const int8_t *x, int32_t n) {
  * r at w + r n) or, il != 0, interleaved offset binary
  * groups of 8 (rows start at a group). sx is taken off every sum first
  * (interleaved: 128 * sum(x), undoing the + 128 of the weights). */
-static void rows_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t rows, int32_t o0,
+MK_FAST static void rows_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t rows, int32_t o0,
                     const int32_t *init, const rqc *rc, const mk_quant *q,
                     const outq *oq, int8_t *y, int il, uint32_t sx) {
     uint32_t acc[RQ_STRIPE];
@@ -293,6 +311,33 @@ static void rows_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t rows, i
     }
 }
 
+/* Interleaved FULLY_CONNECTED (checked by conv_s8): nb batches of x[0 .. n)
+ * (n >= 1), output channels o0 .. o0 + rows - 1 in groups of 8 (w: their
+ * offset binary bytes), the sums from the folded bias less 128 * sum(x);
+ * requantized by rq8 (no per-channel set-up: one batch is the usual case). */
+__attribute__((noinline)) static void fc_il(const int8_t *x, int32_t nb, int32_t n, const int8_t *w0, int32_t rows, int32_t o0,
+                  const int32_t *bias, const mk_quant *q, const outq *oq, int8_t *y, int32_t oc) {
+    uint32_t acc[8];
+    const int32_t pc = q->count > 1 ? -1 : 0, *mul = q->multiplier;
+    const int8_t *shf = q->shift;
+    for (; nb > 0; nb--, x += n, y += oc) {
+        const uint32_t sx = sum_s8(x, n) << 7;
+        const uint8_t *w = (const uint8_t *)w0;
+        for (int32_t o = o0, oe = o0 + rows; o < oe; o += 8) {
+            const int32_t R = oe - o < 8 ? oe - o : 8;
+            for (int32_t j = 0; j < R; j++) {
+                acc[j] = (uint32_t)bias[o + j] - sx;
+            }
+            dot8(x, n, w, R, acc);
+            w += R * n;
+            for (int32_t j = 0; j < R; j++) {
+                const int32_t c = (o + j) & pc;
+                y[o + j] = rq8((int32_t)acc[j], mul[c], shf[c], oq);
+            }
+        }
+    }
+}
+
 void mk_flip_s8(int8_t *buf, int32_t n) {
     uint8_t *b = (uint8_t *)buf, *e = b + (n > 0 ? n : 0);
     while (b != e) {
@@ -306,9 +351,10 @@ void mk_flip_s8(int8_t *buf, int32_t n) {
     }
 }
 
-/* a chunk of interleaved rows: bias present, whole groups of 8 (or empty) */
-static int il_ok(int32_t start, int32_t rows, int32_t och, const int32_t *bias) {
-    return bias && (!rows || (!(start & 7) && (!(rows & 7) || start + rows == och)));
+/* a chunk of interleaved rows: whole groups of 8 (or empty); has_bias: a
+ * bias where one is required */
+static int il_ok(int32_t start, int32_t rows, int32_t och, int has_bias) {
+    return has_bias && (!rows || (!(start & 7) && (!(rows & 7) || start + rows == och)));
 }
 
 /* Unsigned 32-bit division (shift and subtract), d > 0. */
@@ -376,11 +422,19 @@ static int act_ok(int32_t lo, int32_t hi) {
     return -128 <= lo && lo <= hi && hi <= 127;
 }
 
+/* v[0 .. n) all within lo .. hi (consecutive int32 fields of a params struct) */
+static int all_in(const int32_t *v, int32_t n, int32_t lo, int32_t hi) {
+    for (; n > 0; n--, v++) {
+        if (*v < lo || *v > hi) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* strides and dilations 1 .. MK_MAX_STEP, pads 0 .. MK_MAX_DIM */
 static int geometry_ok(const mk_conv_params *p) {
-    return p->stride_h >= 1 && p->stride_w >= 1 && p->stride_h <= MK_MAX_STEP && p->stride_w <= MK_MAX_STEP
-           && p->dilation_h >= 1 && p->dilation_w >= 1 && p->dilation_h <= MK_MAX_STEP
-           && p->dilation_w <= MK_MAX_STEP && p->pad_h >= 0 && p->pad_w >= 0 && p->pad_h <= MK_MAX_DIM
-           && p->pad_w <= MK_MAX_DIM;
+    return all_in(&p->stride_h, 4, 1, MK_MAX_STEP) && all_in(&p->pad_h, 2, 0, MK_MAX_DIM);
 }
 
 /* input/filter offsets and biases: int8 zero points, kept in a range where no
@@ -390,7 +444,7 @@ static int offset_ok(int32_t o) {
 }
 
 /* First and end (exclusive) tap index k in [0, f) with 0 <= o + k*d < size. */
-__attribute__((noinline)) static void tap_range(int32_t o, int32_t d, int32_t f, int32_t size, int32_t *k0, int32_t *k1) {
+MK_SMALL __attribute__((noinline)) static void tap_range(int32_t o, int32_t d, int32_t f, int32_t size, int32_t *k0, int32_t *k1) {
     int32_t a = 0, b = f;
     while (a < b && o + a * d < 0) {
         a++;
@@ -413,7 +467,7 @@ int32_t mk_convolve_s8_scratch_size(const mk_conv_params *p, const mk_dims *in, 
 
 /* fc: a FULLY_CONNECTED layer as a 1x1 convolution (every tap on the image,
  * so no patch: ctx is not checked), foff its filter offset */
-static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_quant *q,
+MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_quant *q,
                          const mk_dims *in, const int8_t *input,
                          const mk_dims *filter, const int8_t *weights,
                          const int32_t *bias,
@@ -429,15 +483,15 @@ static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
     const int32_t start = p->out_ch_start;
     if (out->n != nb || fd < !fc || fh < 1 || fw < 1 || ic < fd || start < 0 || start > oc || rows > oc - start
         || (!fc && (p->input_offset < -127 || p->input_offset > 128))   /* -(an int8 zero point) */
-        || (p->interleaved && (fd != ic || !il_ok(start, rows, oc, bias)))) {
+        || (p->interleaved && (fd != ic || !il_ok(start, rows, oc, bias || !fc)))) {
         return MK_ERR_ARG;
     }
     /* groups = ic / fd exactly, and oc a multiple of groups */
-    int32_t groups = fc ? 1 : (int32_t)udiv32((uint32_t)ic, (uint32_t)fd);
+    int32_t groups = fc || fd == ic ? 1 : (int32_t)udiv32((uint32_t)ic, (uint32_t)fd);
     if (groups * fd != ic) {
         return MK_ERR_ARG;
     }
-    int32_t opg = (int32_t)udiv32((uint32_t)oc, (uint32_t)groups);
+    int32_t opg = groups == 1 ? oc : (int32_t)udiv32((uint32_t)oc, (uint32_t)groups);
     if (opg * groups != oc) {
         return MK_ERR_ARG;
     }
@@ -457,6 +511,12 @@ static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
     }
     const int32_t sh = p->stride_h, sw = p->stride_w, dh = p->dilation_h, dw = p->dilation_w;
     const int32_t ioff = p->input_offset, ooff = p->output_offset, lo = p->act_min, hi = p->act_max;
+    const outq oq = {ooff, lo, hi};
+    const int il = p->interleaved;
+    if (fc && il) {
+        fc_il(input, nb, ic, weights, rows, start, bias, q, &oq, output, oc);
+        return MK_OK;
+    }
     /* group of the first output channel of the chunk */
     int32_t g0 = 0, g0_end = opg;
     while (start >= g0_end) {
@@ -473,8 +533,7 @@ static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
     const int8_t pad = (int8_t)-ioff;
     const int words = !((fd | ic) & 3) && !(((uintptr_t)input | (uintptr_t)patch) & 3u);
     const int32_t run = words && dw == 1 && fd == ic ? (fw * fd) >> 2 : 0;   /* words of a window line */
-    const outq oq = {ooff, lo, hi};
-    const int il = p->interleaved, prep = n_out > oc;   /* (more than one pixel) */
+    const int prep = n_out > oc;   /* (more than one pixel) */
     const int8_t *sx_of = 0;
     uint32_t sx = 0;
     int32_t sums[RQ_STRIPE];
@@ -484,25 +543,38 @@ static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
     while (o < start + rows) {
         int32_t e = o + RQ_STRIPE < g_end ? o + RQ_STRIPE : g_end;
         e = e < start + rows ? e : start + rows;
-        /* (one pixel: no rc, rq8 straight away is quicker; interleaved: the
-         * sums start at the bias, already bias + input_offset * sum(w)) */
+        /* (one pixel: no rc, rq8 straight away is quicker) */
         for (int32_t r = 0; r < e - o; r++) {
             rc[r].lim = 0;
-        }
-        for (int32_t r = 0; r < e - o && (prep || !il); r++) {
             if (prep) {
                 rq_prep(&rc[r], q, o + r, &oq);
             }
-            if (!il) {
-                uint32_t a = bias ? (uint32_t)bias[o + r] : 0u;
-                uint32_t ws = (uint32_t)rl * (uint32_t)foff;
-                for (const int8_t *wr = w + r * rl, *we = wr + rl; wr != we; wr++) {
-                    ws += (uint32_t)*wr;
+            /* bias + input_offset * sum(w): row-major row r at w + r rl; interleaved
+             * (offset binary u = w + 128): -128 rl input_offset here, the rest below */
+            uint32_t a = bias ? (uint32_t)bias[o + r] : 0u;
+            uint32_t ws = il ? (uint32_t)rl * 0xFFFFFF80u : (uint32_t)rl * (uint32_t)foff;
+            for (const int8_t *wr = w + r * rl, *we = wr + rl; !il && wr != we; wr++) {
+                ws += (uint32_t)*wr;
+            }
+            sums[r] = (int32_t)(a + (uint32_t)ioff * ws);
+        }
+        if (il) {
+            /* input_offset * sum(u) by dot8 against a patch of -input_offset */
+            for (int32_t c = 0; c < rl; c++) {
+                patch[c] = pad;
+            }
+            for (int32_t r8 = 0; r8 < e - o; r8 += 8) {
+                uint32_t t[8];
+                const int32_t R = e - o - r8 < 8 ? e - o - r8 : 8;
+                for (int32_t j = 0; j < 8; j++) {
+                    t[j] = 0;
                 }
-                sums[r] = (int32_t)(a + (uint32_t)ioff * ws);
+                dot8(patch, rl, (const uint8_t *)w + r8 * rl, R, t);
+                for (int32_t j = 0; j < R; j++) {
+                    sums[r8 + j] = (int32_t)((uint32_t)sums[r8 + j] - t[j]);
+                }
             }
         }
-        const int32_t *init = il ? bias + o : sums;
 
         int8_t *y = output;
         for (int32_t b = 0; b < nb; b++) {
@@ -521,7 +593,7 @@ static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
                             sx = sum_s8(xp, rl) * (il ? 128u : (uint32_t)-foff);
                             sx_of = xp;
                         }
-                        rows_s8(xp, w, rl, e - o, o, init, rc, q, &oq, y, il, sx);
+                        rows_s8(xp, w, rl, e - o, o, sums, rc, q, &oq, y, il, sx);
                         continue;
                     }
                     int8_t *pp = patch;
@@ -551,7 +623,7 @@ static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
                             }
                         }
                     }
-                    rows_s8(patch, w, rl, e - o, o, init, rc, q, &oq, y, il, il ? sum_s8(patch, rl) << 7 : 0);
+                    rows_s8(patch, w, rl, e - o, o, sums, rc, q, &oq, y, il, il ? sum_s8(patch, rl) << 7 : 0);
                 }
             }
         }
@@ -732,11 +804,12 @@ static void gather(uint8_t *g, const int8_t *x, int32_t n, int32_t ic) {
  * adds nothing); the sums start at bias + (input_offset - 128) * sum(w). */
 typedef struct {
     int32_t lines, len, olines, olen, pl, pe;   /* lines in, their length, lines out, their length, pads */
-    int32_t lstride, estride, olstride, oestride, tr;   /* byte strides; tr: lines are columns */
+    int32_t lstride, estride, olstride, oestride;   /* byte strides */
     int32_t sl, se;                             /* strides (1 or 2) across and along the lines */
+    int32_t tr;                                 /* lines are columns */
 } dw_geo;
 
-static void dw3x3(const int8_t *input, int32_t nb, int32_t ic, int32_t dm, int8_t *output,
+__attribute__((noinline)) static void dw3x3(const int8_t *input, int32_t nb, int32_t ic, int32_t dm, int8_t *output,
                   const dw_geo *G, const int8_t *weights, const int32_t *bias, const mk_quant *q,
                   int32_t ioff, const outq *oq) {
     uint8_t g[3 * DW_LINE];
@@ -851,7 +924,7 @@ static void dw3x3(const int8_t *input, int32_t nb, int32_t ic, int32_t dm, int8_
     }
 }
 
-mk_status mk_depthwise_conv_s8(const mk_conv_params *p, const mk_quant *q,
+MK_SMALL mk_status mk_depthwise_conv_s8(const mk_conv_params *p, const mk_quant *q,
                                const mk_dims *in, const int8_t *input,
                                const mk_dims *filter, const int8_t *weights,
                                const int32_t *bias,
@@ -882,9 +955,15 @@ mk_status mk_depthwise_conv_s8(const mk_conv_params *p, const mk_quant *q,
         && ioff >= -127 && ioff <= 128 && oh > 0 && ow > 0) {
         /* along rows, or along columns when they are longer */
         const int tr = oh > ow;
-        const dw_geo G = {tr ? iw : ih, tr ? ih : iw, tr ? ow : oh, tr ? oh : ow, tr ? pw : p->pad_h,
-                          tr ? p->pad_h : pw, tr ? ic : iw * ic, tr ? iw * ic : ic, tr ? oc : ow * oc,
-                          tr ? ow * oc : oc, tr, tr ? sw : sh, tr ? sh : sw};
+        /* (the pairs of dw_geo: across the lines, along them) */
+        const int32_t v[12] = {ih, iw, oh, ow, p->pad_h, pw, iw * ic, ic, ow * oc, oc, sh, sw};
+        dw_geo G;
+        int32_t *gv = &G.lines;
+        for (int32_t k = 0; k < 12; k += 2) {
+            gv[k] = v[k + tr];
+            gv[k + 1] = v[k + 1 - tr];
+        }
+        G.tr = tr;
         if ((G.olen - 1) * G.se + 3 <= DW_LINE) {
             dw3x3(input, nb, ic, dm, output, &G, weights, bias, q, ioff, &oq);
             return MK_OK;
@@ -933,10 +1012,8 @@ static mk_status pool_check(const mk_pool_params *p, const mk_dims *in, const in
                             const mk_dims *out, const int8_t *output, int need_taps) {
     int32_t n_in = mk_dims_count(in), n_out = mk_dims_count(out);
     if (!p || n_in < 0 || n_out < 0 || out->n != in->n || out->c != in->c
-        || p->filter_h < 1 || p->filter_w < 1 || p->filter_h > MK_MAX_DIM || p->filter_w > MK_MAX_DIM
-        || p->stride_h < 1 || p->stride_w < 1 || p->stride_h > MK_MAX_STEP || p->stride_w > MK_MAX_STEP
-        || p->pad_h < 0 || p->pad_w < 0 || p->pad_h > MK_MAX_DIM || p->pad_w > MK_MAX_DIM
-        || !act_ok(p->act_min, p->act_max)) {
+        || !all_in(&p->filter_h, 2, 1, MK_MAX_DIM) || !all_in(&p->stride_h, 2, 1, MK_MAX_STEP)
+        || !all_in(&p->pad_h, 2, 0, MK_MAX_DIM) || !act_ok(p->act_min, p->act_max)) {
         return MK_ERR_ARG;
     }
     if (n_out == 0) {
@@ -947,19 +1024,22 @@ static mk_status pool_check(const mk_pool_params *p, const mk_dims *in, const in
     }
     if (need_taps) {
         /* int32 sums: at most 2^23 taps of |v| <= 128 */
-        if (mul_count(p->filter_h, p->filter_w) > (1 << 23) || mul_count(p->filter_h, p->filter_w) < 0) {
+        if ((uint32_t)mul_count(p->filter_h, p->filter_w) > (1u << 23)) {
             return MK_ERR_ARG;
         }
-        /* every window must touch the image (the first and last ones are the extremes) */
-        if (!touches(-p->pad_h, p->filter_h, in->h) || !touches((out->h - 1) * p->stride_h - p->pad_h, p->filter_h, in->h)
-            || !touches(-p->pad_w, p->filter_w, in->w) || !touches((out->w - 1) * p->stride_w - p->pad_w, p->filter_w, in->w)) {
-            return MK_ERR_ARG;
+        /* every window must touch the image (the first and last ones are the
+         * extremes), along h (k = 0) and w (k = 1) */
+        for (int k = 0; k < 2; k++) {
+            const int32_t f = (&p->filter_h)[k], pad = (&p->pad_h)[k], size = (&in->h)[k];
+            if (!touches(-pad, f, size) || !touches(((&out->h)[k] - 1) * (&p->stride_h)[k] - pad, f, size)) {
+                return MK_ERR_ARG;
+            }
         }
     }
     return MK_OK;
 }
 
-static mk_status pool(const mk_pool_params *p, const mk_dims *in, const int8_t *input,
+MK_SMALL static mk_status pool(const mk_pool_params *p, const mk_dims *in, const int8_t *input,
                       const mk_dims *out, int8_t *output, int avg) {
     mk_status st = pool_check(p, in, input, out, output, avg);
     if (st != MK_OK || mk_dims_count(out) == 0) {
@@ -1017,7 +1097,7 @@ mk_status mk_maxpool_s8(const mk_pool_params *p, const mk_dims *in, const int8_t
 /* ---------------------------------------------------------------------------
  * ADD / SUB / MUL with broadcasting
  * ------------------------------------------------------------------------- */
-mk_status mk_elementwise_s8(mk_elem_op op, const mk_elem_params *p,
+MK_SMALL mk_status mk_elementwise_s8(mk_elem_op op, const mk_elem_params *p,
                             const mk_shape *in1, const int8_t *input1,
                             const mk_shape *in2, const int8_t *input2,
                             const mk_shape *out, int8_t *output) {

@@ -24,8 +24,9 @@
  *   p[15:]   params: FULLY_CONNECTED 5, CONV_2D 10, DEPTHWISE_CONV_2D 11, pools 8;
  *            FULLY_CONNECTED and CONV_2D then one more int, interleaved (0/1):
  *            1 = the weights are the chunk's rows in the interleaved layout
- *            as offset binary (motes_kernels.h; flip() makes them), the bias
- *            is the folded one and required
+ *            as offset binary (motes_kernels.h; flip() makes them);
+ *            FULLY_CONNECTED's bias is then the folded one and required,
+ *            CONV_2D's is TFLite's (None allowed)
  *
  *   fc(p, src, dst, weights, bias|None, multiplier, shift)     p: 15 + 5 + 1 ints
  *   conv(p, src, dst, weights, bias|None, multiplier, shift, scratch)   p: 15 + 10 + 1
@@ -233,19 +234,6 @@ static void consts(const mp_obj_t *args, const mk_dims *filter, int32_t oc, cons
     fits(0, c->q.count, ls);
 }
 
-static mp_obj_t mn_fc(size_t n_args, const mp_obj_t *args) {
-    check_args(n_args, 7);
-    const int32_t *p = params(args[0], N_FC);
-    head_t h;
-    consts_t c;
-    head(p, args[1], args[2], &h);
-    consts(args + 3, &h.filter, h.out.c, &c);
-    mk_fc_params fp = {p[15], p[16], p[17], p[18], p[19], p[14], flag(p[20])};
-    status(mk_fully_connected_s8(&fp, &c.q, &h.in, h.src, &h.filter, c.w, c.bias, &h.out, h.dst));
-    return mp_const_none;
-}
-static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_fc_obj, 0, mn_fc);
-
 static void conv_params(const int32_t *p, mk_conv_params *cp, int dw) {
     const int32_t *q = p + HEAD;
     cp->stride_h = q[0];
@@ -268,35 +256,47 @@ static void conv_params(const int32_t *p, mk_conv_params *cp, int dw) {
     cp->interleaved = dw ? 0 : flag(p[HEAD + 10]);
 }
 
-static mp_obj_t mn_conv(size_t n_args, const mp_obj_t *args) {
-    check_args(n_args, 8);
-    const int32_t *p = params(args[0], N_CONV);
+/* fc (kind 0), conv (1), dwconv (2) */
+static mp_obj_t layer(size_t n_args, const mp_obj_t *args, int kind) {
+    check_args(n_args, kind == 1 ? 8 : 7);
+    const int32_t *p = params(args[0], kind ? N_CONV : N_FC);   /* (N_DW == N_CONV) */
     head_t h;
     consts_t c;
-    mk_conv_params cp;
-    int32_t ls;
+    mk_status st;
     head(p, args[1], args[2], &h);
     consts(args + 3, &h.filter, h.out.c, &c);
-    conv_params(p, &cp, 0);
-    mk_ctx ctx;
-    ctx.buf = buffer(args[7], T_I8, 1, &ls);
-    ctx.size = ls;
-    status(mk_convolve_s8(&ctx, &cp, &c.q, &h.in, h.src, &h.filter, c.w, c.bias, &h.out, h.dst));
+    if (!kind) {
+        mk_fc_params fp = {p[15], p[16], p[17], p[18], p[19], p[14], flag(p[20])};
+        st = mk_fully_connected_s8(&fp, &c.q, &h.in, h.src, &h.filter, c.w, c.bias, &h.out, h.dst);
+    } else {
+        mk_conv_params cp;
+        conv_params(p, &cp, kind == 2);
+        if (kind == 1) {
+            int32_t ls;
+            mk_ctx ctx;
+            ctx.buf = buffer(args[7], T_I8, 1, &ls);
+            ctx.size = ls;
+            st = mk_convolve_s8(&ctx, &cp, &c.q, &h.in, h.src, &h.filter, c.w, c.bias, &h.out, h.dst);
+        } else {
+            st = mk_depthwise_conv_s8(&cp, &c.q, &h.in, h.src, &h.filter, c.w, c.bias, &h.out, h.dst);
+        }
+    }
+    status(st);
     return mp_const_none;
+}
+
+static mp_obj_t mn_fc(size_t n_args, const mp_obj_t *args) {
+    return layer(n_args, args, 0);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_fc_obj, 0, mn_fc);
+
+static mp_obj_t mn_conv(size_t n_args, const mp_obj_t *args) {
+    return layer(n_args, args, 1);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_conv_obj, 0, mn_conv);
 
 static mp_obj_t mn_dwconv(size_t n_args, const mp_obj_t *args) {
-    check_args(n_args, 7);
-    const int32_t *p = params(args[0], N_DW);
-    head_t h;
-    consts_t c;
-    mk_conv_params cp;
-    head(p, args[1], args[2], &h);
-    consts(args + 3, &h.filter, h.out.c, &c);
-    conv_params(p, &cp, 1);
-    status(mk_depthwise_conv_s8(&cp, &c.q, &h.in, h.src, &h.filter, c.w, c.bias, &h.out, h.dst));
-    return mp_const_none;
+    return layer(n_args, args, 2);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_dwconv_obj, 0, mn_dwconv);
 

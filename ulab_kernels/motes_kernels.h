@@ -59,11 +59,13 @@ typedef struct {
  * of channel 8g + r at 8 g depth + k R_g + r), each byte stored as offset
  * binary (w ^ 0x80: see mk_flip_s8). out_ch_start is a multiple of 8 and the
  * chunk is whole groups (rows a multiple of 8, or it ends at the last output
- * channel); bias is not NULL and holds bias + input_offset * sum(w) (the
- * folded bias). FULLY_CONNECTED: acc = bias'[o] + sum x * w (filter_offset
- * must be 0); CONV_2D: taps outside the image count as x = -input_offset and
- * there are no groups (filter c == input c). Else MK_ERR_ARG. Bit-exact with
- * the row-major layout.
+ * channel). FULLY_CONNECTED: bias is not NULL and holds the folded bias,
+ * bias' = bias + input_offset * sum(w), and acc = bias'[o] + sum x * w
+ * (filter_offset must be 0). CONV_2D: TFLite's bias as it is (NULL allowed)
+ * and TFLite's arithmetic, acc = bias[o] + sum over the taps inside the
+ * image of (x + input_offset) * w (the kernel works out each channel's
+ * sum(w) from the offset binary bytes once per call); no groups (filter c ==
+ * input c). Else MK_ERR_ARG. Bit-exact with the row-major layout.
  *
  * Streaming: filter dims may describe a chunk of consecutive output channels
  * starting at out_ch_start (bias and quant arrays stay whole, indexed by the
@@ -113,7 +115,7 @@ int32_t mk_shape_count(const mk_shape *s);
 /* FULLY_CONNECTED. in: batches = n*h*w rows of depth c. filter: n = output
  * channels of this chunk (starting at p->out_ch_start), c = depth (h = w = 1).
  * out: the same batches (n*h*w), c = all output channels. bias may be NULL
- * (not with interleaved weights). */
+ * (not with interleaved weights: the folded bias is required). */
 mk_status mk_fully_connected_s8(const mk_fc_params *p, const mk_quant *q,
                                 const mk_dims *in, const int8_t *input,
                                 const mk_dims *filter, const int8_t *weights,
@@ -123,7 +125,8 @@ mk_status mk_fully_connected_s8(const mk_fc_params *p, const mk_quant *q,
 /* CONV_2D, grouped when in.c is a multiple of filter.c. filter: n = output
  * channels of this chunk (from p->out_ch_start), h, w = kernel, c = in/groups.
  * input_offset in -127 .. 128 (minus an int8 zero point; else MK_ERR_ARG).
- * Scratch: filter.h * filter.w * filter.c bytes (the im2col patch). */
+ * bias may be NULL (interleaved weights too). Scratch: filter.h * filter.w *
+ * filter.c bytes (the im2col patch). */
 int32_t mk_convolve_s8_scratch_size(const mk_conv_params *p, const mk_dims *in, const mk_dims *filter);
 mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_quant *q,
                          const mk_dims *in, const int8_t *input,
