@@ -402,7 +402,7 @@ def _il_fc(per_channel, seed, batch=3, depth=37, out=21, in_zp=-9, shift_int32=F
     return tensors, layer, n_in + batch * out
 
 
-def _il_conv(per_channel, seed, in_shape, oc, k, stride, pad, dil=(1, 1), in_zp=17):
+def _il_conv(per_channel, seed, in_shape, oc, k, stride, pad, dil=(1, 1), in_zp=17, bias=True):
     rng = np.random.default_rng(seed)
     T = mote_format.TensorInfo
     nb, ih, iw, ic = in_shape
@@ -411,6 +411,8 @@ def _il_conv(per_channel, seed, in_shape, oc, k, stride, pad, dil=(1, 1), in_zp=
     n_in = int(np.prod(in_shape))
     tensors = [T(in_shape, "int8", 0.1, in_zp, 0), T((nb, oh, ow, oc), "int8", 0.2, -3, n_in)]
     consts = _il_consts(rng, oc, k[0] * k[1] * ic, per_channel, (oc, k[0], k[1], ic))
+    if not bias:        # optional in an interleaved CONV_2D (stored as TFLite's, not folded)
+        del consts["bias"]
     layer = Layer("CONV_2D", [0], [1], params=dict(
         stride_h=stride[0], stride_w=stride[1], dilation_h=dil[0], dilation_w=dil[1], pad_h=pad[0],
         pad_w=pad[1], input_offset=-in_zp, output_offset=-3, act_min=-128, act_max=127), consts=consts)
@@ -419,7 +421,8 @@ def _il_conv(per_channel, seed, in_shape, oc, k, stride, pad, dil=(1, 1), in_zp=
 
 # out channels not a multiple of 8, odd depths, batch > 1, padding, strides,
 # dilation, 1x1 (with and without padding), an exact group of 8, a shift dtype
-# the C kernels do not take
+# the C kernels do not take, CONV_2D without a bias (3x3 padded, and 1x1
+# padded: output pixels with no tap inside the image)
 IL_LAYERS = {
     "fc_b3_d37_o21": lambda pc, s: _il_fc(pc, s),
     "fc_b1_d8_o5": lambda pc, s: _il_fc(pc, s, batch=1, depth=8, out=5, in_zp=100),
@@ -428,6 +431,10 @@ IL_LAYERS = {
     "conv1x1": lambda pc, s: _il_conv(pc, s, (1, 4, 4, 13), 19, (1, 1), (1, 1), (0, 0), in_zp=-3),
     "conv1x1_s2_p1": lambda pc, s: _il_conv(pc, s, (1, 5, 5, 4), 9, (1, 1), (2, 2), (1, 1), in_zp=-128),
     "conv2x3_dil_o8": lambda pc, s: _il_conv(pc, s, (2, 6, 8, 3), 8, (2, 3), (1, 2), (1, 1), (2, 1)),
+    "conv3x3_p1_nobias": lambda pc, s: _il_conv(pc, s, (1, 6, 5, 7), 10, (3, 3), (1, 1), (1, 1),
+                                                 in_zp=-60, bias=False),
+    "conv1x1_s2_p1_nobias": lambda pc, s: _il_conv(pc, s, (1, 5, 5, 6), 12, (1, 1), (2, 2), (1, 1),
+                                                    in_zp=45, bias=False),
 }
 # (mode, chunk bytes): the default; smaller than one group (the chunk is one
 # group); one or a few groups; several groups and a smaller last one

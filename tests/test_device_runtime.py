@@ -288,6 +288,21 @@ def _bad_interleaved_files(d):
                 layer.consts[k] = v
         return [T((1, 10), "int8", 0.1, -3, 0), T((1, 6), "int8", 0.1, 0, 16)], layer, 32
 
+    def conv(**edit):       # interleaved CONV_2D: the bias is optional, TFLite's (not folded)
+        tensors = [T((1, 4, 4, 3), "int8", 0.1, 0, 0), T((1, 4, 4, 5), "int8", 0.1, 0, 48)]
+        layer = interleave_layer(Layer("CONV_2D", [0], [1], params=dict(
+            stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, pad_h=1, pad_w=1, input_offset=7,
+            output_offset=0, act_min=-128, act_max=127), consts=dict(
+            weights=rng.integers(-127, 128, (5, 3, 3, 3)).astype(np.int8),
+            bias=rng.integers(-999, 999, 5).astype(np.int32), multiplier=np.array([1 << 30], np.int32),
+            shift=np.array([-8], np.int8))))
+        for k, v in edit.items():
+            if v is None:
+                del layer.consts[k]
+            else:
+                layer.consts[k] = v
+        return tensors, layer, 128
+
     def conv_grouped():
         tensors = [T((1, 4, 4, 4), "int8", 0.1, 0, 0), T((1, 4, 4, 6), "int8", 0.1, 0, 64)]
         layer = Layer("CONV_2D", [0], [1], params=dict(
@@ -312,24 +327,36 @@ def _bad_interleaved_files(d):
         "biaspred": (fc(), ""),
         "filter": (fc(filter_offset=2), ""),
         "grouped": (conv_grouped(), ""),
+        "conv_bias16": (conv(bias=np.arange(5, dtype=np.int16)), ""),
+        "conv_biaspred": (conv(), ""),
     }
     out = {}
     for name, ((tensors, layer, arena), message) in cases.items():
         model = F.MoteModel({}, tensors, [layer], [0], [1], arena)
         model.packed = [F.pack_consts(layer)]
-        if name == "biaspred":
+        if name.endswith("biaspred"):
             b = model.packed[0]["bias"]
-            raw = np.asarray(fc_consts["bias"], "<i4").tobytes()
+            raw = np.asarray(layer.consts["bias"], "<i4").tobytes()
             model.packed[0]["bias"] = F.PackedConst(6, b.dtype, b.shape, b"\x00\x00" + raw)  # alpha 0, raw
         data = F.to_bytes(model)
         assert data[5] == 2
         (d / f"il_{name}.mote").write_bytes(data)
         out[name] = (d / f"il_{name}.mote", message)
+    # and one that keeps them: an interleaved CONV_2D without a bias
+    tensors, layer, arena = conv(bias=None)
+    model = F.MoteModel({}, tensors, [layer], [0], [1], arena)
+    model.packed = [F.pack_consts(layer)]
+    (d / "il_conv_nobias.mote").write_bytes(F.to_bytes(model))
     return out
 
 
 def test_interleaved_rule_breaks_are_rejected(tmp_path):
+    from motes.executor import Executor
+    from motes.format import load
     cases = _bad_interleaved_files(tmp_path)
+    good = tmp_path / "il_conv_nobias.mote"
+    x = np.arange(-24, 24, dtype=np.int8) * 5
+    want = Executor(load(good)).run([x.reshape(1, 4, 4, 3)])[0].ravel()
     code, out = run(f"""
 import motes
 for name, path in {[(k, str(p)) for k, (p, _) in cases.items()]!r}:
@@ -338,9 +365,17 @@ for name, path in {[(k, str(p)) for k, (p, _) in cases.items()]!r}:
         print("LOADED", name)
     except motes.MoteError as e:
         print("ERR", name, e)
+from motes import kernels
+for b in ("python", "viper", "native"):
+    kernels.use(b)
+    net = motes.load({str(good)!r}, verbose=False)
+    print("OK", motes.backend(), net.ops[0], net.predict_int8({x.tolist()!r}, [0] * 80))
 """)
     assert code == 0, out
     assert "LOADED" not in out, out
+    # an interleaved CONV_2D's bias is optional: loads and runs as the host does
+    for b in ("python", "viper", "native"):
+        assert f"OK {b} 65 {want.tolist()}" in out, out
     lines = {ln.split()[1]: ln for ln in out.splitlines() if ln.startswith("ERR")}
     for name, (path, message) in cases.items():
         line = lines[name]

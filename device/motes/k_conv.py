@@ -4,8 +4,7 @@
 # Constants: weights, bias, multiplier, shift (one multiplier/shift per tensor
 # or per output channel). Taps outside the image are skipped (TFLM).
 # Op 65: the interleaved layout of format 1.2 (groups of 8 output channels,
-# input-major, no groups; the bias holds input_offset * the weight sums): the
-# raw inputs are summed, a tap outside the image counting as -input_offset.
+# input-major, no groups); the bias and the arithmetic are those of op 1.
 from array import array
 from .qmath import mbqm, stab
 
@@ -24,10 +23,6 @@ def conv(net, L, ins, outs):
     shift = net.const(L, 3)
     pc = len(mult) > 1
     il = L.op & 64
-    z = 0                   # patch value of a tap outside the image
-    if il:
-        z = -ioff
-        ioff = 0
     xt = stab(ioff)
     mv = net.mv
     # (input + input_offset) under the window, 0 off the image; int16 = half a list's RAM
@@ -57,7 +52,7 @@ def conv(net, L, ins, outs):
                                             k += 1
                                     else:
                                         for _ in range(fd):
-                                            patch[k] = z
+                                            patch[k] = 0
                                             k += 1
                         acc = bias[o] if bias else 0
                         k = (o - r0) * rl

@@ -85,6 +85,10 @@ def _rq(bias, mult, shift, n, macs):
 # weight (o, ky, kx, c) is at (o - r0) * wso + (ky * fw + kx) * wst + c.
 #   CONV_2D: wso = fh * fw * fd, wst = fd; DEPTHWISE: groups = in channels, fd = 1,
 #   wso = 1, wst = out channels; FULLY_CONNECTED: a 1x1 conv over a 1 x batches image.
+# Interleaved (format 1.2, P[28] = 1): channel o's weights are in the group of
+#   8 channels from o & ~7, input-major (a step of min(8, channels left) bytes);
+#   the arithmetic is unchanged (FULLY_CONNECTED passes input_offset 0: it is in
+#   the bias).
 # Taps outside the image are skipped: for each output pixel the kernel rows
 # ka..kb-1 and columns ja..jb-1 inside the image are found first. 1x1 windows
 # of one group (FULLY_CONNECTED, pointwise CONV_2D) take a plain dot product.
@@ -119,9 +123,6 @@ def _conv(mv: ptr8, w: ptr8, rq: ptr32, P):
     wso = int(P[26])
     wst = int(P[27])
     il = int(P[28])
-    xz = 0 - xa - 128         # interleaved CONV_2D: a tap outside the image is -input_offset
-    if il:
-        xa = -128             # interleaved: raw inputs (the input offset is in the bias)
     oc = ngr * opg
     row = iw * ic
     wrow = fw * wst
@@ -197,20 +198,6 @@ def _conv(mv: ptr8, w: ptr8, rq: ptr32, P):
                                             j += st
                                         xi += xs - fd
                                         j += (wst - fd) * st
-                            if il and (ka > 0 or kb < fh or ja > 0 or jb < fw):
-                                # the taps outside the image: x = -input_offset
-                                t = 0
-                                j = wb
-                                for ky in range(fh):
-                                    for kx in range(fw):
-                                        if ky < ka or ky >= kb or kx < ja or kx >= jb:
-                                            xe = j + fd * st
-                                            while j < xe:
-                                                t += (w[j] ^ 0x80) - 128
-                                                j += st
-                                        else:
-                                            j += fd * st
-                                acc += xz * t
                         m = rq[k + 1]
                         e = rq[k + 3]
                         acc = acc << rq[k + 2]
@@ -261,6 +248,8 @@ def fully_connected(net, L, ins, outs):
     x = ins[0]
     y = outs[0]
     oc, depth = L.refs[0].shape
+    if L.op & 64:       # interleaved (format 1.2): the input offset is in the bias
+        ioff = 0
     rq = None
     if L.refs[0].dtype == 0:
         rq = _rq(net.const(L, 1), net.const(L, 2), net.const(L, 3), oc,

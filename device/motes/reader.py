@@ -208,7 +208,8 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
     """
     T, SC, S, AT, OP, G, C = out
     il = ("%s: layer %d breaks the rules of interleaved layers (format 1.2: int8 weights, an int32 bias "
-          "not of codec 6, no filter_offset, no groups): convert the model again with 'motes convert'")
+          "(CONV_2D: optional) not of codec 6, no filter_offset, no groups): convert the model again "
+          "with 'motes convert'")
     c.what = "%s (tensor table)" % what
     c.at(*secs[_SEC_TENSORS])
     nt = c.uv()
@@ -296,7 +297,9 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
                 lists -= 1
         mask = c.u8() & ((1 << n_consts) - 1)
         G.put(n_consts)
-        if op & 64 and mask & 3 != 3:
+        # weights required; a bias too in FULLY_CONNECTED (op 64): op << 1 & 3
+        # is 0 there, 2 (bias optional) in CONV_2D (op 65)
+        if op & 64 and (mask | op << 1) & 3 != 3:
             raise MoteError(il % (what, i))
         if mask:
             for v in (G.n, n_consts, mask | k << 4, -1 if first is None else last[first], op | i << 7):
