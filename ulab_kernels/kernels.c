@@ -225,6 +225,26 @@ static void dot8(const int8_t *x, int32_t n, const uint8_t *w, int32_t R, uint32
         w += 8 * n4;
         n -= n4;
     }
+#else
+    if (R == 8) {
+        /* eight sums in locals: the PC ports' compilers unroll and vectorize this */
+        uint32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+        uint32_t a4 = acc[4], a5 = acc[5], a6 = acc[6], a7 = acc[7];
+        for (int32_t k = 0; k < n; k++, w += 8) {
+            const int32_t v = x[k];
+            a0 += (uint32_t)(v * w[0]);
+            a1 += (uint32_t)(v * w[1]);
+            a2 += (uint32_t)(v * w[2]);
+            a3 += (uint32_t)(v * w[3]);
+            a4 += (uint32_t)(v * w[4]);
+            a5 += (uint32_t)(v * w[5]);
+            a6 += (uint32_t)(v * w[6]);
+            a7 += (uint32_t)(v * w[7]);
+        }
+        acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+        acc[4] = a4, acc[5] = a5, acc[6] = a6, acc[7] = a7;
+        return;
+    }
 #endif
     for (int32_t k = 0; k < n; k++) {
         int32_t v = x[k];
