@@ -320,7 +320,7 @@ def _bad_interleaved_files(d):
                     shift2=0, range_radius=0, act_min=0, act_max=127), interleaved=True), 32)
 
     cases = {
-        "op": (relu(), "but has op 14"),
+        "op": (relu(), ""),
         "weights": (fc(weights=fc_consts["weights"].astype(np.int16)), ""),
         "nobias": (fc(bias=None), ""),
         "bias16": (fc(bias=fc_consts["bias"].astype(np.int16)), ""),
@@ -379,6 +379,5 @@ for b in ("python", "viper", "native"):
     lines = {ln.split()[1]: ln for ln in out.splitlines() if ln.startswith("ERR")}
     for name, (path, message) in cases.items():
         line = lines[name]
-        assert message in line and "convert the model again with 'motes convert'" in line, line
-        assert ("layer 0 is interleaved (format 1.2) but has" if name == "op" else
-                "layer 0 breaks the rules of interleaved layers (format 1.2") in line, line
+        assert message in line, line
+        assert "layer 0: bad interleaved layer (format 1.2): convert the model again" in line, line

@@ -67,13 +67,15 @@ def _module(codec, dtype):
     return None
 
 
-def prepare(codec, dtype):
+def prepare(codec, dtype, n=0):
     """Import the decoder of (codec, dtype) now (at load: its code then sits
-    with the other long-lived blocks instead of in the middle of free RAM)."""
+    with the other long-lived blocks instead of in the middle of free RAM);
+    n: also make the buffers it keeps (the native code tables), which
+    streaming mode does once the reader's code is gone."""
     name = _module(codec, dtype)
     if name:
         m = __import__("motes." + name, None, None, ("reserve",))
-        if hasattr(m, "reserve"):
+        if n and hasattr(m, "reserve"):
             m.reserve(codec)
 
 

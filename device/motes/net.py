@@ -79,10 +79,13 @@ class Net:
         # 4. the graph arrays, filled by a second pass
         reader.fill(self, f, what, plan, mode, verbose)
         if self.mode == "streaming":
-            # 5. the weight chunk buffer, shared by every layer, where the reader was
+            # 5. the weight chunk buffer, shared by every layer, and the native
+            # decoders' code tables, where the reader was
             reader = None
             _drop_reader()
             try:
+                for k in plan[2]:
+                    prepare(k >> 4, k & 15, 1)
                 self._rowbuf = new_array(0, chunk)
             except MemoryError:
                 raise MemoryError(plan[3] % gc.mem_free())

@@ -207,9 +207,8 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
     used in the sets ops and codecs.
     """
     T, SC, S, AT, OP, G, C = out
-    il = ("%s: layer %d breaks the rules of interleaved layers (format 1.2: int8 weights, an int32 bias "
-          "(CONV_2D: optional) not of codec 6, no filter_offset, no groups): convert the model again "
-          "with 'motes convert'")
+    # an interleaved layer (format 1.2) that breaks the rules of docs/FORMAT.md
+    il = "%s: layer %d: bad interleaved layer (format 1.2): convert the model again"
     c.what = "%s (tensor table)" % what
     c.at(*secs[_SEC_TENSORS])
     nt = c.uv()
@@ -246,8 +245,7 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
         # id (64: FULLY_CONNECTED, 65: CONV_2D), so kernels.get finds its
         # kernels; the other rules of format 1.2 are checked below
         if op > 65:
-            raise MoteError("%s: layer %d is interleaved (format 1.2) but has op %d: convert the model "
-                            "again with 'motes convert'" % (what, i, op & 63))
+            raise MoteError(il % (what, i))
         sp = spec(op & 63)
         if sp is None:
             raise MoteError("layer %d: op %d is unknown to this runtime: update motes on the board" % (i, op))
