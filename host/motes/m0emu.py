@@ -580,9 +580,10 @@ def _chunks(n: int, chunks: int | None):
 
 
 def _group_chunks(n: int, chunks: int | None) -> list[tuple[int, int]]:
-    """_chunks over whole groups of 8 output channels (interleaved weights)."""
-    g = -(-n // 8)
-    return [(8 * a, min(n, 8 * b)) for a, b in _chunks(g, chunks)]
+    """_chunks over whole groups of output channels (interleaved weights)."""
+    from .interleave import GROUP
+    g = -(-n // GROUP)
+    return [(GROUP * a, min(n, GROUP * b)) for a, b in _chunks(g, chunks)]
 
 
 def _chunk_weights(w: np.ndarray, a: int, b: int, interleaved: bool) -> np.ndarray:
