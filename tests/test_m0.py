@@ -504,6 +504,44 @@ def test_interleaved_fully_connected(emu, shape, out, pc, act, ioff, chunks):
     _exact(emu, layer, x, out_shape, chunks=chunks, per_tensor_quant=not pc)
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_interleaved_fully_connected_requant_edges(emu, seed):
+    """The prepared table (m0emu.rq_table, as the device runtime makes it) and
+    the requantization in dot8_4's tail / rq_fast: channels outside the fast
+    form (shift 0 or above, below -13, multiplier 0), sums beyond +-2^19
+    (big biases), clamps on both sides; whole groups of 8 with depth a
+    multiple of 4 (the asm path) and partial groups or odd depths (C)."""
+    from motes import interleave
+    _need(emu, "FULLY_CONNECTED")
+    rng = np.random.default_rng(3000 + seed)
+    depth = int(rng.choice([4, 8, 36, 64, 7, 13]))
+    out = int(rng.choice([8, 16, 24, 5, 19]))
+    layer, x, out_shape = m0emu.synthetic_layer("FULLY_CONNECTED", (int(rng.integers(1, 3)), depth), rng,
+                                                out_ch=out, interleaved=False, per_channel=True,
+                                                act=int(rng.choice([0, 1, 3])))
+    c, p = layer.consts, layer.params
+    n = c["shift"].shape
+    c["shift"] = rng.choice([-31, -14, -13, -12, -9, -1, 0, 1, 3], size=n).astype(c["shift"].dtype)
+    c["multiplier"] = rng.choice([0, 1, 1 << 30, (1 << 31) - 1, 1518500250, 1073741825, 2047],
+                                 size=n).astype(np.int32)
+    c["bias"] = rng.choice([0, 524287 - 4000, -524288 + 4000, 524288, -524289, 1 << 24, -(1 << 24), 12345],
+                           size=c["bias"].shape).astype(np.int32)
+    p["output_offset"] = int(rng.choice([-128, 127, 0, 5]))
+    p["input_offset"] = int(rng.choice([-127, 128, 0, 17]))
+    layer = interleave.interleave_layer(layer)
+    assert layer.interleaved
+    _exact(emu, layer, x, out_shape, chunks=int(rng.choice([1, 2])))
+
+
+def test_rq_table_flags_channels_outside_the_fast_form():
+    t = m0emu.rq_table([1 << 30, 1 << 30, -5, (1 << 31) - 1], [-1, 0, -3, -13], output_offset=3, act_min=-128)
+    assert t.shape == (4, m0emu.RQ_WORDS) and t.dtype == np.int32
+    m = (1 << 31) - 1
+    assert t[3].tolist() == [m & 0x7FF, (m >> 11) & 0x7FF, m >> 22, (1 << 21) + 256 + 131 * (1 << 22), 22]
+    assert t[1].tolist() == t[2].tolist() == [0, 0, 0, 1 << 30, 0]
+    assert t[0, 4] == 10
+
+
 IL_CONV_CASES = [   # in shape, out, options, input offset, chunks
     ((1, 16, 16, 16), 16, dict(), None, 1),
     ((1, 6, 6, 3), 9, dict(), 128, 1),          # input zero point -128
@@ -578,6 +616,8 @@ def test_interleaved_bad_args(emu, monkeypatch):
     layer, x, out_shape = _interleaved("FULLY_CONNECTED", (1, 24), 1, out_ch=20)
     with pytest.raises(m0emu.M0Fault, match="ERR_ARG"):      # NULL bias (FULLY_CONNECTED's is folded)
         m0emu.run_layer(emu, layer, [x], [out_shape], bias=False)
+    with pytest.raises(m0emu.M0Fault, match="ERR_ARG"):      # no prepared requantization table
+        m0emu.run_layer(emu, layer, [x], [out_shape], prepared=False)
     layer.params["filter_offset"] = 1
     with pytest.raises(m0emu.M0Fault, match="ERR_ARG"):      # a filter offset
         m0emu.run_layer(emu, layer, [x], [out_shape])

@@ -9,7 +9,8 @@ unix port, bit for bit against the host's numpy reference.
 * every kernel on random small layers (geometry, offsets, multipliers, shifts,
   broadcasting; FULLY_CONNECTED / CONV_2D also with interleaved weights made
   offset binary by flip(), CONV_2D's with its own bias or None, extreme weight
-  sums and input offsets) against the host ops, and requantization on int32 edges;
+  sums and input offsets; an interleaved FULLY_CONNECTED with the runtime's
+  prepared requantization table) against the host ops;
 * the Huffman / zero-run decoders fed in random chunks, against the host codecs;
 * fuzzed bad calls (interleaved flags, flip() lengths and buffers too):
   ValueError, never a crash or a write outside a buffer;
@@ -217,6 +218,7 @@ _CASES_SCRIPT = r"""
 import json
 from array import array
 import motes_native as mn
+from motes.k_native import _rq_table
 
 def buf(v):
     return array("b", v)
@@ -240,13 +242,15 @@ for line in f:
         m = array("i", c["m"])
         s = buf(c["s"])
         if k == "fc":
-            # streaming: hand the rows over in two chunks
+            # streaming: hand the rows over in two chunks; an interleaved layer
+            # with the device runtime's prepared requantization
             rows, depth, split = p[10], p[13], c["split"]
+            table = _rq_table(m, s, p[9], p[17], p[18]) if c.get("il") else None
             for r0, r1 in ((0, split), (split, rows)):
                 q = array("i", p)
                 q[10] = r1 - r0
                 q[14] = r0
-                mn.fc(q, src, y, w[r0 * depth:r1 * depth], bias, m, s)
+                mn.fc(q, src, y, w[r0 * depth:r1 * depth], bias, m, s, table)
         elif k == "conv":
             rows, rl, split = p[10], p[11] * p[12] * p[13], c["split"]
             scratch = bytearray(2 * rl)
@@ -257,10 +261,9 @@ for line in f:
                 mn.conv(q, src, y, w[r0 * rl:r1 * rl], bias, m, s, scratch)
         else:
             mn.dwconv(p, src, y, w, bias, m, s)
-    elif k == "avg":
-        mn.avgpool(p, src, y)
-    elif k == "max":
-        mn.maxpool(p, src, y)
+    elif k in ("avg", "max"):
+        p.append(1 if k == "avg" else 0)
+        mn.pool(p, src, y)
     else:
         mn.elem(p, src, buf(c["b"]), y)
     ok = all(dst[i] == 0x5A for i in range(8)) and all(dst[i] == 0x5A for i in range(8 + c["ny"], len(dst)))
@@ -478,24 +481,6 @@ def test_kernels_on_random_layers(native_dir, runtime_dir):
     assert not bad, f"{len(bad)} of {len(cases)} layers differ, e.g. {bad[:2]}"
 
 
-def test_requantize_matches_host(native_dir, runtime_dir):
-    rng = np.random.default_rng(3)
-    edges = [-(1 << 31), -(1 << 31) + 1, (1 << 31) - 1, 0, 1, -1, 1 << 30, -(1 << 30)]
-    xs = [int(v) for v in rng.integers(-(1 << 31), 1 << 31, size=1500, dtype=np.int64)] + \
-        [int(v) for v in rng.integers(-(1 << 16), 1 << 16, size=1500)] + edges * 40
-    ms = [int(v) for v in rng.integers(1 << 30, 1 << 31, size=len(xs), dtype=np.int64)]
-    ms[:len(edges) * 8] = [(1 << 31) - 1, 1 << 30, 0, -(1 << 31), -(1 << 30), 1, -1, 12345] * len(edges)
-    ss = [int(v) for v in rng.integers(-40, 32, size=len(xs))]
-    want = quant.multiply_by_quantized_multiplier(np.array(xs, np.int64), np.array(ms, np.int64),
-                                                  np.array(ss, np.int64))
-    code = ("import json\nimport motes_native as mn\n"
-            f"c = {json.dumps([xs, ms, ss])}\n"
-            "print(json.dumps([mn.requantize(x, m, s) for x, m, s in zip(*c)]))\n")
-    got = json.loads(_lines(run_mpy(code, native_dir, runtime_dir))[-1])
-    bad = [(x, m, s, g, int(w)) for x, m, s, g, w in zip(xs, ms, ss, got, want) if g != w]
-    assert not bad, f"{len(bad)} differ, e.g. {bad[:5]}"
-
-
 # ---------------------------------------------------------------------------
 # decoders
 # ---------------------------------------------------------------------------
@@ -657,15 +642,15 @@ def base():
     q = (i32(oc, 1 << 30, (1 << 31) - 1), w8(oc))
     calls = [
         ("fc", [0, h * w, 1, 1, c, 0, h * w, 1, 1, oc, oc, 1, 1, c, 0, 3, 0, -2, -128, 127, random.randint(0, 1)],
-         [src, None, w8(oc * c), i32(oc, -999, 999)] + list(q)),
+         [src, None, w8(oc * c), i32(oc, -999, 999)] + list(q) + [i32(5 * oc, -(1 << 24), 1 << 24)]),
         ("conv", head + [1, 1, 1, 1, 0, 0, 5, -3, -128, 127, 0],
          [src, None, w8(oc * c), None] + list(q) + [bytearray(2 * c)]),
         ("conv", head + [1, 1, 1, 1, 0, 0, 5, -3, -128, 127, 1],
          [src, None, w8(oc * c), i32(oc, -999, 999)] + list(q) + [bytearray(2 * c)]),
         ("dwconv", [0, n, h, w, c, 0, n, h, w, c, 1, 1, 1, c, 0, 1, 1, 1, 1, 0, 0, 1, 0, 0, -128, 127],
          [src, None, w8(c), i32(c, -5, 5), i32(c, 1 << 30, (1 << 31) - 1), w8(c)]),
-        ("avgpool", [0, n, h, w, c, 0, n, h, w, c, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, -128, 127], [src, None]),
-        ("maxpool", [0, n, h, w, c, 0, n, h, w, c, 0, 0, 0, 0, 0, 2, 2, 1, 1, 0, 0, -128, 127], [src, None]),
+        ("pool", [0, n, h, w, c, 0, n, h, w, c, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, -128, 127, 1], [src, None]),
+        ("pool", [0, n, h, w, c, 0, n, h, w, c, 0, 0, 0, 0, 0, 2, 2, 1, 1, 0, 0, -128, 127, 0], [src, None]),
         ("elem", [1, -2, 3, 20, 1 << 30, -1, 1 << 30, -2, 1 << 30, -18, -128, 127, 9, 0, 0, 0,
                   2, h, w, 1, 1, 1, 1, 1, w, 1, 1, 1, 1, 1, 2, h, w, 1, 1, 1, 1], [src, w8(w), None]),
     ]
@@ -746,7 +731,7 @@ assert b == bytearray(range(256))
 m = memoryview(b)[1:254]
 mn.flip(m, 253)
 assert b[0] == 0 and b[1] == 0x81 and b[253] == 0x7D and b[254] == 254
-assert mn.API == 2
+assert mn.API == 3
 print("DONE", OK, VE, TE)
 """
 

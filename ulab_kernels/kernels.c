@@ -85,50 +85,125 @@ static inline int8_t clamp8(int32_t v, int32_t lo, int32_t hi) {
 /* output offset and clamp of a layer */
 typedef struct { int32_t ooff, lo, hi; } outq;
 
-/* requantize (mk_requantize), add the output offset, clamp. For
- * -2^19 <= v < 2^19, 0 <= m and -13 <= shift <= -1 (nearly every layer of an
- * int8 model) the product v * m is built from 11-bit limbs of m, every
- * partial sum within int32: S = floor(v * m / 2^22), and the two roundings of
- * the reference, x = (S + 2^8) >> 9 then (x + 2^(e-1) - (x < 0)) >> e, in one
- * step: (S + 2^8 + 2^(8+e) - (S < 0 ? 2^9 : 0)) >> (9 + e) (for -2^8 <= S < 0
- * both give 0), with the output offset less act_min, (ooff - lo) * 2^(9+e),
- * inside; then one unsigned compare clamps. Other values take the general
- * path. */
+/* requantize (mk_requantize), add the output offset, clamp: the general
+ * path (the common one is rq_fast below) */
 __attribute__((noinline)) static int8_t rq8(int32_t v, int32_t m, int32_t sft, const outq *oq) {
-    const uint32_t e = (uint32_t)-sft;
-    const int32_t lo = oq->lo, d = oq->ooff - lo;
-    int32_t u;
-    if ((uint32_t)((v >> 19) + 1) < 2u && m >= 0 && e - 1u < 13u) {
-        int32_t s1 = v * ((m >> 11) & 0x7FF) + ((v * (m & 0x7FF)) >> 11);
-        int32_t S = (s1 >> 11) + v * (m >> 22);
-        S += (int32_t)((uint32_t)(S >> 31) << 9);   /* S < 0: -2^9 */
-        u = (S + (2 * d + 1) * (1 << (8 + e)) + 256) >> (9 + e);
-    } else {
-        v = requant(v, m, sft);
-        u = (v > 65536 ? 65536 : v < -65536 ? -65536 : v) + d;
-    }
-    const int32_t hr = oq->hi - lo;
-    if ((uint32_t)u > (uint32_t)hr) {
-        u = u < 0 ? 0 : hr;
-    }
-    return (int8_t)(u + lo);
+    v = requant(v, m, sft);
+    /* (clamped first: the offset cannot overflow) */
+    return clamp8((v > 65536 ? 65536 : v < -65536 ? -65536 : v) + oq->ooff, oq->lo, oq->hi);
 }
 
-/* rq8's fast form with one channel's constants worked out, for sums v with
- * -lim <= v < lim: lim = 2^19, or 0 (none) when the channel takes the general
- * path. The output offset less act_min rides in c. */
-typedef struct { int32_t m0, m1, m2, c, e9, lim; } rqc;
+/* rq8's fast form with one channel's constants worked out (mk_rq_prepare's
+ * MK_RQ_WORDS words), for sums -2^19 <= v < 2^19; the output offset less
+ * act_min rides in c. A channel outside the fast form (m < 0, shift outside
+ * -13 .. -1) gets m0 = m1 = m2 = 0, c = 2^30, e9 = 0: its every result then
+ * looks out of the clamp range, where e9 == 0 sends it to rq8. */
+typedef struct { int32_t m0, m1, m2, c, e9; } rqc;
 
 __attribute__((noinline)) static void rq_prep(rqc *r, const mk_quant *q, int32_t o, const outq *oq) {
     int32_t k = q->count > 1 ? o : 0, m = q->multiplier[k], sft = q->shift[k];
-    r->lim = 0;
+    r->m0 = r->m1 = r->m2 = r->e9 = 0;
+    r->c = 1 << 30;
     if (m >= 0 && sft <= -1 && sft >= -13) {
         r->m0 = m & 0x7FF;
         r->m1 = (m >> 11) & 0x7FF;
         r->m2 = m >> 22;
         r->c = (1 << (8 - sft)) + 256 + (oq->ooff - oq->lo) * (1 << (9 - sft));
         r->e9 = 9 - sft;
-        r->lim = 1 << 19;
+    }
+}
+
+/* the layer's constants of rq_fast: where it stops, -sum to add, act_max -
+ * act_min, act_min */
+typedef struct { uint8_t *end; uint32_t nsx; int32_t hr, lo; } rqk;
+
+/* one group of 8 rows for dot8_4 (ARMv6-M): its field offsets are in the asm */
+typedef struct {
+    const uint32_t *init;   /* the 8 sums start from here */
+    uint32_t acc[8];        /* and end here (rc not NULL) */
+    const rqc *rc;          /* NULL: no requantization, the sums go back to init */
+    uint8_t *y;             /* where the 8 outputs go */
+    rqk k;                  /* k.end = y + 8 */
+} d8job;
+
+/* y[j] = the fast form of (acc[j] + k->nsx) with rc[j], j = 0, 1, ... up to
+ * k->end (at least one row) or the first row the fast form cannot take;
+ * returns where it stopped. */
+#if defined(__thumb__) && !defined(__thumb2__) && defined(__GNUC__)
+/* (27 instructions a row) */
+__attribute__((naked, noinline)) static uint8_t *rq_fast(const uint32_t *acc, const rqc *rc, uint8_t *y,
+                                                        const rqk *k) {
+    (void)acc;
+    (void)rc;
+    (void)y;
+    (void)k;
+    __asm__ volatile(
+        ".syntax unified\n"
+        "push {r4, r5, r6, r7, lr}\n"
+        "mov r4, r8\n mov r5, r9\n mov r6, r10\n mov r7, r11\n"
+        "push {r4, r5, r6, r7}\n"
+        "ldm r3!, {r4, r5, r6, r7}\n"
+        "mov r11, r4\n mov r8, r5\n mov r9, r6\n mov r10, r7\n"
+        "mk_rq_loop:\n"                                       /* (dot8_4 joins here) */
+        "1:\n"
+        "ldm r0!, {r3}\n add r3, r8\n"                       /* v */
+        "asrs r7, r3, #19\n adds r7, #1\n cmp r7, #1\n bhi 9f\n"
+        "ldm r1!, {r4, r5, r6}\n"
+        "muls r4, r3\n asrs r4, r4, #11\n"
+        "muls r5, r3\n adds r5, r4\n asrs r5, r5, #11\n"
+        "muls r6, r3\n adds r5, r6\n"                        /* S */
+        "asrs r6, r5, #31\n lsls r6, r6, #9\n adds r5, r6\n"
+        "ldm r1!, {r6, r7}\n adds r5, r6\n asrs r5, r7\n"
+        "cmp r5, r9\n bhi 3f\n"
+        "2:\n add r5, r10\n strb r5, [r2]\n adds r2, #1\n"
+        "cmp r2, r11\n bne 1b\n"
+        "9:\n movs r0, r2\n"
+        "pop {r4, r5, r6, r7}\n"
+        "mov r8, r4\n mov r9, r5\n mov r10, r6\n mov r11, r7\n"
+        "pop {r4, r5, r6, r7, pc}\n"
+        "3:\n movs r6, #0\n cmp r5, r6\n blt 4f\n"          /* u < 0: act_min */
+        "cmp r7, r6\n beq 9b\n"                              /* (not a fast channel) */
+        "mov r6, r9\n"                                       /* u > hr: act_max */
+        "4:\n movs r5, r6\n b 2b\n");
+}
+#else
+static uint8_t *rq_fast(const uint32_t *acc, const rqc *rc, uint8_t *y, const rqk *k) {
+    do {
+        int32_t v = (int32_t)(*acc++ + k->nsx);
+        if ((uint32_t)((v >> 19) + 1) > 1u) {
+            break;
+        }
+        int32_t s1 = v * rc->m1 + ((v * rc->m0) >> 11);
+        int32_t S = (s1 >> 11) + v * rc->m2;
+        S += (int32_t)((uint32_t)(S >> 31) << 9);   /* S < 0: -2^9 */
+        int32_t u = (S + rc->c) >> rc->e9;
+        if ((uint32_t)u > (uint32_t)k->hr) {
+            if (!rc->e9) {
+                break;
+            }
+            u = u < 0 ? 0 : k->hr;
+        }
+        *y++ = (uint8_t)(u + k->lo);
+        rc++;
+    } while (y != k->end);
+    return y;
+}
+#endif
+
+/* y[j] = requantized acc[j] + k->nsx, j = 0 .. k->end - y - 1 (at least
+ * one): rq_fast with rc[j], rq8 for the rows it leaves (channel o + j) */
+static void rq_rows(const uint32_t *acc, const rqc *rc, int8_t *y, int32_t o, const mk_quant *q,
+                    const outq *oq, const rqk *k) {
+    for (uint8_t *p = (uint8_t *)y; (p = rq_fast(acc, rc, p, k)) != k->end;) {
+        const int32_t j = p - (uint8_t *)y, c = q->count > 1 ? o + j : 0;
+        *p = (uint8_t)rq8((int32_t)(acc[j] + k->nsx), q->multiplier[c], q->shift[c], oq);
+        if (++p == k->end) {
+            return;
+        }
+        acc += j + 1;
+        rc += j + 1;
+        y = (int8_t *)p;
+        o += j + 1;
     }
 }
 
@@ -165,7 +240,9 @@ static void copy_words(uint32_t *d, const uint32_t *s, int32_t n) {
 
 #if defined(__thumb__) && !defined(__thumb2__) && defined(__GNUC__)
 /* ARMv6-M: one interleaved group of 8 rows, n a multiple of 4 (n >= 4):
- * acc[r] += sum_k x[k] * w[8 k + r] (w unsigned). The 8 sums in r6, r7,
+ * acc[r] = j->init[r] + sum_k x[k] * w[8 k + r] (w unsigned), written back to
+ * j->init when j->rc is NULL; else to j->acc, and then requantized into
+ * j->y[0 .. 8) by rq_fast's loop (returns where it stopped, as rq_fast). The 8 sums in r6, r7,
  * r8-r12, lr; x[k] from two bases (x_end, x_end + 1) at a negative index
  * stepping by 2, the weights by 5-bit immediate offsets from one pointer:
  * 3 instructions per MAC plus 8 per 4 inputs (3.25 per MAC). */
@@ -178,17 +255,18 @@ static void copy_words(uint32_t *d, const uint32_t *s, int32_t n) {
     "ldrb r4, [r2, #" #o "+5]\n muls r4, r5\n add r11, r4\n" \
     "ldrb r4, [r2, #" #o "+6]\n muls r4, r5\n add r12, r4\n" \
     "ldrb r4, [r2, #" #o "+7]\n muls r4, r5\n add lr, r4\n"
-__attribute__((naked, noinline)) static void dot8_4(const int8_t *x_end, int32_t neg_n, const uint8_t *w,
-                                                   uint32_t *acc) {
+__attribute__((naked, noinline)) static uint8_t *dot8_4(const int8_t *x_end, int32_t neg_n, const uint8_t *w,
+                                                       d8job *j) {
     (void)x_end;
     (void)neg_n;
     (void)w;
-    (void)acc;
+    (void)j;
     __asm__ volatile(
         ".syntax unified\n"
         "push {r4, r5, r6, r7, lr}\n"
         "mov r4, r8\n mov r5, r9\n mov r6, r10\n mov r7, r11\n"
         "push {r3, r4, r5, r6, r7}\n"
+        "ldr r3, [r3]\n"                                      /* j->init */
         "ldm r3!, {r6, r7}\n"
         "ldm r3!, {r4, r5}\n mov r8, r4\n mov r9, r5\n"
         "ldm r3!, {r4, r5}\n mov r10, r4\n mov r11, r5\n"
@@ -204,8 +282,19 @@ __attribute__((naked, noinline)) static void dot8_4(const int8_t *x_end, int32_t
         "adds r1, #2\n"
         "bne 1b\n"
         "pop {r3}\n"
+        "ldr r1, [r3, #36]\n adds r3, #4\n"                   /* j->rc, j->acc */
+        "cmp r1, #0\n bne 5f\n"
+        "subs r3, #4\n ldr r3, [r3]\n"                        /* (no rc: the sums back to j->init) */
+        "5:\n"
         "mov r4, r8\n mov r5, r9\n stm r3!, {r6, r7}\n stm r3!, {r4, r5}\n"
         "mov r4, r10\n mov r5, r11\n mov r6, r12\n mov r7, lr\n stm r3!, {r4, r5, r6, r7}\n"
+        "cmp r1, #0\n beq 8f\n"
+        /* requantize the 8 sums: rq_fast's loop with rc, y, k from j (its frame is this one) */
+        "ldm r3!, {r1, r2, r4, r5, r6, r7}\n"
+        "mov r11, r4\n mov r8, r5\n mov r9, r6\n mov r10, r7\n"
+        "movs r0, r3\n subs r0, #56\n"                         /* j->acc */
+        "b mk_rq_loop\n"
+        "8:\n"
         "pop {r4, r5, r6, r7}\n"
         "mov r8, r4\n mov r9, r5\n mov r10, r6\n mov r11, r7\n"
         "pop {r4, r5, r6, r7, pc}\n");
@@ -220,7 +309,10 @@ static void dot8(const int8_t *x, int32_t n, const uint8_t *w, int32_t R, uint32
 #ifdef THUMB1_DOT8
     if (R == 8 && n >= 4) {
         int32_t n4 = n & ~3;
-        dot8_4(x + n4, -n4, w, acc);
+        d8job j;
+        j.init = acc;
+        j.rc = 0;
+        dot8_4(x + n4, -n4, w, &j);
         x += n4;
         w += 8 * n4;
         n -= n4;
@@ -309,51 +401,44 @@ MK_FAST static void rows_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t
             }
         }
     }
-    uint8_t *yo = (uint8_t *)y + o0;
-    const int32_t lo = oq->lo, hr = oq->hi - lo;
-    for (int32_t j = 0; j < rows; j++) {
-        int32_t v = (int32_t)acc[j], u;
-        const rqc *r = rc + j;
-        if ((uint32_t)(v + r->lim) < 2u * (uint32_t)r->lim) {
-            /* rq8's fast form, less act_min (in r->c), then one unsigned compare */
-            int32_t s1 = v * r->m1 + ((v * r->m0) >> 11);
-            int32_t S = (s1 >> 11) + v * r->m2;
-            u = (S + (S < 0 ? -512 : 0) + r->c) >> r->e9;
-            if ((uint32_t)u > (uint32_t)hr) {
-                u = u < 0 ? 0 : hr;
-            }
-            u += lo;
-        } else {
-            int32_t c = q->count > 1 ? o0 + j : 0;
-            u = rq8(v, q->multiplier[c], q->shift[c], oq);
-        }
-        yo[j] = (uint8_t)u;
-    }
+    const rqk k = {(uint8_t *)y + o0 + rows, 0, oq->hi - oq->lo, oq->lo};
+    rq_rows(acc, rc, y + o0, o0, q, oq, &k);
 }
 
 /* Interleaved FULLY_CONNECTED (checked by conv_s8): nb batches of x[0 .. n)
  * (n >= 1), output channels o0 .. o0 + rows - 1 in groups of 8 (w: their
  * offset binary bytes), the sums from the folded bias less 128 * sum(x);
- * requantized by rq8 (no per-channel set-up: one batch is the usual case). */
+ * requantized with tab (mk_fc_prepare's, indexed by the channel) or, NULL,
+ * constants worked out group by group. */
 __attribute__((noinline)) static void fc_il(const int8_t *x, int32_t nb, int32_t n, const int8_t *w0, int32_t rows, int32_t o0,
-                  const int32_t *bias, const mk_quant *q, const outq *oq, int8_t *y, int32_t oc) {
-    uint32_t acc[8];
-    const int32_t pc = q->count > 1 ? -1 : 0, *mul = q->multiplier;
-    const int8_t *shf = q->shift;
+                  const int32_t *bias, const mk_quant *q, const outq *oq, int8_t *y, int32_t oc, const rqc *tab) {
+    d8job j;
+    j.k.hr = oq->hi - oq->lo;
+    j.k.lo = oq->lo;
     for (; nb > 0; nb--, x += n, y += oc) {
-        const uint32_t sx = sum_s8(x, n) << 7;
+        j.k.nsx = 0u - (sum_s8(x, n) << 7);
         const uint8_t *w = (const uint8_t *)w0;
         for (int32_t o = o0, oe = o0 + rows; o < oe; o += 8) {
             const int32_t R = oe - o < 8 ? oe - o : 8;
-            for (int32_t j = 0; j < R; j++) {
-                acc[j] = (uint32_t)bias[o + j] - sx;
+            j.init = (const uint32_t *)bias + o;
+            j.rc = tab + o;
+            j.y = (uint8_t *)y + o;
+            j.k.end = j.y + R;
+            int32_t d = 0;
+#ifdef THUMB1_DOT8
+            if (R == 8 && !(n & 3)) {
+                /* the whole group, requantization too, in asm */
+                d = dot8_4(x + n, -n, w, &j) - j.y;
+            } else
+#endif
+            {
+                copy_words(j.acc, j.init, R);
+                dot8(x, n, w, R, j.acc);
             }
-            dot8(x, n, w, R, acc);
+            if (d < R) {
+                rq_rows(j.acc + d, j.rc + d, (int8_t *)j.y + d, o + d, q, oq, &j.k);
+            }
             w += R * n;
-            for (int32_t j = 0; j < R; j++) {
-                const int32_t c = (o + j) & pc;
-                y[o + j] = rq8((int32_t)acc[j], mul[c], shf[c], oq);
-            }
         }
     }
 }
@@ -371,10 +456,10 @@ void mk_flip_s8(int8_t *buf, int32_t n) {
     }
 }
 
-/* a chunk of interleaved rows: whole groups of 8 (or empty); has_bias: a
- * bias where one is required */
-static int il_ok(int32_t start, int32_t rows, int32_t och, int has_bias) {
-    return has_bias && (!rows || (!(start & 7) && (!(rows & 7) || start + rows == och)));
+/* a chunk of interleaved rows: whole groups of 8 (or empty); has_consts:
+ * the bias and table where they are required */
+static int il_ok(int32_t start, int32_t rows, int32_t och, int has_consts) {
+    return has_consts && (!rows || (!(start & 7) && (!(rows & 7) || start + rows == och)));
 }
 
 /* Unsigned 32-bit division (shift and subtract), d > 0. */
@@ -396,6 +481,9 @@ static uint32_t udiv32(uint32_t n, uint32_t d) {
 
 /* a * b for 0 <= a, b, or -1 when the product leaves int32 */
 static int32_t mul_count(int32_t a, int32_t b) {
+    if (((uint32_t)a | (uint32_t)b) < 0x8000u) {
+        return a * b;   /* (the usual case: both below 2^15) */
+    }
     if (a < 0 || b < 0) {
         return -1;
     }
@@ -491,7 +579,8 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
                          const mk_dims *in, const int8_t *input,
                          const mk_dims *filter, const int8_t *weights,
                          const int32_t *bias,
-                         const mk_dims *out, int8_t *output, int fc, int32_t foff) {
+                         const mk_dims *out, int8_t *output, int fc, int32_t foff,
+                         const int32_t *prepared) {
     int32_t n_in = mk_dims_count(in), n_f = mk_dims_count(filter), n_out = mk_dims_count(out);
     if (!p || n_in < 0 || n_f < 0 || n_out < 0 || !quant_ok(q, out->c) || !geometry_ok(p)
         || !act_ok(p->act_min, p->act_max) || !offset_ok(p->input_offset) || !offset_ok(p->output_offset)) {
@@ -503,7 +592,7 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
     const int32_t start = p->out_ch_start;
     if (out->n != nb || fd < !fc || fh < 1 || fw < 1 || ic < fd || start < 0 || start > oc || rows > oc - start
         || (!fc && (p->input_offset < -127 || p->input_offset > 128))   /* -(an int8 zero point) */
-        || (p->interleaved && (fd != ic || !il_ok(start, rows, oc, bias || !fc)))) {
+        || (p->interleaved && (fd != ic || !il_ok(start, rows, oc, !fc || (bias && prepared))))) {
         return MK_ERR_ARG;
     }
     /* groups = ic / fd exactly, and oc a multiple of groups */
@@ -534,7 +623,7 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
     const outq oq = {ooff, lo, hi};
     const int il = p->interleaved;
     if (fc && il) {
-        fc_il(input, nb, ic, weights, rows, start, bias, q, &oq, output, oc);
+        fc_il(input, nb, ic, weights, rows, start, bias, q, &oq, output, oc, (const rqc *)(const void *)prepared);
         return MK_OK;
     }
     /* group of the first output channel of the chunk */
@@ -553,7 +642,6 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
     const int8_t pad = (int8_t)-ioff;
     const int words = !((fd | ic) & 3) && !(((uintptr_t)input | (uintptr_t)patch) & 3u);
     const int32_t run = words && dw == 1 && fd == ic ? (fw * fd) >> 2 : 0;   /* words of a window line */
-    const int prep = n_out > oc;   /* (more than one pixel) */
     const int8_t *sx_of = 0;
     uint32_t sx = 0;
     int32_t sums[RQ_STRIPE];
@@ -563,12 +651,8 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
     while (o < start + rows) {
         int32_t e = o + RQ_STRIPE < g_end ? o + RQ_STRIPE : g_end;
         e = e < start + rows ? e : start + rows;
-        /* (one pixel: no rc, rq8 straight away is quicker) */
         for (int32_t r = 0; r < e - o; r++) {
-            rc[r].lim = 0;
-            if (prep) {
-                rq_prep(&rc[r], q, o + r, &oq);
-            }
+            rq_prep(&rc[r], q, o + r, &oq);
             /* bias + input_offset * sum(w): row-major row r at w + r rl; interleaved
              * (offset binary u = w + 128): -128 rl input_offset here, the rest below */
             uint32_t a = bias ? (uint32_t)bias[o + r] : 0u;
@@ -662,7 +746,7 @@ mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_qu
                          const mk_dims *filter, const int8_t *weights,
                          const int32_t *bias,
                          const mk_dims *out, int8_t *output) {
-    return conv_s8(ctx, p, q, in, input, filter, weights, bias, out, output, 0, 0);
+    return conv_s8(ctx, p, q, in, input, filter, weights, bias, out, output, 0, 0, 0);
 }
 
 /* ---------------------------------------------------------------------------
@@ -673,9 +757,10 @@ mk_status mk_fully_connected_s8(const mk_fc_params *p, const mk_quant *q,
                                 const mk_dims *filter, const int8_t *weights,
                                 const int32_t *bias,
                                 const mk_dims *out, int8_t *output) {
-    /* (conv_s8 checks the rest: quant, clamp, offsets, the chunk, NULLs) */
+    /* (conv_s8 checks the rest: counts, quant, clamp, offsets, the chunk, NULLs;
+     * a bad n, h or w makes batches -1) */
     int32_t batches = mul_count(mul_count(in->n, in->h), in->w);
-    if (!p || mk_dims_count(in) < 0 || mk_dims_count(out) < 0 || !offset_ok(p->filter_offset)
+    if (!p || in->h > MK_MAX_DIM || in->w > MK_MAX_DIM || !offset_ok(p->filter_offset)
         || filter->c != in->c || filter->h != 1 || filter->w != 1
         || mul_count(mul_count(out->n, out->h), out->w) != batches
         || (p->interleaved && p->filter_offset)) {
@@ -688,7 +773,8 @@ mk_status mk_fully_connected_s8(const mk_fc_params *p, const mk_quant *q,
                                start, p->interleaved};
     const mk_dims i4 = {batches, 1, 1, depth}, f4 = {filter->n, 1, 1, depth}, o4 = {batches, 1, 1, out->c};
     const mk_ctx none = {0, 0};
-    return conv_s8(&none, &cp, q, &i4, input, &f4, weights, bias, &o4, output, 1, p->filter_offset);
+    return conv_s8(&none, &cp, q, &i4, input, &f4, weights, bias, &o4, output, 1, p->filter_offset,
+                   p->interleaved ? p->prepared : 0);
 }
 
 /* ---------------------------------------------------------------------------

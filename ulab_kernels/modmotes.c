@@ -21,25 +21,27 @@
  *            rows of this chunk, kh, kw, in/groups; DEPTHWISE: 1, kh, kw, out;
  *            pools: ignored)
  *   p[14]    first output channel of the chunk (streaming; 0 otherwise)
- *   p[15:]   params: FULLY_CONNECTED 5, CONV_2D 10, DEPTHWISE_CONV_2D 11, pools 8;
+ *   p[15:]   params: FULLY_CONNECTED 5, CONV_2D 10, DEPTHWISE_CONV_2D 11, pools 8 and then 1 for AVERAGE_POOL_2D, 0 for MAX_POOL_2D;
  *            FULLY_CONNECTED and CONV_2D then one more int, interleaved (0/1):
  *            1 = the weights are the chunk's rows in the interleaved layout
  *            as offset binary (motes_kernels.h; flip() makes them);
- *            FULLY_CONNECTED's bias is then the folded one and required,
- *            CONV_2D's is TFLite's (None allowed)
+ *            FULLY_CONNECTED then needs the folded bias and the table,
+ *            CONV_2D's bias is TFLite's (None allowed)
  *
- *   fc(p, src, dst, weights, bias|None, multiplier, shift)     p: 15 + 5 + 1 ints
+ *   fc(p, src, dst, weights, bias|None, multiplier, shift[, table|None])
+ *        p: 15 + 5 + 1 ints; table: an interleaved layer's requantization
+ *        prepared at load, array 'i' of MK_RQ_WORDS = 5 ints per output
+ *        channel (motes_kernels.h, mk_fc_params.prepared)
  *   conv(p, src, dst, weights, bias|None, multiplier, shift, scratch)   p: 15 + 10 + 1
  *        scratch: a bytearray of at least kh * kw * (in/groups) bytes (the im2col patch)
  *   dwconv(p, src, dst, weights, bias|None, multiplier, shift)
- *   avgpool(p, src, dst), maxpool(p, src, dst)
+ *   pool(p, src, dst): AVERAGE_POOL_2D or MAX_POOL_2D by p[23]
  *   elem(p, a, b, dst): p = the 12 ADD/SUB/MUL params, op id (9, 20, 10),
  *        a offset, b offset, dst offset, then three shapes (a, b, out), each
  *        as rank then MAX_RANK dims (unused dims ignored): 12 + 4 + 3 * 7 ints
- *   requantize(x, multiplier, shift) -> int  (TFLM MultiplyByQuantizedMultiplier)
  *   flip(buf, n): buf[0:n] ^= 0x80 in place (int8 <-> offset binary; a
  *        writable int8 buffer, 0 <= n <= len(buf))
- *   API: 2 (motes_kernels.h MK_API_VERSION)
+ *   API: 3 (motes_kernels.h MK_API_VERSION)
  *
  * Decoders (docs/CODECS.md), resumable over chunks of a payload:
  *   huff_table(table, data, offset, zigzag) -> bytes used by the code table
@@ -68,7 +70,7 @@
 #define N_FC (HEAD + 6)
 #define N_CONV (HEAD + 11)
 #define N_DW (HEAD + 11)
-#define N_POOL (HEAD + 8)
+#define N_POOL (HEAD + 9)
 #define SHAPE_INTS (1 + MK_MAX_RANK)
 #define N_ELEM (12 + 4 + 3 * SHAPE_INTS)
 
@@ -81,13 +83,11 @@
 static const mp_obj_fun_builtin_var_t mn_fc_obj;
 static const mp_obj_fun_builtin_var_t mn_conv_obj;
 static const mp_obj_fun_builtin_var_t mn_dwconv_obj;
-static const mp_obj_fun_builtin_var_t mn_avgpool_obj;
-static const mp_obj_fun_builtin_var_t mn_maxpool_obj;
+static const mp_obj_fun_builtin_var_t mn_pool_obj;
 static const mp_obj_fun_builtin_var_t mn_elem_obj;
 static const mp_obj_fun_builtin_var_t mn_huff_table_obj;
 static const mp_obj_fun_builtin_var_t mn_huff_decode_obj;
 static const mp_obj_fun_builtin_var_t mn_zrun_decode_obj;
-static const mp_obj_fun_builtin_fixed_t mn_requantize_obj;
 static const mp_obj_fun_builtin_fixed_t mn_flip_obj;
 
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
@@ -95,16 +95,13 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_fc, MP_OBJ_FROM_PTR(&mn_fc_obj));
     mp_store_global(MP_QSTR_conv, MP_OBJ_FROM_PTR(&mn_conv_obj));
     mp_store_global(MP_QSTR_dwconv, MP_OBJ_FROM_PTR(&mn_dwconv_obj));
-    mp_store_global(MP_QSTR_avgpool, MP_OBJ_FROM_PTR(&mn_avgpool_obj));
-    mp_store_global(MP_QSTR_maxpool, MP_OBJ_FROM_PTR(&mn_maxpool_obj));
+    mp_store_global(MP_QSTR_pool, MP_OBJ_FROM_PTR(&mn_pool_obj));
     mp_store_global(MP_QSTR_elem, MP_OBJ_FROM_PTR(&mn_elem_obj));
-    mp_store_global(MP_QSTR_requantize, MP_OBJ_FROM_PTR(&mn_requantize_obj));
     mp_store_global(MP_QSTR_flip, MP_OBJ_FROM_PTR(&mn_flip_obj));
     mp_store_global(MP_QSTR_huff_table, MP_OBJ_FROM_PTR(&mn_huff_table_obj));
     mp_store_global(MP_QSTR_huff_decode, MP_OBJ_FROM_PTR(&mn_huff_decode_obj));
     mp_store_global(MP_QSTR_zrun_decode, MP_OBJ_FROM_PTR(&mn_zrun_decode_obj));
     mp_store_global(MP_QSTR_HUFF_TABLE_SIZE, MP_OBJ_NEW_SMALL_INT(sizeof(mk_huff_table)));
-    mp_store_global(MP_QSTR_MAX_RANK, MP_OBJ_NEW_SMALL_INT(MK_MAX_RANK));
     mp_store_global(MP_QSTR_API, MP_OBJ_NEW_SMALL_INT(MK_API_VERSION));
     MP_DYNRUNTIME_INIT_EXIT
 }
@@ -216,6 +213,14 @@ typedef struct {
     mk_quant q;
 } consts_t;
 
+/* a prepared requantization table (motes_kernels.h) for oc channels */
+static const int32_t *rq_table(mp_obj_t o, int32_t oc) {
+    int32_t lt;
+    const int32_t *t = buffer(o, T_I32, 0, &lt);
+    fits(0, oc > (1 << 24) ? -1 : MK_RQ_WORDS * oc, lt);
+    return t;
+}
+
 static void consts(const mp_obj_t *args, const mk_dims *filter, int32_t oc, consts_t *c) {
     int32_t lw, lb, lm, ls;
     c->w = buffer(args[0], T_I8, 0, &lw);
@@ -235,30 +240,21 @@ static void consts(const mp_obj_t *args, const mk_dims *filter, int32_t oc, cons
 }
 
 static void conv_params(const int32_t *p, mk_conv_params *cp, int dw) {
+    /* p[15:]: the struct's first 10 fields in order, DEPTHWISE's depth
+     * multiplier after the pads */
     const int32_t *q = p + HEAD;
-    cp->stride_h = q[0];
-    cp->stride_w = q[1];
-    cp->dilation_h = q[2];
-    cp->dilation_w = q[3];
-    cp->pad_h = q[4];
-    cp->pad_w = q[5];
-    if (dw) {
-        cp->depth_multiplier = q[6];
-        q++;
-    } else {
-        cp->depth_multiplier = 1;
+    int32_t *f = &cp->stride_h;
+    for (int k = 0; k < 10; k++) {
+        f[k] = q[k + (dw && k >= 6)];
     }
-    cp->input_offset = q[6];
-    cp->output_offset = q[7];
-    cp->act_min = q[8];
-    cp->act_max = q[9];
+    cp->depth_multiplier = dw ? q[6] : 1;
     cp->out_ch_start = dw ? 0 : p[14];
     cp->interleaved = dw ? 0 : flag(p[HEAD + 10]);
 }
 
 /* fc (kind 0), conv (1), dwconv (2) */
 static mp_obj_t layer(size_t n_args, const mp_obj_t *args, int kind) {
-    check_args(n_args, kind == 1 ? 8 : 7);
+    check_args(n_args, kind == 1 || (!kind && n_args == 8) ? 8 : 7);
     const int32_t *p = params(args[0], kind ? N_CONV : N_FC);   /* (N_DW == N_CONV) */
     head_t h;
     consts_t c;
@@ -266,7 +262,8 @@ static mp_obj_t layer(size_t n_args, const mp_obj_t *args, int kind) {
     head(p, args[1], args[2], &h);
     consts(args + 3, &h.filter, h.out.c, &c);
     if (!kind) {
-        mk_fc_params fp = {p[15], p[16], p[17], p[18], p[19], p[14], flag(p[20])};
+        mk_fc_params fp = {p[15], p[16], p[17], p[18], p[19], p[14], flag(p[20]),
+                           n_args == 8 && args[7] != mp_const_none ? rq_table(args[7], h.out.c) : NULL};
         st = mk_fully_connected_s8(&fp, &c.q, &h.in, h.src, &h.filter, c.w, c.bias, &h.out, h.dst);
     } else {
         mk_conv_params cp;
@@ -300,27 +297,18 @@ static mp_obj_t mn_dwconv(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_dwconv_obj, 0, mn_dwconv);
 
-static mp_obj_t pool(size_t n_args, const mp_obj_t *args, int avg) {
+static mp_obj_t mn_pool(size_t n_args, const mp_obj_t *args) {
     check_args(n_args, 3);
     const int32_t *p = params(args[0], N_POOL);
     head_t h;
     head(p, args[1], args[2], &h);
     const int32_t *q = p + HEAD;
     mk_pool_params pp = {q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]};
-    status(avg ? mk_avgpool_s8(&pp, &h.in, h.src, &h.out, h.dst)
-               : mk_maxpool_s8(&pp, &h.in, h.src, &h.out, h.dst));
+    status(flag(q[8]) ? mk_avgpool_s8(&pp, &h.in, h.src, &h.out, h.dst)
+                      : mk_maxpool_s8(&pp, &h.in, h.src, &h.out, h.dst));
     return mp_const_none;
 }
-
-static mp_obj_t mn_avgpool(size_t n_args, const mp_obj_t *args) {
-    return pool(n_args, args, 1);
-}
-static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_avgpool_obj, 0, mn_avgpool);
-
-static mp_obj_t mn_maxpool(size_t n_args, const mp_obj_t *args) {
-    return pool(n_args, args, 0);
-}
-static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_maxpool_obj, 0, mn_maxpool);
+static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_pool_obj, 0, mn_pool);
 
 /* shape at p (rank, then MK_MAX_RANK dims) and its element count (-1: a bad
  * rank or dims, which fits() refuses) */
@@ -354,11 +342,6 @@ static mp_obj_t mn_elem(size_t n_args, const mp_obj_t *args) {
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_elem_obj, 0, mn_elem);
-
-static mp_obj_t mn_requantize(mp_obj_t x, mp_obj_t m, mp_obj_t s) {
-    return mp_obj_new_int(mk_requantize(mp_obj_get_int(x), mp_obj_get_int(m), mp_obj_get_int(s)));
-}
-static MP_DEFINE_CONST_FUN_OBJ_3(mn_requantize_obj, mn_requantize);
 
 /* ---- decoders ------------------------------------------------------------ */
 
@@ -468,16 +451,13 @@ static const mp_rom_map_elem_t motes_native_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_fc), MP_ROM_PTR(&mn_fc_obj) },
     { MP_ROM_QSTR(MP_QSTR_conv), MP_ROM_PTR(&mn_conv_obj) },
     { MP_ROM_QSTR(MP_QSTR_dwconv), MP_ROM_PTR(&mn_dwconv_obj) },
-    { MP_ROM_QSTR(MP_QSTR_avgpool), MP_ROM_PTR(&mn_avgpool_obj) },
-    { MP_ROM_QSTR(MP_QSTR_maxpool), MP_ROM_PTR(&mn_maxpool_obj) },
+    { MP_ROM_QSTR(MP_QSTR_pool), MP_ROM_PTR(&mn_pool_obj) },
     { MP_ROM_QSTR(MP_QSTR_elem), MP_ROM_PTR(&mn_elem_obj) },
-    { MP_ROM_QSTR(MP_QSTR_requantize), MP_ROM_PTR(&mn_requantize_obj) },
     { MP_ROM_QSTR(MP_QSTR_flip), MP_ROM_PTR(&mn_flip_obj) },
     { MP_ROM_QSTR(MP_QSTR_huff_table), MP_ROM_PTR(&mn_huff_table_obj) },
     { MP_ROM_QSTR(MP_QSTR_huff_decode), MP_ROM_PTR(&mn_huff_decode_obj) },
     { MP_ROM_QSTR(MP_QSTR_zrun_decode), MP_ROM_PTR(&mn_zrun_decode_obj) },
     { MP_ROM_QSTR(MP_QSTR_HUFF_TABLE_SIZE), MP_ROM_INT(sizeof(mk_huff_table)) },
-    { MP_ROM_QSTR(MP_QSTR_MAX_RANK), MP_ROM_INT(MK_MAX_RANK) },
     { MP_ROM_QSTR(MP_QSTR_API), MP_ROM_INT(MK_API_VERSION) },
 };
 static MP_DEFINE_CONST_DICT(motes_native_globals, motes_native_globals_table);

@@ -26,7 +26,7 @@ def _native_available():
         import motes_native
     except (ImportError, ValueError, OSError):   # ValueError: .mpy of another arch/version
         return False
-    return getattr(motes_native, "API", 0) == 2
+    return getattr(motes_native, "API", 0) == 3
 
 
 def _viper_available():

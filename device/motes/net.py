@@ -52,6 +52,7 @@ class Net:
         self._dv = None        # streaming, format 1.1: the multipliers or shifts rebuilt
         self._dk = -1          # with the other slot's array, and which (derive.py)
         self._wc = None        # streaming: (pos, weights) of a layer whose bias is predicted
+        self._rq = None        # native: interleaved FULLY_CONNECTED's prepared requantization, by weights pos
         # Loading is two steps of reader.py, whose code comes and goes twice,
         # so that it leaves no hole between the blocks that stay:
         # 1. check the file and count

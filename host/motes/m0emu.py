@@ -76,6 +76,7 @@ GUARD = 16              # guard bytes before and after each heap buffer
 GUARD_BYTE = 0xA5
 
 MK_STATUS = {0: "MK_OK", -1: "MK_ERR_ARG", -2: "MK_ERR_SCRATCH", -3: "MK_ERR_DATA"}
+RQ_WORDS = 5                 # MK_RQ_WORDS: int32 per output channel of mk_fc_prepare's table
 KERNEL_OPS = {          # op -> kernel symbol
     "FULLY_CONNECTED": "mk_fully_connected_s8",
     "CONV_2D": "mk_convolve_s8",
@@ -110,6 +111,7 @@ const int32_t mk_harness_layout[] = {
     16, OFF(mk_conv_params, act_max), 17, OFF(mk_conv_params, depth_multiplier),
     18, OFF(mk_conv_params, out_ch_start), 19, OFF(mk_pool_params, stride_h), 20, OFF(mk_pool_params, act_max),
     21, OFF(mk_fc_params, interleaved), 22, OFF(mk_conv_params, interleaved), 23, MK_API_VERSION,
+    24, OFF(mk_fc_params, prepared), 25, MK_RQ_WORDS,
 #ifdef MK_MAX_RANK
     30, SZ(mk_elem_params), 31, OFF(mk_elem_params, left_shift), 32, OFF(mk_elem_params, output_shift),
     33, OFF(mk_elem_params, act_max), 34, SZ(mk_shape), 35, OFF(mk_shape, d), 36, MK_MAX_RANK,
@@ -138,8 +140,8 @@ void _start(void) { for (;;) { } }
 # What mk_harness_layout must hold for the structs as this module writes them
 # (every field int32 or a 32-bit pointer); keys 30+ / 50+ only when the header has them.
 EXPECTED_LAYOUT = {
-    1: 16, 2: 8, 3: 12, 4: 28, 5: 52, 6: 32, 7: 12, 8: 4, 9: 4, 10: 8, 11: 4, 12: 20,
-    13: 8, 14: 20, 15: 24, 16: 36, 17: 40, 18: 44, 19: 8, 20: 28, 21: 24, 22: 48, 23: 2,
+    1: 16, 2: 8, 3: 12, 4: 32, 5: 52, 6: 32, 7: 12, 8: 4, 9: 4, 10: 8, 11: 4, 12: 20,
+    13: 8, 14: 20, 15: 24, 16: 36, 17: 40, 18: 44, 19: 8, 20: 28, 21: 24, 22: 48, 23: 3, 24: 28, 25: 5,
     30: 48, 31: 12, 32: 36, 33: 44, 34: 28, 35: 4, 36: 6, 38: 0, 39: 1, 40: 2,
     51: 8, 52: 4, 53: 20, 54: 16,
 }
@@ -595,8 +597,22 @@ def _chunk_weights(w: np.ndarray, a: int, b: int, interleaved: bool) -> np.ndarr
     return (w.reshape(-1)[a * depth:b * depth].view(np.uint8) ^ 0x80).view(np.int8)
 
 
+def rq_table(multiplier, shift, output_offset: int, act_min: int) -> np.ndarray:
+    """mk_fc_params.prepared for channels with these multipliers and shifts (motes_kernels.h)."""
+    t = np.zeros((len(multiplier), RQ_WORDS), np.int64)
+    for o, (m, s) in enumerate(zip(multiplier, shift)):
+        m, s = int(m), int(s)
+        if m >= 0 and -13 <= s <= -1:
+            t[o] = (m & 0x7FF, (m >> 11) & 0x7FF, m >> 22,
+                    (1 << (8 - s)) + 256 + (output_offset - act_min) * (1 << (9 - s)), 9 - s)
+        else:
+            t[o] = (0, 0, 0, 1 << 30, 0)
+    return t.astype(np.int32)
+
+
 def run_layer(emu: M0, layer, ins, out_shapes, chunks: int | None = None,
-              bias: bool = True, per_tensor_quant: bool = False, prefix: str = "mk_") -> KernelResult:
+              bias: bool = True, per_tensor_quant: bool = False, prefix: str = "mk_",
+              prepared: bool = True) -> KernelResult:
     """Run a prepared Layer through its C kernel on the emulated M0.
 
     ins: the input arrays (int8); out_shapes: the output shapes. chunks > 1
@@ -609,6 +625,8 @@ def run_layer(emu: M0, layer, ins, out_shapes, chunks: int | None = None,
     instructions counts the kernel calls only (not mk_convolve_s8_scratch_size).
     Interleaved layers (format 1.2) pass their weights as offset binary with the
     interleaved flag set, streamed in whole groups of 8 output channels.
+    An interleaved FULLY_CONNECTED gets its requantization table (rq_table),
+    as the device runtime makes it at load (prepared=False: none).
     """
     if prefix != "mk_":
         # (other kernel families know only the row-major layout)
@@ -662,9 +680,14 @@ def run_layer(emu: M0, layer, ins, out_shapes, chunks: int | None = None,
             batches = x.size // depth
             in_d = emu.put(dims((batches, 1, 1, depth)), const=True)
             out_d = emu.put(dims((batches, 1, 1, out_ch)), const=True)
+            fc_p = (p["input_offset"], p["filter_offset"], p["output_offset"], p["act_min"], p["act_max"])
+            table = 0
+            if il and prepared and prefix == "mk_":
+                mult = np.broadcast_to(np.asarray(c["multiplier"]).reshape(-1), (out_ch,))
+                shift = np.broadcast_to(np.asarray(c["shift"]).reshape(-1), (out_ch,))
+                table = emu.put(rq_table(mult, shift, p["output_offset"], p["act_min"]), const=True)
             for a, b in chunker(out_ch, chunks):
-                pp = emu.put(_i32(p["input_offset"], p["filter_offset"], p["output_offset"],
-                                  p["act_min"], p["act_max"], a, int(il)), const=True)
+                pp = emu.put(_i32(*fc_p, a, int(il), table), const=True)
                 f_d = emu.put(dims((b - a, 1, 1, depth)), const=True)
                 go(pp, q_addr, in_d, x_addr, f_d, emu.put(_chunk_weights(w, a, b, il), const=True),
                    b_addr, out_d, o_addr)
