@@ -93,8 +93,8 @@ __attribute__((noinline)) static int8_t rq8(int32_t v, int32_t m, int32_t sft, c
     return clamp8((v > 65536 ? 65536 : v < -65536 ? -65536 : v) + oq->ooff, oq->lo, oq->hi);
 }
 
-/* rq8's fast form with one channel's constants worked out (mk_rq_prepare's
- * MK_RQ_WORDS words), for sums -2^19 <= v < 2^19; the output offset less
+/* rq8's fast form with one channel's constants worked out (the MK_RQ_WORDS
+ * words of mk_fc_params.prepared; rq_prep makes them for conv), for sums -2^19 <= v < 2^19; the output offset less
  * act_min rides in c. A channel outside the fast form (m < 0, shift outside
  * -13 .. -1) gets m0 = m1 = m2 = 0, c = 2^30, e9 = 0: its every result then
  * looks out of the clamp range, where e9 == 0 sends it to rq8. */
@@ -408,8 +408,7 @@ MK_FAST static void rows_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t
 /* Interleaved FULLY_CONNECTED (checked by conv_s8): nb batches of x[0 .. n)
  * (n >= 1), output channels o0 .. o0 + rows - 1 in groups of 8 (w: their
  * offset binary bytes), the sums from the folded bias less 128 * sum(x);
- * requantized with tab (mk_fc_prepare's, indexed by the channel) or, NULL,
- * constants worked out group by group. */
+ * requantized with tab (mk_fc_params.prepared, indexed by the channel). */
 __attribute__((noinline)) static void fc_il(const int8_t *x, int32_t nb, int32_t n, const int8_t *w0, int32_t rows, int32_t o0,
                   const int32_t *bias, const mk_quant *q, const outq *oq, int8_t *y, int32_t oc, const rqc *tab) {
     d8job j;

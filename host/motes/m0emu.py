@@ -76,7 +76,7 @@ GUARD = 16              # guard bytes before and after each heap buffer
 GUARD_BYTE = 0xA5
 
 MK_STATUS = {0: "MK_OK", -1: "MK_ERR_ARG", -2: "MK_ERR_SCRATCH", -3: "MK_ERR_DATA"}
-RQ_WORDS = 5                 # MK_RQ_WORDS: int32 per output channel of mk_fc_prepare's table
+RQ_WORDS = 5                 # MK_RQ_WORDS: int32 per output channel of mk_fc_params.prepared
 KERNEL_OPS = {          # op -> kernel symbol
     "FULLY_CONNECTED": "mk_fully_connected_s8",
     "CONV_2D": "mk_convolve_s8",
