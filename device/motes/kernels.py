@@ -33,9 +33,11 @@ def _viper_available():
     try:
         from . import k_viper  # noqa: F401  (SyntaxError/ImportError without viper)
         return True
-    except (ImportError, SyntaxError, NameError, MemoryError):
+    except (ImportError, SyntaxError, NameError, MemoryError, ValueError):
         # MemoryError: compiling k_viper.py from source on a small heap; the
-        # pure-Python kernels still work (ship .mpy files to avoid compiling)
+        # pure-Python kernels still work (ship .mpy files to avoid compiling).
+        # ValueError: a k_viper.mpy with machine code on firmware without a
+        # native emitter ("native code in .mpy unsupported", CircuitPython too)
         return False
 
 

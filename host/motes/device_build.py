@@ -18,7 +18,20 @@ from .graph import ModelError
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "device" / "motes"
 KERNELS = ROOT / "ulab_kernels"
-NATIVE_ARCHS = ("x64", "x86", "armv6m", "armv7m", "armv7emsp", "armv7emdp", "xtensawin")
+NATIVE_ARCHS = ("x64", "x86", "armv6m", "armv7m", "armv7emsp", "armv7emdp", "xtensawin", "rv32imc")
+# natmod rules older than MicroPython 1.25 (fetch_mpy.sh's) know no rv32imc:
+# those builds take a current source tree ($MOTES_MPY_DIR, or ../shared/micropython)
+CURRENT_RULES = ("rv32imc",)
+
+
+def current_tree() -> Path | None:
+    """A MicroPython source tree with today's natmod rules, or None."""
+    import os
+    env = os.environ.get("MOTES_MPY_DIR")
+    for d in ([Path(env)] if env else []) + [ROOT.parent / "shared" / "micropython"]:
+        if (d / "py" / "dynruntime.mk").exists():
+            return d
+    return None
 ARCHS = ("x64", "x86", "armv6m", "armv7m", "armv7emsp", "armv7emdp", "xtensa", "xtensawin", "rv32imc")
 
 
@@ -37,7 +50,14 @@ def native_module(arch: str) -> Path | None:
     """Build ulab_kernels' motes_native.mpy for `arch`; None if this machine cannot."""
     if arch not in NATIVE_ARCHS or not (KERNELS / "Makefile").exists():
         return None
-    proc = subprocess.run(["make", "-s", "-C", str(KERNELS), f"ARCH={arch}"], capture_output=True, text=True)
+    extra = []
+    if arch in CURRENT_RULES:
+        tree = current_tree()
+        if tree is None:
+            return None
+        extra = [f"MPY_DIR={tree}"]
+    proc = subprocess.run(["make", "-s", "-C", str(KERNELS), f"ARCH={arch}"] + extra,
+                          capture_output=True, text=True)
     out = KERNELS / "dist" / f"{arch}_6.3" / "motes_native.mpy"
     return out if proc.returncode == 0 and out.exists() else None
 
