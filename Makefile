@@ -6,8 +6,10 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# Debian packages the project needs (installed only if missing).
-APT_PACKAGES := make gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-user socat
+# Debian packages the project needs (installed only if missing): QEMU runs the
+# emulated 32-bit boards (../shared/boards), the RISC-V compiler builds rv32imc natmods.
+APT_PACKAGES := make gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-user socat \
+                qemu-system-arm qemu-system-misc gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
 SETUP_STAMP := $(VENV)/.setup-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 SHARED := ../shared/models
 
@@ -24,7 +26,7 @@ $(SETUP_STAMP):
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --pre -e '.[train,ref,test,device,board]'
+	$(PY) -m pip install -q --disable-pip-version-check --pre -e '.[train,ref,test,device,board,bench]'
 	@rm -f $(VENV)/.setup-* && touch $@
 
 # The demo: the soil-moisture model (examples/soil_moisture, trained by its

@@ -167,8 +167,14 @@ def test_streaming_equals_resident(files):
 #   (docs/DEVICE.md, RAM).
 # - runtime in ROMFS (firmware built with ROMFS, emulated by motes.romfs): the
 #   targets themselves.
+# person_detect: 136K. Its smallest heap here is about 124K, but with the arena
+# made first (net.py step 0, for the boards) the reader's bytecode, which this
+# port loads into the heap, leaves holes above it, and a per-inference
+# allocation of the constants rebuilt in streaming mode may find no 1 KB piece
+# at 128K (it depends on the length of the file's path). The emulated boards
+# (test_boards.py, runtime in ROMFS) are the truth for RAM.
 STREAMING_HEAPS = {"micro_speech_quantized": "80K", "mlperf_tiny_kws_ref_model": "90K",
-                   "person_detect": "128K"}     # person_detect: the target itself
+                   "person_detect": "136K"}
 TARGET_HEAPS = {"micro_speech_quantized": "48K", "mlperf_tiny_kws_ref_model": "64K",
                 "person_detect": "128K"}
 

@@ -37,7 +37,14 @@ class Decoder:
         self.start = ref.pos
         self.size = ref.size
         self.end = ref.pos + ref.size
-        self.buf = bytearray(_CHUNK)
+        try:
+            # a file in ROMFS (MicroPython's VfsRom) is memory: the payload is
+            # decoded in place, with no reads and no buffer
+            self.map = memoryview(f)
+            self.buf = None
+        except TypeError:
+            self.map = None
+            self.buf = bytearray(_CHUNK)
         # the C decoder's state (ulab_kernels/modmotes.c): bits held, their
         # count, the place in data; zerorun also zeros to come, whether a
         # value is due, values left
@@ -45,16 +52,24 @@ class Decoder:
         if not ref.n:                   # an empty array: nothing to decode
             self.codec = 0
         self.pos = self._claim()
-        self.data = memoryview(self.buf)[:0]
+        if self.map is None:
+            self.data = memoryview(self.buf)[:0]
+        else:
+            self.data = self.map[self.pos:self.end]
+            self.pos = self.end
 
     def _claim(self):
         # build this decoder's code tables into the shared ones; returns where
         # the coded values start in the file
         global _owner
         reserve(self.codec)
-        f = self.f
-        f.seek(self.start)
-        head = f.read(min(self.codec * _TABLE_BYTES, self.size))
+        n = min(self.codec * _TABLE_BYTES, self.size)
+        if self.map is None:
+            f = self.f
+            f.seek(self.start)
+            head = f.read(n)
+        else:
+            head = self.map[self.start:self.start + n]
         used = 0
         for i in range(self.codec):
             # zero-run: run table in natural order first, then the values (zigzag)

@@ -25,7 +25,13 @@ _BITPACK = const(4)
 def new_array(dtype, n):
     # array(tc, range(n)) allocates exactly n items with no temporary copy
     # (array(tc, bytes(...)) would briefly hold two); contents are overwritten
-    return array(DTYPES[dtype][0], range(n))
+    tc, size = DTYPES[dtype]
+    try:
+        return array(tc, range(n))
+    except OverflowError:
+        # CircuitPython checks every store (array('b', range(200)) fails):
+        # zeros from a buffer there
+        return array(tc, bytes(n * size))
 
 
 class _Raw:

@@ -77,7 +77,7 @@ def fully_connected(net, L, ins, outs):
     for r0, r1, w in net.rows(L, 0, depth):
         p[10] = r1 - r0
         p[14] = r0
-        if p[20] and L.consts is None:      # a streamed interleaved chunk
+        if p[20] and L.consts[0] is None:   # a streamed interleaved chunk
             _n.flip(w, p[10] * depth)
         fc(p, mv, mv, w, bias, mult, shift, table)
 
@@ -102,7 +102,7 @@ def conv(net, L, ins, outs):
     for r0, r1, w in net.rows(L, 0, rl):
         p[10] = r1 - r0
         p[14] = r0
-        if p[25] and L.consts is None:      # a streamed interleaved chunk
+        if p[25] and L.consts[0] is None:   # a streamed interleaved chunk
             _n.flip(w, p[10] * rl)
         cv(p, mv, mv, w, bias, mult, shift, scratch)
 

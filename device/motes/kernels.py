@@ -11,6 +11,7 @@ from .structs import nth
 _PY = "fc conv dwconv pool pool shape softmax act act elem elem mean shape shape act act act shape shape shape elem act act act"
 _VIPER_LAST = const(4)   # k_viper.py has ops 0 .. 4 (and 64, 65)
 BACKEND = None      # chosen at the first load or use(): see backend()
+_CHOSEN = False     # by use(): then load() never falls back to another backend
 _viper = None
 
 
@@ -76,9 +77,41 @@ def get(op):
     return _module(name).OPS[op]
 
 
+def native_cost():
+    """Heap bytes importing the native module takes (about its file's size;
+    0 when it is imported already or built into the firmware)."""
+    import sys
+    if "motes_native" in sys.modules:
+        return 0
+    from os import stat
+    for d in sys.path:
+        try:
+            return stat((d + "/" if d else "") + "motes_native.mpy")[6]
+        except OSError:
+            pass
+    return 0
+
+
+def fall_back():
+    """A model did not fit with the backend chosen by itself: take the next one
+    that uses less RAM (native -> viper -> python), forgetting the code of the
+    one before. False when use() chose it, or nothing is left."""
+    global BACKEND, _viper
+    if _CHOSEN or BACKEND in (None, "python"):
+        return False
+    from .structs import forget
+    for m in ("motes.k_native", "motes.dec_native", "motes_native"):
+        forget(m)
+    _viper = None
+    BACKEND = "viper" if BACKEND == "native" and _viper_available() else "python"
+    if BACKEND == "python":
+        forget("motes.k_viper")
+    return True
+
+
 def use(name):
     """Choose the backend ('native', 'viper' or 'python') for nets loaded from now on."""
-    global BACKEND
+    global BACKEND, _CHOSEN
     if name not in ("native", "viper", "python"):
         raise ValueError("backend must be 'native', 'viper' or 'python'")
     if name == "native" and not _native_available():
@@ -87,6 +120,7 @@ def use(name):
     if name == "viper" and not _viper_available():
         raise ValueError("viper is not available on this port")
     BACKEND = name
+    _CHOSEN = True
     if name == "python":
         # the other backends' code is not needed: let the GC free it
         from .structs import forget

@@ -28,10 +28,11 @@ from array import array
 import gc
 
 from .structs import Tensor, Const, Layer, forget
-from .decode import decode_all, RowStream, prepare, new_array
+from .decode import decode_all, decode_into, RowStream, prepare, new_array
 from . import kernels
 
 _CHUNK = const(4096)      # streaming: bytes of decoded weights per chunk
+_MARGIN = const(8192)     # streaming: free RAM left for an inference beside prepared constants
 
 
 class Net:
@@ -44,15 +45,29 @@ class Net:
         self.meta = self.labels = self.name = self.mode = self.file_bytes = None
         self.arena = self.mv = self.arena_size = None
         self.ram_resident = self.ram_streaming = None   # bytes each mode needs
+        self.prepared = 0      # bytes of the biases, multipliers, shifts made at load (streaming)
         self.inputs = self.outputs = None               # tensor ids
         self.ops = self._at = self._g = self._c = self._t = self._sc = self._s = None
         self._fns = None       # the kernel of each layer
         self._rowbuf = None    # streaming: the int8 weight chunk buffer, reused by every layer
-        self._held = None      # resident: the decoded constant arrays, by index in _c
+        self._held = None      # the constant arrays decoded at load, by index in _c (streaming
+                               # mode: all but the weight matrices, which stay None)
         self._dv = None        # streaming, format 1.1: the multipliers or shifts rebuilt
         self._dk = -1          # with the other slot's array, and which (derive.py)
         self._wc = None        # streaming: (pos, weights) of a layer whose bias is predicted
         self._rq = None        # native: interleaved FULLY_CONNECTED's prepared requantization, by weights pos
+        # 0. the arena, the biggest block, before anything else of the model:
+        # right above what is already there, whatever was imported before
+        # (the native module's code, on a board), and never above a hole
+        # left by the reader. Its size is peeked from the graph section; the
+        # scan checks the file and the size, and a damaged file frees it again.
+        gc.collect()
+        n = _arena_bytes(f)
+        if 0 < n < gc.mem_free():
+            try:
+                self.arena = bytearray(n)
+            except MemoryError:
+                pass
         # Loading is two steps of reader.py, whose code comes and goes twice,
         # so that it leaves no hole between the blocks that stay:
         # 1. check the file and count
@@ -60,14 +75,25 @@ class Net:
         plan = reader.scan(self, f, what, mode)
         reader = None
         _drop_reader()
-        # 2. the arena, the biggest block, first: low in the memory the reader left
+        # 2. the arena, if not made above: low in the memory the reader left
+        if self.arena is not None and len(self.arena) != self.arena_size:
+            self.arena = None
         try:
-            self.arena = bytearray(self.arena_size)
+            if self.arena is None:
+                self.arena = bytearray(self.arena_size)
         except MemoryError:
             gc.collect()
             raise MemoryError("%s: the activation arena needs %d bytes in one piece, %d are free in "
                               "all: load the model first thing after boot (before other big "
                               "objects), or use a smaller model" % (what, self.arena_size, gc.mem_free()))
+        # the native module's code goes into the heap on a board (about as
+        # many bytes as its file): when it would leave too little for the
+        # rest, a backend chosen by itself steps down before importing it
+        if kernels.backend() == "native" and not kernels._CHOSEN:
+            need = kernels.native_cost() + self.ram_streaming - self.arena_size
+            gc.collect()
+            if need > gc.mem_free():
+                kernels.fall_back()
         try:
             # 3. the kernels and decoders of the model's ops and codecs
             for op in plan[1]:
@@ -90,6 +116,20 @@ class Net:
                 self._rowbuf = new_array(0, chunk)
             except MemoryError:
                 raise MemoryError(plan[3] % gc.mem_free())
+            # 6. the biases, multipliers and shifts, made once where they fit
+            # (self.prepared: their bytes, from the scan; 0 if not made)
+            if self.prepared + _margin() < gc.mem_free():
+                try:
+                    from . import hold
+                    hold.consts(self, f, True, _margin())
+                except MemoryError:         # not even room for its code: per inference
+                    self.prepared = 0
+                    self._held = None
+                hold = None
+                forget("motes.hold")
+                gc.collect()
+            else:
+                self.prepared = 0
 
     # ---- the graph, as kernels see it ---------------------------------------
     def _shape(self, at):
@@ -136,25 +176,31 @@ class Net:
         refs = [self.ref(c) if c >= 0 else None for c in slots]
         held = self._held
         return Layer(self.ops[i], ins, outs, tuple(p), refs,
-                     None if held is None else [held[c] if c >= 0 else None for c in slots])
+                     [held[c] if c >= 0 and held else None for c in slots])
 
     # ---- constants, as the kernels ask for them ----------------------------------
     def const(self, L, slot):
         """A whole decoded constant array (bias, multipliers, small weights), or None."""
-        if L.consts is not None:
-            return L.consts[slot]
         r = L.refs[slot]
         if not r:
             return None
+        w = L.consts[slot]
+        if w is not None:           # decoded at load (streaming mode: all but weight matrices)
+            return w
         if r.codec > 4:          # format 1.1: derived from other data (derive.py)
             return __import__("motes.derive", None, None, ("value",)).value(self, L, slot)
         if slot == 0:
             w = self._wc
             if w is not None and w[0] == r.pos:
                 return w[1]
+            buf = self._rowbuf
+            if r.dtype == 0 and buf is not None and len(buf) >= r.n:
+                # a small weight array (depthwise): into the chunk buffer, no allocation
+                decode_into(self._f, r, buf)
+                return buf
             w = decode_all(self._f, r)
             b = L.refs[1] if len(L.refs) > 1 else None
-            if b is not None and b.codec == 6:     # its predicted bias needs it too
+            if b is not None and b.codec == 6:     # its predicted bias needs it too (at load)
                 self._wc = (r.pos, w)
             return w
         return decode_all(self._f, r)
@@ -162,8 +208,8 @@ class Net:
     def rows(self, L, slot, row_len):
         """Yield (first_row, end_row, buffer) covering a row-major weight matrix
         (or an interleaved one: then whole groups of 8 rows at a time)."""
-        if L.consts is not None:
-            w = L.consts[slot]
+        w = L.consts[slot]
+        if w is not None:
             yield 0, len(w) // row_len, w
             return
         ref = L.refs[slot]
@@ -189,11 +235,12 @@ class Net:
     # ---- running -------------------------------------------------------------
     def _run(self, trace=None):
         tensor = self.tensor
-        streaming = self._held is None
+        # streaming without prepared constants (RAM was short) rebuilds them per
+        # layer: free the previous layer's arrays first, so that this layer's
+        # sit together, low, and leave the free memory in one piece
+        collect = self.mode == "streaming" and not self.prepared
         for i in range(len(self.ops)):
-            if streaming:
-                # free the previous layer's buffers now: this layer's then sit
-                # together, low, and leave the free memory in one piece
+            if collect:
                 gc.collect()
             L = self.layer(i)
             if trace:
@@ -329,8 +376,23 @@ def load(path, mode=None, chunk=_CHUNK, verbose=True):
     else:
         f = path
         what = "stream"
+    first = None
     try:
-        return Net(f, what, mode, chunk, verbose)
+        while True:
+            try:
+                return Net(f, what, mode, chunk, verbose)
+            except MemoryError as e:
+                # the backend was chosen by itself and the model did not fit
+                # with it: the next one (native code costs heap on a board);
+                # if none fits, the first error says what the model needs
+                if first is None:
+                    first = e
+                e = None
+                gc.collect()
+                if not kernels.fall_back():
+                    raise first
+                if verbose:
+                    print("motes: not enough RAM with that backend, trying %s" % kernels.BACKEND)
     except BaseException:
         f.close()
         raise
@@ -338,9 +400,62 @@ def load(path, mode=None, chunk=_CHUNK, verbose=True):
         _drop_reader()
 
 
+def _margin():
+    # free RAM an inference needs beside prepared constants (its small objects:
+    # layer tuples, parameter arrays, decoder buffers); twice that on a 64-bit
+    # port (the unix port), whose objects are about twice the size
+    import sys
+    return _MARGIN * 2 if sys.maxsize > 1 << 32 else _MARGIN
+
+
+def _arena_bytes(f):
+    # The arena size, the first varint of the graph section (docs/FORMAT.md),
+    # or 0; read one byte at a time into one small buffer, so that nothing is
+    # left behind below the arena. reader.scan() checks the file properly.
+    b = bytearray(1)
+    pos = [16]      # no f.tell(): not every stream has it (mpremote mount)
+
+    def uv():
+        v = s = 0
+        while s < 36:
+            if f.readinto(b) != 1:
+                return -1
+            pos[0] += 1
+            v |= (b[0] & 0x7F) << s
+            if b[0] < 0x80:
+                return v
+            s += 7
+        return -1
+    try:
+        f.seek(0)
+        if f.read(4) != b"MOTE":
+            return 0
+        f.seek(16)              # after the header: the section table
+        at = -1
+        skip = 0
+        for _ in range(max(0, uv())):
+            if f.readinto(b) != 1:
+                return 0
+            pos[0] += 1
+            kind = b[0]
+            n = uv()
+            if n < 0:
+                return 0
+            if kind == 3 and at < 0:    # the graph section
+                at = skip
+            skip += n
+        if at < 0:
+            return 0
+        f.seek(pos[0] + at)
+        return max(0, uv())
+    except (OSError, ValueError):
+        return 0
+
+
 def _drop_reader():
     # the reader and its op table are only needed while loading: free their code
     forget("motes.reader")
     forget("motes.optable")
+    forget("motes.hold")
     gc.collect()
 

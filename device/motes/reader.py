@@ -203,7 +203,7 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
 
     Returns (arena size, inputs, outputs, bytes of all decoded constants, the
     most one layer needs in streaming mode: the mirror of motes.report on the
-    host). The counting pass also notes the ops and the (codec, dtype) pairs
+    host, and the bytes of the constants other than weight matrices). The counting pass also notes the ops and the (codec, dtype) pairs
     used in the sets ops and codecs.
     """
     T, SC, S, AT, OP, G, C = out
@@ -310,7 +310,7 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
                         % (what, len(layer_secs), w // 5))
     # the constants' headers are small: read them, skip the payloads
     c.what = what
-    total = 0
+    total = small = 0
     most = _READ_BUF
     for j in range(0, w, 5):
         first, n, mask, channels, op = with_consts[j:j + 5]
@@ -370,6 +370,8 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
                 b += count
             pos += size
             total += b
+            if slot or op & 63 > 2:     # not a weight matrix: kept in streaming mode too (hold.py)
+                small += b
             if slot == 0 and rows > 1:          # weights, streamed by rows
                 row = b // rows
                 size = max(1, chunk // row)
@@ -380,7 +382,7 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
                 b += _TABLES
             need += b
         most = max(most, need)
-    return arena, inputs, outputs, total, most
+    return arena, inputs, outputs, total, most, small
 
 
 def _ints(n):
@@ -422,7 +424,7 @@ def scan(net, f, what, mode):
     n[2] = Out([])      # shapes: kept, to share equal ones
     ops = set()
     codecs = set()
-    size, _, _, held, most = _parse(c, what, secs, layer_secs, net.chunk, n, ops, codecs)
+    size, _, _, held, most, net.prepared = _parse(c, what, secs, layer_secs, net.chunk, n, ops, codecs)
     net.arena_size = size
     net.ram_resident = size + held
     net.ram_streaming = size + most
@@ -459,7 +461,7 @@ def fill(net, f, what, plan, mode, verbose):
 
         c, secs, layer_secs = _open(net, f, what)
         o = [Out(a) for a in (net._t, net._sc, net._s, net._at, net.ops, net._g, net._c)]
-        _, net.inputs, net.outputs, _, _ = _parse(c, what, secs, layer_secs, net.chunk, o)
+        _, net.inputs, net.outputs, _, _, _ = _parse(c, what, secs, layer_secs, net.chunk, o)
         o = c = secs = layer_secs = None
         for i in range(nl):
             net._fns[i] = kernels.get(net.ops[i])
@@ -473,52 +475,11 @@ def fill(net, f, what, plan, mode, verbose):
                 print("motes: %s mode (resident needs %d bytes, %d free)" % (mode, net.ram_resident, free))
         net.mode = mode
         if mode == "resident":
-            _decode_all(net, f)
+            from . import hold
+            hold.consts(net, f)
     except MemoryError:
         # free all we can: the message below needs a little memory too
         o = c = secs = layer_secs = None
         net.arena = net.mv = net._rowbuf = net._held = net._g = net._c = net._s = net._t = None
         gc.collect()
         raise MemoryError(_short(net, what, mode) % gc.mem_free())
-
-
-def _decode_all(net, f):
-    # resident mode: every constant decoded once; the arrays are allocated
-    # first, together, then filled (the decoders' buffers come and go above them)
-    n = len(net._c) // 4
-    gc.collect()
-    held = [None] * n
-    for i in range(n):
-        r = net.ref(i)
-        held[i] = decode.new_array(r.dtype, r.n)
-    derived = False
-    for i in range(n):
-        r = net.ref(i)
-        if r.codec > 4:
-            derived = True
-        else:
-            decode.decode_into(f, r, held[i])
-    net._held = held
-    if derived:                 # format 1.1: rebuilt from the scales and weights
-        from . import derive
-        for i in range(len(net.ops)):
-            L = net.layer(i)
-            r = L.refs
-            if len(r) > 2 and r[2] and r[2].codec == 5:
-                derive.scales(net, L, L.consts[2], L.consts[3])
-            if len(r) > 1 and r[1] and r[1].codec == 6:
-                derive.bias(net, L, L.consts[1], L.consts[0])
-        derive = None
-    if kernels.BACKEND == "native":
-        # interleaved layers (format 1.2): the C kernels read their weights
-        # as offset binary (w ^ 0x80), flipped here once; not those of a layer
-        # that runs in Python (k_native._typed)
-        from . import k_native as k
-        for i in range(len(net.ops)):
-            L = net.layer(i)
-            if L.op & 64 and k._typed(L):
-                k._n.flip(L.consts[0], L.refs[0].n)
-    f.close()
-    net._f = None
-    for name in ("motes.huff", "motes.zrun", "motes.bits", "motes.dec_native", "motes.derive"):
-        forget(name)   # decoders are not needed again

@@ -80,7 +80,7 @@ def describe(net):
 
 
 def memory(net):
-    held = net.ram_resident - net.arena_size if net.mode == "resident" else 0
+    held = net.ram_resident - net.arena_size if net.mode == "resident" else net.prepared
     return {"arena": net.arena_size, "constants": held, "mode": net.mode,
             "resident_needs": net.ram_resident, "streaming_needs": net.ram_streaming,
             "free": gc.mem_free()}

@@ -89,7 +89,10 @@ def do_run(args) -> int:
                          f"(shape {t_in.shape})")
     xq = x.astype(np.int8) if x.dtype == np.int8 else api.quantize_input(x, t_in.scale, t_in.zero_point)
     outs, info = run_engine(data, [xq.reshape(t_in.shape)], args.engine, heap=args.heap, mode=args.mode,
-                            backend=args.backend, rom=args.romfs)
+                            backend=args.backend, rom=args.romfs, board=args.board)
+    for key in ("us_per_inference", "instructions_per_inference"):
+        if key in info:             # one input: one figure
+            info[key] = info[key][0]
     q = np.asarray(outs[0], dtype=np.int8)
     f = api.dequantize(q, t_out.scale, t_out.zero_point)
     out = dict(output=[float(v) for v in f.ravel()], output_int8=[int(v) for v in q.ravel()], **info)
@@ -104,8 +107,10 @@ def do_run(args) -> int:
         if labels:
             print("label:", out["label"])
         if args.engine == "micropython":
-            print(f"micropython: {info['backend']} backend, {info['mode']} mode, "
-                  f"peak heap {info['peak_heap_bytes']:,} bytes")
+            where = f"{info['board']} board" if "board" in info else "unix port"
+            print(f"micropython ({where}): {info['backend']} backend, {info['mode']} mode, "
+                  f"peak heap {info['peak_heap_bytes']:,} bytes"
+                  + (f", {info['instructions_per_inference']:,} instructions" if "board" in info else ""))
     return 0
 
 
@@ -129,7 +134,7 @@ def do_compare(args) -> int:
     data = Path(args.mote).read_bytes() if args.mote else conv.data
     inputs = random_inputs(from_bytes(data, args.mote or str(src)), args.n, args.seed)
     result = compare(conv.tflite, data, inputs, engine=args.engine, heap=args.heap, mode=args.mode,
-                     backend=args.backend, rom=args.romfs)
+                     backend=args.backend, rom=args.romfs, board=args.board)
     if args.json:
         print(json.dumps(result))
     else:
@@ -143,7 +148,10 @@ def do_compare(args) -> int:
 def _engine_options(s) -> None:
     s.add_argument("--engine", default="numpy", choices=["numpy", "micropython"],
                    help="numpy reference on the host, or the device runtime in the unix MicroPython")
-    s.add_argument("--heap", help="micropython: heap size like a board's, e.g. 128K")
+    s.add_argument("--board", choices=["m3", "m0", "m0-no-native", "rv32"],
+                   help="micropython: run on an emulated 32-bit board (real MicroPython firmware under "
+                        "QEMU: its heap, its native code, time in instructions) instead of the unix port")
+    s.add_argument("--heap", help="micropython: heap size like a board's, e.g. 128K (boards: m3 only)")
     s.add_argument("--mode", choices=["resident", "streaming"], help="micropython: load mode (default: auto)")
     s.add_argument("--backend", choices=["python", "viper", "native"], help="micropython: kernels to use")
     s.add_argument("--romfs", action="store_true",

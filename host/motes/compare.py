@@ -13,6 +13,7 @@ import numpy as np
 from .api import dequantize, quantize_input
 from .executor import Executor
 from .format import MoteModel, from_bytes
+from .graph import ModelError
 from .oracle import TflmInterpreter
 from .tflite_reader import read_tflite
 
@@ -26,9 +27,13 @@ def random_inputs(model: MoteModel, n: int, seed: int = 0) -> list[np.ndarray]:
 
 
 def run_engine(mote: bytes, inputs: list[np.ndarray], engine: str = "numpy", heap=None, mode=None,
-               backend=None, rom=False) -> tuple[list[np.ndarray], dict]:
-    """int8 outputs of a .mote for each int8 input, and what the engine reports."""
+               backend=None, rom=False, board=None) -> tuple[list[np.ndarray], dict]:
+    """int8 outputs of a .mote for each int8 input, and what the engine reports.
+    board: run the device runtime on an emulated 32-bit board (qemu_board.py)
+    instead of the unix port."""
     if engine == "numpy":
+        if board:
+            raise ModelError("--board runs the device runtime: use it with --engine micropython")
         ex = Executor(from_bytes(mote))
         return [ex.run([x])[0] for x in inputs], {"engine": "numpy"}
     if engine == "micropython":
@@ -36,7 +41,13 @@ def run_engine(mote: bytes, inputs: list[np.ndarray], engine: str = "numpy", hea
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.mote"
             path.write_bytes(mote)
-            info = mpy_engine.run(path, inputs, heap=heap, mode=mode, backend=backend, rom=rom)
+            if board:
+                if rom:
+                    raise ModelError("--romfs is for the unix port: the boards with a ROMFS partition "
+                                     "(m3, rv32) run the runtime from it anyway")
+                info = mpy_engine.run_board(path, inputs, board=board, heap=heap, mode=mode, backend=backend)
+            else:
+                info = mpy_engine.run(path, inputs, heap=heap, mode=mode, backend=backend, rom=rom)
         outputs = info.pop("outputs")
         info["engine"] = "micropython"
         return outputs, info

@@ -132,11 +132,12 @@ def _results(out: str, err: str, failed: bool, where: str = "MicroPython") -> di
 
 def run_board(mote_path, inputs: list[np.ndarray], board: str = "m3", heap: str | int | None = None,
               mode: str | None = None, backend: str | None = None, measure: bool = True,
-              native: bool = True, timeout: float = 1800) -> dict:
+              native: bool = True, arch: str | None = None, timeout: float = 1800) -> dict:
     """run() on an emulated 32-bit board (qemu_board.py): real firmware, its heap, its clock.
 
     The runtime is compiled for the board's architecture (with the native
-    module unless native=False, as on a board without the file) and comes with
+    module unless native=False, as on a board without the file; `arch` picks
+    another one the board runs, e.g. armv6m on the m3) and comes with
     the model and the inputs from ROMFS, or over `mpremote mount` on the M0
     boards. Adds `board` and `instructions_per_inference` (the instruction
     clock: 1 us is 1,000 guest instructions).
@@ -146,7 +147,7 @@ def run_board(mote_path, inputs: list[np.ndarray], board: str = "m3", heap: str 
     model_bytes = Path(mote_path).read_bytes()
     n_in, n_out = _io_sizes(model_bytes, str(mote_path))
     data = b"".join(np.asarray(x, dtype=np.int8).tobytes() for x in inputs)
-    files = qemu_board.runtime_files(board, native=native)
+    files = qemu_board.runtime_files(board, native=native, arch=arch)
     with tempfile.TemporaryDirectory() as tmp:
         if k.romfs:
             rom = dict(files, **{"model.mote": model_bytes, "inputs.bin": data})

@@ -197,7 +197,7 @@ class QemuBoard:
             self._tmp = None
 
 
-def runtime_files(name: str, native: bool = True) -> dict[str, bytes]:
-    """The runtime as a board of this kind gets it, laid out as for /rom/lib."""
+def runtime_files(name: str, native: bool = True, arch: str | None = None) -> dict[str, bytes]:
+    """The runtime as a board of this kind gets it (or compiled for `arch`), laid out as for /rom/lib."""
     from . import romfs
-    return romfs.runtime_files(kind(name).arch, native=native)
+    return romfs.runtime_files(arch or kind(name).arch, native=native)

@@ -1,0 +1,140 @@
+# Constants decoded once, at load (docs/DEVICE.md, "Streaming"): in resident
+# mode every constant array; in streaming mode, where RAM allows, all but the
+# weight matrices. Imported by reader.py (resident) and net.py (streaming, as
+# the last step of loading, when every other block is in place), then dropped.
+import gc
+
+from .structs import DTYPES, forget
+from . import kernels, decode
+
+def _ints(n):
+    # array(tc, range(n)) allocates exactly n items with no temporary copy
+    from array import array
+    return array("i", range(n))
+
+
+def _streamed(op, slot):
+    # a weight matrix that streaming mode decodes as it runs: FULLY_CONNECTED,
+    # CONV_2D, DEPTHWISE_CONV_2D (also interleaved, op | 64), slot 0
+    return not slot and op & 63 <= 2
+
+
+def consts(net, f, streaming=False, margin=0):
+    # Everything decoded once: in resident mode every constant; in streaming
+    # mode all but the weight matrices (biases, multipliers and shifts, small
+    # operands: a few bytes per output channel), so that an inference runs
+    # only the weight decoders and the kernels, never the per-channel
+    # arithmetic of format 1.1 (derive.py). The arrays are allocated first,
+    # together, then filled (the decoders' buffers come and go above them).
+    n = len(net._c) // 4
+    keep = bytearray(n)         # 1: a small array (pooled), 2: a weight matrix (its own block)
+    for i in range(len(net.ops)):
+        g = net._g
+        k = net._at[i]
+        k += g[k] + 1
+        k += g[k] + 1
+        np_ = g[k]
+        lists = g[k + 1]
+        k += 2
+        for j in range(np_):
+            k += g[k] + 1 if lists >> j & 1 else 1
+        for slot in range(g[k]):
+            c = g[k + 1 + slot]
+            if c >= 0:
+                big = _streamed(net.ops[i], slot)
+                if not (streaming and big):
+                    keep[c] = 2 if big else 1
+    # sizes from the flat arrays: no Const tuple per array, whose garbage
+    # would leave holes between the arrays that stay
+    c = net._c
+    s = net._s
+    count = _ints(n)
+    pools = [0] * len(DTYPES)   # items of each dtype in the pooled arrays
+    for i in range(n):
+        at = c[4 * i + 1]
+        m = 1
+        for k in range(at + 1, at + 1 + s[at]):
+            m *= s[k]
+        count[i] = m
+        if keep[i] == 1:
+            pools[c[4 * i] >> 4] += m
+    gc.collect()
+    if streaming:
+        # prepared only where they fit (this runs last: the chunk buffer and the
+        # decoders' tables are there already); else rebuilt per inference
+        # (slower, same results)
+        b = 0
+        for dt in range(len(pools)):
+            b += pools[dt] * DTYPES[dt][1]
+        net._held = [None] * n
+        if b + margin > gc.mem_free():
+            net.prepared = 0
+            return
+        try:
+            _hold(net, f, keep, count, pools)
+            net.prepared = b
+        except MemoryError:     # too fragmented after all: per inference then
+            net.prepared = 0
+            net._held = [None] * n
+            net._wc = net._dv = None
+            gc.collect()
+        forget("motes.derive")
+        return
+    _hold(net, f, keep, count, pools)
+    if kernels.BACKEND == "native":
+        # interleaved layers (format 1.2): the C kernels read their weights
+        # as offset binary (w ^ 0x80), flipped here once; not those of a layer
+        # that runs in Python (k_native._typed)
+        from . import k_native as k
+        for i in range(len(net.ops)):
+            L = net.layer(i)
+            if L.op & 64 and k._typed(L):
+                k._n.flip(L.consts[0], L.refs[0].n)
+    f.close()
+    net._f = None
+    for name in ("motes.huff", "motes.zrun", "motes.bits", "motes.dec_native", "motes.derive"):
+        forget(name)   # decoders are not needed again
+
+
+def _hold(net, f, keep, count, pools):
+    # allocate the arrays of the constants to keep, then decode (and derive) them
+    n = len(keep)
+    c = net._c
+    pools = list(pools)         # the caller's stays counts, not arrays (MemoryError: all freed)
+    held = [None] * n
+    # the weight matrices (resident mode) first, each in its own block; then
+    # the small arrays (biases, multipliers, shifts: a few bytes per output
+    # channel) as views of one array per dtype: about 90 arrays of
+    # person_detect in two blocks, with no header or rounding per array
+    for i in range(n):
+        if keep[i] == 2:
+            held[i] = decode.new_array(c[4 * i] >> 4, count[i])
+    for dt in range(len(pools)):
+        if pools[dt]:
+            pools[dt] = memoryview(decode.new_array(dt, pools[dt]))
+    at = [0] * len(DTYPES)
+    for i in range(n):
+        if keep[i] == 1:
+            dt = c[4 * i] >> 4
+            held[i] = pools[dt][at[dt]:at[dt] + count[i]]
+            at[dt] += count[i]
+    pools = at = count = None
+    derived = False
+    for i in range(n):
+        if keep[i]:
+            r = net.ref(i)
+            if r.codec > 4:
+                derived = True
+            else:
+                decode.decode_into(f, r, held[i])
+    net._held = held
+    if derived:                 # format 1.1: rebuilt from the scales and weights
+        from . import derive
+        for i in range(len(net.ops)):
+            L = net.layer(i)
+            r = L.refs
+            if len(r) > 2 and r[2] and r[2].codec == 5:
+                derive.scales(net, L, L.consts[2], L.consts[3])
+            if len(r) > 1 and r[1] and r[1].codec == 6:
+                derive.bias(net, L, L.consts[1], L.consts[0])
+        net._wc = net._dv = None

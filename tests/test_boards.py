@@ -1,0 +1,135 @@
+"""The device runtime on real MicroPython firmware for 32-bit boards, under QEMU.
+
+The boards (../shared/boards, host/motes/qemu_board.py): a Cortex-M3, a
+Cortex-M0 like RP2040's, the same M0 without a native emitter (like
+CircuitPython) and RISC-V 32 like ESP32-C3. Every shared model runs on every
+board with every backend the board has, bit-exact with the host executor
+(itself checked against tflite-micro in test_bitexact.py). One board at a
+time: each run starts a fresh one and stops it (an idle QEMU spins a core).
+Without the firmware or QEMU these tests skip with the reason, and fail
+under CI=true.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import SHARED_MODELS, missing_tool, shared_model
+from motes import api, mpy_engine, qemu_board
+from motes.executor import Executor
+from motes.format import from_bytes
+
+BACKENDS = {"m3": ("native", "viper", "python"), "m0": ("native", "viper", "python"),
+            "m0-no-native": ("python",), "rv32": ("native", "viper", "python")}
+CASES = [(b, m, k) for b in BACKENDS for m in SHARED_MODELS for k in BACKENDS[b]]
+
+
+def _need(board):
+    missing_tool(qemu_board.missing(board))
+
+
+@pytest.fixture(scope="module")
+def motes_files(tmp_path_factory):
+    """{name: (path of the .mote, two seeded inputs, the host executor's outputs)}"""
+    d = tmp_path_factory.mktemp("boards")
+    out = {}
+    for name in SHARED_MODELS:
+        conv = api.convert(shared_model(name))
+        path = d / f"{name}.mote"
+        path.write_bytes(conv.data)
+        model = from_bytes(conv.data)
+        rng = np.random.default_rng(7)
+        shape = model.tensors[model.inputs[0]].shape
+        xs = [rng.integers(-128, 128, size=shape, dtype=np.int8) for _ in range(2)]
+        ex = Executor(model)
+        out[name] = (path, xs, [ex.run([x])[0].ravel() for x in xs])
+    return out
+
+
+@pytest.mark.parametrize("board,name,backend", CASES, ids=["-".join(c) for c in CASES])
+def test_every_model_bit_exact_on_every_board(motes_files, board, name, backend):
+    _need(board)
+    path, xs, ref = motes_files[name]
+    if name == "person_detect" and backend != "native":
+        xs, ref = xs[:1], ref[:1]        # 7.5 billion instructions an inference in Python
+    info = mpy_engine.run_board(path, xs, board=board, mode="streaming", backend=backend, measure=False)
+    assert (info["board"], info["backend"], info["mode"]) == (board, backend, "streaming")
+    assert len(info["outputs"]) == len(xs)
+    for got, want in zip(info["outputs"], ref):
+        np.testing.assert_array_equal(got.ravel(), want)
+    assert all(n > 0 for n in info["instructions_per_inference"])
+
+
+@pytest.mark.parametrize("board,backend", [("m3", "native"), ("m0-no-native", "python"), ("rv32", "native")])
+def test_the_best_backend_is_chosen_by_itself(motes_files, board, backend):
+    # m0-no-native gets the armv6m runtime, whose k_viper.mpy holds machine code:
+    # that board cannot load it ("native code in .mpy unsupported") and uses Python
+    _need(board)
+    path, xs, ref = motes_files["micro_speech_quantized"]
+    info = mpy_engine.run_board(path, xs[:1], board=board, measure=False)
+    assert info["backend"] == backend
+    np.testing.assert_array_equal(info["outputs"][0].ravel(), ref[0])
+
+
+def test_a_board_without_the_native_module_file_uses_viper(motes_files):
+    _need("m3")
+    path, xs, ref = motes_files["mlperf_tiny_kws_ref_model"]
+    info = mpy_engine.run_board(path, xs[:1], board="m3", native=False, measure=False)
+    assert info["backend"] == "viper"
+    np.testing.assert_array_equal(info["outputs"][0].ravel(), ref[0])
+
+
+# Smallest heaps measured with bench/boards.py (streaming, native, runtime in
+# ROMFS, M3): each model runs in these, with its constants prepared at load or
+# (person_detect at 128K) rebuilt per inference.
+TARGET_HEAPS = {"micro_speech_quantized": 52 * 1024, "mlperf_tiny_kws_ref_model": 64 * 1024,
+                "person_detect": 128 * 1024}
+
+
+@pytest.mark.parametrize("name", sorted(TARGET_HEAPS))
+def test_streaming_fits_the_target_heap_on_the_m3(motes_files, name):
+    _need("m3")
+    path, xs, ref = motes_files[name]
+    info = mpy_engine.run_board(path, xs[:1], board="m3", heap=TARGET_HEAPS[name], mode="streaming",
+                                backend="native", measure=False)
+    np.testing.assert_array_equal(info["outputs"][0].ravel(), ref[0])
+
+
+def test_streaming_costs_little_more_than_the_kernels(motes_files):
+    # The model-only work (per-channel requantization constants, decoder
+    # tables) is done at load: an inference runs the weight decoders and the
+    # kernels. kws resident vs streaming on the M3, native: within 25 %.
+    _need("m3")
+    path, xs, _ = motes_files["mlperf_tiny_kws_ref_model"]
+    res = mpy_engine.run_board(path, xs[:1], board="m3", mode="resident", backend="native", measure=False)
+    stream = mpy_engine.run_board(path, xs[:1], board="m3", mode="streaming", backend="native", measure=False)
+    r, s = res["instructions_per_inference"][0], stream["instructions_per_inference"][0]
+    assert s < 1.25 * r, (r, s)
+
+
+def test_run_on_a_board_from_the_command_line(motes_files, tmp_path):
+    _need("m3")
+    path, xs, ref = motes_files["micro_speech_quantized"]
+    np.save(tmp_path / "x.npy", xs[0])
+    proc = subprocess.run([sys.executable, "-m", "motes.cli", "run", str(path), "--engine", "micropython",
+                           "--board", "m3", "--heap", "64K", "--mode", "streaming",
+                           "--input", str(tmp_path / "x.npy"), "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["output_int8"] == [int(v) for v in ref[0]]
+    assert (out["board"], out["mode"], out["backend"]) == ("m3", "streaming", "native")
+    assert out["peak_heap_bytes"] > 0 and out["instructions_per_inference"] > 1_000_000
+
+
+def test_board_options_are_checked():
+    with pytest.raises(Exception, match="heap is chosen at boot on the m3 board only"):
+        qemu_board.QemuBoard("rv32", heap="64K")
+    with pytest.raises(Exception, match="unknown board"):
+        qemu_board.kind("esp32")
+    with pytest.raises(Exception, match="takes 8192 to"):
+        qemu_board.QemuBoard("m3", heap="1M")
