@@ -184,7 +184,7 @@ typedef struct {
     const uint8_t *p, *p_last;
 } huff_run;
 
-#if defined(__thumb__) && !defined(__thumb2__) && defined(__GNUC__)
+#if MK_THUMB_ASM
 #define HUFF_SYM(j) \
     "lsrs r4, r0, #20\n ldrb r5, [r2, r4]\n ldrb r4, [r3, r5]\n lsls r0, r4\n adds r1, r4\n bcc 2f\n" \
     "ldrh r4, [r7]\n rev16 r4, r4\n lsls r4, r1\n orrs r0, r4\n subs r1, #16\n adds r7, #2\n" \

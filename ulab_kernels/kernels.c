@@ -129,7 +129,7 @@ typedef struct {
 /* y[j] = the fast form of (acc[j] + k->nsx) with rc[j], j = 0, 1, ... up to
  * k->end (at least one row) or the first row the fast form cannot take;
  * returns where it stopped. */
-#if defined(__thumb__) && !defined(__thumb2__) && defined(__GNUC__)
+#if MK_THUMB_ASM
 /* (27 instructions a row) */
 __attribute__((naked, noinline)) static uint8_t *rq_fast(const uint32_t *acc, const rqc *rc, uint8_t *y,
                                                         const rqk *k) {
@@ -215,7 +215,7 @@ static void rq_rows(const uint32_t *acc, const rqc *rc, int8_t *y, int32_t o, co
  * from -n up to 0). Rows that are not needed may repeat another row.
  * ------------------------------------------------------------------------- */
 /* d[0 .. n) = s[0 .. n), n >= 1 words */
-#if defined(__thumb__) && !defined(__thumb2__) && defined(__GNUC__)
+#if MK_THUMB_ASM
 /* (four words per LDM / STM pair) */
 __attribute__((naked, noinline)) static void copy_words(uint32_t *d, const uint32_t *s, int32_t n) {
     (void)d;
@@ -238,7 +238,7 @@ static void copy_words(uint32_t *d, const uint32_t *s, int32_t n) {
 }
 #endif
 
-#if defined(__thumb__) && !defined(__thumb2__) && defined(__GNUC__)
+#if MK_THUMB_ASM
 /* ARMv6-M: one interleaved group of 8 rows, n a multiple of 4 (n >= 4):
  * acc[r] = j->init[r] + sum_k x[k] * w[8 k + r] (w unsigned), written back to
  * j->init when j->rc is NULL; else to j->acc, and then requantized into
@@ -795,7 +795,7 @@ typedef struct {
     int32_t oc;
 } dw_row;
 
-#if defined(__thumb__) && !defined(__thumb2__) && defined(__GNUC__)
+#if MK_THUMB_ASM
 /* tap d (1..8) of both outputs: the weight once, r0 / r6 the two windows */
 #define DW_TAP2(d) "ldr r4, [r7, #(36 + 4 * " #d ")]\n" \
     "ldrb r3, [r0, #" #d "]\n muls r3, r4\n adds r1, r3\n" \
@@ -865,7 +865,7 @@ static void dw_row_run(dw_row *r) {
 #endif
 
 /* g[3 * i] = x[i * ic] + 128 for i < n (n >= 1) */
-#if defined(__thumb__) && !defined(__thumb2__) && defined(__GNUC__)
+#if MK_THUMB_ASM
 #define GATHER1(k) "ldrb r4, [r1]\n add r1, r3\n eors r4, r5\n strb r4, [r0, #" #k "]\n"
 __attribute__((naked, noinline)) static void gather(uint8_t *g, const int8_t *x, int32_t n, int32_t ic) {
     (void)g;

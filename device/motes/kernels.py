@@ -12,6 +12,7 @@ _PY = "fc conv dwconv pool pool shape softmax act act elem elem mean shape shape
 _VIPER_LAST = const(4)   # k_viper.py has ops 0 .. 4 (and 64, 65)
 BACKEND = None      # chosen at the first load or use(): see backend()
 _CHOSEN = False     # by use(): then load() never falls back to another backend
+_CORE = ("net", "structs", "decode", "kernels")
 _viper = None
 
 
@@ -48,10 +49,14 @@ def _module(name):
 
 def backend():
     """The backend nets loaded now use: the best available unless use() chose.
-    Found on first need, so that `import motes` loads no kernel code."""
+    Found on first need, so that `import motes` loads no kernel code; a
+    motes_native.mpy found on sys.path is imported only when a model needs it,
+    once load() has checked that its code fits beside the model (on a board a
+    native module's code goes into the heap)."""
     global BACKEND
     if BACKEND is None:
-        BACKEND = "native" if _native_available() else "viper" if _viper_available() else "python"
+        BACKEND = "native" if native_cost() or _native_available() else \
+            "viper" if _viper_available() else "python"
     return BACKEND
 
 
@@ -60,6 +65,8 @@ def get(op):
     An interleaved layer (format 1.2) has op id | 64: 64 FULLY_CONNECTED, 65 CONV_2D."""
     global _viper
     backend()
+    if BACKEND == "native" and not _native_available():
+        fall_back()     # a .mpy of another arch or version: the next backend
     if BACKEND == "native":
         from . import k_native
         fn = k_native.OPS.get(op)
@@ -99,13 +106,19 @@ def fall_back():
     global BACKEND, _viper
     if _CHOSEN or BACKEND in (None, "python"):
         return False
+    import sys
     from .structs import forget
-    for m in ("motes.k_native", "motes.dec_native", "motes_native"):
+    # every module the failed load imported for its ops and codecs (the next
+    # load imports what it needs again): only the core stays
+    for m in [m for m in sys.modules if m[:6] == "motes." and m[6:] not in _CORE]:
         forget(m)
+    forget("motes_native")
     _viper = None
     BACKEND = "viper" if BACKEND == "native" and _viper_available() else "python"
     if BACKEND == "python":
         forget("motes.k_viper")
+    import gc
+    gc.collect()
     return True
 
 

@@ -33,6 +33,8 @@ from . import kernels
 
 _CHUNK = const(4096)      # streaming: bytes of decoded weights per chunk
 _MARGIN = const(8192)     # streaming: free RAM left for an inference beside prepared constants
+_NATIVE_ROOM = const(26624)   # RAM a model takes besides its arena and the native module's code:
+                              # kernel and decoder modules, graph, buffers (M3 board, streaming)
 
 
 class Net:
@@ -63,6 +65,14 @@ class Net:
         # scan checks the file and the size, and a damaged file frees it again.
         gc.collect()
         n = _arena_bytes(f)
+        # The native module's code (about its file's size) goes into a board's
+        # heap: imported now, below the arena, when a backend chosen by itself
+        # leaves room for the rest; else the next backend (viper, python)
+        if kernels.backend() == "native" and not kernels._CHOSEN:
+            cost = kernels.native_cost()
+            if cost and cost + n + _NATIVE_ROOM > gc.mem_free() or not kernels._native_available():
+                kernels.fall_back()
+            gc.collect()
         if 0 < n < gc.mem_free():
             try:
                 self.arena = bytearray(n)
@@ -86,14 +96,6 @@ class Net:
             raise MemoryError("%s: the activation arena needs %d bytes in one piece, %d are free in "
                               "all: load the model first thing after boot (before other big "
                               "objects), or use a smaller model" % (what, self.arena_size, gc.mem_free()))
-        # the native module's code goes into the heap on a board (about as
-        # many bytes as its file): when it would leave too little for the
-        # rest, a backend chosen by itself steps down before importing it
-        if kernels.backend() == "native" and not kernels._CHOSEN:
-            need = kernels.native_cost() + self.ram_streaming - self.arena_size
-            gc.collect()
-            if need > gc.mem_free():
-                kernels.fall_back()
         try:
             # 3. the kernels and decoders of the model's ops and codecs
             for op in plan[1]:
