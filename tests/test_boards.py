@@ -144,3 +144,48 @@ def test_a_backend_chosen_by_itself_steps_down_when_native_does_not_fit(motes_fi
     info = mpy_engine.run_board(path, xs[:1], board="m3", heap=48 * 1024, mode="streaming", measure=False)
     assert info["backend"] == "viper"
     np.testing.assert_array_equal(info["outputs"][0].ravel(), ref[0])
+
+
+def test_emulate_a_board_and_talk_to_it_with_mpremote(motes_files, tmp_path):
+    # `motes emulate --board m3 --rom MODEL -- CMD`: the board's serial port is
+    # $MOTES_PORT for CMD, as with the unix-port board; mpremote runs code there
+    _need("m3")
+    path, xs, ref = motes_files["micro_speech_quantized"]
+    code = (f"import motes; n = motes.load('/rom/{path.name}', verbose=False); "
+            f"y = n.predict_int8({list(int(v) for v in xs[0].ravel())!r}); "
+            "print([v - 256 if v > 127 else v for v in y], motes.backend())")
+    mpremote = [sys.executable, "-m", "mpremote"]
+    proc = subprocess.run([sys.executable, "-m", "motes.cli", "emulate", "--board", "m3",
+                           "--folder", str(tmp_path / "board"), "--rom", str(path), "--",
+                           sys.executable, "-c",
+                           "import os, subprocess, sys; sys.exit(subprocess.call("
+                           f"{mpremote!r} + ['connect', os.environ['MOTES_PORT'], 'exec', {code!r}]))"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"{[int(v) for v in ref[0]]} native"
+    assert not (tmp_path / "board" / "port").exists()       # the link goes with the board
+
+
+def test_the_kernels_built_into_the_firmware(motes_files, tmp_path, monkeypatch):
+    # ulab_kernels as a user C module of the m3 firmware (MicroPython's source
+    # in ../shared/micropython): motes_native then costs the heap nothing,
+    # where the .mpy's code takes about 12 KB of it
+    _need("m3")
+    from motes import device_build
+    tree = device_build.current_tree()
+    if tree is None:
+        missing_tool("MicroPython's source tree (../shared/micropython or $MOTES_MPY_DIR) is missing")
+    folder = qemu_board.build_firmware_with_kernels(tmp_path / "fw", tree)
+    monkeypatch.setenv(qemu_board.ENV_DIR, str(folder))
+    code = ("import gc; gc.collect(); a = gc.mem_free()\n"
+            "import motes_native; gc.collect(); print(motes_native.API, a - gc.mem_free())\n")
+    with qemu_board.QemuBoard("m3") as b:
+        out, err = b.exec(code)
+    assert not err, err
+    api_version, cost = map(int, out.split())
+    assert api_version == 3 and cost < 256, out
+    path, xs, ref = motes_files["mlperf_tiny_kws_ref_model"]
+    info = mpy_engine.run_board(path, xs, board="m3", native=False, mode="streaming", measure=False)
+    assert info["backend"] == "native"          # no motes_native.mpy: the firmware's own
+    for got, want in zip(info["outputs"], ref):
+        np.testing.assert_array_equal(got.ravel(), want)

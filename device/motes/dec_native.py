@@ -22,10 +22,16 @@ _tables = []
 _owner = None
 
 
+_head = None        # the code-length tables of a payload, read from a file (not from ROMFS)
+
+
 def reserve(codec):
     """Make the tables a codec needs now (at load, beside the other blocks that stay)."""
+    global _head
     while len(_tables) < codec:         # huffman (1): one table; zerorun (2): two
         _tables.append(bytearray(_N.HUFF_TABLE_SIZE))
+    if _head is None or len(_head) < codec * _TABLE_BYTES:
+        _head = bytearray(codec * _TABLE_BYTES)
 
 
 class Decoder:
@@ -65,9 +71,12 @@ class Decoder:
         reserve(self.codec)
         n = min(self.codec * _TABLE_BYTES, self.size)
         if self.map is None:
+            # into the buffer kept for it: no allocation per layer and inference
             f = self.f
             f.seek(self.start)
-            head = f.read(n)
+            head = memoryview(_head)[:n]
+            if f.readinto(head) != n:
+                raise MoteError("weights truncated")
         else:
             head = self.map[self.start:self.start + n]
         used = 0

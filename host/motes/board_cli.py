@@ -58,12 +58,63 @@ def add_emulate(s) -> None:
                    help=f"the board's folder: flash/ (its files) and port (default {DEFAULT_FOLDER})")
     s.add_argument("--heap", default="256K", help="the board's RAM for Python objects (default 256K)")
     s.add_argument("--port", help="where to link the board's serial port (default FOLDER/port)")
+    s.add_argument("--board", choices=["m3", "m0", "m0-no-native", "rv32"],
+                   help="a 32-bit board instead: real MicroPython firmware under QEMU (../shared/boards), "
+                        "its ROMFS holding the runtime for its architecture and the --rom files "
+                        "(no writable filesystem: mpremote mount serves a folder)")
+    s.add_argument("--rom", nargs="*", default=[], metavar="FILE",
+                   help="--board m3/rv32: also put these files (models) in its ROMFS, at /rom/NAME")
     s.add_argument("command", nargs=argparse.REMAINDER,
                    help="-- CMD...: run CMD while the board is up (CMD sees MOTES_PORT; --port @ finds it)")
 
 
+def _emulate_qemu(args, cmd) -> int:
+    from . import qemu_board
+    from .emulate import ENV_EMULATED, ENV_PORT
+    k = qemu_board.kind(args.board)
+    rom = None
+    if k.romfs:
+        rom = qemu_board.runtime_files(args.board)
+        for f in args.rom:
+            p = Path(f)
+            if not p.is_file():
+                raise BoardError(f"--rom {f}: no such file")
+            rom[p.name] = p.read_bytes()
+    elif args.rom:
+        raise BoardError(f"--rom: the {args.board} board has no ROMFS partition; serve a folder with "
+                         "mpremote mount instead")
+    heap = None if args.heap == "256K" else args.heap      # (the unix board's default)
+    folder = Path(args.folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    link = Path(args.port) if args.port else folder / "port"
+    with qemu_board.QemuBoard(args.board, heap=heap, rom=rom, connect=False) as board:
+        if os.path.lexists(link):
+            link.unlink()
+        link.symlink_to(board.pty)
+        try:
+            print(f"emulated board: {k.cpu}, MicroPython firmware under QEMU, serial port {link} "
+                  f"({board.pty})" + (f", runtime ({k.arch}) and {len(args.rom)} file(s) in /rom" if rom else
+                                      ", no ROMFS: mpremote connect PORT mount FOLDER"),
+                  file=sys.stderr, flush=True)
+            if cmd:
+                return subprocess.call(cmd, env=dict(os.environ, **{ENV_PORT: str(link.resolve()),
+                                                                      ENV_EMULATED: "1"}))
+            print(f"try: mpremote connect {link} repl      (Ctrl-C here stops the board)",
+                  file=sys.stderr, flush=True)
+            try:
+                board.proc.wait()
+            except KeyboardInterrupt:
+                pass
+        finally:
+            if os.path.lexists(link):
+                link.unlink()
+    return 0
+
+
 def do_emulate(args) -> int:
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if args.board:
+        return _emulate_qemu(args, cmd)
     with EmulatedBoard(args.folder, heap=args.heap, port=args.port) as board:
         print(f"emulated board: MicroPython unix port, {board.heap} heap, flash {board.flash}, "
               f"serial port {board.port}", file=sys.stderr, flush=True)

@@ -109,7 +109,7 @@ class QemuBoard:
     mount: a host folder served at /remote (and made the working folder)."""
 
     def __init__(self, name: str, heap: int | str | None = None, rom: dict[str, bytes] | None = None,
-                 mount: str | Path | None = None, icount: bool = True):
+                 mount: str | Path | None = None, icount: bool = True, connect: bool = True):
         self.kind = kind(name)
         self.heap = heap_bytes(heap)
         if self.heap is not None:
@@ -120,7 +120,8 @@ class QemuBoard:
                 raise ModelError(f"--heap {self.heap}: the m3 board takes {HEAP_MIN} to {HEAP_MAX} bytes")
         if rom and not self.kind.romfs:
             raise ModelError(f"the {name} board has no ROMFS partition")
-        self.rom, self.mount_dir, self.icount = rom, mount, icount
+        self.rom, self.mount_dir, self.icount, self.connect = rom, mount, icount, connect
+        self.pty: str | None = None     # the board's serial port
         self.proc: subprocess.Popen | None = None
         self.t = None
         self._tmp = None
@@ -152,11 +153,13 @@ class QemuBoard:
             if not m:
                 rest = self.proc.stdout.read().decode(errors="replace") if self.proc.poll() is not None else ""
                 raise ModelError(f"the {self.kind.name} board did not start: {(line + rest).strip()}")
-            from mpremote.transport_serial import SerialTransport
-            self.t = SerialTransport(m.group(1), baudrate=115200)
-            self.t.enter_raw_repl(soft_reset=False)
-            if self.mount_dir is not None:
-                self.t.mount_local(str(self.mount_dir))
+            self.pty = m.group(1)
+            if self.connect:
+                from mpremote.transport_serial import SerialTransport
+                self.t = SerialTransport(self.pty, baudrate=115200)
+                self.t.enter_raw_repl(soft_reset=False)
+                if self.mount_dir is not None:
+                    self.t.mount_local(str(self.mount_dir))
         except BaseException:
             self.stop()
             raise
@@ -195,6 +198,36 @@ class QemuBoard:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+
+# The m3 firmware as ../shared/boards/README.md builds it, with the C kernels
+# (ulab_kernels/micropython.mk) as a user C module: motes_native is then part
+# of the firmware, its code in flash, none of it in the heap.
+_M3_BUILD = ["BOARD=MPS2_AN385", "FROZEN_MANIFEST=", "MICROPY_HEAP_SIZE=196608",
+             "CFLAGS_EXTRA=-DMICROPY_HEAP_SIZE_ADDR=0x21fffff0"]
+
+
+def build_firmware_with_kernels(out: Path, tree: Path) -> Path:
+    """Build the m3 board's firmware from the MicroPython source `tree` with
+    motes_native built in; returns a boards folder (run_board.sh beside the
+    .elf) for $MOTES_BOARDS. The tree is only read: objects go to `out`."""
+    base = firmware_dir()
+    if base is None:
+        raise ModelError("the emulated boards' folder (run_board.sh) is missing")
+    if shutil.which("arm-none-eabi-gcc") is None:
+        raise ModelError("arm-none-eabi-gcc is not installed: sudo apt-get install gcc-arm-none-eabi "
+                         "libnewlib-arm-none-eabi (make setup does it)")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["make", "-s", "-C", str(tree / "ports" / "qemu"), f"BUILD={out / 'build-m3'}",
+                           f"USER_C_MODULES={ROOT}"] + _M3_BUILD, capture_output=True, text=True)
+    elf = out / "build-m3" / "firmware.elf"
+    if proc.returncode != 0 or not elf.exists():
+        raise ModelError("building the m3 firmware with the kernels failed:\n"
+                         + (proc.stdout + proc.stderr).strip()[-2000:])
+    shutil.copyfile(base / "run_board.sh", out / "run_board.sh")
+    shutil.copyfile(elf, out / "mps2-an385-cortex-m3.elf")
+    return out
 
 
 def runtime_files(name: str, native: bool = True, arch: str | None = None) -> dict[str, bytes]:
