@@ -70,14 +70,18 @@ def consts(net, f, streaming=False, margin=0):
         if b + margin > gc.mem_free():
             net.prepared = 0
             return
-        try:
-            _hold(net, f, keep, count, pools)
-            net.prepared = b
-        except MemoryError:     # too fragmented after all: per inference then
-            net.prepared = 0
-            net._held = [None] * n
-            net._wc = net._dv = None
-            gc.collect()
+        for pooled in (True, False):
+            # one block per dtype (compact), or, where the free memory is in
+            # pieces, an array each (about 24 bytes more each)
+            try:
+                _hold(net, f, keep, count, pools, pooled)
+                net.prepared = b
+                break
+            except MemoryError:
+                net.prepared = 0
+                net._held = [None] * n
+                net._wc = net._dv = None
+                gc.collect()
         forget("motes.derive")
         return
     _hold(net, f, keep, count, pools)
@@ -96,25 +100,25 @@ def consts(net, f, streaming=False, margin=0):
         forget(name)   # decoders are not needed again
 
 
-def _hold(net, f, keep, count, pools):
+def _hold(net, f, keep, count, pools, pooled=True):
     # allocate the arrays of the constants to keep, then decode (and derive) them
     n = len(keep)
     c = net._c
-    pools = list(pools)         # the caller's stays counts, not arrays (MemoryError: all freed)
+    pools = list(pools) if pooled else [0] * len(DTYPES)   # (the caller's stays counts)
     held = [None] * n
     # the weight matrices (resident mode) first, each in its own block; then
     # the small arrays (biases, multipliers, shifts: a few bytes per output
     # channel) as views of one array per dtype: about 90 arrays of
     # person_detect in two blocks, with no header or rounding per array
     for i in range(n):
-        if keep[i] == 2:
+        if keep[i] == 2 or (keep[i] and not pooled):
             held[i] = decode.new_array(c[4 * i] >> 4, count[i])
     for dt in range(len(pools)):
         if pools[dt]:
             pools[dt] = memoryview(decode.new_array(dt, pools[dt]))
     at = [0] * len(DTYPES)
     for i in range(n):
-        if keep[i] == 1:
+        if keep[i] == 1 and pooled:
             dt = c[4 * i] >> 4
             held[i] = pools[dt][at[dt]:at[dt] + count[i]]
             at[dt] += count[i]

@@ -13,6 +13,9 @@ _VIPER_LAST = const(4)   # k_viper.py has ops 0 .. 4 (and 64, 65)
 BACKEND = None      # chosen at the first load or use(): see backend()
 _CHOSEN = False     # by use(): then load() never falls back to another backend
 _CORE = ("net", "structs", "decode", "kernels")
+# ports that put a native module's code in memory of its own, not in the GC
+# heap: the unix port (mmap), ESP32 (IRAM)
+_CODE_OUTSIDE_HEAP = ("linux", "darwin", "win32", "esp32")
 _viper = None
 
 
@@ -88,7 +91,7 @@ def native_cost():
     """Heap bytes importing the native module takes (about its file's size;
     0 when it is imported already or built into the firmware)."""
     import sys
-    if "motes_native" in sys.modules:
+    if "motes_native" in sys.modules or sys.platform in _CODE_OUTSIDE_HEAP:
         return 0
     from os import stat
     for d in sys.path:

@@ -32,7 +32,7 @@ from .decode import decode_all, decode_into, RowStream, prepare, new_array
 from . import kernels
 
 _CHUNK = const(4096)      # streaming: bytes of decoded weights per chunk
-_MARGIN = const(8192)     # streaming: free RAM left for an inference beside prepared constants
+_MARGIN = const(6144)     # streaming: free RAM left for an inference beside prepared constants
 _NATIVE_ROOM = const(26624)   # RAM a model takes besides its arena and the native module's code:
                               # kernel and decoder modules, graph, buffers (M3 board, streaming)
 
