@@ -159,6 +159,14 @@ def _engine_options(s) -> None:
                         "with ROMFS does (its code then stays out of the heap)")
 
 
+def do_evaluate(args) -> int:
+    from . import evaluate
+    result = evaluate.evaluate(args.model, args.data, engine=args.engine, task=args.task, label=args.label,
+                               heap=args.heap, board=args.board, backend=args.backend)
+    print(json.dumps(result) if args.json else evaluate.format_table(result))
+    return 0
+
+
 def do_bench(args) -> int:
     from . import bench_m0
     return bench_m0.run(args)
@@ -169,6 +177,7 @@ VERBS = {
     "inspect": (do_inspect, "per-layer table of a .mote or .tflite: shapes, MACs, sizes, RAM"),
     "run": (do_run, "run a model on one input: numpy reference, or the device runtime in MicroPython"),
     "compare": (do_compare, "check motes against TensorFlow Lite Micro on random inputs"),
+    "evaluate": (do_evaluate, "accuracy (or MAE/RMSE) on labelled data, computed as the board computes it"),
     "bench": (do_bench, "run a model layer by layer on an emulated Cortex-M0+ and count instructions"),
     "deploy": (board_cli.do_deploy, "copy the runtime, a model and an example to a board (safe, changed files only)"),
     "emulate": (board_cli.do_emulate, "an emulated board: the MicroPython unix port on a serial pseudo-terminal"),
@@ -210,6 +219,14 @@ def _parser() -> argparse.ArgumentParser:
             bench_m0.add_arguments(s)
         elif verb in BOARD_ARGS:
             BOARD_ARGS[verb](s)
+        elif verb == "evaluate":
+            s.add_argument("model", help=".mote, int8 .tflite, or a Keras model (the float baseline)")
+            s.add_argument("--data", required=True, help=".npz with arrays x and y, or a .csv with --label")
+            s.add_argument("--label", help="CSV: the column with the true answer (the others are the features)")
+            s.add_argument("--task", choices=["classify", "regress"],
+                           help="default: regress for a model with one output value, else classify")
+            _engine_options(s)
+            s.add_argument("--json", action="store_true")
         elif verb == "compare":
             s.add_argument("model", help="the int8 .tflite (the reference)")
             s.add_argument("--mote", help="the .mote to check (default: convert the .tflite in memory)")
