@@ -44,6 +44,8 @@ def consts(net, f, streaming=False, margin=0):
                 big = _streamed(net.ops[i], slot)
                 if not (streaming and big):
                     keep[c] = 2 if big else 1
+                elif net.ops[i] == 2:
+                    keep[c] = 3     # depthwise weights: decoded whole per inference; kept if room
     # sizes from the flat arrays: no Const tuple per array, whose garbage
     # would leave holes between the arrays that stay
     c = net._c
@@ -63,13 +65,25 @@ def consts(net, f, streaming=False, margin=0):
         # prepared only where they fit (this runs last: the chunk buffer and the
         # decoders' tables are there already); else rebuilt per inference
         # (slower, same results)
-        b = 0
+        b = dw = 0
         for dt in range(len(pools)):
             b += pools[dt] * DTYPES[dt][1]
+        for i in range(n):
+            if keep[i] == 3:
+                dw += count[i]
         net._held = [None] * n
-        if b + margin > gc.mem_free():
+        free = gc.mem_free()
+        if b + margin > free:
             net.prepared = 0
             return
+        # then the depthwise weights (int8, small: 13 KB for person_detect),
+        # where there is room for them too: no decoding of theirs per inference
+        k = 2 if b + dw + margin + 2 * margin <= free else 0
+        for i in range(n):
+            if keep[i] == 3:
+                keep[i] = k
+        if k:
+            b += dw
         for pooled in (True, False):
             # one block per dtype (compact), or, where the free memory is in
             # pieces, an array each (about 24 bytes more each)
