@@ -167,6 +167,32 @@ def do_evaluate(args) -> int:
     return 0
 
 
+def do_compress(args) -> int:
+    from . import compress, evaluate
+    x, y = evaluate.load_data(args.data, args.label)
+    xv = yv = None
+    if args.val:
+        xv, yv = evaluate.load_data(args.val, args.label)
+    if not (args.prune or args.cluster or args.student_width):
+        raise ModelError("choose at least one stage: --prune FRACTION, --cluster K, --student-width W")
+    t0 = time.perf_counter()
+    res = compress.compress(args.model, x, y, xv, yv, prune=args.prune, cluster=args.cluster,
+                            distil_width=args.student_width, epochs=args.epochs, seed=args.seed,
+                            progress=None if args.json else _say)
+    out = Path(args.output)
+    _write_atomic(out, res.mote)
+    task = "regress" if res.model.outputs[0].shape[-1] == 1 else "classify"
+    if args.plot:
+        compress.plot(res.stages, Path(args.plot), task)
+    if args.json:
+        print(json.dumps({"stages": [s.row() for s in res.stages], "output": str(out)}))
+    else:
+        print(compress.format_table(res.stages, task))
+        print(f"wrote {out} ({len(res.mote):,} bytes) in {time.perf_counter() - t0:.0f} s"
+              + (f"; plot {args.plot}" if args.plot else ""))
+    return 0
+
+
 def do_bench(args) -> int:
     from . import bench_m0
     return bench_m0.run(args)
@@ -177,6 +203,7 @@ VERBS = {
     "inspect": (do_inspect, "per-layer table of a .mote or .tflite: shapes, MACs, sizes, RAM"),
     "run": (do_run, "run a model on one input: numpy reference, or the device runtime in MicroPython"),
     "compare": (do_compare, "check motes against TensorFlow Lite Micro on random inputs"),
+    "compress": (do_compress, "prune, cluster or distil a Keras model, fine-tuning after each stage; a row per stage"),
     "evaluate": (do_evaluate, "accuracy (or MAE/RMSE) on labelled data, computed as the board computes it"),
     "bench": (do_bench, "run a model layer by layer on an emulated Cortex-M0+ and count instructions"),
     "deploy": (board_cli.do_deploy, "copy the runtime, a model and an example to a board (safe, changed files only)"),
@@ -219,6 +246,21 @@ def _parser() -> argparse.ArgumentParser:
             bench_m0.add_arguments(s)
         elif verb in BOARD_ARGS:
             BOARD_ARGS[verb](s)
+        elif verb == "compress":
+            s.add_argument("model", help="the trained Keras model (.keras)")
+            s.add_argument("--data", required=True, help="training data: .npz (x, y) or .csv with --label")
+            s.add_argument("--val", help="validation data for the rows (default: a seeded fifth of --data)")
+            s.add_argument("--label", help="CSV: the label column")
+            s.add_argument("--prune", type=float, metavar="FRACTION",
+                           help="unstructured magnitude pruning to this sparsity (e.g. 0.8)")
+            s.add_argument("--cluster", type=int, metavar="K", help="at most K shared values per kernel")
+            s.add_argument("--student-width", type=float, metavar="W",
+                           help="distil into the same architecture with W times the filters and units")
+            s.add_argument("--epochs", type=int, default=8, help="fine-tuning epochs per stage (default 8)")
+            s.add_argument("--seed", type=int, default=0)
+            s.add_argument("-o", "--output", required=True, help="the .mote of the last stage")
+            s.add_argument("--plot", help="save accuracy against size and MACs (PNG)")
+            s.add_argument("--json", action="store_true")
         elif verb == "evaluate":
             s.add_argument("model", help=".mote, int8 .tflite, or a Keras model (the float baseline)")
             s.add_argument("--data", required=True, help=".npz with arrays x and y, or a .csv with --label")

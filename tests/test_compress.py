@@ -1,0 +1,128 @@
+"""`motes compress`: pruning, clustering and distillation on a small digits MLP,
+every result converted and checked against tflite-micro. Tiny epochs: these
+test that each stage does what it says, bench-style accuracy targets belong
+to bench/ (docs/COMPRESS.md)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from motes import compress  # noqa: E402
+from motes.compare import compare, random_inputs  # noqa: E402
+from motes.format import from_bytes  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    from sklearn.datasets import load_digits
+    import keras
+    d = load_digits()
+    x = (d.data / 16.0).astype(np.float32)
+    y = d.target
+    keras.utils.set_random_seed(0)
+    inp = keras.Input(shape=(64,))
+    h = keras.layers.Dense(48, activation="relu", name="h1")(inp)
+    out = keras.layers.Dense(10, activation="softmax", name="out")(h)
+    model = keras.Model(inp, out)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x[:1400], y[:1400], epochs=8, batch_size=32, verbose=0)
+    folder = tmp_path_factory.mktemp("compress")
+    path = folder / "mlp.keras"
+    model.save(path)
+    np.savez(folder / "train.npz", x=x[:1400], y=y[:1400])
+    np.savez(folder / "val.npz", x=x[1400:], y=y[1400:])
+    return path, x, y, folder
+
+
+def _bit_exact(res):
+    inputs = random_inputs(from_bytes(res.mote), 5, seed=3)
+    r = compare(res.tflite, res.mote, inputs)
+    assert r["mismatches"] == 0, r
+
+
+def _entropy_bits(w: np.ndarray) -> float:
+    _, counts = np.unique(w, return_counts=True)
+    p = counts / counts.sum()
+    return float(-(p * np.log2(p)).sum())
+
+
+def test_pruning_reaches_the_sparsity_and_the_codec(digits):
+    path, x, y, _ = digits
+    res = compress.compress(path, x[:1400], y[:1400], x[1400:], y[1400:], prune=0.8, epochs=3)
+    base, pruned = res.stages
+    assert pruned.name == "prune" and pruned.sparsity >= 0.8
+    weights = np.concatenate([L.consts["weights"].ravel() for L in from_bytes(res.mote).layers
+                              if "weights" in L.consts])
+    # zeros reach the zero-run codec: the packed weights are near their entropy
+    assert pruned.bits_per_weight <= _entropy_bits(weights) + 0.5
+    assert pruned.bits_per_weight < 0.6 * base.bits_per_weight
+    assert pruned.accuracy_int8 > 0.8
+    _bit_exact(res)
+
+
+def test_clustering_leaves_at_most_k_values_per_tensor(digits):
+    path, x, y, _ = digits
+    res = compress.compress(path, x[:1400], y[:1400], x[1400:], y[1400:], cluster=6, epochs=2)
+    st = res.stages[-1]
+    assert st.name == "cluster" and st.distinct_max <= 6
+    for L in from_bytes(res.mote).layers:
+        if "weights" in L.consts:
+            assert len(np.unique(L.consts["weights"])) <= 6
+    assert st.bits_per_weight <= np.log2(6) + 0.3
+    _bit_exact(res)
+
+
+def test_distillation_makes_a_smaller_student(digits):
+    path, x, y, _ = digits
+    res = compress.compress(path, x[:1400], y[:1400], x[1400:], y[1400:], distil_width=0.25, epochs=4)
+    base, student = res.stages
+    assert student.macs <= 0.3 * base.macs
+    assert student.accuracy_int8 > 0.75
+    _bit_exact(res)
+
+
+def test_compress_from_the_command_line(digits, tmp_path):
+    path, _, _, folder = digits
+    out = tmp_path / "small.mote"
+    proc = subprocess.run([sys.executable, "-m", "motes.cli", "compress", str(path), "--data",
+                           str(folder / "train.npz"), "--val", str(folder / "val.npz"), "--prune", "0.5",
+                           "--cluster", "8", "--epochs", "2", "-o", str(out), "--json",
+                           "--plot", str(tmp_path / "p.png")], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    import json
+    rows = json.loads(proc.stdout)["stages"]
+    assert [r["name"] for r in rows] == ["baseline", "prune", "cluster"]
+    for r in rows:
+        assert {"name", "bytes", "bits_per_weight", "macs", "peak_ram_resident", "peak_ram_streaming",
+                "accuracy_float", "accuracy_int8"} <= set(r)
+    assert rows[-1]["bytes"] < rows[0]["bytes"] and out.exists()
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--prune", "1.5"], "--prune 1.5: give the fraction of weights to zero"),
+    (["--cluster", "1"], "--cluster 1: give the number of shared values"),
+    ([], "choose at least one stage"),
+])
+def test_bad_options_are_one_line(digits, tmp_path, args, message):
+    path, _, _, folder = digits
+    proc = subprocess.run([sys.executable, "-m", "motes.cli", "compress", str(path), "--data",
+                           str(folder / "train.npz"), "-o", str(tmp_path / "x.mote")] + args,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert message in proc.stderr.strip().splitlines()[-1]
+
+
+def test_data_that_does_not_fit_the_model(digits, tmp_path):
+    path, *_ = digits
+    np.savez(tmp_path / "bad.npz", x=np.zeros((20, 5), np.float32), y=np.zeros(20, int))
+    proc = subprocess.run([sys.executable, "-m", "motes.cli", "compress", str(path), "--data",
+                           str(tmp_path / "bad.npz"), "--prune", "0.5", "-o", str(tmp_path / "x.mote")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "each sample has 5 values; the model takes 64" in proc.stderr
