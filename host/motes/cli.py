@@ -173,11 +173,13 @@ def do_compress(args) -> int:
     xv = yv = None
     if args.val:
         xv, yv = evaluate.load_data(args.val, args.label)
-    if not (args.prune or args.cluster or args.student_width):
-        raise ModelError("choose at least one stage: --prune FRACTION, --cluster K, --student-width W")
+    if not (args.prune or args.cluster or args.student_width or args.structured):
+        raise ModelError("choose at least one stage: --structured FRACTION, --prune FRACTION, --cluster K, "
+                         "--student-width W")
     t0 = time.perf_counter()
     res = compress.compress(args.model, x, y, xv, yv, prune=args.prune, cluster=args.cluster,
-                            distil_width=args.student_width, epochs=args.epochs, seed=args.seed,
+                            distil_width=args.student_width, structured_fraction=args.structured,
+                            epochs=args.epochs, seed=args.seed,
                             progress=None if args.json else _say)
     out = Path(args.output)
     _write_atomic(out, res.mote)
@@ -254,6 +256,8 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--prune", type=float, metavar="FRACTION",
                            help="unstructured magnitude pruning to this sparsity (e.g. 0.8)")
             s.add_argument("--cluster", type=int, metavar="K", help="at most K shared values per kernel")
+            s.add_argument("--structured", type=float, metavar="FRACTION",
+                           help="remove this fraction of the filters and units (smallest L1 norm) and rebuild")
             s.add_argument("--student-width", type=float, metavar="W",
                            help="distil into the same architecture with W times the filters and units")
             s.add_argument("--epochs", type=int, default=8, help="fine-tuning epochs per stage (default 8)")

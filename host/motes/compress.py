@@ -3,6 +3,8 @@
 Stages, each optional, each followed by fine-tuning on the training data, in
 this order when combined:
 
+- structured pruning: whole filters and units with the smallest L1 norms
+  removed and a smaller model rebuilt (cuts MACs and the arena too);
 - distil (Hinton et al. 2015): the input model teaches a student (its own
   architecture with `width` times the filters and units, or a model you pass)
   on its soft targets at temperature T, mixed with the true labels;
@@ -224,6 +226,78 @@ def _widened(teacher, width: float):
     return keras.Model.from_config(cfg)
 
 
+_CHAIN_LAYERS = ("InputLayer", "Conv2D", "DepthwiseConv2D", "Dense", "MaxPooling2D", "AveragePooling2D",
+                 "GlobalAveragePooling2D", "Flatten", "Dropout", "BatchNormalization", "ReLU", "Activation")
+
+
+def structured(model, fraction: float):
+    """A smaller model: each Conv2D / Dense but the last keeps the (1 - fraction) of its
+    filters or units with the largest L1 norms; the layers after it lose the matching
+    inputs (through depthwise, batch-norm, pooling and Flatten). For chains of layers."""
+    keras = _keras()
+    cfg = model.get_config()
+    names = [c["name"] for c in cfg["layers"]]
+    for k, c in enumerate(cfg["layers"]):
+        if c["class_name"] not in _CHAIN_LAYERS:
+            raise ModelError(f"structured pruning takes chains of {', '.join(_CHAIN_LAYERS[1:])}; layer "
+                             f"{c['name']} is a {c['class_name']}")
+        if k:
+            nodes = c.get("inbound_nodes") or []
+            src = [a["config"]["keras_history"][0] for n in nodes for a in n.get("args", ())
+                   if isinstance(a, dict) and a.get("class_name") == "__keras_tensor__"]
+            if src != [names[k - 1]]:
+                raise ModelError(f"structured pruning takes a chain of layers; {c['name']} does not "
+                                 "follow the layer before it alone")
+    layers = {layer.name: layer for layer in model.layers}
+    with_kernel = [c["name"] for c in cfg["layers"] if c["class_name"] in ("Conv2D", "Dense")]
+    last = with_kernel[-1] if with_kernel else None
+    kept = None                 # the channels the current tensor keeps, in its original numbering
+    flat = None                 # after Flatten: (positions, channels) of what it flattened
+    weights = {}
+    for c in cfg["layers"]:
+        layer, kind = layers[c["name"]], c["class_name"]
+        w = [np.asarray(v) for v in layer.get_weights()]
+        if kind in ("Conv2D", "Dense"):
+            if kept is not None:
+                if kind == "Conv2D":
+                    w[0] = w[0][:, :, kept, :]
+                elif flat is not None:
+                    pos, ch = flat
+                    w[0] = w[0][[p * ch + k for p in range(pos) for k in kept]]
+                else:
+                    w[0] = w[0][kept]
+            flat = None
+            if c["name"] != last:
+                out = w[0].shape[-1]
+                n = max(1, int(round(out * (1 - fraction))))
+                norms = np.abs(w[0]).reshape(-1, out).sum(axis=0)
+                kept = sorted(np.argsort(-norms, kind="stable")[:n].tolist())
+                w[0] = w[0][..., kept]
+                if len(w) > 1:
+                    w[1] = w[1][kept]
+                c["config"]["filters" if kind == "Conv2D" else "units"] = n
+            else:
+                kept = None
+        elif kind == "DepthwiseConv2D" and kept is not None:
+            m = w[0].shape[3]
+            w[0] = w[0][:, :, kept, :]
+            if len(w) > 1:
+                w[1] = w[1].reshape(-1, m)[kept].ravel()
+            kept = [k * m + j for k in kept for j in range(m)]
+        elif kind == "BatchNormalization" and kept is not None:
+            w = [v[kept] for v in w]
+        elif kind == "Flatten":
+            shape = tuple(int(d) for d in layer.input.shape[1:])
+            flat = (int(np.prod(shape[:-1])), shape[-1]) if kept is not None else None
+        weights[c["name"]] = w
+        c.pop("build_config", None)
+    small = keras.Model.from_config(cfg)
+    for layer in small.layers:
+        if weights.get(layer.name):
+            layer.set_weights(weights[layer.name])
+    return small
+
+
 def distil(teacher, x, y, student=None, width=0.5, temperature=4.0, alpha=0.3, epochs=20, lr=2e-3,
            batch=32, progress=None, seed=0):
     """Train a student on the teacher's soft targets (temperature T) mixed with the labels:
@@ -311,7 +385,8 @@ def _measure(name, model, x_cal, xv, yv, task, per_channel, interleave=None) -> 
 # ---- the pipeline -------------------------------------------------------------------
 
 def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cluster: int | None = None,
-             distil_width: float | None = None, student=None, epochs: int = 8, lr: float = 1e-3,
+             distil_width: float | None = None, student=None, structured_fraction: float | None = None,
+             epochs: int = 8, lr: float = 1e-3,
              batch: int = 32, seed: int = 0, progress=None) -> Result:
     """Run the chosen stages on a Keras model (or a .keras path); returns every stage's row,
     the last model and its .mote. x, y: training data; x_val, y_val: what the rows are
@@ -326,6 +401,9 @@ def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cl
         raise ModelError(f"--prune {prune}: give the fraction of weights to zero, between 0 and 1 (e.g. 0.8)")
     if cluster is not None and not 2 <= cluster <= 256:
         raise ModelError(f"--cluster {cluster}: give the number of shared values per kernel, 2 to 256")
+    if structured_fraction is not None and not 0 < structured_fraction < 1:
+        raise ModelError(f"--structured {structured_fraction}: give the fraction of filters and units to "
+                         "remove, between 0 and 1 (e.g. 0.5)")
     if distil_width is not None and not 0 < distil_width <= 1:
         raise ModelError(f"--student-width {distil_width}: give a fraction of the teacher's width, e.g. 0.5")
     x = np.asarray(x, dtype=np.float32)
@@ -343,8 +421,8 @@ def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cl
         x_val = np.asarray(x_val, dtype=np.float32).reshape((len(x_val),) + x.shape[1:])
     task = _task(model, y)
     stages: list[Stage] = []
-    n_steps = 1 + sum(v is not None for v in (prune, cluster, distil_width)) + (student is not None and
-                                                                              distil_width is None)
+    n_steps = 1 + sum(v is not None for v in (prune, cluster, distil_width, structured_fraction)) + (
+        student is not None and distil_width is None)
 
     def say(msg):
         if progress:
@@ -362,6 +440,11 @@ def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cl
         model = distil(model, x, y, student=student, width=distil_width or 0.5, epochs=max(3 * epochs, 20),
                        progress=progress, seed=seed)
         mote, tfl = measure("distil", model)
+    if structured_fraction is not None:
+        say(f"stage {len(stages) + 1} of {n_steps}: removing {structured_fraction:.0%} of the filters and units")
+        model = structured(model, structured_fraction)
+        _fit(model, x, y, task, 2 * epochs, lr, batch, [], progress, "structured", seed)
+        mote, tfl = measure("structured", model)
     if prune is not None:
         say(f"stage {len(stages) + 1} of {n_steps}: pruning to {prune:.0%}")
         steps = epochs * int(np.ceil(len(x) / batch))
