@@ -126,3 +126,21 @@ def test_data_that_does_not_fit_the_model(digits, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "each sample has 5 values; the model takes 64" in proc.stderr
+
+
+def test_structured_pruning_cuts_macs_and_the_arena(digits):
+    # the digits example's CNN: conv -> pool -> conv -> pool -> flatten -> dense
+    from conftest import ROOT
+    from motes import report
+    _, x, y, _ = digits
+    xi = x.reshape(-1, 8, 8, 1)
+    res = compress.compress(ROOT / "examples" / "digits" / "model.keras", xi[:1400], y[:1400], xi[1400:],
+                            y[1400:], structured_fraction=0.5, epochs=1)
+    base, small = res.stages
+    assert small.name == "structured" and small.macs < 0.6 * base.macs
+    info = report.summary(from_bytes(res.mote), len(res.mote), None)
+    assert info["macs"] == small.macs and info["arena_bytes"] < from_bytes(
+        open(ROOT / "examples" / "digits" / "digits.mote", "rb").read()).arena_size
+    filters = [layer.filters for layer in res.model.layers if hasattr(layer, "filters")]
+    assert filters == [4, 8]
+    _bit_exact(res)
