@@ -89,14 +89,16 @@ def parse_heap(text: str | None) -> str | None:
 
 def run(mote_path, inputs: list[np.ndarray], heap: str | None = None, mode: str | None = None,
         backend: str | None = None, measure: bool = True, source: bool = False,
-        rom: bool = False, timeout: float = 3600) -> dict:
+        rom: bool = False, timeout: float = 3600, exe: str | None = None) -> dict:
     """Run int8 inputs through the device runtime; returns outputs and memory figures.
 
     The runtime runs as .mpy (compiled for x64), as a board would load it;
     source=True runs the .py files instead. measure=True records the peak of
     live heap bytes (gc.mem_alloc() after a collection) at every layer end and
     weight chunk: slower, but a real figure. rom=True runs the runtime from an
-    emulated ROMFS partition (romfs.py), as firmware with ROMFS would.
+    emulated ROMFS partition (romfs.py), as firmware with ROMFS would. exe:
+    another interpreter of the same command line (CircuitPython's unix port,
+    with source=True: it refuses MicroPython's .mpy files).
     """
     device, mount = _runtime(source, rom)
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,7 +110,7 @@ def run(mote_path, inputs: list[np.ndarray], heap: str | None = None, mode: str 
         script.write_text(_SCRIPT.format(prefix=prefix, mote=str(Path(mote_path).resolve()),
                                          n_in=n_in, n_out=n_out,
                                          inputs=str(inp), mode=mode, backend=backend or "", measure=measure))
-        cmd = [micropython_path()]
+        cmd = [exe or micropython_path()]
         if heap:
             cmd += ["-X", f"heapsize={parse_heap(heap)}"]
         cmd.append(str(script))
