@@ -64,7 +64,9 @@ def test_esp32_steps_and_image_check(tmp_path, capsys):
     assert motes_main(["flash", "--chip", "esp32", str(fw), "--port", "/dev/ttyUSB0", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "erase-flash" in out and "write-flash -z 0x1000" in out and "/dev/ttyUSB0" in out
-    assert motes_main(["flash", "--chip", "esp32s3", str(fw), "--port", "/dev/ttyUSB0", "--dry-run"]) == 0
+    s3 = tmp_path / "ESP32_GENERIC_S3.bin"
+    s3.write_bytes(b"\xe9" + bytes(11) + b"\x09" + bytes(4083))     # chip id 9: ESP32-S3
+    assert motes_main(["flash", "--chip", "esp32s3", str(s3), "--port", "/dev/ttyUSB0", "--dry-run"]) == 0
     assert "write-flash -z 0x0 " in capsys.readouterr().out
     bad = tmp_path / "notes.txt"
     bad.write_bytes(b"hello" * 1000)
@@ -72,6 +74,40 @@ def test_esp32_steps_and_image_check(tmp_path, capsys):
     assert "not an ESP firmware image" in capsys.readouterr().err
     assert motes_main(["flash", "--chip", "esp32", str(fw), "--yes"]) == 2
     assert "--port" in capsys.readouterr().err
+
+
+def _esp_image(chip_id: int) -> bytes:
+    img = bytearray(b"\xe9" + bytes(4095))
+    img[12:14] = chip_id.to_bytes(2, "little")
+    return bytes(img)
+
+
+def test_the_image_must_be_for_the_chip(tmp_path, capsys):
+    fw = tmp_path / "ESP32_GENERIC.bin"
+    fw.write_bytes(_esp_image(0))          # an ESP32 image
+    assert motes_main(["flash", "--chip", "esp32s3", str(fw), "--port", "/dev/ttyUSB0", "--dry-run"]) == 2
+    assert "this image is for esp32, not esp32s3" in capsys.readouterr().err
+    fw.write_bytes(_esp_image(9))
+    assert motes_main(["flash", "--chip", "esp32s3", str(fw), "--port", "/dev/ttyUSB0", "--dry-run"]) == 0
+
+
+def test_no_terminal_and_no_yes_changes_nothing(tmp_path, monkeypatch, capsys):
+    import io
+    import subprocess
+    fw = tmp_path / "ESP32_GENERIC.bin"
+    fw.write_bytes(_esp_image(0))
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert motes_main(["flash", "--chip", "esp32", str(fw), "--port", "/dev/ttyUSB9"]) == 2
+    assert "no terminal to ask" in capsys.readouterr().err and calls == []
+    drive = tmp_path / "RPI-RP2"
+    drive.mkdir()
+    (drive / "INFO_UF2.TXT").write_text("UF2 Bootloader")
+    uf = tmp_path / "fw.uf2"
+    uf.write_bytes(uf2())
+    assert motes_main(["flash", "--chip", "rp2040", str(uf), "--drive", str(drive)]) == 2
+    assert not (drive / "fw.uf2").exists()
 
 
 def test_esp32_without_board_fails_clearly(tmp_path, capsys):

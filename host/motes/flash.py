@@ -52,10 +52,21 @@ def check_uf2(data: bytes, chip: str) -> int:
     return n
 
 
+# the chip id in an ESP image's extended header (bytes 12-13, esp_image_header_t)
+ESP_CHIP_ID = {"esp32": 0, "esp32s2": 2, "esp32c3": 5, "esp32s3": 9, "esp32c6": 13}
+
+
 def check_esp_image(data: bytes, chip: str) -> None:
     if len(data) < 1024 or data[0] != 0xE9:
         raise BoardError(f"not an ESP firmware image (should start with byte 0xE9, be > 1 KB): download "
                          f"the .bin for {chip} from micropython.org/download")
+    if chip == "esp32" and data[12:14] == b"\xff\xff":
+        return                  # (an old ESP32 image: no chip id)
+    cid = data[12] | data[13] << 8
+    if cid != ESP_CHIP_ID[chip]:
+        names = {v: k for k, v in ESP_CHIP_ID.items()}
+        raise BoardError(f"this image is for {names.get(cid, f'chip id {cid}')}, not {chip}: download the "
+                         f"{chip} firmware (or give the right --chip)")
 
 
 def find_uf2_drive() -> Path | None:
@@ -75,8 +86,12 @@ def esptool_commands(chip: str, port: str, image: Path, baud: int) -> list[list[
 
 
 def _confirm(yes: bool) -> None:
-    if yes or not sys.stdin.isatty():
+    # never erase or write without a yes: from a terminal, or --yes
+    if yes:
         return
+    if not sys.stdin.isatty():
+        raise BoardError("stopped before changing anything: there is no terminal to ask; "
+                         "run it in a terminal, or add --yes")
     if input("Go on? [y/N] ").strip().lower() not in ("y", "yes"):
         raise BoardError("stopped: nothing was changed")
 
