@@ -1,4 +1,4 @@
-# Constants decoded once, at load (docs/DEVICE.md, "Streaming"): in resident
+# Constants decoded once, at load (docs/DEVICE.md, "Modes"): in resident
 # mode every constant array; in streaming mode, where RAM allows, all but the
 # weight matrices. Imported by reader.py (resident) and net.py (streaming, as
 # the last step of loading, when every other block is in place), then dropped.
@@ -6,6 +6,7 @@ import gc
 
 from .structs import DTYPES, forget
 from . import kernels, decode
+
 
 def _ints(n):
     # array(tc, range(n)) allocates exactly n items with no temporary copy
