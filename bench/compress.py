@@ -8,6 +8,7 @@ fifth held out):
   30 epochs, then pruned to 92 % and clustered to 4 shared values per kernel;
 - cnn: the digits example's CNN (examples/digits/model.keras): 35 % of its
   filters removed (structured), then pruned to 50 % and clustered to 8 values;
+- qat: the same CNN fine-tuned through int8 rounding;
 - distil: the same CNN teaching a half-width student, beside that student
   trained alone on the labels with the same number of epochs.
 Prints each stage's row (bytes, bits per weight, MACs, RAM, float and int8
@@ -86,7 +87,7 @@ def distil_vs_alone(xtr, ytr, xte, yte, out: Path, epochs: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="mlp,cnn,distil")
+    ap.add_argument("--models", default="mlp,cnn,qat,distil")
     ap.add_argument("--epochs", type=int, default=8, help="fine-tuning epochs per stage")
     ap.add_argument("--out", default=str(ROOT / "bench"))
     args = ap.parse_args()
@@ -98,6 +99,9 @@ def main() -> int:
         elif name == "cnn":
             run("cnn", ROOT / "examples" / "digits" / "model.keras", xtr, ytr, xte, yte, out,
                 structured_fraction=0.35, prune=0.5, cluster=8, epochs=2 * args.epochs)
+        elif name == "qat":
+            run("qat", ROOT / "examples" / "digits" / "model.keras", xtr, ytr, xte, yte, out,
+                quantize_aware=True, epochs=args.epochs)
         elif name == "distil":
             distil_vs_alone(xtr, ytr, xte, yte, out, 3 * args.epochs)
     return 0

@@ -144,3 +144,16 @@ def test_structured_pruning_cuts_macs_and_the_arena(digits):
     filters = [layer.filters for layer in res.model.layers if hasattr(layer, "filters")]
     assert filters == [4, 8]
     _bit_exact(res)
+
+
+def test_quantization_aware_training_keeps_int8_with_float(digits):
+    # fine-tuned through int8 rounding, the int8 model agrees with its float self
+    path, x, y, _ = digits
+    res = compress.compress(path, x[:1400], y[:1400], x[1400:], y[1400:], prune=0.7, quantize_aware=True,
+                            epochs=2)
+    names = [s.name for s in res.stages]
+    assert names == ["baseline", "prune", "qat"]
+    st = res.stages[-1]
+    assert abs(st.accuracy_int8 - st.accuracy_float) <= 0.006     # 2 of 397 samples
+    assert st.sparsity >= 0.699                                   # pruned weights stay zero
+    _bit_exact(res)

@@ -173,12 +173,13 @@ def do_compress(args) -> int:
     xv = yv = None
     if args.val:
         xv, yv = evaluate.load_data(args.val, args.label)
-    if not (args.prune or args.cluster or args.student_width or args.structured):
+    if not (args.prune or args.cluster or args.student_width or args.structured or args.qat):
         raise ModelError("choose at least one stage: --structured FRACTION, --prune FRACTION, --cluster K, "
-                         "--student-width W")
+                         "--qat, --student-width W")
     t0 = time.perf_counter()
     res = compress.compress(args.model, x, y, xv, yv, prune=args.prune, cluster=args.cluster,
                             distil_width=args.student_width, structured_fraction=args.structured,
+                            quantize_aware=args.qat,
                             epochs=args.epochs, seed=args.seed,
                             progress=None if args.json else _say)
     out = Path(args.output)
@@ -258,6 +259,7 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--cluster", type=int, metavar="K", help="at most K shared values per kernel")
             s.add_argument("--structured", type=float, metavar="FRACTION",
                            help="remove this fraction of the filters and units (smallest L1 norm) and rebuild")
+            s.add_argument("--qat", action="store_true", help="quantization-aware fine-tuning (after pruning)")
             s.add_argument("--student-width", type=float, metavar="W",
                            help="distil into the same architecture with W times the filters and units")
             s.add_argument("--epochs", type=int, default=8, help="fine-tuning epochs per stage (default 8)")

@@ -18,6 +18,11 @@ this order when combined:
   model is then quantized per tensor, so each int8 kernel holds at most K
   distinct values and Huffman coding takes it to about log2 K bits a weight.
 
+- quantization-aware training: fine-tuning through int8 rounding of weights
+  (per channel) and activations (moving min/max), straight-through
+  gradients; the weights then go back into the model for the usual
+  conversion.
+
 After every stage one row: .mote bytes, bits per weight, MACs, peak RAM
 (resident and streaming, as `motes inspect` computes it), float accuracy
 (Keras) and int8 accuracy as the board computes it (the bit-exact executor),
@@ -298,6 +303,103 @@ def structured(model, fraction: float):
     return small
 
 
+def _qat_classes():
+    """Dense, Conv2D and DepthwiseConv2D that train through int8 rounding: the kernel
+    fake-quantized per output channel (symmetric, -127..127, as TFLite quantizes
+    weights) and the output fake-quantized to 8 bits over its moving min/max (as
+    the int8 activations are); gradients pass straight through the rounding."""
+    keras = _keras()
+    import tensorflow as tf
+
+    def fq_kernel(k, depthwise=False):
+        shape = tf.shape(k)
+        if depthwise:                   # (kh, kw, C, m): output channels are C * m
+            k = tf.reshape(k, (shape[0], shape[1], -1))
+        m = tf.maximum(tf.reduce_max(tf.abs(tf.reshape(k, (-1, tf.shape(k)[-1]))), axis=0), 1e-8)
+        q = tf.quantization.fake_quant_with_min_max_vars_per_channel(k, -m, m, num_bits=8, narrow_range=True)
+        return tf.reshape(q, shape) if depthwise else q
+
+    class _Q:
+        def _ranges(self):
+            self.a_min = self.add_weight(shape=(), initializer="zeros", trainable=False, name="qat_min")
+            self.a_max = self.add_weight(shape=(), initializer="zeros", trainable=False, name="qat_max")
+
+        def _fq(self, y, training):
+            if training:
+                lo, hi = tf.reduce_min(y), tf.reduce_max(y)
+                fresh = tf.logical_and(tf.equal(self.a_min, 0.0), tf.equal(self.a_max, 0.0))
+                self.a_min.assign(tf.where(fresh, lo, 0.99 * self.a_min + 0.01 * lo))
+                self.a_max.assign(tf.where(fresh, hi, 0.99 * self.a_max + 0.01 * hi))
+            lo = tf.minimum(self.a_min, 0.0)
+            hi = tf.maximum(self.a_max, lo + 1e-6)
+            return tf.quantization.fake_quant_with_min_max_vars(y, lo, hi, num_bits=8)
+
+    class QDense(_Q, keras.layers.Dense):
+        def build(self, input_shape):
+            super().build(input_shape)
+            self._ranges()
+
+        def call(self, x, training=None):
+            y = keras.ops.matmul(x, fq_kernel(self.kernel))
+            if self.use_bias:
+                y = y + self.bias
+            return self._fq(self.activation(y), training)
+
+    class QConv2D(_Q, keras.layers.Conv2D):
+        def build(self, input_shape):
+            super().build(input_shape)
+            self._ranges()
+
+        def call(self, x, training=None):
+            y = keras.ops.conv(x, fq_kernel(self.kernel), strides=self.strides, padding=self.padding,
+                               data_format=self.data_format, dilation_rate=self.dilation_rate)
+            if self.use_bias:
+                y = y + self.bias
+            return self._fq(self.activation(y), training)
+
+    class QDepthwiseConv2D(_Q, keras.layers.DepthwiseConv2D):
+        def build(self, input_shape):
+            super().build(input_shape)
+            self._ranges()
+
+        def call(self, x, training=None):
+            y = keras.ops.depthwise_conv(x, fq_kernel(self.kernel, True), strides=self.strides,
+                                         padding=self.padding, data_format=self.data_format,
+                                         dilation_rate=self.dilation_rate)
+            if self.use_bias:
+                y = y + self.bias
+            return self._fq(self.activation(y), training)
+
+    return {"Dense": QDense, "Conv2D": QConv2D, "DepthwiseConv2D": QDepthwiseConv2D}
+
+
+def qat(model, x, y, task, epochs=8, lr=2e-4, batch=32, progress=None, seed=0):
+    """Quantization-aware fine-tuning: a twin of the model whose layers see int8
+    rounding (_qat_classes) is trained, and its weights go back into the model,
+    which is then quantized as usual (post-training, with calibration)."""
+    keras = _keras()
+    classes = _qat_classes()
+    for layer in model.layers:
+        if type(layer).__name__ == "Conv2D" and getattr(layer, "groups", 1) != 1:
+            raise ModelError(f"quantization-aware training: layer {layer.name} is a grouped Conv2D, "
+                             "which this stage does not take")
+
+    def clone(layer):
+        cls = classes.get(type(layer).__name__)
+        return cls.from_config(layer.get_config()) if cls else layer.__class__.from_config(layer.get_config())
+    twin = keras.models.clone_model(model, clone_function=clone)
+    for src, dst in zip(model.layers, twin.layers):
+        w = src.get_weights()
+        if w:
+            dst.set_weights(w + dst.get_weights()[len(w):])
+    _fit(twin, x, y, task, epochs, lr, batch, [], progress, "qat", seed)
+    for src, dst in zip(model.layers, twin.layers):
+        n = len(src.get_weights())
+        if n:
+            src.set_weights(dst.get_weights()[:n])
+    return model
+
+
 def distil(teacher, x, y, student=None, width=0.5, temperature=4.0, alpha=0.3, epochs=20, lr=2e-3,
            batch=32, progress=None, seed=0):
     """Train a student on the teacher's soft targets (temperature T) mixed with the labels:
@@ -386,7 +488,7 @@ def _measure(name, model, x_cal, xv, yv, task, per_channel, interleave=None) -> 
 
 def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cluster: int | None = None,
              distil_width: float | None = None, student=None, structured_fraction: float | None = None,
-             epochs: int = 8, lr: float = 1e-3,
+             quantize_aware: bool = False, epochs: int = 8, lr: float = 1e-3,
              batch: int = 32, seed: int = 0, progress=None) -> Result:
     """Run the chosen stages on a Keras model (or a .keras path); returns every stage's row,
     the last model and its .mote. x, y: training data; x_val, y_val: what the rows are
@@ -422,7 +524,7 @@ def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cl
     task = _task(model, y)
     stages: list[Stage] = []
     n_steps = 1 + sum(v is not None for v in (prune, cluster, distil_width, structured_fraction)) + (
-        student is not None and distil_width is None)
+        student is not None and distil_width is None) + bool(quantize_aware)
 
     def say(msg):
         if progress:
@@ -451,6 +553,16 @@ def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cl
         pr = _Pruner(model, prune, steps)
         _fit(model, x, y, task, epochs, lr, batch, [pr], progress, "prune", seed)
         mote, tfl = measure("prune", model)
+    if quantize_aware:
+        if cluster is not None:
+            raise ModelError("--qat and --cluster: clustering quantizes per tensor to keep K values; "
+                             "use one of them")
+        say(f"stage {len(stages) + 1} of {n_steps}: quantization-aware training")
+        hooks = [_Pruner(model, prune, 1)] if prune is not None else []
+        model = qat(model, x, y, task, epochs=epochs, lr=lr / 4, batch=batch, progress=progress, seed=seed)
+        for h in hooks:                 # pruned weights stay zero
+            h.apply(final=True)
+        mote, tfl = measure("qat", model)
     if cluster is not None:
         say(f"stage {len(stages) + 1} of {n_steps}: clustering to {cluster} shared values per kernel")
         cl = _Clusterer(model, cluster)
