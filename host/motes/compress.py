@@ -320,11 +320,20 @@ def _qat_classes():
         return tf.reshape(q, shape) if depthwise else q
 
     class _Q:
-        def _ranges(self):
+        # mixed in before the Keras layer: its build, then two range variables;
+        # its call with the fake-quantized kernel (_apply: the layer's own op)
+        depthwise = False
+
+        def build(self, input_shape):
+            super().build(input_shape)
             self.a_min = self.add_weight(shape=(), initializer="zeros", trainable=False, name="qat_min")
             self.a_max = self.add_weight(shape=(), initializer="zeros", trainable=False, name="qat_max")
 
-        def _fq(self, y, training):
+        def call(self, x, training=None):
+            y = self._apply(x, fq_kernel(self.kernel, self.depthwise))
+            if self.use_bias:
+                y = y + self.bias
+            y = self.activation(y)
             if training:
                 lo, hi = tf.reduce_min(y), tf.reduce_max(y)
                 fresh = tf.logical_and(tf.equal(self.a_min, 0.0), tf.equal(self.a_max, 0.0))
@@ -335,40 +344,20 @@ def _qat_classes():
             return tf.quantization.fake_quant_with_min_max_vars(y, lo, hi, num_bits=8)
 
     class QDense(_Q, keras.layers.Dense):
-        def build(self, input_shape):
-            super().build(input_shape)
-            self._ranges()
-
-        def call(self, x, training=None):
-            y = keras.ops.matmul(x, fq_kernel(self.kernel))
-            if self.use_bias:
-                y = y + self.bias
-            return self._fq(self.activation(y), training)
+        def _apply(self, x, k):
+            return keras.ops.matmul(x, k)
 
     class QConv2D(_Q, keras.layers.Conv2D):
-        def build(self, input_shape):
-            super().build(input_shape)
-            self._ranges()
-
-        def call(self, x, training=None):
-            y = keras.ops.conv(x, fq_kernel(self.kernel), strides=self.strides, padding=self.padding,
-                               data_format=self.data_format, dilation_rate=self.dilation_rate)
-            if self.use_bias:
-                y = y + self.bias
-            return self._fq(self.activation(y), training)
+        def _apply(self, x, k):
+            return keras.ops.conv(x, k, strides=self.strides, padding=self.padding,
+                                  data_format=self.data_format, dilation_rate=self.dilation_rate)
 
     class QDepthwiseConv2D(_Q, keras.layers.DepthwiseConv2D):
-        def build(self, input_shape):
-            super().build(input_shape)
-            self._ranges()
+        depthwise = True
 
-        def call(self, x, training=None):
-            y = keras.ops.depthwise_conv(x, fq_kernel(self.kernel, True), strides=self.strides,
-                                         padding=self.padding, data_format=self.data_format,
-                                         dilation_rate=self.dilation_rate)
-            if self.use_bias:
-                y = y + self.bias
-            return self._fq(self.activation(y), training)
+        def _apply(self, x, k):
+            return keras.ops.depthwise_conv(x, k, strides=self.strides, padding=self.padding,
+                                            data_format=self.data_format, dilation_rate=self.dilation_rate)
 
     return {"Dense": QDense, "Conv2D": QConv2D, "DepthwiseConv2D": QDepthwiseConv2D}
 
