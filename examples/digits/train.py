@@ -172,11 +172,15 @@ def main(argv=None):
     p.add_argument("--test-data", metavar="FILE.npz",
                    help="only write the held-out fifth (x: pixels / 16 as the model takes them, y: "
                         "digits) for `motes evaluate digits.mote --data FILE.npz`, and stop")
+    p.add_argument("--train-data", metavar="FILE.npz",
+                   help="also write the training part the same way (for motes compress), and stop")
     a = p.parse_args(argv)
-    if a.test_data:
-        _, _, xte, yte = load(a.seed)
-        np.savez(a.test_data, x=(xte[..., None] / LEVELS).astype(np.float32), y=yte)
-        print(f"wrote {a.test_data}: {len(yte)} held-out digits")
+    if a.test_data or a.train_data:
+        xtr, ytr, xte, yte = load(a.seed)
+        for path, xs, ys in ((a.test_data, xte, yte), (a.train_data, xtr, ytr)):
+            if path:
+                np.savez(path, x=(xs[..., None] / LEVELS).astype(np.float32), y=ys)
+                print(f"wrote {path}: {len(ys)} digits")
         return
     train(a.out, a.seed, a.epochs)
 

@@ -117,7 +117,20 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--dry", type=int, default=data.DRY_COUNTS, help="your probe's read_u16 in dry soil/air")
     p.add_argument("--wet", type=int, default=data.WET_COUNTS, help="your probe's read_u16 in water")
+    p.add_argument("--data-out", metavar="PREFIX",
+                   help="only write the split as PREFIX_train.npz and PREFIX_test.npz (x: standardized as the "
+                        "model takes it, y: 0 dry, 1 ok, 2 wet) for motes compress / evaluate, and stop")
     a = p.parse_args(argv)
+    if a.data_out:
+        x, y, pot = data.make_dataset(n_probes=60, days=30, seed=a.seed, dry=a.dry, wet=a.wet)
+        test = pot >= pot.max() + 1 - TEST_POTS
+        mean, scale = standardization(x[~test])
+        xs = ((x - np.array(mean, np.float32)) / np.array(scale, np.float32)).astype(np.float32)
+        for part, sel in (("train", ~test), ("test", test)):
+            np.savez(f"{a.data_out}_{part}.npz", x=xs[sel], y=y[sel])
+        print(f"wrote {a.data_out}_train.npz ({int((~test).sum())} readings), {a.data_out}_test.npz "
+              f"({int(test.sum())}, from {TEST_POTS} held-out pots)")
+        return
     train(a.out, a.seed, a.epochs, a.dry, a.wet)
 
 

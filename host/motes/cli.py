@@ -176,11 +176,19 @@ def do_compress(args) -> int:
     if not (args.prune or args.cluster or args.student_width or args.structured or args.qat):
         raise ModelError("choose at least one stage: --structured FRACTION, --prune FRACTION, --cluster K, "
                          "--qat, --student-width W")
+    meta = {}
+    if args.labels:
+        meta["labels"] = _labels(args.labels)
+    if args.meta:
+        try:
+            meta.update(json.loads(Path(args.meta).read_text()))
+        except (OSError, ValueError) as e:
+            raise ModelError(f"--meta {args.meta}: {e}") from e
     t0 = time.perf_counter()
-    res = compress.compress(args.model, x, y, xv, yv, prune=args.prune, cluster=args.cluster,
+    res = compress.compress(args.model, x, y, xv, yv, prune=args.prune, cluster=args.cluster, meta=meta or None,
                             distil_width=args.student_width, structured_fraction=args.structured,
                             quantize_aware=args.qat,
-                            epochs=args.epochs, seed=args.seed,
+                            epochs=args.epochs, batch=args.batch, seed=args.seed,
                             progress=None if args.json else _say)
     out = Path(args.output)
     _write_atomic(out, res.mote)
@@ -263,7 +271,10 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--student-width", type=float, metavar="W",
                            help="distil into the same architecture with W times the filters and units")
             s.add_argument("--epochs", type=int, default=8, help="fine-tuning epochs per stage (default 8)")
+            s.add_argument("--batch", type=int, default=32, help="training batch size (default 32)")
             s.add_argument("--seed", type=int, default=0)
+            s.add_argument("--labels", help="comma-separated labels (or a file), as motes convert takes them")
+            s.add_argument("--meta", help="JSON file with extra metadata, as motes convert takes it")
             s.add_argument("-o", "--output", required=True, help="the .mote of the last stage")
             s.add_argument("--plot", help="save accuracy against size and MACs (PNG)")
             s.add_argument("--json", action="store_true")

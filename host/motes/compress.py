@@ -437,17 +437,17 @@ def train_like(teacher_or_student, x, y, task, epochs, lr=2e-3, batch=32, seed=0
 
 # ---- measuring a stage -----------------------------------------------------------
 
-def _measure(name, model, x_cal, xv, yv, task, per_channel, interleave=None) -> tuple[Stage, bytes, bytes]:
+def _measure(name, model, x_cal, xv, yv, task, per_channel, meta=None, title="model") -> tuple[Stage, bytes, bytes]:
     from . import api, report
     from .evaluate import _class_ids
     from .format import from_bytes
     from .executor import Executor
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{name}.keras"
+        path = Path(tmp) / f"{title}.keras"         # (the .mote's model name)
         model.save(path)
         cal = Path(tmp) / "calib.npy"
         np.save(cal, x_cal[:300].astype(np.float32))
-        conv = api.convert(path, calibration=cal, per_channel=per_channel, interleave=interleave)
+        conv = api.convert(path, calibration=cal, per_channel=per_channel, meta=meta)
     mote = conv.data
     m = from_bytes(mote)
     info = report.summary(m, len(mote), len(conv.tflite))
@@ -459,7 +459,8 @@ def _measure(name, model, x_cal, xv, yv, task, per_channel, interleave=None) -> 
         f = api.dequantize(outs, t_out.scale, t_out.zero_point).ravel()
         acc8 = float(np.mean(np.abs(f - np.asarray(yv, np.float64).ravel())))
     else:
-        acc8 = float(np.mean(outs.argmax(axis=1) == _class_ids(np.asarray(yv), outs.shape[1], None, "val")))
+        labels = (meta or {}).get("labels")
+        acc8 = float(np.mean(outs.argmax(axis=1) == _class_ids(np.asarray(yv), outs.shape[1], labels, "val")))
     accf = float_accuracy(model, xv, yv, task)
     weights = [layer.consts["weights"] for layer in m.layers if "weights" in layer.consts]
     total = sum(w.size for w in weights)
@@ -478,11 +479,13 @@ def _measure(name, model, x_cal, xv, yv, task, per_channel, interleave=None) -> 
 def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cluster: int | None = None,
              distil_width: float | None = None, student=None, structured_fraction: float | None = None,
              quantize_aware: bool = False, epochs: int = 8, lr: float = 1e-3,
-             batch: int = 32, seed: int = 0, progress=None) -> Result:
+             batch: int = 32, seed: int = 0, meta: dict | None = None, progress=None) -> Result:
     """Run the chosen stages on a Keras model (or a .keras path); returns every stage's row,
     the last model and its .mote. x, y: training data; x_val, y_val: what the rows are
-    measured on (default: a seeded fifth of x, y held out)."""
+    measured on (default: a seeded fifth of x, y held out). meta: what `motes convert
+    --meta/--labels` puts in the .mote (labels, preprocessing)."""
     keras = _keras()
+    title = Path(model).stem if isinstance(model, (str, Path)) else "model"
     if isinstance(model, (str, Path)):
         p = Path(model)
         if not p.exists():
@@ -521,7 +524,7 @@ def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cl
 
     def measure(name, m, per_channel=True):
         say(f"stage {len(stages) + 1} of {n_steps}: {name}: converting to int8 and measuring")
-        st, mote, tfl = _measure(name, m, x, x_val, y_val, task, per_channel)
+        st, mote, tfl = _measure(name, m, x, x_val, y_val, task, per_channel, meta, title)
         stages.append(st)
         return mote, tfl
 
