@@ -337,3 +337,42 @@ def test_repl_with_model(motes_file):
     want = int(api.run(model, np.zeros((1, 1), np.int8))[0].ravel()[0])
     assert "net is loaded" in proc.stdout
     assert f"out [{want}]" in proc.stdout
+
+
+def test_the_emulated_board_is_a_sandbox(board, tmp_path):
+    # its / is its flash folder: no path a board script or mpremote names reaches the PC's files
+    outside = tmp_path / "outside.txt"
+    out = run_on_board(board, f"""
+import os
+print(sorted(os.listdir('/')))
+for p in ('/../../escape.txt', '../../../escape2.txt'):
+    with open(p, 'w') as f:
+        f.write('x')
+try:
+    open({str(outside)!r}, 'w')     # a PC path: inside the flash, where its folders do not exist
+    print('WROTE IT')
+except OSError:
+    pass
+os.mkdir('/d')
+os.chdir('/d')
+os.chdir('../..')
+print(os.getcwd())
+try:
+    open('/etc/passwd')
+    print('READ THE PC')
+except OSError:
+    print('no /etc/passwd')
+os.rename('/escape.txt', '/renamed.txt')
+""")
+    lines = out.strip().splitlines()
+    assert lines[0] == "['lib']" and lines[1] == "/" and lines[2] == "no /etc/passwd", out
+    flash = board.flash
+    assert (flash / "renamed.txt").exists() and (flash / "escape2.txt").exists()
+    assert "WROTE IT" not in out and not outside.exists()
+    assert not (flash.parent.parent / "escape.txt").exists()
+    src = tmp_path / "note.txt"
+    src.write_text("hello")
+    proc = subprocess.run([MPREMOTE, "connect", board.port, "resume", "fs", "cp", str(src), ":/../note.txt"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert (flash / "note.txt").read_text() == "hello"

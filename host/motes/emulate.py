@@ -3,9 +3,11 @@
 socat gives micropython a terminal of its own and links a second one, the
 board's "serial port", to a path. Tools that talk to a board over serial
 (motes deploy, mpremote, a terminal) then talk to it unchanged: the unix port
-speaks the same raw REPL and raw-paste protocol as a board's firmware. Its
-working folder plays the board's flash; <flash>/lib is on sys.path, as /lib
-is on a board. The heap is limited with -X heapsize like a board's RAM.
+speaks the same raw REPL and raw-paste protocol as a board's firmware. A
+folder plays the board's flash: a start-up script (_SANDBOX) mounts it as the
+board's whole filesystem, so "/" is that folder and nothing outside it can be
+named; /lib is on sys.path, as on a board. The heap is limited with
+-X heapsize like a board's RAM.
 
 The unix port has no soft reset: tools must join it without one (mpremote's
 `resume`; `motes deploy` does this by itself when the port is an emulated board).
@@ -25,6 +27,82 @@ from .board import BoardError, wait_for_port
 DEFAULT_FOLDER = ".motes-board"
 ENV_PORT = "MOTES_PORT"          # set for commands run inside `motes emulate -- ...`
 ENV_EMULATED = "MOTES_EMULATED"
+
+
+# Run by the board at start (micropython -i): its filesystem is the flash
+# folder and nothing else, as on a board. Every path, however spelt ("..",
+# relative, absolute), is normalised and taken inside the folder, so neither a
+# board script nor mpremote (fs cp, mip install --target /) can read or write
+# the PC's files; /lib is on sys.path as on a board.
+_SANDBOX = """\
+import vfs, os, sys
+
+
+class _Flash:
+    def __init__(self, root):
+        self.v = vfs.VfsPosix(root)
+        self.host = vfs.VfsPosix()      # rename: VfsPosix(root) maps only one of its two paths
+        self.root = root
+        self.cwd = "/"
+
+    def _p(self, path):
+        if not path.startswith("/"):
+            path = self.cwd.rstrip("/") + "/" + path
+        out = []
+        for part in path.split("/"):
+            if part == "..":
+                if out:
+                    out.pop()
+            elif part and part != ".":
+                out.append(part)
+        return "/" + "/".join(out)
+
+    def mount(self, readonly, mkfs):
+        pass
+
+    def umount(self):
+        pass
+
+    def open(self, path, mode):
+        return self.v.open(self._p(path), mode)
+
+    def ilistdir(self, path):
+        return self.v.ilistdir(self._p(path))
+
+    def stat(self, path):
+        return self.v.stat(self._p(path))
+
+    def statvfs(self, path):
+        return self.v.statvfs(self._p(path))
+
+    def mkdir(self, path):
+        return self.v.mkdir(self._p(path))
+
+    def rmdir(self, path):
+        return self.v.rmdir(self._p(path))
+
+    def remove(self, path):
+        return self.v.remove(self._p(path))
+
+    def rename(self, a, b):
+        return self.host.rename(self.root + self._p(a), self.root + self._p(b))
+
+    def chdir(self, path):
+        p = self._p(path)
+        if not self.v.stat(p)[0] & 0x4000:
+            raise OSError(20)
+        self.cwd = p
+
+    def getcwd(self):
+        return self.cwd
+
+
+vfs.umount("/")
+vfs.mount(_Flash(%(root)r), "/")
+os.chdir("/")
+sys.path[:] = ["", ".frozen", "/lib"]
+del _Flash, vfs, os, sys
+"""
 
 
 class EmulatedBoard:
@@ -47,9 +125,15 @@ class EmulatedBoard:
         (self.flash / "lib").mkdir(parents=True, exist_ok=True)
         if os.path.lexists(self.port):
             os.unlink(self.port)
-        env = dict(os.environ, MICROPYPATH=f":.frozen:{self.flash}/lib")
+        boot = self.folder / "sandbox.py"
+        boot.write_text(_SANDBOX % {"root": str(self.flash)})
+        bad = set(" ,:!\"'") & set(str(boot))
+        if bad:
+            raise BoardError(f"the board's folder ({self.folder}) contains {''.join(sorted(bad))!r}, which "
+                             "socat cannot pass on: choose a --folder without them")
+        env = dict(os.environ, MICROPYPATH=".frozen")
         cmd = [socat, f"pty,raw,echo=0,link={self.port}",
-               f"EXEC:{mp} -X heapsize={self.heap},pty,raw,echo=0,stderr,setsid,ctty"]
+               f"EXEC:{mp} -X heapsize={self.heap} -i {boot},pty,raw,echo=0,stderr,setsid,ctty"]
         self.proc = subprocess.Popen(cmd, cwd=self.flash, env=env, stdin=subprocess.DEVNULL,
                                      start_new_session=True)
         try:
