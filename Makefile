@@ -26,7 +26,7 @@ $(SETUP_STAMP):
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --pre -e '.[train,ref,test,device,board,bench]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[train,ref,test,device,board,bench]'
 	@rm -f $(VENV)/.setup-* && touch $@
 
 # The demo: the soil-moisture model (examples/soil_moisture, trained by its
