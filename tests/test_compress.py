@@ -10,7 +10,11 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("tensorflow")
+try:
+    import tensorflow  # noqa: F401
+except ImportError:
+    from conftest import missing_tool
+    missing_tool("TensorFlow is not installed (pip install 'motes[train]')")
 
 from motes import compress  # noqa: E402
 from motes.compare import compare, random_inputs  # noqa: E402

@@ -86,7 +86,11 @@ def test_csv_with_class_names(tmp_path):
 
 
 def test_the_float_keras_baseline(tmp_path):
-    pytest.importorskip("tensorflow")
+    from conftest import missing_tool
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        missing_tool("TensorFlow is not installed (pip install 'motes[train]')")
     x, y = _digits(30)
     np.savez(tmp_path / "d.npz", x=x, y=y)
     r = evaluate(ROOT / "examples" / "digits" / "model.keras", tmp_path / "d.npz")

@@ -34,9 +34,8 @@ def _labels(arg: str | None) -> list[str] | None:
     return [s.strip() for s in arg.split(",")]
 
 
-def do_convert(args) -> int:
-    src = Path(args.model)
-    out = Path(args.output) if args.output else src.with_suffix(".mote")
+def _meta(args) -> dict:
+    """What --labels and --meta put in a .mote (convert, compress)."""
     meta = {}
     if args.labels:
         meta["labels"] = _labels(args.labels)
@@ -45,6 +44,13 @@ def do_convert(args) -> int:
             meta.update(json.loads(Path(args.meta).read_text()))
         except (OSError, ValueError) as e:
             raise ModelError(f"--meta {args.meta}: {e}") from e
+    return meta
+
+
+def do_convert(args) -> int:
+    src = Path(args.model)
+    out = Path(args.output) if args.output else src.with_suffix(".mote")
+    meta = _meta(args)
     print(f"converting {src}", file=sys.stderr)
     t0 = time.perf_counter()
     conv = api.convert(src, calibration=args.calib, meta=meta, per_channel=not args.per_tensor,
@@ -176,14 +182,7 @@ def do_compress(args) -> int:
     if not (args.prune or args.cluster or args.student_width or args.structured or args.qat):
         raise ModelError("choose at least one stage: --structured FRACTION, --prune FRACTION, --cluster K, "
                          "--qat, --student-width W")
-    meta = {}
-    if args.labels:
-        meta["labels"] = _labels(args.labels)
-    if args.meta:
-        try:
-            meta.update(json.loads(Path(args.meta).read_text()))
-        except (OSError, ValueError) as e:
-            raise ModelError(f"--meta {args.meta}: {e}") from e
+    meta = _meta(args)
     t0 = time.perf_counter()
     res = compress.compress(args.model, x, y, xv, yv, prune=args.prune, cluster=args.cluster, meta=meta or None,
                             distil_width=args.student_width, structured_fraction=args.structured,

@@ -147,7 +147,8 @@ def predict(model_path, x: np.ndarray, engine: str = "numpy", heap=None, board=N
         xq = xs
     else:
         xq = api.quantize_input(xs.astype(np.float32), t_in.scale, t_in.zero_point)
-    data = p.read_bytes() if p.read_bytes()[4:8] != b"TFL3" else to_bytes(model)
+    raw = p.read_bytes()
+    data = raw if raw[4:8] != b"TFL3" else to_bytes(model)     # a .tflite: the .mote load_model made
     outs, info = run_engine(data, [q.reshape(t_in.shape) for q in xq], engine, heap=heap,
                             backend=backend, board=board)
     q = np.stack([np.asarray(o, dtype=np.int8).ravel() for o in outs])
