@@ -49,13 +49,10 @@ test: setup
 
 # The device runtime as .mpy files for a board: make device ARCH=armv6m (RP2040),
 # xtensawin (ESP32), armv7emsp (STM32, nRF), rv32imc (ESP32-C3), x64 (unix port).
+# (`motes build-device --arch ARCH -o DIR` does the same from an installed wheel.)
 ARCH ?= armv6m
 device: setup
-	@mkdir -p dist/device/$(ARCH)
-	@src=$$($(PY) -c 'from motes import device_build; print(device_build.build("$(ARCH)"))') && \
-	  rm -rf dist/device/$(ARCH)/motes && cp -r $$src/motes dist/device/$(ARCH)/ && \
-	  { cp $$src/motes_native.mpy dist/device/$(ARCH)/ 2>/dev/null || echo "(no native module for $(ARCH): viper/python kernels)"; } && \
-	  echo "dist/device/$(ARCH): copy its contents to the board (e.g. mpremote cp -r dist/device/$(ARCH)/motes : and mpremote cp dist/device/$(ARCH)/motes_native.mpy :)"
+	$(VENV)/bin/motes build-device --arch $(ARCH) -o dist/device/$(ARCH)
 
 # generated files: the op tables (docs, device) and the runtime's mip package.json files
 format-doc: setup

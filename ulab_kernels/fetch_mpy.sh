@@ -3,15 +3,15 @@
 # files (py/dynruntime.mk, py/dynruntime.h, tools/mpy_ld.py), mpy ABI 6.3.
 #
 # They ship inside the PyPI sdist mpy-cross-v6-3 (MicroPython v1.23). The sdist
-# is downloaded once into the project's .cache/ and unpacked there; later runs
-# only print the path. Nothing is installed (mpy_ld.py needs pyelftools: the
+# is downloaded once into the project's .cache/ ($MOTES_CACHE when set: motes
+# sets it to its cache folder) and unpacked there; later runs only print the path. Nothing is installed (mpy_ld.py needs pyelftools: the
 # project's `test` extra brings it).
 #
 #   make -C ulab_kernels ARCH=armv6m MPY_DIR=$(sh ulab_kernels/fetch_mpy.sh)
 set -eu
 VERSION=1.1.1
 here=$(cd "$(dirname "$0")" && pwd)
-cache="$(cd "$here/.." && pwd)/.cache"
+cache=${MOTES_CACHE:-"$(cd "$here/.." && pwd)/.cache"}
 dest="$cache/mpy-cross-v6-3-$VERSION"
 if [ ! -f "$dest/micropython/py/dynruntime.mk" ]; then
     PY=${PYTHON:-}

@@ -1,8 +1,9 @@
-"""The board verbs of the `motes` command: deploy, emulate, flash, repl, romfs."""
+"""The board verbs of the `motes` command: deploy, emulate, flash, repl, romfs, build-device."""
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,11 @@ def do_deploy(args) -> int:
     model = Path(args.model) if args.model else None
     if model is not None and not model.is_file():
         raise BoardError(f"{model} not found")
+    # what this installation lacks is said before any board is touched
+    from .device_build import sources
+    sources()
+    if args.example:
+        dep.example_files(args.example)
     board = open_board(args)
     try:
         result = dep.deploy(board, model, args.example, force=args.all,
@@ -97,8 +103,7 @@ def _emulate_qemu(args, cmd) -> int:
                                       ", no ROMFS: mpremote connect PORT mount FOLDER"),
                   file=sys.stderr, flush=True)
             if cmd:
-                return subprocess.call(cmd, env=dict(os.environ, **{ENV_PORT: str(link.resolve()),
-                                                                      ENV_EMULATED: "1"}))
+                return _call_inside(cmd, dict(os.environ, **{ENV_PORT: str(link.resolve()), ENV_EMULATED: "1"}))
             print(f"try: mpremote connect {link} repl      (Ctrl-C here stops the board)",
                   file=sys.stderr, flush=True)
             try:
@@ -111,6 +116,19 @@ def _emulate_qemu(args, cmd) -> int:
     return 0
 
 
+def _call_inside(cmd: list[str], env: dict) -> int:
+    """Run the command of `motes emulate -- CMD` with no venv activated: `motes` is this
+    motes (this Python), and this Python's scripts folder (mpremote...) comes first on PATH."""
+    if cmd[0] == "motes":
+        cmd = [sys.executable, "-m", "motes.cli"] + cmd[1:]
+    bindir = os.path.dirname(sys.executable)
+    env = dict(env, PATH=os.pathsep.join([bindir] + [p for p in env.get("PATH", "").split(os.pathsep) if p]))
+    try:
+        return subprocess.call(cmd, env=env)
+    except OSError as e:
+        raise BoardError(f"cannot run {cmd[0]}: {e.strerror}") from None
+
+
 def do_emulate(args) -> int:
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
     if args.board:
@@ -119,7 +137,7 @@ def do_emulate(args) -> int:
         print(f"emulated board: MicroPython unix port, {board.heap} heap, flash {board.flash}, "
               f"serial port {board.port}", file=sys.stderr, flush=True)
         if cmd:
-            return subprocess.call(cmd, env=board.env())
+            return _call_inside(cmd, board.env())
         print(f"try: motes deploy --example soil_moisture --port {board.port} --run\n"
               f"     mpremote connect {board.port} resume repl      (Ctrl-C here stops the board)",
               file=sys.stderr, flush=True)
@@ -222,4 +240,37 @@ def do_romfs(args) -> int:
           f"{', ' + ', '.join(Path(m).name for m in args.models) if args.models else ''}")
     print(f"next: mpremote romfs deploy {out}   (firmware built with ROMFS, MicroPython 1.25+: it is "
           f"mounted at /rom and /rom/lib is on sys.path; see docs/DEVICE.md)")
+    return 0
+
+
+def add_build_device(s) -> None:
+    from .device_build import ARCHS
+    s.add_argument("--arch", required=True, choices=ARCHS,
+                   help="the board's architecture (armv6m: RP2040, xtensawin: ESP32, armv7emsp: STM32F4, "
+                        "rv32imc: ESP32-C3, x64: the unix port)")
+    s.add_argument("-o", "--output", help="folder to fill (default dist/device/ARCH)")
+
+
+def do_build_device(args) -> int:
+    """The runtime as .mpy files for a board (and the C kernels where they build): what
+    `make device` leaves in dist/device/ARCH, from a checkout or an installed wheel."""
+    from . import device_build
+    src = device_build.build(args.arch)
+    out = Path(args.output or Path("dist") / "device" / args.arch)
+    if out.exists() and not out.is_dir():
+        raise BoardError(f"-o {out}: a file is in the way; give a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / "motes", ignore_errors=True)
+    shutil.copytree(src / "motes", out / "motes")
+    (out / "motes_native.mpy").unlink(missing_ok=True)
+    native = src / "motes_native.mpy"
+    n = len(list((out / "motes").glob("*.mpy")))
+    if native.exists():
+        shutil.copyfile(native, out / native.name)
+        print(f"{out}: the runtime ({n} .mpy files) and the C kernels (motes_native.mpy) for {args.arch}")
+        print(f"copy to the board: mpremote cp -r {out}/motes :lib/ + cp {out}/motes_native.mpy :lib/")
+    else:
+        print(f"{out}: the runtime ({n} .mpy files) for {args.arch}; no C kernels for {args.arch} here "
+              "(the board uses the viper or Python kernels)")
+        print(f"copy to the board: mpremote cp -r {out}/motes :lib/")
     return 0

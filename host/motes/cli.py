@@ -221,9 +221,11 @@ VERBS = {
     "flash": (board_cli.do_flash, "flash MicroPython firmware: esptool (ESP32) or UF2 copy (RP2040)"),
     "repl": (board_cli.do_repl, "MicroPython REPL on this computer with the runtime and a model loaded"),
     "romfs": (board_cli.do_romfs, "a ROMFS image of the runtime (and models) for firmware built with ROMFS"),
+    "build-device": (board_cli.do_build_device, "the runtime as .mpy files (and C kernels) for a board's architecture"),
 }
 BOARD_ARGS = {"deploy": board_cli.add_deploy, "emulate": board_cli.add_emulate,
-              "flash": board_cli.add_flash, "repl": board_cli.add_repl, "romfs": board_cli.add_romfs}
+              "flash": board_cli.add_flash, "repl": board_cli.add_repl, "romfs": board_cli.add_romfs,
+              "build-device": board_cli.add_build_device}
 
 
 def _parser() -> argparse.ArgumentParser:

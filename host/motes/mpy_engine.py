@@ -17,9 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from . import resources
 from .graph import ModelError
 
-DEVICE_DIR = Path(__file__).resolve().parents[2] / "device"
+try:        # the folder holding the runtime package motes/ (put on MICROPYPATH)
+    DEVICE_DIR: Path | None = resources.runtime_dir().parent
+except resources.MissingResource:
+    DEVICE_DIR = None
 
 _SCRIPT = r"""
 import sys, gc, time
@@ -186,7 +190,7 @@ def _runtime(source: bool, rom: bool) -> tuple[Path, str]:
         from . import romfs
         flash = romfs.emulated_flash(romfs.runtime_image("x64"))
         return flash, romfs.mount_code(flash)
-    return (DEVICE_DIR if source else device_build.build("x64")), ""
+    return (resources.runtime_dir().parent if source else device_build.build("x64")), ""
 
 
 def run_code(code: str, heap: str | None = None, source: bool = False, cwd=None,

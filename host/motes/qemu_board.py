@@ -32,9 +32,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import resources
 from .graph import ModelError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = resources.CHECKOUT or resources.DATA          # USER_C_MODULES: its ulab_kernels/micropython.mk
+SHARED_BOARDS = resources.SHARED / "boards" if resources.SHARED else None
 ENV_DIR = "MOTES_BOARDS"
 
 
@@ -74,7 +76,7 @@ def kind(name: str) -> BoardKind:
 def firmware_dir() -> Path | None:
     """The folder with the board firmware and run_board.sh, or None."""
     env = os.environ.get(ENV_DIR)
-    for d in ([Path(env)] if env else []) + [ROOT.parent / "shared" / "boards"]:
+    for d in ([Path(env)] if env else []) + ([SHARED_BOARDS] if SHARED_BOARDS else []):
         if (d / "run_board.sh").exists():
             return d
     return None
@@ -85,7 +87,7 @@ def missing(name: str) -> str | None:
     k = kind(name)
     if firmware_dir() is None:
         return (f"the emulated boards' firmware is missing: put the shared boards folder at "
-                f"{ROOT.parent / 'shared' / 'boards'} or set ${ENV_DIR}")
+                f"{SHARED_BOARDS or '../shared/boards beside a checkout'} or set ${ENV_DIR}")
     if shutil.which(k.qemu) is None:
         return f"{k.qemu} is not installed: sudo apt-get install {k.package} (make setup does it)"
     return None

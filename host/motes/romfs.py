@@ -24,14 +24,15 @@ start-up code that mounts it, as firmware does at boot.
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
+from . import resources
 from .graph import ModelError
 
-ROOT = Path(__file__).resolve().parents[2]
-CACHE = ROOT / ".cache" / "romflash"
 
 
 def mount_code(flash: Path) -> str:
@@ -116,12 +117,13 @@ def emulated_flash(image: bytes) -> Path:
     tools as ulab_kernels (gcc, pyelftools); cached by the image's hash.
     """
     digest = hashlib.sha256(image).hexdigest()[:16]
-    out = CACHE / digest
+    out = resources.cache_dir() / "romflash" / digest
     mod = out / "motes_flash.mpy"
     if mod.exists():
         return out
-    kernels = ROOT / "ulab_kernels"
-    mpy_dir = subprocess.run(["sh", str(kernels / "fetch_mpy.sh")], capture_output=True, text=True)
+    kernels = resources.kernels_dir()
+    mpy_dir = subprocess.run(["sh", str(kernels / "fetch_mpy.sh")], capture_output=True, text=True,
+                             env=dict(os.environ, MOTES_CACHE=str(resources.cache_dir())))
     if mpy_dir.returncode != 0 or not mpy_dir.stdout.strip():
         raise ModelError("emulated ROMFS: the natmod build files are missing: " + mpy_dir.stderr.strip())
     rows = ",\n".join(",".join(str(b) for b in image[i:i + 32]) for i in range(0, len(image), 32))
@@ -131,8 +133,7 @@ def emulated_flash(image: bytes) -> Path:
         Path(tmp, "Makefile").write_text(
             f"MPY_DIR = {mpy_dir.stdout.strip()}\nMOD = motes_flash\nSRC = flash.c\nARCH = x64\n"
             "include $(MPY_DIR)/py/dynruntime.mk\n")
-        python = ROOT / ".venv" / "bin" / "python"
-        proc = subprocess.run(["make", "-s", "-C", tmp] + ([f"PYTHON={python}"] if python.exists() else []),
+        proc = subprocess.run(["make", "-s", "-C", tmp, f"PYTHON={sys.executable}"],
                               capture_output=True, text=True)
         built = Path(tmp, "motes_flash.mpy")
         if proc.returncode != 0 or not built.exists():
