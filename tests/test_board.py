@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import re
 import shutil
 import subprocess
@@ -102,6 +103,9 @@ def test_deploy_and_run_soil_example(board, tmp_path):
     finally:
         s.close()
     assert again["copied"] == 0 and again["unchanged"] == len(r["files"])   # only changes are copied
+    # deploy notes what it wrote: its main.py is not the user's
+    written = json.loads((board.flash / "lib" / "motes" / "deployed.json").read_text())["files"]
+    assert written["main.py"][0] == (board.flash / "main.py").stat().st_size
     # the board's files are the example's and the runtime's, byte for byte
     for dest, src in deploy.example_files("soil_moisture"):
         assert sha(board.flash / dest) == sha(src)
@@ -117,6 +121,21 @@ def test_deploy_and_run_soil_example(board, tmp_path):
     lines = out.strip().splitlines()
     assert len(lines) == 96 and lines == direct.stdout.strip().splitlines(), direct.stderr
     assert all(re.search(r"-> (dry|ok|wet) \(", ln) for ln in lines)
+
+
+def test_users_own_main_py_is_not_replaced_without_a_yes(board):
+    (board.flash / "main.py").write_text("print('mine')\n")
+    s = connect(board)
+    try:
+        with pytest.raises(BoardError, match="main.py was not written by motes deploy"):
+            deploy.deploy(s, example="soil_moisture", say=lambda m: None)
+        assert sorted(p.name for p in board.flash.iterdir()) == ["lib", "main.py"]
+        assert not any((board.flash / "lib").iterdir())
+        asked = []
+        deploy.deploy(s, example="soil_moisture", say=lambda m: None, confirm=asked.append)
+    finally:
+        s.close()
+    assert asked == [["main.py"]] and (board.flash / "main.py").read_bytes() == (SOIL / "main.py").read_bytes()
 
 
 def test_user_model_replaces_example_model(board, motes_file):

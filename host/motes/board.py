@@ -103,6 +103,9 @@ def _mt_files(ps):
         s = _mt_size(p)
         r.append((s, _mt_hash(p) if s is not None and s >= 0 and _mt_algo else None))
     print(repr(r))
+def _mt_read(p):
+    with open(p, 'rb') as f:
+        return f.read()
 def _mt_mkdirs(p):
     parts = p.split('/')[:-1]
     for i in range(1, len(parts) + 1):
@@ -196,6 +199,10 @@ class SerialBoard:
 
     def listdir(self, folder: str) -> list[str]:
         return self._eval(f"[n for n in os.listdir({folder!r})] if _mt_size({folder!r}) == -1 else []")
+
+    def read(self, path: str) -> bytes | None:
+        """A small file's bytes, or None when the board has no such file."""
+        return self._eval(f"_mt_read({path!r}) if _mt_size({path!r}) is not None else None")
 
     def recover(self, dest: str) -> None:
         self._call(f"_mt_recover({dest!r})")
@@ -308,6 +315,10 @@ class DriveBoard:
     def listdir(self, folder: str) -> list[str]:
         f = self._p(folder)
         return sorted(x.name for x in f.iterdir()) if f.is_dir() else []
+
+    def read(self, path: str) -> bytes | None:
+        f = self._p(path)
+        return f.read_bytes() if f.is_file() else None
 
     def recover(self, dest: str) -> None:
         f, old, tmp = self._p(dest), self._p(dest + OLD), self._p(dest + PART)

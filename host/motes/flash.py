@@ -8,7 +8,6 @@ Images are checked before anything is erased or copied.
 """
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import struct
@@ -16,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from . import attach
 from .board import BoardError
 
 # chip -> flash address of MicroPython's firmware .bin (micropython.org/download)
@@ -71,12 +71,8 @@ def check_esp_image(data: bytes, chip: str) -> None:
 
 def find_uf2_drive() -> Path | None:
     """A mounted UF2 bootloader drive (RPI-RP2, RP2350...), found by its INFO_UF2.TXT."""
-    user = os.environ.get("USER", "*")
-    for pattern in (f"/media/{user}/*", "/media/*", f"/run/media/{user}/*", "/Volumes/*"):
-        for d in sorted(glob.glob(pattern)):
-            if os.path.isfile(os.path.join(d, "INFO_UF2.TXT")):
-                return Path(d)
-    return None
+    found = attach.uf2_drives()
+    return found[0] if found else None
 
 
 def esptool_commands(chip: str, port: str, image: Path, baud: int) -> list[list[str]]:
@@ -87,13 +83,8 @@ def esptool_commands(chip: str, port: str, image: Path, baud: int) -> list[list[
 
 def _confirm(yes: bool) -> None:
     # never erase or write without a yes: from a terminal, or --yes
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise BoardError("stopped before changing anything: there is no terminal to ask; "
-                         "run it in a terminal, or add --yes")
-    if input("Go on? [y/N] ").strip().lower() not in ("y", "yes"):
-        raise BoardError("stopped: nothing was changed")
+    attach.confirm("Go on?", yes, "stopped before changing anything: there is no terminal to ask; "
+                   "run it in a terminal, or add --yes")
 
 
 def flash(chip: str, image: Path, port: str | None = None, drive: str | None = None, baud: int = 460800,
