@@ -28,45 +28,45 @@ def _drive(tmp_path, code: str | None = "print('my own program')\n"):
     d.mkdir()
     (d / "boot_out.txt").write_text("Adafruit CircuitPython 9.2.1 on 2024-11-20; Raspberry Pi Pico with rp2040\n")
     if code is not None:
-        (d / "main.py").write_text(code)
+        (d / "code.py").write_text(code)      # what CircuitPython runs at boot
     return d
 
 
-def test_users_main_py_needs_a_yes(tmp_path, monkeypatch, capsys):
+def test_users_code_py_needs_a_yes(tmp_path, monkeypatch, capsys):
     d = _drive(tmp_path)
     before = sorted(p.name for p in d.iterdir())
     monkeypatch.setattr("sys.stdin", _Stdin("", tty=False))
     assert main(["deploy", "--example", "hello_sine", "--drive", str(d)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert "main.py was not written by motes deploy" in err[-1] and "--yes" in err[-1]
+    assert "code.py was not written by motes deploy" in err[-1] and "--yes" in err[-1]
     assert sorted(p.name for p in d.iterdir()) == before                   # nothing written
-    assert (d / "main.py").read_text() == "print('my own program')\n"
+    assert (d / "code.py").read_text() == "print('my own program')\n"
     # asked on a terminal: "n" stops, nothing written
     monkeypatch.setattr("sys.stdin", _Stdin("n\n", tty=True))
     assert main(["deploy", "--example", "hello_sine", "--drive", str(d)]) == 2
     assert sorted(p.name for p in d.iterdir()) == before
     # --yes replaces it, and deploy notes what it wrote
     assert main(["deploy", "--example", "hello_sine", "--drive", str(d), "--yes"]) == 0
-    ours = (d / "main.py").read_bytes()
+    ours = (d / "code.py").read_bytes()
     written = json.loads((d / "lib" / "motes" / "deployed.json").read_text())["files"]
-    assert written["main.py"][0] == len(ours) and "lib/motes/net.py" in written
-    # its own main.py is replaced without asking; once the user edits it, it asks again
+    assert written["code.py"][0] == len(ours) and any(k.startswith("lib/motes/net.") for k in written)
+    # its own code.py is replaced without asking; once the user edits it, it asks again
     monkeypatch.setattr("sys.stdin", _Stdin("", tty=False))
     assert main(["deploy", "--example", "soil_moisture", "--drive", str(d)]) == 0
-    assert (d / "main.py").read_bytes() != ours and (d / "sensors.py").exists()
-    (d / "main.py").write_text("# edited on the board\n")
+    assert (d / "code.py").read_bytes() != ours and (d / "sensors.py").exists()
+    (d / "code.py").write_text("# edited on the board\n")
     assert main(["deploy", "--example", "hello_sine", "--drive", str(d)]) == 2
-    assert (d / "main.py").read_text() == "# edited on the board\n"
+    assert (d / "code.py").read_text() == "# edited on the board\n"
     monkeypatch.setattr("sys.stdin", _Stdin("y\n", tty=True))
     assert main(["deploy", "--example", "hello_sine", "--drive", str(d)]) == 0
-    assert (d / "main.py").read_bytes() == ours
+    assert (d / "code.py").read_bytes() == ours
 
 
-def test_a_board_without_main_py_needs_no_question(tmp_path, monkeypatch):
+def test_a_board_without_a_program_needs_no_question(tmp_path, monkeypatch):
     d = _drive(tmp_path, code=None)
     monkeypatch.setattr("sys.stdin", _Stdin("", tty=False))
     assert main(["deploy", "--example", "hello_sine", "--drive", str(d)]) == 0
-    assert (d / "main.py").exists() and (d / "hello_sine.mote").exists()
+    assert (d / "code.py").exists() and (d / "hello_sine.mote").exists()
 
 
 @dataclass(order=True)

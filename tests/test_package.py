@@ -91,7 +91,7 @@ def test_fresh_venv_deploys_example_to_emulated_board(wheel, tmp_path):
     assert run.returncode == 0, run.stderr
     assert "with the C kernels (motes_native.mpy)" in run.stderr
     flash = work / ".motes-board" / "flash"
-    assert sorted(p.name for p in (flash / "lib" / "motes").iterdir()) == sorted(
+    assert sorted(p.name for p in (flash / "lib" / "motes").glob("*.mpy")) == sorted(
         p.stem + ".mpy" for p in device_build.sources())
     # the board's output: make demo's, i.e. the example run directly with the checkout's runtime
     direct = subprocess.run([mpy_engine.micropython_path(), "-X", "heapsize=128K", "-c", "import main\nmain.main()"],

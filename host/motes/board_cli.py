@@ -23,6 +23,8 @@ def add_deploy(s) -> None:
                                       "@ = the board of `motes emulate -- ...`. Neither --port nor "
                                       "--drive: the one board attached")
     where.add_argument("--drive", help="mount point of a CIRCUITPY drive; auto = the one mounted")
+    s.add_argument("--circuitpython", action="store_true",
+                   help="the board runs CircuitPython (found by itself on a CIRCUITPY drive or over serial)")
     s.add_argument("--yes", action="store_true",
                    help="replace a main.py / code.py that motes did not write without asking")
     s.add_argument("--all", action="store_true", help="copy every file, even unchanged ones")
@@ -62,13 +64,16 @@ def do_deploy(args) -> int:
     if args.example:
         dep.example_files(args.example)
     board = open_board(args)
+    if args.circuitpython:
+        board.info["implementation"] = "circuitpython"
     try:
         result = dep.deploy(board, model, args.example, force=args.all,
                             say=lambda m: print(m, file=sys.stderr), confirm=lambda names: _ask_replace(names, args.yes))
         if args.run:
             mote = next((d for d in result["files"] if d.endswith(".mote")), None)
             print("--- the board's output ---", file=sys.stderr, flush=True)
-            board.run(dep.run_code(args.example, mote), echo=lambda t: (sys.stdout.write(t), sys.stdout.flush()))
+            program = "code" if board.info.get("implementation") == "circuitpython" else "main"
+            board.run(dep.run_code(args.example, mote, program), echo=lambda t: (sys.stdout.write(t), sys.stdout.flush()))
     finally:
         board.close()
     return 0
@@ -170,6 +175,8 @@ def add_flash(s) -> None:
     s.add_argument("--port", help="ESP32: serial port")
     s.add_argument("--drive", help="RP2040: the RPI-RP2 drive (found by itself when mounted)")
     s.add_argument("--baud", type=int, default=460800)
+    s.add_argument("--circuitpython", action="store_true",
+                   help="the board runs CircuitPython (found by itself on a CIRCUITPY drive or over serial)")
     s.add_argument("--yes", action="store_true", help="do not ask before erasing/copying")
     s.add_argument("--dry-run", action="store_true", help="print the steps and stop")
 

@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import device_build, resources
+from . import circuitpy, device_build, resources
 from .board import BoardError, local_digest
 from .format import FormatError, from_bytes
 
@@ -70,6 +70,9 @@ def example_files(name: str) -> list[tuple[str, Path]]:
 def runtime_items(info: dict) -> tuple[list[Item], list[str]]:
     """The runtime files for this board, and notes saying what was chosen and why."""
     lib = info["lib"].rstrip("/")
+    if info.get("implementation") == "circuitpython":
+        files, notes = circuitpy.runtime(info)
+        return [Item(f"{lib}/motes/{name}", p.read_bytes(), "runtime") for name, p in files], notes
     notes = []
     abi = (info.get("mpy_version"), info.get("mpy_sub"))
     arch = info.get("arch")
@@ -112,6 +115,9 @@ def plan(info: dict, model: Path | None, example: str | None) -> tuple[list[Item
     example's own .mote, keeping the name its main.py loads)."""
     items, notes = runtime_items(info)
     ex = example_files(example) if example else []
+    if info.get("implementation") == "circuitpython":
+        # CircuitPython runs code.py at boot (main.py only when there is no code.py)
+        ex = [("code.py" if d.lstrip("/") == "main.py" else d, p) for d, p in ex]
     mote_dest = next((d for d, _ in ex if d.endswith(".mote")), None)
     for dest, path in ex:
         if model is None or dest != mote_dest:
@@ -221,6 +227,8 @@ def deploy(board, model: Path | None = None, example: str | None = None, force: 
     board.remove(stale)
     for s in stale:
         progress.done(shown(s), 0, "removed (stale)")
+    if example and board.info.get("implementation") == "circuitpython":
+        circuitpy.install_libraries(circuitpy.libraries(example), getattr(board, "root", None), say)
     record = {it.dest: [len(it.data), local_digest(it.data, algo) if algo else None] for it in items}
     if record != _written(board, lib):
         text = json.dumps({"files": record}, indent=0, sort_keys=True).encode()
@@ -231,15 +239,17 @@ def deploy(board, model: Path | None = None, example: str | None = None, force: 
             "files": [it.dest for it in items]}
 
 
-def run_code(example: str | None, items_model: str | None) -> str:
-    """What `deploy --run` executes: the example's main(), or load the model and print it."""
+def run_code(example: str | None, items_model: str | None, program: str = "main") -> str:
+    """What `deploy --run` executes: the example's main() (in main.py, or code.py on
+    CircuitPython), or load the model and print it."""
     fresh = ("import sys\n"
              "for _m in [m for m in sys.modules if m in ('main', 'motes', 'motes_native') "
              "or m.startswith('motes.')] + EXTRA:\n"
              "    sys.modules.pop(_m, None)\n")
     if example:
         extra = [Path(d).stem for d, _ in example_files(example) if d.endswith(".py") and "/" not in d]
-        return fresh.replace("EXTRA", repr(extra)) + "import main\nmain.main()\n"
+        return (fresh.replace("EXTRA", repr(extra + [program]))
+                + f"import {program}\n{program}.main()\n")
     return (fresh.replace("EXTRA", "[]") + "import motes\n"
             f"net = motes.load({items_model!r})\nprint(net)\n")
 

