@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "models"
+SHARED_ROOT = ROOT.parent / "shared"       # reference models, boards, CircuitPython: beside the project
+SHARED = SHARED_ROOT / "models"
+VENDORED = ROOT / "tests" / "models"
 SHARED_MODELS = ["hello_world_int8", "micro_speech_quantized", "mlperf_tiny_kws_ref_model", "person_detect"]
 
 
@@ -23,11 +25,25 @@ def missing_tool(why: str | None) -> None:
     pytest.skip(why)
 
 
-def shared_model(name: str) -> Path:
-    path = SHARED / f"{name}.tflite"
+def shared_path(rel: str) -> Path:
+    """A file or folder of ../shared (models, boards, circuitpython, fuzz-repro...): on a
+    fresh clone without it the test skips, saying what is missing; under CI=true it fails."""
+    path = SHARED_ROOT / rel
     if not path.exists():
-        pytest.fail(f"{path} is missing: the tests need ../shared/models beside the project")
+        missing_tool(f"{path} is missing: these tests need the shared folder ../shared beside the project")
     return path
+
+
+def shared_model(name: str) -> Path:
+    """A reference model: ../shared/models, else the copies in tests/models (hello_world,
+    micro_speech: Apache-2.0, provenance in tests/models/NOTICE.md), else skip (CI: fail)."""
+    path = SHARED_ROOT / "models" / f"{name}.tflite"
+    if path.exists():
+        return path
+    vendored = VENDORED / f"{name}.tflite"
+    if vendored.exists():
+        return vendored
+    return shared_path(f"models/{name}.tflite")
 
 
 @pytest.fixture(scope="session")

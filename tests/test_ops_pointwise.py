@@ -25,6 +25,7 @@ import struct
 import numpy as np
 import pytest
 
+from conftest import shared_model
 from motes import ops
 from motes.graph import ModelError
 from motes.reference import prepare_graph, run_layers
@@ -35,7 +36,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 N_INPUTS = 20
 CALIB = 32
-SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "models")
 
 
 # ---------------------------------------------------------------------------
@@ -541,9 +541,7 @@ def test_random_requantization(which):
 
 @pytest.mark.parametrize("name", ["micro_speech_quantized", "mlperf_tiny_kws_ref_model"])
 def test_real_model_full(name):
-    path = os.path.join(SHARED, f"{name}.tflite")
-    assert os.path.exists(path), f"{path} is missing: the tests need ../shared/models"
-    with open(path, "rb") as f:
+    with open(shared_model(name), "rb") as f:
         tfl = f.read()
     g = read_tflite(tfl)
     layers = prepare_graph(g)
