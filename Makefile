@@ -8,7 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 # Debian packages the project needs (installed only if missing): QEMU runs the
 # emulated 32-bit boards (../shared/boards), the RISC-V compiler builds rv32imc natmods.
-APT_PACKAGES := make gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-user socat \
+APT_PACKAGES := make gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-user \
                 qemu-system-arm qemu-system-misc gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
 SETUP_STAMP := $(VENV)/.setup-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 SHARED := ../shared/models

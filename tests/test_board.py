@@ -1,5 +1,5 @@
 """The board workflow on an emulated board: the real MicroPython unix port behind a
-pseudo-terminal (socat), speaking the raw REPL like a board. `motes deploy`, mpremote
+pseudo-terminal, speaking the raw REPL like a board. `motes deploy`, mpremote
 and mip talk to it exactly as they would to an ESP32 or RP2040 on USB."""
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ MPREMOTE = str(Path(sys.executable).with_name("mpremote"))
 
 
 def _tools():
-    missing_tool(None if shutil.which("socat") else "socat is not installed")
     try:
         mpy_engine.micropython_path()
     except Exception as e:
@@ -136,6 +135,32 @@ def test_users_own_main_py_is_not_replaced_without_a_yes(board):
     finally:
         s.close()
     assert asked == [["main.py"]] and (board.flash / "main.py").read_bytes() == (SOIL / "main.py").read_bytes()
+
+
+def test_serial_lines_end_in_cr_lf(board):
+    """As a board's firmware writes them: mpremote repl and terminals do not staircase."""
+    import os
+    import select
+    import termios
+    import time
+    import tty
+    fd = os.open(board.port, os.O_RDWR | os.O_NOCTTY)
+    try:
+        tty.setraw(fd)
+        termios.tcflush(fd, termios.TCIFLUSH)
+
+        def exchange(data: bytes) -> bytes:
+            os.write(fd, data)
+            out, end = b"", time.monotonic() + 10
+            while not out.endswith(b">>> ") and time.monotonic() < end:
+                if select.select([fd], [], [], 0.2)[0]:
+                    out += os.read(fd, 4096)
+            return out
+        out = exchange(b"print('a')\r") + exchange(b"for i in range(3): print(i * 'x')\r\r")
+    finally:
+        os.close(fd)
+    assert b"\r\na\r\n>>> " in out and b"\r\n\r\nx\r\nxx\r\n>>> " in out
+    assert out.count(b"\n") == out.count(b"\r\n") and b"\r\r" not in out     # every LF after one CR
 
 
 def test_user_model_replaces_example_model(board, motes_file):

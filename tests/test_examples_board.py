@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import missing_tool
 from motes import deploy, device_build, mpy_engine
 
 MOTES = str(Path(sys.executable).with_name("motes"))
@@ -21,7 +20,6 @@ HEAP = {"person_detection": "512K"}
 @pytest.mark.parametrize("name", deploy.examples())
 def test_example_runs_on_emulated_board(name, tmp_path):
     import shutil
-    missing_tool(None if shutil.which("socat") else "socat is not installed")
     heap = HEAP.get(name, "256K")
     proc = subprocess.run([MOTES, "emulate", "--folder", str(tmp_path / "board"), "--heap", heap, "--",
                            MOTES, "deploy", "--example", name, "--port", "@", "--run"],

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, missing_tool
+from conftest import ROOT
 from motes import device_build, mpy_engine
 
 # what the wheel is built from: the repository's layout, nothing else
@@ -57,7 +57,6 @@ def test_wheel_holds_runtime_kernels_and_examples(wheel):
 
 
 def test_fresh_venv_deploys_example_to_emulated_board(wheel, tmp_path):
-    missing_tool(None if shutil.which("socat") else "socat is not installed")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     py = venv / "bin" / "python"

@@ -1,28 +1,39 @@
 """An emulated board: the real MicroPython unix port behind a pseudo-terminal.
 
-socat gives micropython a terminal of its own and links a second one, the
-board's "serial port", to a path. Tools that talk to a board over serial
-(motes deploy, mpremote, a terminal) then talk to it unchanged: the unix port
-speaks the same raw REPL and raw-paste protocol as a board's firmware. A
-folder plays the board's flash: a start-up script (_SANDBOX) mounts it as the
-board's whole filesystem, so "/" is that folder and nothing outside it can be
-named; /lib is on sys.path, as on a board. The heap is limited with
--X heapsize like a board's RAM.
+MicroPython runs on a terminal of its own (raw, no echo, its controlling
+terminal, as on a board's UART), and a second pseudo-terminal, linked to a
+path, is the board's "serial port". A thread relays bytes between the two and
+ends the board's lines as a board does: its firmware writes CR LF, the unix
+port writes bare LF where it leaves that to a terminal, so a bare LF going out
+becomes CR LF (`mpremote repl` does not staircase), and the CR LF it writes
+itself is left as it is. Tools that talk to a board over serial (motes deploy,
+mpremote, a terminal) then talk to it unchanged: the unix port speaks the same
+raw REPL and raw-paste protocol as a board's firmware. A folder plays the
+board's flash: a start-up script (_SANDBOX) mounts it as the board's whole
+filesystem, so "/" is that folder and nothing outside it can be named; /lib is
+on sys.path, as on a board. The heap is limited with -X heapsize like a
+board's RAM.
 
 The unix port has no soft reset: tools must join it without one (mpremote's
 `resume`; `motes deploy` does this by itself when the port is an emulated board).
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
-import shutil
+import pty
+import select
 import signal
 import subprocess
+import termios
+import threading
 import time
+import tty
 from pathlib import Path
 
 from . import mpy_engine
-from .board import BoardError, wait_for_port
+from .board import BoardError
 
 DEFAULT_FOLDER = ".motes-board"
 ENV_PORT = "MOTES_PORT"          # set for commands run inside `motes emulate -- ...`
@@ -114,33 +125,20 @@ class EmulatedBoard:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "EmulatedBoard":
-        socat = shutil.which("socat")
-        if socat is None:
-            raise BoardError("socat is not installed: sudo apt-get install socat (make setup does it)")
         mp = mpy_engine.micropython_path()
-        bad = set(" ,:!\"'") & set(mp)
-        if bad:
-            raise BoardError(f"the path of micropython ({mp}) contains {''.join(sorted(bad))!r}, which socat "
-                             "cannot pass on: install the project in a folder without them")
         (self.flash / "lib").mkdir(parents=True, exist_ok=True)
         if os.path.lexists(self.port):
             os.unlink(self.port)
         boot = self.folder / "sandbox.py"
         boot.write_text(_SANDBOX % {"root": str(self.flash)})
-        bad = set(" ,:!\"'") & set(str(boot))
-        if bad:
-            raise BoardError(f"the board's folder ({self.folder}) contains {''.join(sorted(bad))!r}, which "
-                             "socat cannot pass on: choose a --folder without them")
-        env = dict(os.environ, MICROPYPATH=".frozen")
-        cmd = [socat, f"pty,raw,echo=0,link={self.port}",
-               f"EXEC:{mp} -X heapsize={self.heap} -i {boot},pty,raw,echo=0,stderr,setsid,ctty"]
-        self.proc = subprocess.Popen(cmd, cwd=self.flash, env=env, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
-        try:
-            wait_for_port(self.port)
-        except BoardError:
-            self.stop()
-            raise
+        board, board_tty = pty.openpty()          # the board's own terminal
+        tty.setraw(board_tty)
+        self.proc = subprocess.Popen([mp, "-X", f"heapsize={self.heap}", "-i", str(boot)], cwd=self.flash,
+                                     env=dict(os.environ, MICROPYPATH=".frozen"), stdin=board_tty,
+                                     stdout=board_tty, stderr=board_tty, start_new_session=True,
+                                     preexec_fn=_controlling_terminal)
+        os.close(board_tty)
+        self._line = _SerialLine(board, self.port)
         time.sleep(0.2)           # let micropython print its banner before anyone writes
         return self
 
@@ -153,6 +151,7 @@ class EmulatedBoard:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        self._close_line()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -162,8 +161,12 @@ class EmulatedBoard:
             except (subprocess.TimeoutExpired, ProcessLookupError):
                 self.kill()
         self.proc = None
-        if os.path.lexists(self.port):
-            os.unlink(self.port)
+        self._close_line()
+
+    def _close_line(self) -> None:
+        line, self._line = getattr(self, "_line", None), None
+        if line is not None:
+            line.close()
 
     def env(self) -> dict:
         return dict(os.environ, **{ENV_PORT: self.port, ENV_EMULATED: "1"})
@@ -186,3 +189,61 @@ def resolve_port(port: str) -> tuple[str, bool]:
     emulated = os.environ.get(ENV_EMULATED) == "1" and os.path.realpath(port) == os.path.realpath(
         os.environ.get(ENV_PORT, ""))
     return port, emulated
+
+
+def _controlling_terminal() -> None:
+    # in the child, after setsid: its terminal (stdin) becomes its controlling terminal
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class _SerialLine:
+    """The board's serial port: a pseudo-terminal linked at `link`, joined to the
+    board's terminal by a thread; bare LF from the board goes out as CR LF."""
+
+    def __init__(self, board_fd: int, link: str):
+        self.board = board_fd
+        self.port, self.port_tty = pty.openpty()
+        tty.setraw(self.port_tty)             # kept open: the port survives tools closing it
+        self.link = link
+        os.symlink(os.ttyname(self.port_tty), link)
+        self.wake_r, self.wake_w = os.pipe()
+        self.thread = threading.Thread(target=self._run, name="emulated-board-serial", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        last = b""
+        try:
+            while True:
+                ready, _, _ = select.select([self.board, self.port, self.wake_r], [], [])
+                if self.wake_r in ready:
+                    return
+                if self.port in ready:
+                    _write_all(self.board, os.read(self.port, 4096))
+                if self.board in ready:
+                    data = os.read(self.board, 4096)
+                    if not data:
+                        return
+                    out = data.replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
+                    if last == b"\r" and data[:1] == b"\n":    # a CR LF split between two reads
+                        out = out[1:]
+                    last = data[-1:]
+                    _write_all(self.port, out)
+        except OSError as e:          # EIO: the board is gone (its terminal closed)
+            if e.errno not in (errno.EIO, errno.EBADF):
+                raise
+
+    def close(self) -> None:
+        os.write(self.wake_w, b"x")
+        self.thread.join(timeout=5)
+        for fd in (self.board, self.port, self.port_tty, self.wake_r, self.wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if os.path.lexists(self.link):
+            os.unlink(self.link)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
