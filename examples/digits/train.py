@@ -165,8 +165,9 @@ def train(out_dir=HERE, seed=0, epochs=60, quiet=False):
 
 
 def main(argv=None):
+    from motes import retrain
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default=str(HERE), help="folder for the outputs (default: this folder)")
+    retrain.add_options(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--test-data", metavar="FILE.npz",
@@ -182,7 +183,8 @@ def main(argv=None):
                 np.savez(path, x=(xs[..., None] / LEVELS).astype(np.float32), y=ys)
                 print(f"wrote {path}: {len(ys)} digits")
         return
-    train(a.out, a.seed, a.epochs)
+    with retrain.output_folder(a, HERE) as out:
+        train(out, a.seed, a.epochs)
 
 
 if __name__ == "__main__":

@@ -166,12 +166,14 @@ def train(out_dir=HERE, seed=0, epochs=30, quiet=False):
 
 
 def main(argv=None):
+    from motes import retrain
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default=str(HERE), help="folder for the outputs (default: this folder)")
+    retrain.add_options(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=30)
     a = p.parse_args(argv)
-    train(a.out, a.seed, a.epochs)
+    with retrain.output_folder(a, HERE) as out:
+        train(out, a.seed, a.epochs)
 
 
 if __name__ == "__main__":

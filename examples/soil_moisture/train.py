@@ -111,8 +111,9 @@ def train(out_dir=HERE, seed=0, epochs=8, dry=data.DRY_COUNTS, wet=data.WET_COUN
 
 
 def main(argv=None):
+    from motes import retrain
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default=str(HERE), help="folder for the outputs (default: this folder)")
+    retrain.add_options(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--dry", type=int, default=data.DRY_COUNTS, help="your probe's read_u16 in dry soil/air")
@@ -131,7 +132,8 @@ def main(argv=None):
         print(f"wrote {a.data_out}_train.npz ({int((~test).sum())} readings), {a.data_out}_test.npz "
               f"({int(test.sum())}, from {TEST_POTS} held-out pots)")
         return
-    train(a.out, a.seed, a.epochs, a.dry, a.wet)
+    with retrain.output_folder(a, HERE) as out:
+        train(out, a.seed, a.epochs, a.dry, a.wet)
 
 
 if __name__ == "__main__":
