@@ -138,7 +138,8 @@ def test_users_own_main_py_is_not_replaced_without_a_yes(board):
 
 
 def test_serial_lines_end_in_cr_lf(board):
-    """As a board's firmware writes them: mpremote repl and terminals do not staircase."""
+    """As a board's firmware writes them: mpremote repl and terminals do not staircase.
+    And Ctrl-C interrupts a running program."""
     import os
     import select
     import termios
@@ -157,10 +158,14 @@ def test_serial_lines_end_in_cr_lf(board):
                     out += os.read(fd, 4096)
             return out
         out = exchange(b"print('a')\r") + exchange(b"for i in range(3): print(i * 'x')\r\r")
+        os.write(fd, b"while True: pass\r\r")
+        time.sleep(0.3)
+        stopped = exchange(b"\x03")                     # Ctrl-C stops a running program, as on a board
     finally:
         os.close(fd)
     assert b"\r\na\r\n>>> " in out and b"\r\n\r\nx\r\nxx\r\n>>> " in out
     assert out.count(b"\n") == out.count(b"\r\n") and b"\r\r" not in out     # every LF after one CR
+    assert b"KeyboardInterrupt" in stopped and stopped.endswith(b"\r\n>>> ")
 
 
 def test_user_model_replaces_example_model(board, motes_file):

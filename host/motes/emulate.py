@@ -20,15 +20,14 @@ The unix port has no soft reset: tools must join it without one (mpremote's
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import pty
 import select
 import signal
 import subprocess
+import sys
 import termios
 import threading
-import time
 import tty
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from . import mpy_engine
 from .board import BoardError
 
 DEFAULT_FOLDER = ".motes-board"
+START_TIMEOUT = 20                 # seconds for the board's first prompt
 ENV_PORT = "MOTES_PORT"          # set for commands run inside `motes emulate -- ...`
 ENV_EMULATED = "MOTES_EMULATED"
 
@@ -132,14 +132,21 @@ class EmulatedBoard:
         boot = self.folder / "sandbox.py"
         boot.write_text(_SANDBOX % {"root": str(self.flash)})
         board, board_tty = pty.openpty()          # the board's own terminal
-        tty.setraw(board_tty)
-        self.proc = subprocess.Popen([mp, "-X", f"heapsize={self.heap}", "-i", str(boot)], cwd=self.flash,
-                                     env=dict(os.environ, MICROPYPATH=".frozen"), stdin=board_tty,
-                                     stdout=board_tty, stderr=board_tty, start_new_session=True,
-                                     preexec_fn=_controlling_terminal)
+        _board_terminal(board_tty)
+        # a session of its own with that terminal as its controlling terminal, as socat's
+        # setsid,ctty gave it (a small exec shim: preexec_fn is unsafe beside threads)
+        self.proc = subprocess.Popen([sys.executable, "-c", _CTTY, mp, "-X", f"heapsize={self.heap}", "-i",
+                                      str(boot)], cwd=self.flash, env=dict(os.environ, MICROPYPATH=".frozen"),
+                                     stdin=board_tty, stdout=board_tty, stderr=board_tty)
         os.close(board_tty)
         self._line = _SerialLine(board, self.port)
-        time.sleep(0.2)           # let micropython print its banner before anyone writes
+        # the port appears once the board's start-up script (the sandbox) has run and its
+        # REPL waits: nothing a tool writes (a Ctrl-C) can cut the start-up short
+        if not self._line.ready.wait(START_TIMEOUT):
+            said = self._line.early.decode(errors="replace").strip()[-300:]
+            self.stop()
+            raise BoardError(f"the emulated board did not start within {START_TIMEOUT} s"
+                             + (f"; it said: {said}" if said else ""))
         return self
 
     @property
@@ -191,21 +198,33 @@ def resolve_port(port: str) -> tuple[str, bool]:
     return port, emulated
 
 
-def _controlling_terminal() -> None:
-    # in the child, after setsid: its terminal (stdin) becomes its controlling terminal
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+def _board_terminal(fd: int) -> None:
+    """Raw and silent, like a UART, except that Ctrl-C interrupts a running program as
+    on a board (SIGINT: the unix port raises KeyboardInterrupt; its REPL and raw REPL
+    switch signals off while they read). Ctrl-Z and Ctrl-\\ stay plain bytes."""
+    tty.setraw(fd)
+    attrs = termios.tcgetattr(fd)
+    attrs[3] |= termios.ISIG
+    attrs[6][termios.VQUIT] = attrs[6][termios.VSUSP] = b"\0"
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+_CTTY = ("import fcntl, os, sys, termios; os.setsid(); fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+         "os.execv(sys.argv[1], sys.argv[1:])")
 
 
 class _SerialLine:
-    """The board's serial port: a pseudo-terminal linked at `link`, joined to the
-    board's terminal by a thread; bare LF from the board goes out as CR LF."""
+    """The board's serial port: a pseudo-terminal linked at `link` once the board
+    shows its first prompt, joined to the board's terminal by a thread; bare LF
+    from the board goes out as CR LF."""
 
     def __init__(self, board_fd: int, link: str):
         self.board = board_fd
         self.port, self.port_tty = pty.openpty()
         tty.setraw(self.port_tty)             # kept open: the port survives tools closing it
         self.link = link
-        os.symlink(os.ttyname(self.port_tty), link)
+        self.ready = threading.Event()
+        self.early = b""                      # what the board said before its first prompt
         self.wake_r, self.wake_w = os.pipe()
         self.thread = threading.Thread(target=self._run, name="emulated-board-serial", daemon=True)
         self.thread.start()
@@ -228,6 +247,11 @@ class _SerialLine:
                         out = out[1:]
                     last = data[-1:]
                     _write_all(self.port, out)
+                    if not self.ready.is_set():
+                        self.early = (self.early + out)[-4096:]
+                        if self.early.endswith(b">>> "):
+                            os.symlink(os.ttyname(self.port_tty), self.link)
+                            self.ready.set()
         except OSError as e:          # EIO: the board is gone (its terminal closed)
             if e.errno not in (errno.EIO, errno.EBADF):
                 raise
