@@ -181,8 +181,8 @@ def foreign_programs(board, items: list[Item], lib: str) -> list[str]:
 def refuse(names: list[str]) -> None:
     """The default answer when nobody can be asked: replace nothing."""
     raise BoardError(f"the board's {' and '.join(names)} was not written by motes deploy; deploying would "
-                     "replace it. Nothing was written: save it first (mpremote cp :main.py .), then run "
-                     "again with --yes")
+                     f"replace it. Nothing was written: save it first (e.g. mpremote cp :{names[0]} .), then "
+                     "run again with --yes")
 
 
 def deploy(board, model: Path | None = None, example: str | None = None, force: bool = False,
