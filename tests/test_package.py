@@ -5,6 +5,7 @@ sys.path holds no checkout, printing what `make demo`'s board prints."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,10 +13,12 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
-from motes import device_build, mpy_engine
+from motes import api, device_build, mpy_engine
+from motes.format import from_bytes
 
 # what the wheel is built from: the repository's layout, nothing else
 BUILD_FROM = ["pyproject.toml", "README.md", "host", "device", "ulab_kernels", "examples"]
@@ -99,6 +102,18 @@ def test_fresh_venv_deploys_example_to_emulated_board(wheel, tmp_path):
                             capture_output=True, text=True, timeout=120)
     lines = run.stdout.strip().splitlines()
     assert len(lines) == 96 and lines == direct.stdout.strip().splitlines(), direct.stderr
+    # make device's equivalent, and the REPL with a model, from the wheel too
+    built = subprocess.run([str(venv / "bin" / "motes"), "build-device", "--arch", "x64", "-o", "dev"], cwd=work,
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stderr
+    assert sorted(p.stem for p in (work / "dev" / "motes").glob("*.mpy")) == sorted(
+        p.stem for p in device_build.sources()) and (work / "dev" / "motes_native.mpy").exists()
+    mote = next(Path(site).glob("motes/_data/examples/hello_sine/hello_sine.mote"))
+    repl = subprocess.run([str(venv / "bin" / "motes"), "repl", str(mote)], input="print(net.predict([1.5]))\n",
+                          cwd=work, env=env, capture_output=True, text=True, timeout=60)
+    got = float(re.search(r"^\[(-?[\d.]+)\]$", repl.stdout, re.M).group(1))
+    model = from_bytes(mote.read_bytes())
+    assert got == pytest.approx(api.run(model, np.array([[1.5]], np.float32))[1].item(), abs=1e-6)
 
 
 def test_an_installation_without_the_runtime_says_so_and_copies_nothing(tmp_path, monkeypatch, capsys):
