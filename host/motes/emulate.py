@@ -133,8 +133,8 @@ class EmulatedBoard:
         boot.write_text(_SANDBOX % {"root": str(self.flash)})
         board, board_tty = pty.openpty()          # the board's own terminal
         _board_terminal(board_tty)
-        # a session of its own with that terminal as its controlling terminal, as socat's
-        # setsid,ctty gave it (a small exec shim: preexec_fn is unsafe beside threads)
+        # a session of its own, that terminal its controlling terminal (Ctrl-C) through a
+        # small exec shim: preexec_fn is unsafe beside the relay threads
         self.proc = subprocess.Popen([sys.executable, "-c", _CTTY, mp, "-X", f"heapsize={self.heap}", "-i",
                                       str(boot)], cwd=self.flash, env=dict(os.environ, MICROPYPATH=".frozen"),
                                      stdin=board_tty, stdout=board_tty, stderr=board_tty)
