@@ -161,3 +161,38 @@ def test_quantization_aware_training_keeps_int8_with_float(digits):
     assert abs(st.accuracy_int8 - st.accuracy_float) <= 0.006     # 2 of 397 samples
     assert st.sparsity >= 0.699                                   # pruned weights stay zero
     _bit_exact(res)
+
+
+def test_distillation_trains_on_logits_and_leaves_the_teacher_as_it_was(digits):
+    # the soft targets come from the logits (a softmax's probabilities lose every class
+    # below the float floor); the teacher's softmax is back afterwards
+    import keras
+    path, x, _, _ = digits
+    teacher = keras.models.load_model(path, compile=False)
+    before = teacher.predict(x[:50], verbose=0)
+    with compress._logits(teacher) as (logits,):
+        z = np.asarray(logits(x[:50]))
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(e / e.sum(axis=1, keepdims=True), before, rtol=1e-4, atol=1e-6)
+    assert (z < 0).any() and not np.allclose(z.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(teacher.predict(x[:50], verbose=0), before)
+
+
+def test_structured_pruning_of_a_regression_model():
+    # fine-tuning after structured pruning distils from the model it came from: the
+    # regression branch (MSE to the labels and to the teacher)
+    import keras
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 4)).astype(np.float32)
+    y = (x @ np.array([0.5, -1.0, 0.25, 2.0], np.float32) + 0.1).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    inp = keras.Input(shape=(4,))
+    out = keras.layers.Dense(1, name="out")(keras.layers.Dense(32, activation="relu", name="h")(inp))
+    model = keras.Model(inp, out)
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    model.fit(x, y, epochs=20, batch_size=32, verbose=0)
+    res = compress.compress(model, x[:500], y[:500], x[500:], y[500:], structured_fraction=0.5, epochs=4)
+    base, small = res.stages
+    assert res.model.get_layer("h").units == 16 and small.macs < base.macs
+    assert small.accuracy_float < 0.5 and small.accuracy_int8 < 0.5        # MAE; y's spread is about 2.3
+    _bit_exact(res)

@@ -33,6 +33,7 @@ switches a whole process to it (docs/COMPRESS.md says more).
 from __future__ import annotations
 
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -390,43 +391,91 @@ def qat(model, x, y, task, epochs=8, lr=2e-4, batch=32, progress=None, seed=0):
 
 
 def distil(teacher, x, y, student=None, width=0.5, temperature=4.0, alpha=0.3, epochs=20, lr=2e-3,
-           batch=32, progress=None, seed=0):
-    """Train a student on the teacher's soft targets (temperature T) mixed with the labels:
-    loss = alpha * CE(y, student) + (1 - alpha) * T^2 * KL(teacher_T || student_T)."""
+           batch=32, mixup=False, cosine=False, progress=None, seed=0, label="distil"):
+    """Train a student on the teacher's outputs mixed with the labels. Classifiers:
+    loss = alpha * CE(y, student) + (1 - alpha) * T^2 * KL(teacher_T || student_T)
+    (Hinton et al. 2015); regression: alpha * MSE(y) + (1 - alpha) * MSE(teacher).
+    cosine: the learning rate decays on a cosine over the epochs. mixup: each batch is
+    blended with a shuffled copy of itself (weights from Beta(1, 1)), labels
+    alike, and the teacher labels the blend: the teacher's function is matched
+    on inputs between the samples too (Beyer et al. 2022, "a good teacher is
+    patient and consistent"). Both help a student that starts from the
+    teacher's own weights (structured pruning) and hurt a small one trained
+    from scratch in a short budget (docs/COMPRESS.md has the measurements)."""
     keras = _keras()
     import tensorflow as tf
     keras.utils.set_random_seed(seed)
     student = student if student is not None else _widened(teacher, width)
-    soft_in = _ends_in_softmax(teacher)
-    t_out = np.asarray(teacher.predict(x, verbose=0, batch_size=256), dtype=np.float32)
-    t_logits = np.log(np.clip(t_out, 1e-7, 1.0)) if soft_in else t_out
-    opt = keras.optimizers.Adam(lr)
-    n = len(x)
-    rng = np.random.default_rng(seed)
-    xs = tf.constant(x.astype(np.float32))
-    for epoch in range(epochs):
-        order = rng.permutation(n)
-        total = 0.0
-        for b0 in range(0, n, batch):
-            idx = order[b0:b0 + batch]
-            xb, yb = tf.gather(xs, idx), tf.constant(np.asarray(y)[idx].astype(np.int32))
-            tl = tf.constant(t_logits[idx])
-            with tf.GradientTape() as tape:
-                out = student(xb, training=True)
-                s_logits = tf.math.log(tf.clip_by_value(out, 1e-7, 1.0)) if soft_in else out
-                hard = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(yb, s_logits,
-                                                                                      from_logits=True))
-                pt = tf.nn.softmax(tl / temperature)
-                soft = tf.reduce_mean(tf.reduce_sum(
-                    pt * (tf.math.log(tf.clip_by_value(pt, 1e-7, 1.0)) - tf.nn.log_softmax(s_logits / temperature)),
-                    axis=-1))
-                loss = alpha * hard + (1 - alpha) * temperature ** 2 * soft
-            grads = tape.gradient(loss, student.trainable_variables)
-            opt.apply_gradients(zip(grads, student.trainable_variables))
-            total += float(loss) * len(idx)
-        if progress:
-            progress(f"distil: epoch {epoch + 1}/{epochs}, loss {total / n:.4f}")
+    task = _task(teacher, y)
+    classify = task == "classify"
+    n_out = int(np.prod(teacher.outputs[0].shape[1:]))
+    steps = epochs * -(-len(x) // batch)
+    opt = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(lr, max(1, steps)) if cosine else lr)
+
+    @tf.function(reduce_retracing=True)
+    def step(xb, yb, lam, perm):
+        if mixup:
+            shape = tf.concat([tf.shape(lam), tf.ones(tf.rank(xb) - 1, tf.int32)], 0)
+            xb = tf.reshape(lam, shape) * xb + tf.reshape(1 - lam, shape) * tf.gather(xb, perm)
+            yb = lam[:, None] * yb + (1 - lam[:, None]) * tf.gather(yb, perm)
+        t_out = t_logits(xb, training=False)          # (_logits, below: t_logits and s_logits)
+        with tf.GradientTape() as tape:
+            s_out = s_logits(xb, training=True)
+            if classify:                    # cross-entropy to the soft targets: KL up to a constant
+                hard = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(yb, s_out))
+                soft = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(
+                    tf.nn.softmax(t_out / temperature), s_out / temperature)) * temperature ** 2
+            else:
+                s_out = tf.reshape(s_out, tf.shape(yb))
+                hard = tf.reduce_mean(tf.square(s_out - yb))
+                soft = tf.reduce_mean(tf.square(s_out - tf.reshape(t_out, tf.shape(yb))))
+            loss = alpha * hard + (1 - alpha) * soft
+        grads = tape.gradient(loss, student.trainable_variables)
+        opt.apply_gradients(zip(grads, student.trainable_variables))
+        return loss
+
+    with _logits(teacher, student) as (t_logits, s_logits):
+        rng = np.random.default_rng(seed)
+        xs = tf.constant(np.asarray(x, np.float32))
+        y = np.asarray(y)
+        ys = tf.constant(np.eye(n_out, dtype=np.float32)[y.astype(int).ravel()] if classify
+                         else y.reshape(len(y), -1).astype(np.float32))
+        for epoch in range(epochs):
+            order = rng.permutation(len(x))
+            total = 0.0
+            for b0 in range(0, len(x), batch):
+                idx = order[b0:b0 + batch]
+                lam = rng.beta(1.0, 1.0, size=len(idx)).astype(np.float32)
+                loss = step(tf.gather(xs, idx), tf.gather(ys, idx), tf.constant(lam),
+                            tf.constant(rng.permutation(len(idx)).astype(np.int32)))
+                total += float(loss) * len(idx)
+            if progress:
+                progress(f"{label}: epoch {epoch + 1}/{epochs}, loss {total / len(x):.4f}")
     return student
+
+
+@contextmanager
+def _logits(*models):
+    """The models up to their logits while the block runs: a classifier that ends in a
+    softmax gives probabilities, whose logs lose every class below the float floor,
+    and at temperature T the soft targets live there. A last layer with a softmax
+    activation computes without it meanwhile (the same weights); a Softmax layer is
+    left out."""
+    keras = _keras()
+    saved, out = [], []
+    for m in models:
+        last = m.layers[-1]
+        if type(last).__name__ == "Softmax":
+            m = keras.Model(m.inputs, last.input)
+        elif getattr(getattr(last, "activation", None), "__name__", "") == "softmax":
+            saved.append((last, last.activation))
+            last.activation = keras.activations.linear
+        out.append(m)
+    try:
+        yield out
+    finally:
+        for layer, act in saved:
+            layer.activation = act
 
 
 def train_like(teacher_or_student, x, y, task, epochs, lr=2e-3, batch=32, seed=0, progress=None, label="train"):
@@ -536,8 +585,9 @@ def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cl
         mote, tfl = measure("distil", model)
     if structured_fraction is not None:
         say(f"stage {len(stages) + 1} of {n_steps}: removing {structured_fraction:.0%} of the filters and units")
-        model = structured(model, structured_fraction)
-        _fit(model, x, y, task, 2 * epochs, lr, batch, [], progress, "structured", seed)
+        # fine-tuned by the model it came from: its outputs on mixed-up inputs
+        model = distil(model, x, y, student=structured(model, structured_fraction), epochs=4 * epochs, lr=lr,
+                       batch=batch, mixup=True, cosine=True, progress=progress, seed=seed, label="structured")
         mote, tfl = measure("structured", model)
     if prune is not None:
         say(f"stage {len(stages) + 1} of {n_steps}: pruning to {prune:.0%}")
