@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, api, board_cli, report
+from . import __version__, api, board_cli, record, report, train
 from . import format as mote_format
 from .graph import ModelError
 
@@ -93,7 +93,7 @@ def do_run(args) -> int:
     if x.size != t_in.nbytes:
         raise ModelError(f"--input {args.input} has {x.size} values; the model wants {t_in.nbytes} "
                          f"(shape {t_in.shape})")
-    xq = x.astype(np.int8) if x.dtype == np.int8 else api.quantize_input(x, t_in.scale, t_in.zero_point)
+    xq = x.astype(np.int8) if x.dtype == np.int8 else api.quantize_model_input(model, x.reshape(1, -1))[0]
     outs, info = run_engine(data, [xq.reshape(t_in.shape)], args.engine, heap=args.heap, mode=args.mode,
                             backend=args.backend, rom=args.romfs, board=args.board)
     for key in ("us_per_inference", "instructions_per_inference"):
@@ -215,15 +215,18 @@ VERBS = {
     "compare": (do_compare, "check motes against TensorFlow Lite Micro on random inputs"),
     "compress": (do_compress, "prune, cluster or distil a Keras model, fine-tuning after each stage; a row per stage"),
     "evaluate": (do_evaluate, "accuracy (or MAE/RMSE) on labelled data, computed as the board computes it"),
+    "train": (train.do_train, "train a small model on a CSV of readings (motes record's) and write its .mote"),
     "bench": (do_bench, "run a model layer by layer on an emulated Cortex-M0+ and count instructions"),
     "deploy": (board_cli.do_deploy, "copy the runtime, a model and an example to a board (safe, changed files only)"),
     "emulate": (board_cli.do_emulate, "an emulated board: the MicroPython unix port on a serial pseudo-terminal"),
     "flash": (board_cli.do_flash, "flash MicroPython firmware: esptool (ESP32) or UF2 copy (RP2040)"),
     "repl": (board_cli.do_repl, "MicroPython REPL on this computer with the runtime and a model loaded"),
+    "record": (record.do_record, "record labelled sensor readings that a script on the board prints, into a CSV"),
     "romfs": (board_cli.do_romfs, "a ROMFS image of the runtime (and models) for firmware built with ROMFS"),
 }
 BOARD_ARGS = {"deploy": board_cli.add_deploy, "emulate": board_cli.add_emulate,
-              "flash": board_cli.add_flash, "repl": board_cli.add_repl, "romfs": board_cli.add_romfs}
+              "flash": board_cli.add_flash, "repl": board_cli.add_repl, "romfs": board_cli.add_romfs,
+              "record": record.add_arguments, "train": train.add_arguments}
 
 
 def _parser() -> argparse.ArgumentParser:
