@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, api, board_cli, record, report, train
+from . import __version__, api, board_cli, record, report, report_html, train
 from . import format as mote_format
 from .graph import ModelError
 
@@ -216,6 +216,8 @@ VERBS = {
     "compress": (do_compress, "prune, cluster or distil a Keras model, fine-tuning after each stage; a row per stage"),
     "evaluate": (do_evaluate, "accuracy (or MAE/RMSE) on labelled data, computed as the board computes it"),
     "train": (train.do_train, "train a small model on a CSV of readings (motes record's) and write its .mote"),
+    "report": (report_html.do_report, "one HTML page about a model: layers, bytes, RAM over the layers, "
+                                      "M0 instructions, accuracy"),
     "bench": (do_bench, "run a model layer by layer on an emulated Cortex-M0+ and count instructions"),
     "deploy": (board_cli.do_deploy, "copy the runtime, a model and an example to a board (safe, changed files only)"),
     "emulate": (board_cli.do_emulate, "an emulated board: the MicroPython unix port on a serial pseudo-terminal"),
@@ -226,7 +228,8 @@ VERBS = {
 }
 BOARD_ARGS = {"deploy": board_cli.add_deploy, "emulate": board_cli.add_emulate,
               "flash": board_cli.add_flash, "repl": board_cli.add_repl, "romfs": board_cli.add_romfs,
-              "record": record.add_arguments, "train": train.add_arguments}
+              "record": record.add_arguments, "train": train.add_arguments,
+              "report": report_html.add_arguments}
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -561,7 +561,20 @@ def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cl
         _fit(model, x, y, task, max(2, epochs // 2), lr / 2, batch, [cl], progress, "cluster", seed)
         # per-tensor int8: K shared floats are at most K int8 values per tensor
         mote, tfl = measure("cluster", model, per_channel=False)
-    return Result(stages, model, mote, tfl)
+    return Result(stages, model, _with_stages(mote, stages), tfl)
+
+
+def _with_stages(mote: bytes, stages: list[Stage]) -> bytes:
+    """The .mote with the stage table in its meta (`compress`), for `motes report`: a
+    few hundred bytes of JSON, read by the board with the rest of the meta."""
+    from .format import from_bytes, to_bytes
+    m = from_bytes(mote)
+    rows = [{"stage": s.name, "bytes": s.bytes, "bits_per_weight": s.bits_per_weight, "macs": s.macs,
+             "ram_resident": s.peak_ram_resident, "ram_streaming": s.peak_ram_streaming,
+             "sparsity": s.sparsity, "accuracy_float": round(s.accuracy_float, 5),
+             "accuracy_int8": round(s.accuracy_int8, 5)} for s in stages]
+    m.meta = dict(m.meta, compress=rows)
+    return to_bytes(m)
 
 
 def format_table(stages: list[Stage], task: str = "classify") -> str:
