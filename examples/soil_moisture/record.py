@@ -28,9 +28,9 @@ def simulated():
     """A reading like data.counts_of gives: saturating curve, -30 counts per C, noise."""
     lo, hi = SIM_VWC.get(LABEL, (5, 48))
     vwc = lo + (hi - lo) * random.random()
-    temp = 16 + 10 * random.random()
+    temp = 14 + 14 * random.random()              # the climate says nothing of the soil here
     counts = 48000 - 27000 * min(vwc / 50, 1.05) ** 0.85 - 30 * (temp - 20) + random.uniform(-400, 400)
-    rh = 70 - 1.5 * (temp - 16) + random.uniform(-5, 5)
+    rh = 35 + 40 * random.random()
     return int(counts), round(temp, 1), int(rh)
 
 

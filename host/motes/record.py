@@ -153,17 +153,19 @@ class _Done(Exception):
 _PRELUDE = """\
 LABEL = %r
 try:
-    import builtins as _mt_b, select as _mt_sel, sys as _mt_sys
+    import select as _mt_sel, sys as _mt_sys
     _mt_poll = _mt_sel.poll()
     _mt_poll.register(_mt_sys.stdin, _mt_sel.POLLIN)
 except Exception:
     _mt_poll = None
-_mt_print = _mt_b.print
 def print(*a, **k):
-    if _mt_poll is not None and _mt_poll.poll(0) and _mt_sys.stdin.read(1) == '\\x03':
+    g = globals()      # (after the recording motes removes its _mt_ names, then this print)
+    p = g.get('_mt_poll')
+    if p is not None and p.poll(0) and g['_mt_sys'].stdin.read(1) == '\\x03':
         raise KeyboardInterrupt
-    _mt_print(*a, **k)
+    __import__('builtins').print(*a, **k)
 """
+_CLEANUP = "for _n in ('print', 'LABEL'):\n    globals().pop(_n, None)\n"
 
 
 def board_code(script: str | None, label: str) -> str:
@@ -237,6 +239,10 @@ def record(port: str, out: Path, label: str, script: str | None = None, seconds:
         if stopped == "board lost" or stuck:
             board._close_quietly()
         else:
+            try:
+                board._call(_CLEANUP, timeout=5)
+            except BoardError:
+                pass
             board.close()
     rate = sink.rows / elapsed if elapsed > 0 else 0.0
     msg = err.decode(errors="replace").strip()

@@ -96,11 +96,11 @@ def arena_rows(model) -> dict:
 def _bars(values: list[list[float]], names: list[str], series: list[str], unit: str, peak: int | None = None,
           title: str = "") -> str:
     """A grouped horizontal bar chart: a row per layer, a bar per series."""
-    width, left, row_h = 640, 150, 10 + 9 * len(series)
+    width, left, row_h = 480, 124, 10 + 9 * len(series)
     top = 22
     height = top + row_h * len(names) + 26
     vmax = max([max(v) for v in values if v] + [1])
-    scale = (width - left - 70) / vmax
+    scale = (width - left - 64) / vmax
     out = [f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="{e(title)}">']
     out.append(f'<text x="{left}" y="14">{e(title)}</text>')
     for i, (name, row) in enumerate(zip(names, values)):
@@ -127,7 +127,7 @@ def _arena_map(model, ar: dict) -> str:
     """The arena as the planner laid it out: x the layers, y the offset, a box per tensor."""
     n = max(1, len(model.layers))
     arena = max(1, model.arena_size)
-    width, height, left, top = 640, 220, 60, 20
+    width, height, left, top = 480, 200, 50, 20
     cw, ch = (width - left - 10) / n, height - top - 30
     out = [f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="activation arena">',
            f'<text x="{left}" y="14">activation arena: {arena:,} bytes (offset, up) over the layers (across)</text>']
@@ -184,8 +184,6 @@ def build(model_path, data=None, label=None, tflite=None, m0: bool = True, task=
     rows = info["layers"]
     ar = arena_rows(model)
     decoded = sum(r["decoded_bytes"] for r in rows)
-    resident = [live + decoded for live in ar["live"]]
-    streaming = [live + r["streaming_bytes"] for live, r in zip(ar["live"], rows)]
     bench, why_not = m0_figures(model_path) if m0 else (None, "not asked (--no-m0)")
     ev = None
     if data:
@@ -243,15 +241,20 @@ def build(model_path, data=None, label=None, tflite=None, m0: bool = True, task=
     p.append(_bars([[r["weights_raw_bytes"], r["weights_packed_bytes"], r["entropy_bound_bytes"]] for r in rows],
                    names, ["raw", "packed", "entropy bound"], "bytes of weights", title="weights per layer"))
     p.append("<h2>RAM over the layers</h2>")
-    pr, ps = resident.index(max(resident)), streaming.index(max(streaming))
-    p.append(_bars([[v] for v in resident], names, ["resident: live activations + every layer's constants"],
-                   "bytes", peak=pr, title=f"resident mode: peak {max(resident):,} B at layer {pr}"))
-    p.append(_bars([[v] for v in streaming], names, ["streaming: live activations + this layer's constants"],
-                   "bytes", peak=ps, title=f"streaming mode: peak {max(streaming):,} B at layer {ps}"))
+    stream = [r["streaming_bytes"] for r in rows]
+    pr, ps = ar["live"].index(max(ar["live"])), stream.index(max(stream))
+    series = ["live activations", "constants held"]
+    p.append(_bars([[live, decoded] for live in ar["live"]], names, series, "bytes", peak=pr,
+                   title=f"resident: peak {info['peak_ram_resident']:,} B (arena + all constants)"))
+    p.append(_bars([[live, r["streaming_bytes"]] for live, r in zip(ar["live"], rows)], names, series, "bytes",
+                   peak=ps, title=f"streaming: peak {info['peak_ram_streaming']:,} B (arena + layer {ps}'s)"))
     p.append(_arena_map(model, ar))
-    p.append("<p class=\"note\">Live activations: the tensors the planner placed in the arena that are alive "
-             "at a layer (written by it or earlier, read by it or later). Interpreter objects and code are "
-             "not counted (motes run --engine micropython measures a whole runtime).</p>")
+    p.append("<p class=\"note\">Per layer: the activations alive in the arena (tensors written by it or "
+             "earlier and read by it or later) and the constants held: resident mode decodes every layer's at "
+             "load, streaming mode only the running layer's (weights a chunk of rows at a time, plus decoder "
+             f"tables and the read buffer). The device allocates the whole arena ({info['arena_bytes']:,} B) "
+             "once, so a peak is the arena plus the constants of the marked layer. Interpreter objects and code "
+             "are not counted (motes run --engine micropython measures a whole runtime).</p>")
 
     p.append("<h2>Compute</h2>")
     series, vals = ["MACs"], [[r["macs"]] for r in rows]
