@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, missing_tool
+from conftest import ROOT
 from motes import api, evaluate
 from motes.board import SerialBoard
 from motes.emulate import EmulatedBoard
 from motes.record import parse_line
+from test_board import _tools as _board_tools    # socat and the unix port, else skip (CI: fail)
 
 SOIL = ROOT / "examples" / "soil_moisture"
 MOTES = [sys.executable, "-m", "motes.cli"]
@@ -32,14 +33,16 @@ def motes(*args, env=None, timeout=300):
                           env=env or ENV)
 
 
-def _board_tools():
-    import shutil
-    from motes import mpy_engine
-    missing_tool(None if shutil.which("socat") else "socat is not installed")
-    try:
-        mpy_engine.micropython_path()
-    except Exception as e:
-        missing_tool(str(e))
+def test_a_reset_board_ends_the_recording(tmp_path):
+    """A board behind a USB-serial chip keeps its port when reset: its banner ends the recording."""
+    from motes.record import Live, Sink, _Done, _lines
+    sink = Sink(tmp_path / "r.csv", "dry")
+    with pytest.raises(_Done, match="board reset"):
+        _lines(b"a,b\n1,2\n3,4\nMicroPython v1.25.0 on 2025-04-15; Generic ESP32 module with ESP32\n5,6\n",
+               sink, Live(), None)
+    sink.close()
+    assert [ln.split(",")[1:] for ln in (tmp_path / "r.csv").read_text().splitlines()] == [
+        ["a", "b", "label"], ["1", "2", "dry"], ["3", "4", "dry"]]
 
 
 def test_parse_line():

@@ -31,6 +31,8 @@ from .board import BoardError, SerialBoard
 from .emulate import resolve_port
 
 TIMESTAMP, LABEL = "timestamp", "label"
+# What a board prints when it restarts: MicroPython's banner, its soft reboot, ESP32's ROM
+RESET_BANNERS = ("MicroPython v", "MPY: soft reboot", "soft reboot", "rst:0x", "ets ")
 
 
 def _number(s: str):
@@ -181,7 +183,7 @@ def record(port: str, out: Path, label: str, script: str | None = None, seconds:
     """Run the sampling code on the board and write its readings to `out` until `rows`
     rows, `seconds` seconds, the script's end, Ctrl-C or a lost board. Returns
     {rows, seconds, stopped}: why it stopped ("rows", "seconds", "script ended",
-    "interrupted", "board lost")."""
+    "interrupted", "board lost" (the port went away), "board reset" (its banner came))."""
     if not label or "," in label or "\n" in label:
         raise BoardError(f"--label {label!r}: give a name or number without commas")
     live = live or Live()
@@ -236,7 +238,7 @@ def record(port: str, out: Path, label: str, script: str | None = None, seconds:
         sink.close()
         if stuck:
             live.say("the script on the board did not stop on Ctrl-C: reset the board before using it again")
-        if stopped == "board lost" or stuck:
+        if stopped in ("board lost", "board reset") or stuck:
             board._close_quietly()
         else:
             try:
@@ -265,6 +267,8 @@ def _lines(data: bytes, sink: Sink, live: Live, limit: int | None) -> None:
             sink.row(value)
             if limit is not None and sink.rows >= limit:
                 raise _Done("rows")
+        elif value.startswith(RESET_BANNERS):
+            raise _Done("board reset")     # its port stayed (a USB-serial chip): the script is gone
         elif value:
             live.say(f"board: {value}")
 
