@@ -5,6 +5,7 @@ Chromium's own command line does the work: --dump-dom for the page as rendered,
 message is a CONSOLE line; a page with a console.error proves the check sees them)."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -92,12 +93,17 @@ def test_escapes_text_from_the_file_and_shows_stages(tmp_path):
     evil = tmp_path / "evil.mote"
     evil.write_bytes(mote_format.to_bytes(m))
     stage = compress.Stage("prune", 700, 6.5, 216, 483, 6824, 0.92, 0.91, sparsity=0.5)
-    (tmp_path / "staged.mote").write_bytes(compress._with_stages(evil.read_bytes(), [stage]))
+    (tmp_path / "staged.mote").write_bytes(compress.with_stages(evil.read_bytes(), [stage]))
     text = report_html.build(tmp_path / "staged.mote", m0=False)
     assert "<script>" not in text and "<b>pot" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text and "&lt;b&gt;pot &amp; &quot;co&quot;&lt;/b&gt;" in text
     assert "w&amp;t" in text
     assert "Compression stages" in text and ">prune<" in text and ">50.0 %<" in text and ">92.00 %<" in text
+    # a .mote without the table, and the saved output of motes compress --json
+    (tmp_path / "c.json").write_text(json.dumps({"stages": [stage.row()], "output": "x.mote"}))
+    assert "Compression stages" not in report_html.build(evil, m0=False)
+    text = report_html.build(evil, m0=False, stages=report_html.load_stages(tmp_path / "c.json"))
+    assert ">prune<" in text and ">6,824<" in text
 
 
 def test_report_from_the_command_line_with_data(tmp_path):

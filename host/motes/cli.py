@@ -186,7 +186,7 @@ def do_compress(args) -> int:
     t0 = time.perf_counter()
     res = compress.compress(args.model, x, y, xv, yv, prune=args.prune, cluster=args.cluster, meta=meta or None,
                             distil_width=args.student_width, structured_fraction=args.structured,
-                            quantize_aware=args.qat,
+                            quantize_aware=args.qat, keep_stages=args.keep_stages,
                             epochs=args.epochs, batch=args.batch, seed=args.seed,
                             progress=None if args.json else _say)
     out = Path(args.output)
@@ -282,6 +282,9 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--meta", help="JSON file with extra metadata, as motes convert takes it")
             s.add_argument("-o", "--output", required=True, help="the .mote of the last stage")
             s.add_argument("--plot", help="save accuracy against size and MACs (PNG)")
+            s.add_argument("--keep-stages", action="store_true",
+                           help="also store the table of stages in the .mote's meta, for motes report (about "
+                                "50 bytes a stage, in the file and in the board's RAM)")
             s.add_argument("--json", action="store_true")
         elif verb == "evaluate":
             s.add_argument("model", help=".mote, int8 .tflite, or a Keras model (the float baseline)")

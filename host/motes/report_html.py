@@ -14,7 +14,9 @@ are the ones the text tools print, from the same functions:
   multiplies take more on some M0 builds);
 - accuracy and confusion matrix with --data: evaluate.evaluate (`motes
   evaluate`);
-- compression stages: the table `motes compress` stores in the .mote's meta.
+- compression stages: the table `motes compress --keep-stages` (and `motes
+  train --prune/--qat`) stores in the .mote's meta, or the saved output of
+  `motes compress --json` (--stages).
 Every text taken from the file (names, labels, meta) is escaped.
 """
 from __future__ import annotations
@@ -174,7 +176,20 @@ def m0_figures(path) -> tuple[dict | None, str | None]:
         return None, f"{type(ex).__name__}: {ex}"
 
 
-def build(model_path, data=None, label=None, tflite=None, m0: bool = True, task=None) -> str:
+def load_stages(path) -> list[dict]:
+    """The stage rows of `motes compress --json` output saved to a file."""
+    try:
+        rows = json.loads(Path(path).read_text())["stages"]
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise TypeError
+        return rows
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ModelError(f"--stages {path}: not the saved output of motes compress --json") from None
+
+
+def build(model_path, data=None, label=None, tflite=None, m0: bool = True, task=None, stages=None) -> str:
+    """The page. stages: rows of `motes compress --json`; by default those the .mote keeps
+    in its meta (compress --keep-stages, train --prune/--qat), if any."""
     from . import api
     model, size, src = api.load_model(model_path)
     src_bytes = Path(tflite).stat().st_size if tflite else src
@@ -279,11 +294,13 @@ def build(model_path, data=None, label=None, tflite=None, m0: bool = True, task=
         else:
             p.append(f"<p><b>MAE {ev['mae']:.5g}</b>, RMSE {ev['rmse']:.5g}</p>")
 
-    stages = model.meta.get("compress")
+    if stages is None and isinstance(model.meta.get("compress"), dict):
+        c = model.meta["compress"]
+        stages = [dict(zip(c.get("cols", []), row)) for row in c.get("rows", [])]
     if stages:
         p.append("<h2>Compression stages</h2>")
-        keys = [("stage", "stage"), ("bytes", ".mote bytes"), ("bits_per_weight", "bits/w"), ("macs", "MACs"),
-                ("ram_resident", "RAM res."), ("ram_streaming", "RAM str."), ("sparsity", "sparsity"),
+        keys = [("name", "stage"), ("bytes", ".mote bytes"), ("bits_per_weight", "bits/w"), ("macs", "MACs"),
+                ("peak_ram_resident", "RAM res."), ("peak_ram_streaming", "RAM str."), ("sparsity", "sparsity"),
                 ("accuracy_float", "float"), ("accuracy_int8", "int8")]
         t = ['<div class="scroll"><table><tr>' + "".join(f"<th>{e(h)}</th>" for _, h in keys) + "</tr>"]
         for s in stages:
@@ -291,9 +308,9 @@ def build(model_path, data=None, label=None, tflite=None, m0: bool = True, task=
         t.append("</table></div>")
         p.append("".join(t) + "<p class=\"note\">From <code>motes compress</code>: each stage fine-tuned, "
                  "accuracy (MAE for regression) on its validation data, int8 as the board computes it; bytes "
-                 "before this table was added to the file.</p>")
+                 "without this table.</p>")
 
-    meta = {k: v for k, v in model.meta.items() if k not in ("compress",)}
+    meta = {k: v for k, v in model.meta.items() if k != "compress"}
     p.append("<h2>Metadata</h2><pre>" + e(json.dumps(meta, indent=1, ensure_ascii=False)) + "</pre>")
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -321,13 +338,15 @@ def add_arguments(s) -> None:
     s.add_argument("--label", help="CSV: the label column")
     s.add_argument("--task", choices=["classify", "regress"])
     s.add_argument("--tflite", help="the original .tflite, to show the size it came from")
+    s.add_argument("--stages", help="the saved output of motes compress --json, for a .mote made without "
+                                    "--keep-stages")
     s.add_argument("--no-m0", action="store_true", help="skip the Cortex-M0 instruction counts (motes bench)")
     s.add_argument("-o", "--output", required=True, help="the HTML page to write")
 
 
 def do_report(args) -> int:
     page = build(args.model, data=args.data, label=args.label, tflite=args.tflite, m0=not args.no_m0,
-                 task=args.task)
+                 task=args.task, stages=load_stages(args.stages) if args.stages else None)
     out = Path(args.output)
     tmp = out.with_name(out.name + ".part")
     tmp.write_text(page, encoding="utf-8")

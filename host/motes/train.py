@@ -20,7 +20,8 @@ Classes (numbers or names) go into the .mote as labels, in sorted order. The
 split is seeded and stratified (each class keeps --val of its samples for
 validation); int8 conversion is `motes convert`'s, calibrated on the training
 rows, and the validation figures are `motes evaluate`'s on the .mote. With
---prune or --qat the model goes through `motes compress`'s stages (compress.py).
+--prune or --qat the model goes through `motes compress`'s stages (compress.py),
+and their table goes into the .mote for `motes report`.
 """
 from __future__ import annotations
 
@@ -193,7 +194,7 @@ def train(data, label: str, output, task: str | None = None, window: int | None 
             from . import compress
             res = compress.compress(core, xn[tr], y[tr], xn[va], y[va], prune=prune, quantize_aware=qat,
                                     epochs=max(2, epochs // 4), batch=batch, seed=seed, meta=meta,
-                                    progress=progress)
+                                    progress=progress, keep_stages=True)
             mote, stages = res.mote, res.stages
         else:
             path = Path(tmp) / f"{output.stem}.keras"
