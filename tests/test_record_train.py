@@ -236,3 +236,20 @@ def test_record_ctrl_c_and_lost_board_keep_rows(tmp_path):
         assert "stopped: board lost" in err and "Traceback" not in err, err
         lines = out.read_text().splitlines()
         assert lines.count("timestamp,n,v,label") == 1 and len(lines) - 1 >= kept + 5
+
+
+def test_ctrl_c_in_a_terminal_inside_emulate(tmp_path):
+    """Ctrl-C reaches the whole process group: `motes emulate` keeps the board up while the
+    recording inside it stops cleanly and says so."""
+    _board_tools()
+    script = tmp_path / "counter.py"
+    script.write_text(COUNTER)
+    out = tmp_path / "n.csv"
+    proc = subprocess.Popen(MOTES + ["emulate", "--folder", str(tmp_path / "b"), "--"] + MOTES + [
+        "record", "--port", "@", "--script", str(script), "--label", "x", "-o", str(out)], env=ENV,
+        start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_rows(out, 5, proc)
+    os.killpg(proc.pid, signal.SIGINT)                  # what a terminal's Ctrl-C does
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert re.search(rf"{_rows(out)} rows .*stopped: interrupted", err), err

@@ -111,6 +111,18 @@ def _emulate_qemu(args, cmd) -> int:
     return 0
 
 
+def _call_keeping_ctrl_c(cmd, env) -> int:
+    """Run CMD and wait for it. Ctrl-C in a terminal reaches CMD too (its process group):
+    CMD decides what it means (motes record stops and keeps its rows), and the board
+    stays up until CMD is done. (A handler, not SIG_IGN, which CMD would inherit.)"""
+    import signal
+    old = signal.signal(signal.SIGINT, lambda *a: None)
+    try:
+        return subprocess.call(cmd, env=env)
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def do_emulate(args) -> int:
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
     if args.board:
@@ -119,7 +131,7 @@ def do_emulate(args) -> int:
         print(f"emulated board: MicroPython unix port, {board.heap} heap, flash {board.flash}, "
               f"serial port {board.port}", file=sys.stderr, flush=True)
         if cmd:
-            return subprocess.call(cmd, env=board.env())
+            return _call_keeping_ctrl_c(cmd, board.env())
         print(f"try: motes deploy --example soil_moisture --port {board.port} --run\n"
               f"     mpremote connect {board.port} resume repl      (Ctrl-C here stops the board)",
               file=sys.stderr, flush=True)

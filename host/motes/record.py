@@ -193,7 +193,7 @@ def record(port: str, out: Path, label: str, script: str | None = None, seconds:
     t = board.t
     stopped, err, stuck = "script ended", b"", False
     buf = b""
-    t0 = elapsed = time.monotonic()
+    t0, elapsed = time.monotonic(), 0.0
     try:
         t.serial.timeout = 0.1
         try:
