@@ -219,6 +219,7 @@ def record(port: str, out: Path, label: str, script: str | None = None, seconds:
                     buf = out_part + b"\n"
                     _lines(buf, sink, live, rows)
                     err = _rest_of_error(t, err)
+                    t.enter_raw_repl(soft_reset=False)    # its '>' prompt anew, whatever was read
                     raise _Done("script ended")
                 if b"\n" in buf:
                     done, _, buf = buf.rpartition(b"\n")
@@ -274,10 +275,10 @@ def _lines(data: bytes, sink: Sink, live: Live, limit: int | None) -> None:
 
 
 def _rest_of_error(t, err: bytes) -> bytes:
-    """After the first EOF: the error text up to the second."""
-    deadline = time.monotonic() + 5
-    while b"\x04" not in err and time.monotonic() < deadline:
-        err += t.serial.read(256) or b""
+    """After the first EOF: the error text up to the second (read a byte at a time, so
+    the raw REPL's '>' prompt after it stays for the next command)."""
+    if b"\x04" not in err:
+        err += t.read_until(1, b"\x04", timeout=5, timeout_overall=10)
     return err.partition(b"\x04")[0]
 
 
@@ -285,10 +286,10 @@ def _stop(t) -> bool:
     """Ctrl-C the script on the board; True once the raw REPL has taken over again."""
     try:
         t.serial.write(b"\x03")
-        seen, deadline = b"", time.monotonic() + 5
-        while seen.count(b"\x04") < 2 and time.monotonic() < deadline:
-            seen += t.serial.read(256) or b""
-        return seen.count(b"\x04") >= 2
+        for _ in range(2):          # the end of its output, then of its traceback
+            if not t.read_until(1, b"\x04", timeout=5, timeout_overall=10).endswith(b"\x04"):
+                return False
+        return True
     except OSError:
         return False
 
