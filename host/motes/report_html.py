@@ -192,9 +192,9 @@ def build(model_path, data=None, label=None, tflite=None, m0: bool = True, task=
     in its meta (compress --keep-stages, train --prune/--qat), if any."""
     from . import api
     model, size, src = api.load_model(model_path)
-    src_bytes = Path(tflite).stat().st_size if tflite else src
     if tflite and not Path(tflite).is_file():
         raise ModelError(f"--tflite {tflite}: not found")
+    src_bytes = Path(tflite).stat().st_size if tflite else src
     info = report.summary(model, size, src_bytes)
     rows = info["layers"]
     ar = arena_rows(model)
