@@ -270,9 +270,20 @@ class Net:
         # As TFLM: x / scale in float32 (also on ports whose floats are doubles,
         # where a quotient just off a half could round the other way), then
         # halves away from zero, done exactly (v + 0.5 can round up in float32).
+        # A model from `motes train` takes raw readings: its meta's input_norm
+        # (mean and std per feature, float32 values, repeated over a window) is
+        # applied here, in float32, before the int8 quantization. One int8 scale
+        # for all inputs could not hold counts in the 40 000s beside degrees C.
+        norm = self.meta.get("input_norm") if self.meta else None
+        mean = norm["mean"] if norm else None
+        std = norm["std"] if norm else None
+        k = len(mean) if norm else 1
         f = array("f", (0.0,))
         for i in range(t.n):
             f[0] = x[i]
+            if norm:
+                f[0] = f[0] - mean[i % k]
+                f[0] = f[0] / std[i % k]
             f[0] = f[0] / s
             v = f[0]
             q = int(v)

@@ -69,10 +69,17 @@ def main(source=None):
     elif isinstance(source, str):
         source = sensors.Recorded(source)
     net = motes.load(MODEL, verbose=False)
-    meta = load_meta(net)
-    features = Features(meta.get("step_min", 15))
+    if "input_norm" in net.meta:
+        # a model from `motes train` on rows of record.py: it takes the raw readings
+        # named in its meta (the runtime applies its normalisation)
+        names = net.meta["features"]
+        inputs = lambda r: [float(r[n]) for n in names]
+    else:
+        meta = load_meta(net)
+        features = Features(meta.get("step_min", 15))
+        inputs = lambda r: standardize(features(r), meta)
     for r in source:
-        label, prob = net.classify(standardize(features(r), meta))
+        label, prob = net.classify(inputs(r))
         print(line(r, label, prob))
 
 

@@ -75,6 +75,30 @@ def quantize_input(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return np.clip(q.astype(np.int64) + zero_point, -128, 127).astype(np.int8)
 
 
+def normalize(x: np.ndarray, meta: dict) -> np.ndarray:
+    """The raw readings as the model's int8 input takes them: a model from `motes train`
+    carries input_norm (mean, std per feature, repeated over a window) in its meta, applied
+    in float32 exactly as the device runtime does (Net._set_input_float). Others: x as is."""
+    norm = (meta or {}).get("input_norm")
+    x = np.asarray(x, dtype=np.float32)
+    if not norm:
+        return x
+    flat = x.reshape(len(x), -1)
+    k = len(norm["mean"])
+    if flat.shape[1] % k:
+        raise ModelError(f"each sample has {flat.shape[1]} values, not a whole number of the {k} features "
+                         "the model's input_norm describes")
+    mean = np.resize(np.asarray(norm["mean"], np.float32), flat.shape[1])
+    std = np.resize(np.asarray(norm["std"], np.float32), flat.shape[1])
+    return ((flat - mean) / std).astype(np.float32).reshape(x.shape)
+
+
+def quantize_model_input(model: mote_format.MoteModel, x: np.ndarray) -> np.ndarray:
+    """Float samples [N, ...] -> int8 as the board quantizes them (input_norm applied first)."""
+    t_in = model.tensors[model.inputs[0]]
+    return quantize_input(normalize(x, model.meta), t_in.scale, t_in.zero_point)
+
+
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return ((np.asarray(q, dtype=np.int64) - zero_point) * np.float64(scale)).astype(np.float32)
 
@@ -83,7 +107,7 @@ def run(model: mote_format.MoteModel, x: np.ndarray) -> tuple[np.ndarray, np.nda
     """Run one input (int8 as is, floats quantized first); returns (int8 output, float output)."""
     t_in = model.tensors[model.inputs[0]]
     x = np.asarray(x)
-    xq = x.astype(np.int8) if x.dtype == np.int8 else quantize_input(x, t_in.scale, t_in.zero_point)
+    xq = x.astype(np.int8) if x.dtype == np.int8 else quantize_model_input(model, x[None])[0]
     out = Executor(model).run([xq])[0]
     t_out = model.tensors[model.outputs[0]]
     return out, dequantize(out, t_out.scale, t_out.zero_point)

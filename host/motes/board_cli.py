@@ -137,16 +137,23 @@ def _emulate_qemu(args, cmd) -> int:
 
 
 def _call_inside(cmd: list[str], env: dict) -> int:
-    """Run the command of `motes emulate -- CMD` with no venv activated: `motes` is this
-    motes (this Python), and this Python's scripts folder (mpremote...) comes first on PATH."""
+    """Run the command of `motes emulate -- CMD` and wait for it, with no venv activated:
+    `motes` is this motes (this Python), and this Python's scripts folder (mpremote...)
+    comes first on PATH. Ctrl-C in a terminal reaches CMD too (its process group): CMD
+    decides what it means (motes record stops and keeps its rows), and the board stays
+    up until CMD is done. (A handler, not SIG_IGN, which CMD would inherit.)"""
+    import signal
     if cmd[0] == "motes":
         cmd = [sys.executable, "-m", "motes.cli"] + cmd[1:]
     bindir = os.path.dirname(sys.executable)
     env = dict(env, PATH=os.pathsep.join([bindir] + [p for p in env.get("PATH", "").split(os.pathsep) if p]))
+    old = signal.signal(signal.SIGINT, lambda *a: None)
     try:
         return subprocess.call(cmd, env=env)
     except OSError as e:
         raise BoardError(f"cannot run {cmd[0]}: {e.strerror}") from None
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def do_emulate(args) -> int:

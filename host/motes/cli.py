@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, api, board_cli, report
+from . import __version__, api, board_cli, record, report, report_html, train
 from . import format as mote_format
 from .graph import ModelError
 
@@ -93,7 +93,7 @@ def do_run(args) -> int:
     if x.size != t_in.nbytes:
         raise ModelError(f"--input {args.input} has {x.size} values; the model wants {t_in.nbytes} "
                          f"(shape {t_in.shape})")
-    xq = x.astype(np.int8) if x.dtype == np.int8 else api.quantize_input(x, t_in.scale, t_in.zero_point)
+    xq = x.astype(np.int8) if x.dtype == np.int8 else api.quantize_model_input(model, x.reshape(1, -1))[0]
     outs, info = run_engine(data, [xq.reshape(t_in.shape)], args.engine, heap=args.heap, mode=args.mode,
                             backend=args.backend, rom=args.romfs, board=args.board)
     for key in ("us_per_inference", "instructions_per_inference"):
@@ -186,7 +186,7 @@ def do_compress(args) -> int:
     t0 = time.perf_counter()
     res = compress.compress(args.model, x, y, xv, yv, prune=args.prune, cluster=args.cluster, meta=meta or None,
                             distil_width=args.student_width, structured_fraction=args.structured,
-                            quantize_aware=args.qat,
+                            quantize_aware=args.qat, keep_stages=args.keep_stages,
                             epochs=args.epochs, batch=args.batch, seed=args.seed,
                             progress=None if args.json else _say)
     out = Path(args.output)
@@ -215,17 +215,23 @@ VERBS = {
     "compare": (do_compare, "check motes against TensorFlow Lite Micro on random inputs"),
     "compress": (do_compress, "prune, cluster or distil a Keras model, fine-tuning after each stage; a row per stage"),
     "evaluate": (do_evaluate, "accuracy (or MAE/RMSE) on labelled data, computed as the board computes it"),
+    "train": (train.do_train, "train a small model on a CSV of readings (motes record's) and write its .mote"),
+    "report": (report_html.do_report, "one HTML page about a model: layers, bytes, RAM over the layers, "
+                                      "M0 instructions, accuracy"),
     "bench": (do_bench, "run a model layer by layer on an emulated Cortex-M0+ and count instructions"),
     "deploy": (board_cli.do_deploy, "copy the runtime, a model and an example to a board (safe, changed files only)"),
     "emulate": (board_cli.do_emulate, "an emulated board: the MicroPython unix port on a serial pseudo-terminal"),
     "flash": (board_cli.do_flash, "flash MicroPython firmware: esptool (ESP32) or UF2 copy (RP2040)"),
     "repl": (board_cli.do_repl, "MicroPython REPL on this computer with the runtime and a model loaded"),
+    "record": (record.do_record, "record labelled sensor readings that a script on the board prints, into a CSV"),
     "romfs": (board_cli.do_romfs, "a ROMFS image of the runtime (and models) for firmware built with ROMFS"),
     "build-device": (board_cli.do_build_device, "the runtime as .mpy files (and C kernels) for a board's architecture"),
 }
 BOARD_ARGS = {"deploy": board_cli.add_deploy, "emulate": board_cli.add_emulate,
               "flash": board_cli.add_flash, "repl": board_cli.add_repl, "romfs": board_cli.add_romfs,
-              "build-device": board_cli.add_build_device}
+              "build-device": board_cli.add_build_device,
+              "record": record.add_arguments, "train": train.add_arguments,
+              "report": report_html.add_arguments}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -278,6 +284,9 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--meta", help="JSON file with extra metadata, as motes convert takes it")
             s.add_argument("-o", "--output", required=True, help="the .mote of the last stage")
             s.add_argument("--plot", help="save accuracy against size and MACs (PNG)")
+            s.add_argument("--keep-stages", action="store_true",
+                           help="also store the table of stages in the .mote's meta, for motes report (about "
+                                "50 bytes a stage, in the file and in the board's RAM)")
             s.add_argument("--json", action="store_true")
         elif verb == "evaluate":
             s.add_argument("model", help=".mote, int8 .tflite, or a Keras model (the float baseline)")

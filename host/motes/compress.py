@@ -528,11 +528,13 @@ def _measure(name, model, x_cal, xv, yv, task, per_channel, meta=None, title="mo
 def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cluster: int | None = None,
              distil_width: float | None = None, student=None, structured_fraction: float | None = None,
              quantize_aware: bool = False, epochs: int = 8, lr: float = 1e-3,
-             batch: int = 32, seed: int = 0, meta: dict | None = None, progress=None) -> Result:
+             batch: int = 32, seed: int = 0, meta: dict | None = None, progress=None,
+             keep_stages: bool = False) -> Result:
     """Run the chosen stages on a Keras model (or a .keras path); returns every stage's row,
     the last model and its .mote. x, y: training data; x_val, y_val: what the rows are
     measured on (default: a seeded fifth of x, y held out). meta: what `motes convert
-    --meta/--labels` puts in the .mote (labels, preprocessing)."""
+    --meta/--labels` puts in the .mote (labels, preprocessing); keep_stages: the stage table
+    goes into its meta too (with_stages)."""
     keras = _keras()
     title = Path(model).stem if isinstance(model, (str, Path)) else "model"
     if isinstance(model, (str, Path)):
@@ -611,7 +613,23 @@ def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cl
         _fit(model, x, y, task, max(2, epochs // 2), lr / 2, batch, [cl], progress, "cluster", seed)
         # per-tensor int8: K shared floats are at most K int8 values per tensor
         mote, tfl = measure("cluster", model, per_channel=False)
-    return Result(stages, model, mote, tfl)
+    return Result(stages, model, with_stages(mote, stages) if keep_stages else mote, tfl)
+
+
+STAGE_COLUMNS = ("name", "bytes", "bits_per_weight", "macs", "peak_ram_resident", "peak_ram_streaming",
+                 "sparsity", "accuracy_float", "accuracy_int8")
+
+
+def with_stages(mote: bytes, stages: list[Stage]) -> bytes:
+    """The .mote with the stage table in its meta (`compress`: columns and rows), for
+    `motes report`. About 50 bytes a stage, in the file and in the board's RAM (the
+    runtime reads the meta whole), so only when asked (--keep-stages)."""
+    from .format import from_bytes, to_bytes
+    m = from_bytes(mote)
+    rows = [[round(v, 5) if isinstance(v, float) else v for v in (s.row()[k] for k in STAGE_COLUMNS)]
+            for s in stages]
+    m.meta = dict(m.meta, compress={"cols": list(STAGE_COLUMNS), "rows": rows})
+    return to_bytes(m)
 
 
 def format_table(stages: list[Stage], task: str = "classify") -> str:

@@ -4,7 +4,7 @@ MODEL is a `.mote` or an int8 `.tflite` (run with the bit-exact executor, or
 the device runtime itself with engine="micropython"), or a Keras model for the
 float baseline. DATA is an `.npz` with arrays `x` and `y`, or a CSV whose
 label column is named with `label` (the other columns are the features, in
-file order). Classification: top-1 accuracy, recall per class and the
+file order; a `timestamp` column, as `motes record` writes, is skipped). Classification: top-1 accuracy, recall per class and the
 confusion matrix (rows: true class, columns: predicted). Regression (one
 output value, or task="regress"): MAE and RMSE of the dequantized output.
 """
@@ -18,6 +18,7 @@ import numpy as np
 from .graph import ModelError
 
 TASKS = ("classify", "regress")
+SKIP_COLUMNS = ("timestamp",)   # what `motes record` adds beside the readings: not a feature
 
 
 def load_data(path, label: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -58,6 +59,7 @@ def _load_csv(p: Path, label: str | None) -> tuple[np.ndarray, np.ndarray]:
     if label not in head:
         raise ModelError(f"--data {p}: no column {label!r} (columns: {', '.join(head)})")
     k = head.index(label)
+    skip = {k} | {i for i, h in enumerate(head) if h in SKIP_COLUMNS}
     xs, ys = [], []
     for n, row in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in row):
@@ -65,7 +67,7 @@ def _load_csv(p: Path, label: str | None) -> tuple[np.ndarray, np.ndarray]:
         if len(row) != len(head):
             raise ModelError(f"--data {p}: line {n} has {len(row)} fields, the header {len(head)}")
         try:
-            xs.append([float(c) for i, c in enumerate(row) if i != k])
+            xs.append([float(c) for i, c in enumerate(row) if i not in skip])
         except ValueError:
             raise ModelError(f"--data {p}: line {n}: a feature is not a number") from None
         ys.append(row[k].strip())
@@ -146,7 +148,7 @@ def predict(model_path, x: np.ndarray, engine: str = "numpy", heap=None, board=N
     if xs.dtype == np.int8:
         xq = xs
     else:
-        xq = api.quantize_input(xs.astype(np.float32), t_in.scale, t_in.zero_point)
+        xq = api.quantize_model_input(model, xs)
     raw = p.read_bytes()
     data = raw if raw[4:8] != b"TFL3" else to_bytes(model)     # a .tflite: the .mote load_model made
     outs, info = run_engine(data, [q.reshape(t_in.shape) for q in xq], engine, heap=heap,
@@ -165,12 +167,16 @@ def evaluate(model_path, data_path, engine: str = "numpy", task: str | None = No
         raise ModelError(f"--task {task}: use {' or '.join(TASKS)}")
     x, y = load_data(data_path, label)
     out, info = predict(model_path, x, engine, heap=heap, board=board, backend=backend)
+    return score(out, y, info, task, f"--data {data_path}")
+
+
+def score(out: np.ndarray, y: np.ndarray, info: dict, task: str | None = None, what: str = "--data") -> dict:
+    """The figures of evaluate() for outputs `out` (what predict() returns) against answers y."""
     n_out = out.shape[1]
     task = task or ("regress" if n_out == 1 else "classify")
-    result = {"n": int(len(x)), "engine": info["engine"], "task": task}
+    result = {"n": int(len(y)), "engine": info["engine"], "task": task}
     if "board" in info:
         result["board"] = info["board"]
-    what = f"--data {data_path}"
     if task == "regress":
         if y.dtype.kind not in "iuf":
             raise ModelError(f"{what}: regression needs numbers in y")
