@@ -532,6 +532,19 @@ static uint32_t udiv32(uint32_t n, uint32_t d) {
     return q;
 }
 
+/* n / d for n < 256 d, 0 < d <= 2^23 (an average of int8 values, rounded:
+ * the quotient has 8 bits, so 8 steps of udiv32's instead of 32) */
+static uint32_t udiv_avg(uint32_t n, uint32_t d) {
+    uint32_t q = 0;
+    for (int32_t i = 7; i >= 0; i--) {
+        if (n >= d << i) {
+            n -= d << i;
+            q |= 1u << i;
+        }
+    }
+    return q;
+}
+
 /* a * b for 0 <= a, b, or -1 when the product leaves int32 */
 static int32_t mul_count(int32_t a, int32_t b) {
     if (((uint32_t)a | (uint32_t)b) < 0x8000u) {
@@ -1426,6 +1439,21 @@ static mk_status pool_check(const mk_pool_params *p, const mk_dims *in, const in
     return MK_OK;
 }
 
+#define POOL_BLOCK 64
+
+/* s[k] += x[k], k < n */
+MK_FAST static void add_s8(int32_t *s, const int8_t *x, int32_t n) {
+    for (; n >= 4; n -= 4, s += 4, x += 4) {
+        s[0] += x[0];
+        s[1] += x[1];
+        s[2] += x[2];
+        s[3] += x[3];
+    }
+    for (; n > 0; n--) {
+        *s++ += *x++;
+    }
+}
+
 MK_SMALL static mk_status pool(const mk_pool_params *p, const mk_dims *in, const int8_t *input,
                       const mk_dims *out, int8_t *output, int avg) {
     mk_status st = pool_check(p, in, input, out, output, avg);
@@ -1444,24 +1472,36 @@ MK_SMALL static mk_status pool(const mk_pool_params *p, const mk_dims *in, const
                 int32_t x0 = ox * p->stride_w - p->pad_w, kx0, kx1;
                 tap_range(x0, 1, p->filter_w, iw, &kx0, &kx1);
                 uint32_t count = (uint32_t)((ky1 - ky0) * (kx1 - kx0));
-                for (int32_t c = 0; c < ch; c++) {
-                    int32_t v = avg ? 0 : -128;
-                    for (int32_t ky = ky0; ky < ky1; ky++) {
-                        const int8_t *xr = xb + ((y0 + ky) * iw + x0) * ch + c;
-                        for (int32_t kx = kx0; kx < kx1; kx++) {
-                            int32_t u = xr[kx * ch];
-                            if (avg) {
-                                v += u;
-                            } else if (u > v) {
-                                v = u;
+                if (avg) {
+                    /* one pass of sums over the window, POOL_BLOCK channels at a time */
+                    for (int32_t c0 = 0; c0 < ch; c0 += POOL_BLOCK) {
+                        const int32_t cn = ch - c0 < POOL_BLOCK ? ch - c0 : POOL_BLOCK;
+                        int32_t sums[POOL_BLOCK];
+                        for (int32_t c = 0; c < cn; c++) {
+                            sums[c] = 0;
+                        }
+                        for (int32_t ky = ky0; ky < ky1; ky++) {
+                            for (int32_t kx = kx0; kx < kx1; kx++) {
+                                add_s8(sums, xb + ((y0 + ky) * iw + x0 + kx) * ch + c0, cn);
                             }
                         }
+                        for (int32_t c = 0; c < cn; c++) {
+                            /* acc > 0 ? (acc + n/2) / n : (acc - n/2) / n, truncating */
+                            const int32_t v = sums[c];
+                            uint32_t mag = (uint32_t)(v < 0 ? -v : v) + (count >> 1);
+                            int32_t qv = (int32_t)udiv_avg(mag, count);
+                            *y++ = clamp8(v < 0 ? -qv : qv, lo, hi);
+                        }
                     }
-                    if (avg) {
-                        /* acc > 0 ? (acc + n/2) / n : (acc - n/2) / n, truncating */
-                        uint32_t mag = (uint32_t)(v < 0 ? -v : v) + (count >> 1);
-                        int32_t qv = (int32_t)udiv32(mag, count);
-                        v = v < 0 ? -qv : qv;
+                    continue;
+                }
+                for (int32_t c = 0; c < ch; c++) {
+                    int32_t v = -128;
+                    for (int32_t ky = ky0; ky < ky1; ky++) {
+                        const int8_t *xr = xb + ((y0 + ky) * iw + x0 + kx0) * ch + c;
+                        for (const int8_t *xe = xr + (kx1 - kx0) * ch; xr != xe; xr += ch) {
+                            v = *xr > v ? *xr : v;
+                        }
                     }
                     *y++ = clamp8(v, lo, hi);
                 }
