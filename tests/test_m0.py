@@ -226,7 +226,10 @@ SHAPE_CASES = [
     ("DEPTHWISE_CONV_2D", (1, 6, 6, 8), dict(stride=(2, 2), depth_multiplier=2)), # 3x3 outputs
     ("DEPTHWISE_CONV_2D", (1, 10, 9, 3), dict(stride=(3, 3), act=3)),             # stride 3: the plane path only
     ("DEPTHWISE_CONV_2D", (1, 14, 3, 2), dict(padding="VALID")),                  # 12 x 1 outputs
-    ("AVERAGE_POOL_2D", (1, 5, 5, 70), dict(kernel=(5, 5), padding="VALID")),     # global: blocks of 64 and 6 channels
+    ("DEPTHWISE_CONV_2D", (1, 40, 60, 2), dict()),                                # strips of 6 lines (plane 62 wide)
+    ("DEPTHWISE_CONV_2D", (1, 41, 90, 1), dict(stride=(2, 2), depth_multiplier=3)),  # strips of 2, one gather for 3
+    ("DEPTHWISE_CONV_2D", (1, 4, 200, 1), dict()),                                # too wide for a plane: the general loop
+    ("AVERAGE_POOL_2D", (1, 5, 5, 70), dict(kernel=(5, 5), padding="VALID")),     # global, 70 channels
     ("AVERAGE_POOL_2D", (1, 7, 6, 67), dict(kernel=(3, 3), stride=(2, 2))),       # clipped windows
 ]
 
