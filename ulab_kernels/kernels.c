@@ -438,13 +438,9 @@ MK_FAST static void rows_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t
  * rows - 1 in groups of 8 (w: their offset binary bytes, n a row), the sums
  * from init[0 .. rows) plus j->k.nsx (-128 sum(x) and whatever the caller
  * adds), requantized with rc[0 .. rows) (rq_fast's form; rq8 with q for the
- * channels it leaves) into y[o0 ..). The caller sets j->k (but k.end). x
- * holds n4 >= n inputs, those from n on 0: a group with 8 n4 bytes of
- * weights before w_end then runs whole in dot8_4 (the zeros meet the next
- * group's first weights: no effect), requantization too; so does the last
- * group (w_end - 8 n) when wl holds a copy of it padded to n4 inputs. */
-__attribute__((noinline)) static void il_groups(const int8_t *x, int32_t n, int32_t n4, const uint8_t *w,
-                                                const uint8_t *w_end, const uint8_t *wl, int32_t rows, int32_t o0,
+ * channels it leaves) into y[o0 ..). The caller sets j->k (but k.end). A
+ * whole group runs in dot8_4, requantization too, when n is a multiple of 4. */
+__attribute__((noinline)) static void il_groups(const int8_t *x, int32_t n, const uint8_t *w, int32_t rows, int32_t o0,
                                                 const int32_t *init, const rqc *rc, const mk_quant *q,
                                                 const outq *oq, int8_t *y, d8job *j) {
     for (int32_t o = o0, oe = o0 + rows; o < oe; o += 8, init += 8, rc += 8) {
@@ -455,16 +451,12 @@ __attribute__((noinline)) static void il_groups(const int8_t *x, int32_t n, int3
         j->k.end = j->y + R;
         int32_t d = 0;
 #ifdef THUMB1_DOT8
-        if (R == 8 && ((!(n & 3) && n) || (n4 > n && (w + 8 * n4 <= w_end || (wl && w + 8 * n == w_end))))) {
+        if (R == 8 && !(n & 3)) {
             /* the whole group, requantization too, in asm */
-            const int32_t m = n & 3 ? n4 : n;
-            d = dot8_4(x + m, -m, m != n && w + 8 * m > w_end ? wl : w, j) - j->y;
+            d = dot8_4(x + n, -n, w, j) - j->y;
         } else
 #endif
         {
-            (void)n4;
-            (void)w_end;
-            (void)wl;
             copy_words(j->acc, j->init, R);
             dot8(x, n, w, R, j->acc);
         }
@@ -486,7 +478,7 @@ __attribute__((noinline)) static void fc_il(const int8_t *x, int32_t nb, int32_t
     j.k.lo = oq->lo;
     for (; nb > 0; nb--, x += n, y += oc) {
         j.k.nsx = 0u - (sum_s8(x, n) << 7);
-        il_groups(x, n, n, (const uint8_t *)w0, 0, 0, rows, o0, bias + o0, tab + o0, q, oq, y, &j);
+        il_groups(x, n, (const uint8_t *)w0, rows, o0, bias + o0, tab + o0, q, oq, y, &j);
     }
 }
 
@@ -630,11 +622,7 @@ MK_SMALL __attribute__((noinline)) static void tap_range(int32_t o, int32_t d, i
 int32_t mk_convolve_s8_scratch_size(const mk_conv_params *p, const mk_dims *in, const mk_dims *filter) {
     (void)p;
     (void)in;
-    /* (the patch, rounded up to whole words: conv_s8 pads it with zeros there) */
-    int32_t n = mul_count(mul_count(filter->h, filter->w), filter->c);
-    /* (and, when that is not whole words, a copy of the last group of 8
-     * output channels' weights padded to it) */
-    return n < 0 || n > 0x0FFFFFF0 ? n : n & 3 ? 9 * ((n + 3) & ~3) : n;
+    return mul_count(mul_count(filter->h, filter->w), filter->c);
 }
 
 /* fc: a FULLY_CONNECTED layer as a 1x1 convolution (every tap on the image,
@@ -702,9 +690,7 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
      * raw int8 input into the patch (-input_offset off the image: it adds
      * nothing), and rows_s8: row by row (row-major weights), or il_groups:
      * eight output channels per pass (interleaved, dot8_4 with the
-     * requantization; the patch then runs to a multiple of 4 with zeros
-     * where the scratch has room, so that shallow windows such as 3x3x1
-     * run whole in it too). */
+     * requantization). */
     int8_t *patch = (int8_t *)ctx->buf;
     const int8_t pad = (int8_t)-ioff;
     const int words = !((fd | ic) & 3) && !(((uintptr_t)input | (uintptr_t)patch) & 3u);
@@ -715,18 +701,6 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
      * weights as long as the MACs' own: micro_speech's 4000 -> 4, 7.9 -> 5.6
      * instructions per MAC on the M0) */
     const int32_t xoff = fc && !il && nb == 1 ? ioff : 0;
-    const int32_t n4 = il && ctx->size >= ((rl + 3) & ~3) ? (rl + 3) & ~3 : rl;
-    const uint8_t *w_end = (const uint8_t *)weights + rows * rl;
-    /* the chunk's last group of 8, padded to n4 inputs, after the patch
-     * where the scratch has room (mk_convolve_s8_scratch_size) */
-    uint8_t *wl = 0;
-    if (n4 != rl && rows >= 8 && !(rows & 7) && ctx->size >= 9 * n4) {
-        wl = (uint8_t *)patch + n4;
-        copy_bytes((int8_t *)wl, (const int8_t *)w_end - 8 * rl, 8 * rl);
-        for (int32_t c = 8 * rl; c < 8 * n4; c++) {
-            wl[c] = 0;
-        }
-    }
     d8job j;
     j.k.hr = hi - lo;
     j.k.lo = lo;
@@ -764,9 +738,6 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
                     sums[r8 + j] = (int32_t)((uint32_t)sums[r8 + j] - t[j]);
                 }
             }
-            for (int32_t c = rl; c < n4; c++) {
-                patch[c] = 0;
-            }
         }
 
         int8_t *y = output;
@@ -787,13 +758,8 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
                             sx_of = xp;
                         }
                         if (il) {
-                            if (n4 != rl) {
-                                /* (a depth that is not a multiple of 4: padded in the patch) */
-                                copy_bytes(patch, xp, rl);
-                                xp = patch;
-                            }
                             j.k.nsx = 0u - sx;
-                            il_groups(xp, rl, n4, (const uint8_t *)w, w_end, wl, e - o, o, sums, rc, q, &oq, y, &j);
+                            il_groups(xp, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, &j);
                         } else {
                             rows_s8(xp, w, rl, e - o, o, sums, rc, q, &oq, y, sx, xoff);
                         }
@@ -841,7 +807,7 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
                     }
                     if (il) {
                         j.k.nsx = 0u - (sum_s8(patch, rl) << 7);
-                        il_groups(patch, rl, n4, (const uint8_t *)w, w_end, wl, e - o, o, sums, rc, q, &oq, y, &j);
+                        il_groups(patch, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, &j);
                     } else {
                         rows_s8(patch, w, rl, e - o, o, sums, rc, q, &oq, y, 0, 0);
                     }
@@ -1071,33 +1037,15 @@ static void plane_rows(dw_row *r) {
 }
 #endif
 
-/* one channel: plane_rows, or (a channel outside the fast form) plain sums
- * and rq8 with m, sft */
-static void plane_run(const uint8_t *P, const dw_area *A, dw_row *r, int32_t m, int32_t sft, const outq *oq,
-                      int8_t *y) {
-    const int32_t pw = A->pw;
-    if (r->e9) {
-        r->g = P;
-        r->g_end = P + A->ow * A->sw;
-        r->last = r->g_end + (A->oh - 1) * r->rstep;
-        r->y = y;
-        plane_rows(r);
-        return;
-    }
-    for (int32_t oy = 0; oy < A->oh; oy++, y += A->ow * A->oc) {
-        const uint8_t *g = P + oy * A->sh * pw;
-        int8_t *yo = y;
-        for (int32_t ox = 0; ox < A->ow; ox++, g += A->sw, yo += A->oc) {
-            uint32_t a = (uint32_t)r->bc;
-            for (int32_t d = 0; d < 9; d++) {
-                a += (uint32_t)(r->w[d] * g[(d >= 6 ? 2 * pw - 6 : d >= 3 ? pw - 3 : 0) + d]);
-            }
-            *yo = rq8((int32_t)a, m, sft, oq);
-        }
-    }
+/* a channel whose every sum plane_rows' requantization takes: |bias| + 9 *
+ * 128 * 255 < 2^19, 1 <= -shift <= 12 (the others: the general loop) */
+static int dw_fast(const mk_quant *q, const int32_t *bias, int32_t o) {
+    const int32_t qc = q->count > 1 ? o : 0, m = q->multiplier[qc], sft = q->shift[qc], b = bias ? bias[o] : 0;
+    return m >= 0 && sft <= -1 && sft >= -12 && b <= 230528 && b >= -230528;
 }
 
-__attribute__((noinline)) static void dw3x3(const int8_t *input, int32_t nb, int32_t dm, int8_t *output,
+/* (returns whether it left channels outside the fast form to the caller) */
+__attribute__((noinline)) static int dw3x3(const int8_t *input, int32_t nb, int32_t dm, int8_t *output,
                                             const dw_area *L, const int8_t *weights, const int32_t *bias,
                                             const mk_quant *q, int32_t ioff, const outq *oq) {
     uint8_t P[DW_PLANE];
@@ -1114,6 +1062,7 @@ __attribute__((noinline)) static void dw3x3(const int8_t *input, int32_t nb, int
     r.rstep = sh * pw;
     r.skip = r.rstep - ow * L->sw;
     fill_bytes((int8_t *)P, (int8_t)pad, DW_PLANE);
+    int left = 0;
     for (int32_t b = 0; b < nb; b++) {
         const int8_t *xb = input + b * L->ih * L->iw * L->ic;
         for (int32_t oy0 = 0; oy0 < L->oh; oy0 += so) {
@@ -1134,21 +1083,26 @@ __attribute__((noinline)) static void dw3x3(const int8_t *input, int32_t nb, int
                 if (mm == 0) {
                     plane_gather(P, xb + c, &A);
                 }
-                int32_t ws = 0;
-                for (int32_t d = 0; d < 9; d++) {
-                    ws += r.w[d] = weights[d * oc + o];
+                if (dw_fast(q, bias, o)) {
+                    int32_t ws = 0;
+                    for (int32_t d = 0; d < 9; d++) {
+                        ws += r.w[d] = weights[d * oc + o];
+                    }
+                    const int32_t qc = q->count > 1 ? o : 0, m = q->multiplier[qc], sft = q->shift[qc];
+                    r.bc = (int32_t)((uint32_t)(bias ? bias[o] : 0) + (uint32_t)(ioff - 128) * (uint32_t)ws);
+                    r.m2 = m >> 22;
+                    r.m1 = (m >> 11) & 0x7FF;
+                    r.m0 = m & 0x7FF;
+                    r.c = (1 << (8 - sft)) + 256 + (oq->ooff - oq->lo) * (1 << (9 - sft));
+                    r.e9 = 9 - sft;
+                    r.g = P;
+                    r.g_end = P + ow * A.sw;
+                    r.last = r.g_end + (A.oh - 1) * r.rstep;
+                    r.y = yb + o;
+                    plane_rows(&r);
+                } else {
+                    left = 1;
                 }
-                const int32_t bias_c = bias ? bias[o] : 0;
-                const int32_t qc = q->count > 1 ? o : 0, m = q->multiplier[qc], sft = q->shift[qc];
-                /* (the fast form's bounds: |bias| + 9 * 128 * 255 < 2^19) */
-                const int fast = m >= 0 && sft <= -1 && sft >= -12 && bias_c <= 230528 && bias_c >= -230528;
-                r.bc = (int32_t)((uint32_t)bias_c + (uint32_t)(ioff - 128) * (uint32_t)ws);
-                r.m2 = m >> 22;
-                r.m1 = (m >> 11) & 0x7FF;
-                r.m0 = m & 0x7FF;
-                r.c = (1 << (8 - sft)) + 256 + (oq->ooff - oq->lo) * (1 << (9 - sft));
-                r.e9 = fast ? 9 - sft : 0;
-                plane_run(P, &A, &r, m, sft, oq, yb + o);
                 if (++mm == dm) {
                     mm = 0;
                     c++;
@@ -1156,6 +1110,7 @@ __attribute__((noinline)) static void dw3x3(const int8_t *input, int32_t nb, int
             }
         }
     }
+    return left;
 }
 
 MK_SMALL mk_status mk_depthwise_conv_s8(const mk_conv_params *p, const mk_quant *q,
@@ -1185,11 +1140,14 @@ MK_SMALL mk_status mk_depthwise_conv_s8(const mk_conv_params *p, const mk_quant 
     const int pc = q->count > 1;
     const outq oq = {ooff, lo, hi};
     const int32_t pw = p->pad_w;
+    int slow = 0;
     if (fh == 3 && fw == 3 && dh == 1 && dw == 1 && ioff >= -127 && ioff <= 128 && oh > 0 && ow > 0
         && (ow - 1) * sw + 3 <= DW_PLANE / 3) {
         const dw_area A = {0, (ow - 1) * sw + 3, p->pad_h, pw, ih, iw, ic, oh, ow, sh, sw, oc};
-        dw3x3(input, nb, dm, output, &A, weights, bias, q, ioff, &oq);
-        return MK_OK;
+        if (!dw3x3(input, nb, dm, output, &A, weights, bias, q, ioff, &oq)) {
+            return MK_OK;
+        }
+        slow = 1;   /* (the channels dw3x3 left: below) */
     }
     /* Other shapes: one output at a time (the taps on the image only) */
     int8_t *y = output;
@@ -1201,7 +1159,10 @@ MK_SMALL mk_status mk_depthwise_conv_s8(const mk_conv_params *p, const mk_quant 
             for (int32_t ox = 0; ox < ow; ox++) {
                 int32_t x0 = ox * sw - pw, kx0, kx1;
                 tap_range(x0, dw, fw, iw, &kx0, &kx1);
-                for (int32_t o = 0, c = 0, mm = 0; o < oc; o++) {
+                for (int32_t o = 0, c = 0, mm = 0; o < oc; o++, y++) {
+                    if (slow && dw_fast(q, bias, o)) {
+                        goto next;   /* (dw3x3 did it) */
+                    }
                     uint32_t acc = bias ? (uint32_t)bias[o] : 0u;
                     for (int32_t ky = ky0; ky < ky1; ky++) {
                         for (int32_t kx = kx0; kx < kx1; kx++) {
@@ -1210,7 +1171,8 @@ MK_SMALL mk_status mk_depthwise_conv_s8(const mk_conv_params *p, const mk_quant 
                         }
                     }
                     const int32_t qc = pc ? o : 0;
-                    *y++ = rq8((int32_t)acc, q->multiplier[qc], q->shift[qc], &oq);
+                    *y = rq8((int32_t)acc, q->multiplier[qc], q->shift[qc], &oq);
+                next:
                     if (++mm == dm) {
                         mm = 0;
                         c++;

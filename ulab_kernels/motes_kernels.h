@@ -149,10 +149,8 @@ mk_status mk_fully_connected_s8(const mk_fc_params *p, const mk_quant *q,
 /* CONV_2D, grouped when in.c is a multiple of filter.c. filter: n = output
  * channels of this chunk (from p->out_ch_start), h, w = kernel, c = in/groups.
  * input_offset in -127 .. 128 (minus an int8 zero point; else MK_ERR_ARG).
- * bias may be NULL (interleaved weights too). Scratch: at least filter.h *
- * filter.w * filter.c bytes (the im2col patch); mk_convolve_s8_scratch_size
- * gives that rounded up to a multiple of 4, with which an interleaved layer
- * whose patch is not whole words (a 3x3 window on one channel) runs faster. */
+ * bias may be NULL (interleaved weights too). Scratch: filter.h * filter.w *
+ * filter.c bytes (the im2col patch). */
 int32_t mk_convolve_s8_scratch_size(const mk_conv_params *p, const mk_dims *in, const mk_dims *filter);
 mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_quant *q,
                          const mk_dims *in, const int8_t *input,

@@ -93,10 +93,7 @@ def conv(net, L, ins, outs):
     p.extend(L.p)
     p.append(L.op >> 6)
     rl = fh * fw * fd
-    # the im2col patch; when it is not whole words (a 3x3 window on one
-    # channel), room to pad it and the last 8 channels' weights to whole words
-    # (mk_convolve_s8_scratch_size): then every group runs in the fast loop
-    scratch = bytearray(9 * ((rl + 3) & ~3) if rl & 3 else rl)
+    scratch = bytearray(rl)
     bias = net.const(L, 1)
     mult = net.const(L, 2)
     shift = net.const(L, 3)

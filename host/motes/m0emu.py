@@ -612,7 +612,7 @@ def rq_table(multiplier, shift, output_offset: int, act_min: int) -> np.ndarray:
 
 def run_layer(emu: M0, layer, ins, out_shapes, chunks: int | None = None,
               bias: bool = True, per_tensor_quant: bool = False, prefix: str = "mk_",
-              prepared: bool = True, scratch: int | None = None) -> KernelResult:
+              prepared: bool = True) -> KernelResult:
     """Run a prepared Layer through its C kernel on the emulated M0.
 
     ins: the input arrays (int8); out_shapes: the output shapes. chunks > 1
@@ -627,7 +627,6 @@ def run_layer(emu: M0, layer, ins, out_shapes, chunks: int | None = None,
     interleaved flag set, streamed in whole groups of 8 output channels.
     An interleaved FULLY_CONNECTED gets its requantization table (rq_table),
     as the device runtime makes it at load (prepared=False: none).
-    scratch: CONV_2D's scratch bytes (default: mk_convolve_s8_scratch_size's).
     """
     if prefix != "mk_":
         # (other kernel families know only the row-major layout)
@@ -706,7 +705,6 @@ def run_layer(emu: M0, layer, ins, out_shapes, chunks: int | None = None,
                     need, _ = emu.call(prefix + "convolve_s8_scratch_size", pp, in_d, f_d)
                 if need < 0:
                     raise M0Fault(f"mk_convolve_s8_scratch_size returned {need}", kind="status")
-                need = need if scratch is None else scratch
                 s_addr = emu.alloc(need) if need else 0
                 ctx = emu.put(struct.pack("<Ii", s_addr, need), const=True)
                 go(ctx, pp, q_addr, in_d, x_addr, f_d, emu.put(_chunk_weights(w, a, b, il), const=True),
