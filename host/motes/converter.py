@@ -14,9 +14,9 @@ import numpy as np
 
 from . import interleave as _il
 from . import ops
-from .ops.depthwise_conv import as_conv as depthwise_as_conv
 from .format import MoteModel, TensorInfo, pack_consts, to_bytes, without_derived
 from .graph import Graph, ModelError
+from .ops.depthwise_conv import as_conv as depthwise_as_conv
 from .planner import plan
 
 
