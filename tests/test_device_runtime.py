@@ -234,8 +234,9 @@ def test_format_1_1_layout(files, tmp_path):
     # chained layers and implied [C] shapes (docs/FORMAT.md, format 1.1) read
     # like their 1.0 layout
     from motes import format as F
-    d = files[0]
-    model = F.from_bytes((d / "speech.mote").read_bytes(), decode=False)
+    # (micro_speech without interleaved layers: its 1-channel stem, written as a
+    # CONV_2D, would be interleaved, which the 1.0 layout cannot hold)
+    model = F.from_bytes(api.convert(shared_model("micro_speech_quantized"), interleave=False).data, decode=False)
     model.minor = 0             # the same constants in the 1.0 layout
     (tmp_path / "v10.mote").write_bytes(F.to_bytes(model))
     model.minor = 1

@@ -408,18 +408,23 @@ def test_interleaved_roundtrip(name):
         np.testing.assert_array_equal(ex.run([x])[0], ex_plain.run([x])[0])
 
 
-def test_minor_version_is_the_lowest_needed():
+def test_minor_version_is_the_lowest_needed(monkeypatch):
     plain = _convert("mlperf_tiny_kws_ref_model", interleave=False)
     data = F.to_bytes(plain)
     assert data[4:6] == bytes([1, 1]) and not any(L.interleaved for L in plain.layers)
     assert not any(b & F.INTERLEAVED for b in _graph_op_bytes(data))
     back = F.from_bytes(data)
     assert back.minor == 1 and F.to_bytes(back) == data       # a 1.1 file reads and writes back as it is
-    # micro_speech's only FC has a group of 4 * 4000 bytes > INTERLEAVE_MAX_GROUP: row-major, a 1.1 file
+    # micro_speech's only FC has a group of 4 * 4000 bytes > INTERLEAVE_MAX_GROUP: row-major; with its
+    # depthwise stem as it is, a 1.1 file; written as the CONV_2D it is (the default), that is interleaved: 1.2
     ms = _convert("micro_speech_quantized")
-    assert IL.group_bytes(ms.layers[-1] if ms.layers[-1].op == "FULLY_CONNECTED" else
-                          next(L for L in ms.layers if L.op == "FULLY_CONNECTED")) > converter.INTERLEAVE_MAX_GROUP
+    fc = next(L for L in ms.layers if L.op == "FULLY_CONNECTED")
+    assert IL.group_bytes(fc) > converter.INTERLEAVE_MAX_GROUP and not fc.interleaved
+    assert [L.op for L in ms.layers if L.interleaved] == ["CONV_2D"] and F.to_bytes(ms)[4:6] == bytes([1, 2])
+    monkeypatch.setattr(converter, "DW_AS_CONV", False)
+    ms = _convert("micro_speech_quantized")
     assert not any(L.interleaved for L in ms.layers) and F.to_bytes(ms)[4:6] == bytes([1, 1])
+    monkeypatch.undo()
     assert converter.INTERLEAVE_MAX_GROUP == IL.MAX_GROUP_BYTES == 4096
     # the 1.0 layout cannot hold interleaved layers
     assert F.to_bytes(_convert("hello_world_int8", compact=False))[4:6] == bytes([1, 0])

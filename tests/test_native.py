@@ -48,7 +48,9 @@ NATIVE_OPS = {"FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2
               "ADD", "SUB", "MUL"}
 # .mpy header byte 2 is (arch << 2) | sub-version; arch codes of py/persistentcode.h
 MPY_ARCH = {"x64": 2, "armv6m": 4, "armv7m": 5, "armv7emsp": 7}
-ARMV6M_LIMIT = 12 * 1024
+# (the old 12 KB file limit is lifted: what counts is the heap the code takes on a
+# board, bench/boards.py --heap; this only catches a module that grows by accident)
+ARMV6M_LIMIT = 13 * 1024
 
 
 # ---------------------------------------------------------------------------

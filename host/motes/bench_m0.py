@@ -4,16 +4,25 @@ Each layer whose op has a C kernel in ulab_kernels/ (FULLY_CONNECTED, CONV_2D,
 DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, MAX_POOL_2D, ADD, SUB, MUL) runs as ARMv6-M code in the
 unicorn emulator (see m0emu.py); its output is compared element by element
 with the host numpy reference (motes.ops.evaluate_layer) on the same inputs,
-and its executed instructions are counted. The other ops run on the host and
-are marked "host". Every layer gets the reference output of the layers
-before it as input, so one wrong kernel cannot hide or cause another's error.
+and its executed instructions are counted. A RESHAPE / SQUEEZE / EXPAND_DIMS
+whose output the plan put on its input's bytes does nothing on a board and
+counts 0 ("alias"); the other ops have no C kernel (on a board they run in
+Python) and are marked "python", uncounted. Every layer gets the reference
+output of the layers before it as input, so one wrong kernel cannot hide or
+cause another's error.
+
+Each op's best case is its kernel on the shape it was tuned for
+(REFERENCE_LAYERS, measured in the same emulator) or its cheapest layer in the
+model; layers above SLOW_FACTOR times that are listed ("slow").
 With decode=True (--decode) the layer's entropy-coded constants (codecs 1 and
 2) are also decoded on the M0 by huffman.c, checked, and counted apart
 (decode_instructions).
 
     bench(path_or_bytes) -> dict     JSON keys: model, isa, instructions, macs,
         macs_emulated, instructions_per_mac, exact, mismatches, layers[...],
-        host_ops, libgcc_helpers, kernel_sources
+        host_ops (the ops without a C kernel), best (op -> its best case),
+        slow (indices of the layers above SLOW_FACTOR x their op's best),
+        libgcc_helpers, kernel_sources
     add_arguments(parser) / run(args) for the CLI verb; main(argv) standalone.
 """
 from __future__ import annotations
@@ -28,6 +37,32 @@ import numpy as np
 from . import interleave, m0emu, ops
 from . import format as mote_format
 from .graph import ModelError
+
+
+# The shape each op's kernel was tuned for: label, op, input shape, m0emu.synthetic_layer options
+REFERENCE_LAYERS = [
+    ("fully connected 256->64", "FULLY_CONNECTED", (1, 256), dict(out_ch=64)),
+    ("conv 3x3 16x16x16->16", "CONV_2D", (1, 16, 16, 16), dict(out_ch=16)),
+    ("depthwise 3x3 16x16x32", "DEPTHWISE_CONV_2D", (1, 16, 16, 32), dict()),
+    ("average pool 2x2 16x16x32", "AVERAGE_POOL_2D", (1, 16, 16, 32), dict(kernel=(2, 2), stride=(2, 2))),
+    ("max pool 2x2 16x16x32", "MAX_POOL_2D", (1, 16, 16, 32), dict(kernel=(2, 2), stride=(2, 2))),
+]
+SLOW_FACTOR = 2.0
+
+
+def reference_costs(emu, ops_wanted=None, prefix: str = "mk_") -> dict:
+    """op -> (label, instructions per MAC) of REFERENCE_LAYERS on this emulator (checked exact)."""
+    out = {}
+    rng = np.random.default_rng(2024)
+    for label, op, shape, kw in REFERENCE_LAYERS:
+        if (ops_wanted is not None and op not in ops_wanted) or not m0emu.has_kernel(emu, op, prefix):
+            continue
+        layer, x, out_shape = m0emu.synthetic_layer(op, shape, rng, **kw)
+        r = m0emu.run_layer(emu, layer, [x], [out_shape], prefix=prefix)
+        if not np.array_equal(r.outputs[0], m0emu.reference(layer, [x], [out_shape])[0]):
+            raise m0emu.M0Error(f"{label}: the kernel's output differs from the reference")
+        out[op] = (label, r.instructions / ops.layer_macs(layer, [x.shape], [out_shape]))
+    return out
 
 
 def _load(path_or_bytes):
@@ -96,7 +131,12 @@ def bench(path_or_bytes, seed: int = 0, inputs=None, sources=None, prefix: str =
                 n_dec += r.table_instructions + r.decode_instructions
             row["decode_instructions"] = n_dec
             total_decode += n_dec
-        if m0emu.has_kernel(emu, layer.op, prefix):
+        aliased = (getattr(ops.module_for(layer.op), "ALIAS", False) and len(layer.inputs) == 1
+                   and model.tensors[layer.inputs[0]].offset == model.tensors[layer.outputs[0]].offset)
+        if aliased:
+            row.update(backend="alias", instructions=0, instructions_per_mac=None, exact=True,
+                       mismatches=0, max_abs_diff=0)
+        elif m0emu.has_kernel(emu, layer.op, prefix):
             r = m0emu.run_layer(emu, layer, ins, out_shapes, prefix=prefix)
             diff = np.abs(r.outputs[0].astype(np.int32) - refs[0].astype(np.int32))
             bad = int(np.count_nonzero(diff))
@@ -108,15 +148,23 @@ def bench(path_or_bytes, seed: int = 0, inputs=None, sources=None, prefix: str =
                        exact=bad == 0, mismatches=bad, max_abs_diff=int(diff.max(initial=0)))
         else:
             host_ops.add(layer.op)
-            row.update(backend="host", instructions=None, instructions_per_mac=None,
+            row.update(backend="python", instructions=None, instructions_per_mac=None,
                        exact=None, mismatches=None, max_abs_diff=None)
         layers.append(row)
         if progress:
             progress(row)
         for t, a in zip(layer.outputs, refs):
             vals[t] = a
+    best = {op: dict(case=label, instructions_per_mac=round(v, 3)) for op, (label, v) in
+            reference_costs(emu, {r["op"] for r in layers if r["backend"] == "m0"}, prefix).items()}
+    for r in layers:
+        v = r["instructions_per_mac"]
+        if v is not None and (r["op"] not in best or v < best[r["op"]]["instructions_per_mac"]):
+            best[r["op"]] = dict(case=f"layer {r['index']}", instructions_per_mac=v)
+    slow = [r["index"] for r in layers if r["instructions_per_mac"] is not None
+            and r["instructions_per_mac"] > SLOW_FACTOR * best[r["op"]]["instructions_per_mac"]]
     return dict(
-        model=name, isa="armv6m", cpu="Cortex-M0 (unicorn), code built for -mcpu=cortex-m0plus",
+        model=name, isa="armv6m", best=best, slow=slow, cpu="Cortex-M0 (unicorn), code built for -mcpu=cortex-m0plus",
         instructions=total_instr, macs=total_macs, macs_emulated=macs_emu,
         instructions_per_mac=round(total_instr / macs_emu, 3) if macs_emu else None,
         exact=mismatches == 0, mismatches=mismatches, layers=layers, host_ops=sorted(host_ops),
@@ -135,16 +183,30 @@ def format_table(result: dict) -> str:
             check = "exact" if r["exact"] else f"DIFFERENT ({r['mismatches']} values, max {r['max_abs_diff']})"
             lines.append(f"{r['index']:>3}  {r['op']:<18} {shape:<16} {r['macs']:>10,} "
                          f"{r['instructions']:>13,} {ipm:>9}  {check}")
+        elif r["backend"] == "alias":
+            lines.append(f"{r['index']:>3}  {r['op']:<18} {shape:<16} {r['macs']:>10,} "
+                         f"{0:>13} {'-':>9}  (alias: the output is the input's bytes)")
         else:
             lines.append(f"{r['index']:>3}  {r['op']:<18} {shape:<16} {r['macs']:>10,} "
-                         f"{'host':>13} {'-':>9}  (no C kernel)")
+                         f"{'python':>13} {'-':>9}  (no C kernel: Python on a board, not counted)")
     ipm = result["instructions_per_mac"]
     lines.append(f"total: {result['instructions']:,} instructions on the M0 for {result['macs_emulated']:,} "
                  f"of {result['macs']:,} MACs" + (f", {ipm:.2f} instructions/MAC" if ipm else ""))
     if result.get("decode_instructions") is not None:
         lines.append(f"decoding the entropy-coded weights on the M0: {result['decode_instructions']:,} instructions")
     if result["host_ops"]:
-        lines.append("on the host (no C kernel): " + ", ".join(result["host_ops"]))
+        lines.append("no C kernel (Python on a board, not counted): " + ", ".join(result["host_ops"]))
+    if result["slow"]:
+        lines.append(f"above {SLOW_FACTOR:g}x the best kernel of their op:")
+        by_index = {r["index"]: r for r in result["layers"]}
+        for i in result["slow"]:
+            r, b = by_index[i], result["best"][by_index[i]["op"]]
+            lines.append(f"  #{i} {r['op']} {'x'.join(map(str, r['input']))} -> {'x'.join(map(str, r['output']))}: "
+                         f"{r['instructions_per_mac']:.2f} instructions/MAC, "
+                         f"{r['instructions_per_mac'] / b['instructions_per_mac']:.1f}x the best "
+                         f"({b['case']}: {b['instructions_per_mac']:.2f})")
+    elif result["best"]:
+        lines.append(f"no layer above {SLOW_FACTOR:g}x the best kernel of its op")
     if result["libgcc_helpers"]:
         lines.append("kernels call libgcc helpers: " + ", ".join(result["libgcc_helpers"])
                      + " (the natmod build cannot link libgcc)")
