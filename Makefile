@@ -15,7 +15,7 @@ APT_PACKAGES := make gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-user \
 SETUP_STAMP := $(VENV)/.setup-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 SHARED := ../shared/models
 
-.PHONY: setup demo test clean format-doc device
+.PHONY: setup demo test test-fast clean format-doc device
 .DEFAULT_GOAL := demo
 
 setup: $(SETUP_STAMP)
@@ -48,6 +48,11 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# everyday work: the suite without the cases marked slow (tests/conftest.py: training,
+# emulated boards, packaging, person_detect in pure Python); make test stays the whole suite
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow" tests
 
 # The device runtime as .mpy files for a board: make device ARCH=armv6m (RP2040),
 # xtensawin (ESP32), armv7emsp (STM32, nRF), rv32imc (ESP32-C3), x64 (unix port).

@@ -71,3 +71,31 @@ def example_module(name: str, folder: Path):
             sys.modules.pop(k, None)
         sys.modules.update(saved)
     return mod
+
+
+# Layers of the suite (`make test-fast` leaves out `slow`): what a file needs and costs.
+# slow: trains Keras models, boots emulated boards one after another, builds wheels.
+SLOW = {"test_boards", "test_examples_board", "test_package", "test_record_train", "test_compress",
+        "test_example_digits", "test_example_gesture", "test_example_hello_sine", "test_example_soil",
+        "test_example_person_detection", "test_opmodels", "test_circuitpython", "test_report_html",
+        "test_fuzz", "test_retrain", "test_board"}
+# single slow cases in otherwise quick files (node id substrings): person_detect on the pure-Python
+# device backend, the entropy decoders in the M0 emulator, viper's requantization on numpy words
+SLOW_CASES = ("person_detect-streaming-python", "person_detect-resident-python", "test_entropy_decoders",
+              "test_requant_block_on_int32_words_numpy")
+TENSORFLOW = {"test_compress", "test_record_train", "test_example_digits", "test_example_gesture",
+              "test_example_hello_sine", "test_example_soil", "test_opmodels", "test_evaluate", "test_retrain"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: minutes of training, emulated boards or packaging (make test-fast skips)")
+    config.addinivalue_line("markers", "tensorflow: needs TensorFlow (pip install 'motes[train]')")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        stem = Path(str(item.fspath)).stem
+        if stem in SLOW or any(k in item.nodeid for k in SLOW_CASES):
+            item.add_marker(pytest.mark.slow)
+        if stem in TENSORFLOW:
+            item.add_marker(pytest.mark.tensorflow)
