@@ -1,0 +1,202 @@
+# The verifier of a .mote (docs/FORMAT.md, *Verification*), the checks that
+# reader.scan() makes once, after its counting pass, before anything of the
+# model is allocated but the arena: (check) the metadata and the graph as a
+# whole: every tensor inside the arena, tensors live at the same
+# time apart, params in their ranges, constants of the right dtypes, the
+# shapes of the layers with weights consistent, the labels one per output.
+# The reader's own passes check what its arrays cannot hold; fail() has the
+# messages of both. scan() drops this module again: its code is not in the
+# heap at the peak of loading (reader.fill()). The host's format.py applies
+# the same rules with the same messages.
+#
+# RAM: one function, its arguments few and common names: every name a module
+# mentions is a qstr, kept for good (docs/DEVICE.md, "Names cost RAM too").
+from .structs import MoteError
+from .optable import spec
+
+def fail(a):
+    # raise the MoteError of check a[0] with the values a[1:]. The messages of
+    # reader.py's checks live here too: their text would cost RAM there, at the
+    # peak of loading, and this module is imported only to check or to fail
+    raise MoteError((
+        "%s: header flags are %d, not 0: the file is damaged (copy it again)",
+        "%s: count %d is more than the %d bytes left",
+        "%s: section kind %d repeated, or the graph before the tensors",
+        "%s: section table covers %d bytes but the file has %d",
+        "%s: shape %s has too many elements",
+        "%s: tensor %d has dtype code %d: activations are int8",
+        "%s: a zero point is %d, outside -128..127",
+        "%s: tensor %d: %d bytes at arena offset %d are outside the arena (%d bytes)",
+        "%s: %d bytes left over",
+        "%s: arena size %d is more than %d",
+        "%s: the model has no input or no output",
+        "%s: value is %d, outside -2147483648..2147483647",
+        "%s: layer %d: param %d is %d, outside %d..%d",
+        "%s: layer %d: act_min %d is above act_max %d",
+        "%s: layer %d: constant mask %d has bits for no constant",
+        "%s: layer %d: constant %d has dtype code %d, not %d",
+        "%s: layer %d: constant %d: codec %d does not take dtype code %d",
+        "%s: layer %d: constants overrun their section",
+        "%s: layer %d: constant %d: %d payload bytes for %d values",
+        "%s: layer %d data: %d bytes left over",
+        "%s: metadata is not a JSON object",
+        "%s: interleaved layers in a format 1.%d file: convert the model again",
+        "%s: layer %d has no input or output tensor",
+        "%s: layer %d: its weights, bias, multipliers or shifts do not fit its input and output shapes",
+        "%s: tensors %d and %d overlap in the arena while both are live",
+        "%s: metadata: labels must be a list of %d names, one per output",
+    )[a[0]] % a[1:])
+
+
+def check(net, f, what, n, size, ins, outs):
+    # the graph arrays of net.py (_t, _sc: None, _s, _at, ops, _g, _c) at the
+    # exact sizes the counting pass found (n), filled by another pass of the
+    # reader: they and this module's code take less than the kernels' and
+    # decoders' code beside the same arrays in reader.fill(), the peak of loading
+    from .reader import Out, _ints, _open, _parse
+    a = (_ints(n[0]), None, _ints(n[2]), _ints(n[3]), bytearray(n[4]), _ints(n[5]), _ints(n[6]))
+    c, secs, layer_secs = _open(net, f, what)
+    labels = net.labels
+    _parse(c, what, secs, layer_secs, net.chunk, [Out(x) for x in a])
+    c = secs = layer_secs = None
+    T, _, S, AT, OP, G, C = a
+    nt = len(T) // 5
+    for i in range(nt):
+        if T[5 * i]:
+            fail((5, "%s (tensor table)" % what, i, T[5 * i]))
+        if T[5 * i + 1] < -128 or T[5 * i + 1] > 127:
+            fail((6, "%s (tensor table)" % what, T[5 * i + 1]))
+        if T[5 * i + 2] + T[5 * i + 3] > size:
+            fail((7, what, i, T[5 * i + 3], T[5 * i + 2], size))
+    nl = len(OP)
+    # lifetimes: the first and last step (layer) that touches each tensor; the
+    # model's inputs at 0, its outputs at nl. An alias op's output shares its
+    # input's root (host/motes/planner.py): the two may share bytes, at the
+    # same offset
+    lo = [nl + 1] * nt
+    hi = [-1] * nt
+    root = list(range(nt))
+    for i in range(-2, nl):
+        if i < 0:
+            x = ins if i == -2 else outs
+            y = ()
+            s = 0 if i == -2 else nl
+        else:
+            s = i
+            op = OP[i] & 63
+            k = AT[i]
+            x = G[k + 1:k + 1 + G[k]]
+            k += 1 + G[k]
+            y = G[k + 1:k + 1 + G[k]]
+            k += 1 + G[k]
+            # ADD, SUB, MUL, CONCATENATION may take all their inputs from constants
+            if not x and op != 9 and op != 10 and op != 20 and op != 12 or not y:
+                fail((22, what, i))
+            if op in (5, 17, 18) and len(x) == 1 and len(y) == 1:
+                r = x[0]
+                while root[r] != r:
+                    r = root[r]
+                root[y[0]] = r
+        for t in x + y if i >= 0 else x:
+            if s < lo[t]:
+                lo[t] = s
+            if s > hi[t]:
+                hi[t] = s
+        if i < 0:
+            continue
+        # each scalar param within the range of its kind (the letters of
+        # optable.py, format.PARAM_LIMITS on the host); act_min <= act_max
+        kinds = spec(op)[0].encode()    # (bytes: a str's letters would become qstrs)
+        n = G[k]
+        lists = G[k + 1]
+        k += 2
+        p = []
+        m = None
+        for j in range(n):
+            if lists >> j & 1:
+                k += G[k] + 1
+                p.append(0)
+                continue
+            v = G[k]
+            r = b"saogpfmhkqv".find(kinds[j:j + 1])
+            a = (-0x80000000, -128, -255, 1, 0, 1, 0, -31, 0, 0, -128)[r]
+            b = (0x7FFFFFFF, 127, 255, 255, 32767, 32767, 0x7FFFFFFF, 31, 20, 2, 127)[r]
+            if v < a or v > b:
+                fail((12, what, i, j, v, a, b))
+            if r == 1:                  # 'a': act_min, then act_max
+                if m is not None and v < m:
+                    fail((13, what, i, m, v))
+                m = v
+            p.append(v)
+            k += 1
+        slots = G[k + 1:k + 1 + G[k]]
+        # weights int8, bias and multipliers int32, shifts int8 (FULLY_CONNECTED,
+        # CONV_2D, DEPTHWISE_CONV_2D); the constants of other ops int8; Huffman
+        # and zero-run only for int8
+        for j in range(len(slots)):
+            if slots[j] >= 0:
+                v = C[4 * slots[j]]
+                b = (0, 3, 3, 0)[j] if op < 3 else 0
+                if v >> 4 != b:
+                    fail((15, what, i, j, v >> 4, b))
+                if v >> 4 and 0 < v & 15 < 3:
+                    fail((16, what, i, j, v & 15, v >> 4))
+        if op > 2:
+            continue
+        # FULLY_CONNECTED (0), CONV_2D (1), DEPTHWISE_CONV_2D (2): the weights'
+        # shape against the input and output, the per-channel arrays against
+        # the output channels: what every backend's kernels rely on
+        at = T[5 * x[0] + 4]
+        xs = S[at + 1:at + 1 + S[at]]
+        at = T[5 * y[0] + 4]
+        ys = S[at + 1:at + 1 + S[at]]
+        ok = slots[0] >= 0 and slots[2] >= 0 and slots[3] >= 0
+        if ok:
+            at = C[4 * slots[0] + 1]
+            ws = S[at + 1:at + 1 + S[at]]
+            oc = (ws[0] if op < 2 else ws[-1]) if ws else 0
+            if op == 0:
+                d = ws[1] if len(ws) == 2 else 0
+                ok = d > 0 and T[5 * x[0] + 3] % d == 0 and ys and ys[-1] == oc \
+                    and T[5 * y[0] + 3] == T[5 * x[0] + 3] // d * oc
+            else:
+                ok = len(ws) == 4 and len(xs) == 4 and len(ys) == 4 and xs[0] == ys[0] and ys[3] == oc \
+                    and 0 < ws[1] < 32768 and 0 < ws[2] < 32768 and xs[1] < 32768 and xs[2] < 32768
+                if ok and op == 1:
+                    d = xs[3] // ws[3] if ws[3] else 0        # groups
+                    ok = d > 0 and d * ws[3] == xs[3] and oc % d == 0 and ws[1] * ws[2] * ws[3] < 1 << 31
+                elif ok:
+                    ok = ws[0] == 1 and xs[3] * p[6] == oc   # depth_multiplier
+            # bias: one per channel; multipliers and shifts: one per channel, or one
+            for j in (1, 2, 3):
+                if ok and slots[j] >= 0:
+                    at = C[4 * slots[j] + 1]
+                    n = 1
+                    for d in S[at + 1:at + 1 + S[at]]:
+                        n *= d
+                    ok = n == oc or (n == 1 and j > 1)
+        if not ok:
+            fail((23, what, i))
+    for u in range(nt):
+        if hi[u] < 0:
+            continue
+        a = T[5 * u + 2]
+        r = u
+        while root[r] != r:
+            r = root[r]
+        for v in range(u + 1, nt):
+            if hi[v] < 0 or lo[v] > hi[u] or lo[u] > hi[v]:
+                continue
+            b = T[5 * v + 2]
+            if b >= a + T[5 * u + 3] or a >= b + T[5 * v + 3]:
+                continue
+            k = v
+            while root[k] != k:
+                k = root[k]
+            if r != k or a != b:
+                fail((24, what, u, v))
+    if labels is not None:
+        at = T[5 * outs[0] + 4]
+        n = S[at + S[at]] if S[at] else 1
+        if not isinstance(labels, list) or len(labels) != n:
+            fail((25, what, n))
