@@ -11,8 +11,9 @@
 #
 # RAM: one function, its arguments few and common names: every name a module
 # mentions is a qstr, kept for good (docs/DEVICE.md, "Names cost RAM too").
-from .structs import MoteError
+from .structs import MoteError, Const, forget
 from .optable import spec
+from .decode import decode_all
 
 def fail(a):
     # raise the MoteError of check a[0] with the values a[1:]. The messages of
@@ -42,9 +43,10 @@ def fail(a):
         "%s: metadata is not a JSON object",
         "%s: interleaved layers in a format 1.%d file: convert the model again",
         "%s: layer %d has no input or output tensor",
-        "%s: layer %d: its weights, bias, multipliers or shifts do not fit its input and output shapes",
+        "%s: layer %d: its shapes do not fit each other (input, output, weights, bias, multipliers, shifts)",
         "%s: tensors %d and %d overlap in the arena while both are live",
         "%s: metadata: labels must be a list of %d names, one per output",
+        "%s: layer %d: constant %d holds %d, outside %d..%d",
     )[a[0]] % a[1:])
 
 
@@ -60,6 +62,11 @@ def check(net, f, what, n, size, ins, outs):
     _parse(c, what, secs, layer_secs, net.chunk, [Out(x) for x in a])
     c = secs = layer_secs = None
     T, _, S, AT, OP, G, C = a
+    # the decoders this imports (multipliers, shifts below) go again at the
+    # end, but for those a model loaded before uses
+    import sys
+    dec = ("motes.bits", "motes.huff", "motes.zrun", "motes.dec_native")   # (a local: no qstr)
+    had = [k for k in dec if k in sys.modules]
     nt = len(T) // 5
     for i in range(nt):
         if T[5 * i]:
@@ -118,9 +125,9 @@ def check(net, f, what, n, size, ins, outs):
                 p.append(0)
                 continue
             v = G[k]
-            r = b"saogpfmhkqv".find(kinds[j:j + 1])
-            a = (-0x80000000, -128, -255, 1, 0, 1, 0, -31, 0, 0, -128)[r]
-            b = (0x7FFFFFFF, 127, 255, 255, 32767, 32767, 0x7FFFFFFF, 31, 20, 2, 127)[r]
+            r = b"saogpfmhkqviu".find(kinds[j:j + 1])
+            a = (-0x80000000, -128, -128, 1, 0, 1, 0, -31, 0, 0, -128, -127, 0)[r]
+            b = (0x7FFFFFFF, 127, 127, 255, 32767, 32767, 0x7FFFFFFF, 31, 20, 2, 127, 128, 31)[r]
             if v < a or v > b:
                 fail((12, what, i, j, v, a, b))
             if r == 1:                  # 'a': act_min, then act_max
@@ -141,15 +148,24 @@ def check(net, f, what, n, size, ins, outs):
                     fail((15, what, i, j, v >> 4, b))
                 if v >> 4 and 0 < v & 15 < 3:
                     fail((16, what, i, j, v & 15, v >> 4))
+        at = T[5 * x[0] + 4] if x else 0
+        xs = S[at + 1:at + 1 + S[at]]
+        at = T[5 * y[0] + 4]
+        ys = S[at + 1:at + 1 + S[at]]
+        if op == 3 or op == 4:
+            # pools: the same batch and channels, 4-d
+            if len(xs) != 4 or len(ys) != 4 or xs[0] != ys[0] or xs[3] != ys[3]:
+                fail((23, what, i))
+        if op in (5, 6, 7, 8, 14, 15, 16, 17, 18, 21, 22, 23) and (T[5 * x[0] + 3] != T[5 * y[0] + 3] or (
+                op not in (5, 17, 18) and xs[-1:] != ys[-1:])):
+            # one value out per value in (the activations, SOFTMAX, QUANTIZE,
+            # RESHAPE and its kin), the rows of the same length but for the aliases
+            fail((23, what, i))
         if op > 2:
             continue
         # FULLY_CONNECTED (0), CONV_2D (1), DEPTHWISE_CONV_2D (2): the weights'
         # shape against the input and output, the per-channel arrays against
         # the output channels: what every backend's kernels rely on
-        at = T[5 * x[0] + 4]
-        xs = S[at + 1:at + 1 + S[at]]
-        at = T[5 * y[0] + 4]
-        ys = S[at + 1:at + 1 + S[at]]
         ok = slots[0] >= 0 and slots[2] >= 0 and slots[3] >= 0
         if ok:
             at = C[4 * slots[0] + 1]
@@ -177,6 +193,18 @@ def check(net, f, what, n, size, ins, outs):
                     ok = n == oc or (n == 1 and j > 1)
         if not ok:
             fail((23, what, i))
+        # the multipliers' and shifts' values (small arrays: decoded here, once)
+        for j in (2, 3):
+            v = slots[j]
+            if C[4 * v] & 15 < 5:
+                at = C[4 * v + 1]
+                n = 1
+                for d in S[at + 1:at + 1 + S[at]]:
+                    n *= d
+                for d in decode_all(f, Const(C[4 * v] & 15, C[4 * v] >> 4, S[at + 1:at + 1 + S[at]], C[4 * v + 2],
+                                             C[4 * v + 3], n)):
+                    if d < (0 if j == 2 else -31) or d > (0x7FFFFFFF if j == 2 else 31):
+                        fail((26, what, i, j, d, 0 if j == 2 else -31, 0x7FFFFFFF if j == 2 else 31))
     for u in range(nt):
         if hi[u] < 0:
             continue
@@ -200,3 +228,6 @@ def check(net, f, what, n, size, ins, outs):
         n = S[at + S[at]] if S[at] else 1
         if not isinstance(labels, list) or len(labels) != n:
             fail((25, what, n))
+    for k in dec:
+        if k not in had:
+            forget(k)

@@ -50,7 +50,7 @@ BIASPRED_WRITE_OPS = ("DEPTHWISE_CONV_2D",)
 PARAM_LIMITS = {
     "s": (-(1 << 31), (1 << 31) - 1),   # any int32
     "a": (-128, 127),                   # a fused activation's clamp bound (act_min <= act_max)
-    "o": (-255, 255),                   # an offset or zero point
+    "o": (-128, 127),                   # an output offset or a zero point (int8)
     "g": (1, 255),                      # a stride or dilation
     "p": (0, 32767),                    # a padding amount
     "f": (1, 32767),                    # a filter size or depth multiplier
@@ -59,11 +59,14 @@ PARAM_LIMITS = {
     "k": (0, 20),                       # the left shift of ADD / SUB
     "q": (0, 2),                        # QUANTIZE / DEQUANTIZE mode
     "v": (-128, 127),                   # a padding value
+    "i": (-127, 128),                   # an input or filter offset: minus an int8 zero point
+    "u": (0, 31),                       # SOFTMAX's input left shift
 }
-KIND_LETTERS = "saogpfmhkqv"            # the device's order (reader.py)
+KIND_LETTERS = "saogpfmhkqviu"          # the device's order (verify.py)
 _KIND_OF = {"act_min": "a", "act_max": "a", "pad_value": "v", "mode": "q", "left_shift": "k",
             "stride_h": "g", "stride_w": "g", "dilation_h": "g", "dilation_w": "g",
-            "pad_h": "p", "pad_w": "p", "filter_h": "f", "filter_w": "f", "depth_multiplier": "f"}
+            "pad_h": "p", "pad_w": "p", "filter_h": "f", "filter_w": "f", "depth_multiplier": "f",
+            "input_left_shift": "u"}
 
 
 def param_kind(name: str) -> str:
@@ -72,6 +75,8 @@ def param_kind(name: str) -> str:
         return "l"
     if name in _KIND_OF:
         return _KIND_OF[name]
+    if name in ("input_offset", "input1_offset", "input2_offset", "filter_offset"):
+        return "i"
     if name.endswith("_offset") and name != "sum_offset" or name.endswith("zero_point"):
         return "o"
     if "multiplier" in name:
@@ -522,6 +527,106 @@ def read_header(data: bytes, what: str = "file") -> tuple[int, int, int]:
     return major, minor, flags
 
 
+def board_json(data: bytes):
+    """The metadata as the board's json.loads reads it (MicroPython's extmod/modjson.c):
+    a lenient parser (commas and colons count as spaces), so the host accepts and
+    refuses exactly the files a board does. ValueError if it fails there."""
+    data = bytes(data)
+    n, i = len(data), 0
+    NONE = object()
+    stack, top, key = [], None, NONE
+
+    def cur():
+        return data[i] if i < n else 0          # a 0 byte ends the input there too
+
+    while True:
+        c = cur()
+        if not c:
+            raise ValueError("syntax error in JSON")
+        i += 1
+        enter, value = False, NONE
+        if c in b",: \t\n\r":
+            continue
+        for word, v in ((b"null", None), (b"false", False), (b"true", True)):
+            if c == word[0]:
+                if data[i:i + len(word) - 1] != word[1:]:
+                    raise ValueError("syntax error in JSON")
+                i += len(word) - 1
+                value = v
+        if value is not NONE or c in b"nft":
+            pass
+        elif c == 0x22:                                # a string
+            out = bytearray()
+            while cur() and cur() != 0x22:
+                b = cur()
+                if b == 0x5C:
+                    i += 1
+                    b = cur()
+                    if b == 0x75:                      # \uXXXX
+                        num = 0
+                        for _ in range(4):
+                            i += 1
+                            d = ((cur() | 0x20) - 0x30) & 0xFF
+                            if d > 9:
+                                d = (d - (0x61 - 0x3A)) & 0xFF
+                            num = (num << 4) | d
+                        out += chr(num).encode("utf-8", "surrogatepass")
+                        i += 1
+                        continue
+                    b = {0x62: 8, 0x66: 12, 0x6E: 10, 0x72: 13, 0x74: 9}.get(b, b)
+                out.append(b)
+                i += 1
+            if not cur():
+                raise ValueError("syntax error in JSON")
+            i += 1
+            value = out.decode("utf-8")
+        elif c == 0x2D or 0x30 <= c <= 0x39:          # a number
+            start, flt = i - 1, False
+            while True:
+                b = cur()
+                if b in b".Ee":
+                    flt = True
+                elif not (b in b"+-" or 0x30 <= b <= 0x39) or not b:
+                    break
+                i += 1
+            text = data[start:i].decode()
+            value = float(text) if flt else int(text)
+        elif c in b"[{":
+            value, enter = ([] if c == 0x5B else {}), True
+        elif c in b"]}":
+            if top is None:
+                raise ValueError("syntax error in JSON")
+            if not stack:
+                break
+            top = stack.pop()
+            continue
+        else:
+            raise ValueError("syntax error in JSON")
+        if top is None:
+            top = value
+            if not enter:
+                break
+            continue
+        if isinstance(top, list):
+            top.append(value)
+        else:
+            if key is NONE:
+                if enter:
+                    raise ValueError("syntax error in JSON")
+                key = value
+            else:
+                top[key] = value
+                key = NONE
+        if enter:
+            stack.append(top)
+            top = value
+    while cur() and data[i] in b" \t\n\r\f\v":
+        i += 1
+    if cur() or stack:
+        raise ValueError("syntax error in JSON")
+    return top
+
+
 def section_table(data: bytes, what: str = "file") -> list[tuple[int, int, int]]:
     """The section table: [(kind, offset, length)], offsets from the start of the file."""
     r = Reader(data, f"{what}: section table")
@@ -747,6 +852,8 @@ def _interleave_problem(layer: Layer, packed: dict, tensors, minor: int) -> str 
 
 ALIAS_OPS = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
 CONST_INPUT_OPS = ("ADD", "SUB", "MUL", "CONCATENATION")    # may take all their inputs from constants
+# one value out per value in: activations, SOFTMAX, QUANTIZE / DEQUANTIZE, RESHAPE and its kin (op ids)
+ONE_TO_ONE_OPS = (5, 6, 7, 8, 14, 15, 16, 17, 18, 21, 22, 23)
 
 
 def verify(model: MoteModel, what: str = "file") -> None:
@@ -780,6 +887,16 @@ def verify(model: MoteModel, what: str = "file") -> None:
             raise FormatError(f"{what}: layer {i} has no input or output tensor")
         if layer.op in ALIAS_OPS and len(layer.inputs) == 1 and len(layer.outputs) == 1:
             root[layer.outputs[0]] = find(layer.inputs[0])
+        xs = tensors[layer.inputs[0]].shape if layer.inputs else ()
+        ys = tensors[layer.outputs[0]].shape
+        if layer.op in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+            # pools: the same batch and channels, 4-d
+            if len(xs) != 4 or len(ys) != 4 or xs[0] != ys[0] or xs[3] != ys[3]:
+                raise FormatError(_SHAPES % (what, i))
+        if ops.OP_IDS[layer.op] in ONE_TO_ONE_OPS and (sizes[layer.inputs[0]] != sizes[layer.outputs[0]] or (
+                layer.op not in ALIAS_OPS and xs[-1:] != ys[-1:])):
+            # one value out per value in, the rows of the same length but for the aliases
+            raise FormatError(_SHAPES % (what, i))
         if layer.op in DERIVED_OPS:
             _verify_conv(what, i, layer, model.packed[i], tensors, sizes)
     for u in range(len(tensors)):
@@ -828,8 +945,18 @@ def _verify_conv(what, i, layer, packed, tensors, sizes):
                 n = pc.count
                 ok = n == oc or (n == 1 and name != "bias")
     if not ok:
-        raise FormatError(f"{what}: layer {i}: its weights, bias, multipliers or shifts do not fit its input "
-                          "and output shapes")
+        raise FormatError(_SHAPES % (what, i))
+    # the multipliers' and shifts' values (small arrays: decoded here, once)
+    for j, name, lo, hi in ((2, "multiplier", 0, (1 << 31) - 1), (3, "shift", -31, 31)):
+        pc = packed.get(name)
+        if pc is not None and pc.codec not in DERIVED:
+            v = pc.decode()
+            bad = v[(v < lo) | (v > hi)]
+            if bad.size:
+                raise FormatError(f"{what}: layer {i}: constant {j} holds {int(bad[0])}, outside {lo}..{hi}")
+
+
+_SHAPES = "%s: layer %d: its shapes do not fit each other (input, output, weights, bias, multipliers, shifts)"
 
 
 def from_bytes(data: bytes, what: str = "file", decode: bool = True, check: bool = True) -> MoteModel:
@@ -842,7 +969,7 @@ def from_bytes(data: bytes, what: str = "file", decode: bool = True, check: bool
     for kind, _, payload in iter_sections(data, what):
         if kind == SEC_META:
             try:
-                meta = json.loads(payload.decode("utf-8"))
+                meta = board_json(payload)
             except ValueError:
                 meta = None
             if not isinstance(meta, dict):
