@@ -766,7 +766,8 @@ def _decode_layer_data(payload: bytes, i: int, layers, masks, packed, tensors, w
         # weights int8, bias and multipliers int32, shifts int8 (FULLY_CONNECTED, CONV_2D,
         # DEPTHWISE_CONV_2D); the constants of other ops int8
         want = (0, 3, 3, 0)[slot] if op < 3 else 0
-        if dt != want and not (layers[i].interleaved and slot < 2):   # (the interleaving rules say more)
+        if dt != want and (dt >= len(DTYPES) or not (layers[i].interleaved and slot < 2)):
+            # (an interleaved layer's own rules say more: _interleave_problem)
             raise FormatError(f"{what}: layer {i}: constant {slot} has dtype code {dt}, not {want}")
         if dt and 0 < codec < 3:
             raise FormatError(f"{what}: layer {i}: constant {slot}: codec {codec} does not take dtype code {dt}")
