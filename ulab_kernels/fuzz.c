@@ -119,13 +119,26 @@ static void fuzz_huff(void) {
     }
 }
 
-static void quant(mk_quant *q, int32_t oc, int32_t **m, int8_t **s) {
+/* the buffers of a layer with weights: input, weights, output, bias, multipliers, shifts */
+typedef struct {
+    mk_quant q;
+    int32_t *m, *bias;
+    int8_t *s, *x, *w, *y;
+} layer_t;
+
+static void layer(layer_t *L, int32_t oc, int32_t ni, int32_t nf, int32_t no) {
     int32_t c = rnd() % 4 ? (oc > 0 ? oc : 1) : 1;
-    *m = words(c, 1);
-    *s = shifts(c);
-    q->multiplier = *m;
-    q->shift = *s;
-    q->count = c;
+    L->m = words(c, 1);
+    L->s = shifts(c);
+    L->q = (mk_quant){L->m, L->s, c};
+    L->x = buf(ni);
+    L->w = buf(nf);
+    L->y = buf(no);
+    L->bias = rnd() % 4 ? words(oc > 0 ? oc : 1, 2) : NULL;
+}
+
+static void unlayer(layer_t *L) {
+    free(L->x); free(L->w); free(L->y); free(L->bias); free(L->m); free(L->s);
 }
 
 static void fuzz_fc(void) {
@@ -158,14 +171,11 @@ static void fuzz_fc(void) {
         }
         p.prepared = rq;
     }
-    mk_quant q;
-    int32_t *m;
-    int8_t *s;
-    quant(&q, oc, &m, &s);
-    int8_t *x = buf(ni), *w = buf(nf), *y = buf(no);
-    int32_t *bias = rnd() % 4 ? words(oc > 0 ? oc : 1, 2) : NULL;
-    status(mk_fully_connected_s8(&p, &q, &in, x, &f, w, bias, &out, y));
-    free(x); free(w); free(y); free(bias); free(m); free(s); free(rq);
+    layer_t L;
+    layer(&L, oc, ni, nf, no);
+    status(mk_fully_connected_s8(&p, &L.q, &in, L.x, &f, L.w, L.bias, &out, L.y));
+    unlayer(&L);
+    free(rq);
 }
 
 static void fuzz_conv(int dw) {
@@ -185,22 +195,18 @@ static void fuzz_conv(int dw) {
         refused++;
         return;
     }
-    mk_quant q;
-    int32_t *m;
-    int8_t *s;
-    quant(&q, oc, &m, &s);
-    int8_t *x = buf(ni), *w = buf(nf), *y = buf(no);
-    int32_t *bias = rnd() % 4 ? words(oc > 0 ? oc : 1, 2) : NULL;
+    layer_t L;
+    layer(&L, oc, ni, nf, no);
     if (dw) {
-        status(mk_depthwise_conv_s8(&p, &q, &in, x, &f, w, bias, &out, y));
+        status(mk_depthwise_conv_s8(&p, &L.q, &in, L.x, &f, L.w, L.bias, &out, L.y));
     } else {
         int32_t ns = mk_convolve_s8_scratch_size(&p, &in, &f);
         ns = ns < 0 || ns > (1 << 16) ? 16 : ns;
         mk_ctx ctx = {buf(ns), ns};
-        status(mk_convolve_s8(&ctx, &p, &q, &in, x, &f, w, bias, &out, y));
+        status(mk_convolve_s8(&ctx, &p, &L.q, &in, L.x, &f, L.w, L.bias, &out, L.y));
         free(ctx.buf);
     }
-    free(x); free(w); free(y); free(bias); free(m); free(s);
+    unlayer(&L);
 }
 
 static void fuzz_pool(void) {
