@@ -388,7 +388,7 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
             if op & 64 and slot < 2 and (dt != 3 * slot or codec == 6):
                 raise MoteError(il % (what, i))
             if dt > 4:
-                fail(15, what, i, slot, dt, (0, 3, 3, 0)[slot] if op & 63 < 3 else 0)
+                fail(15, what, i, slot, dt)
             if kind & 0x80:             # implied shape [C] (format 1.1)
                 if channels < 0:
                     raise MoteError("%s: implied shape [C] on a layer without output channels" % what)

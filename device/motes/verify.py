@@ -25,7 +25,7 @@ def fail(a):
         "%s: section kind %d repeated, or the graph before the tensors",
         "%s: section table covers %d bytes but the file has %d",
         "%s: shape %s has too many elements",
-        "%s: tensor %d has dtype code %d: activations are int8",
+        "%s: tensor %d has dtype code %d, unknown",
         "%s: a zero point is %d, outside -128..127",
         "%s: tensor %d: %d bytes at arena offset %d are outside the arena (%d bytes)",
         "%s: %d bytes left over",
@@ -35,7 +35,7 @@ def fail(a):
         "%s: layer %d: param %d is %d, outside %d..%d",
         "%s: layer %d: act_min %d is above act_max %d",
         "%s: layer %d: constant mask %d has bits for no constant",
-        "%s: layer %d: constant %d has dtype code %d, not %d",
+        "%s: layer %d: constant %d has dtype code %d: constants are integers",
         "%s: layer %d: constant %d: codec %d does not take dtype code %d",
         "%s: layer %d: constants overrun their section",
         "%s: layer %d: constant %d: %d payload bytes for %d values",
@@ -47,6 +47,7 @@ def fail(a):
         "%s: tensors %d and %d overlap in the arena while both are live",
         "%s: metadata: labels must be a list of %d names, one per output",
         "%s: layer %d: constant %d holds %d, outside %d..%d",
+        "%s: layer %d: tensor %d has dtype code %d: only QUANTIZE's input and DEQUANTIZE's output are not int8",
     )[a[0]] % a[1:])
 
 
@@ -68,13 +69,15 @@ def check(net, f, what, n, size, ins, outs):
     dec = ("motes.bits", "motes.huff", "motes.zrun", "motes.dec_native")   # (a local: no qstr)
     had = [k for k in dec if k in sys.modules]
     nt = len(T) // 5
+    nb = [0] * nt                   # each tensor's bytes
     for i in range(nt):
-        if T[5 * i]:
+        if T[5 * i] > 4:
             fail((5, "%s (tensor table)" % what, i, T[5 * i]))
         if T[5 * i + 1] < -128 or T[5 * i + 1] > 127:
             fail((6, "%s (tensor table)" % what, T[5 * i + 1]))
-        if T[5 * i + 2] + T[5 * i + 3] > size:
-            fail((7, what, i, T[5 * i + 3], T[5 * i + 2], size))
+        nb[i] = T[5 * i + 3] * (1, 1, 2, 4, 4)[T[5 * i]]
+        if T[5 * i + 2] + nb[i] > size:
+            fail((7, what, i, nb[i], T[5 * i + 2], size))
     nl = len(OP)
     # lifetimes: the first and last step (layer) that touches each tensor; the
     # model's inputs at 0, its outputs at nl. An alias op's output shares its
@@ -104,11 +107,16 @@ def check(net, f, what, n, size, ins, outs):
                 while root[r] != r:
                     r = root[r]
                 root[y[0]] = r
-        for t in x + y if i >= 0 else x:
+        for q in range(len(x) + len(y)):
+            t = x[q] if q < len(x) else y[q - len(x)]
             if s < lo[t]:
                 lo[t] = s
             if s > hi[t]:
                 hi[t] = s
+            # int8 activations, but QUANTIZE's input and DEQUANTIZE's output
+            # (float32 at the model's edges)
+            if i >= 0 and T[5 * t] and op != (16 if q < len(x) else 23):
+                fail((27, what, i, t, T[5 * t]))
         if i < 0:
             continue
         # each scalar param within the range of its kind (the letters of
@@ -126,7 +134,7 @@ def check(net, f, what, n, size, ins, outs):
                 continue
             v = G[k]
             r = b"saogpfmhkqviu".find(kinds[j:j + 1])
-            a = (-0x80000000, -128, -128, 1, 0, 1, 0, -31, 0, 0, -128, -127, 0)[r]
+            a = (-0x80000000, -128, -128, 1, 0, 1, 0, -63, 0, 0, -128, -127, 0)[r]
             b = (0x7FFFFFFF, 127, 127, 255, 32767, 32767, 0x7FFFFFFF, 31, 20, 2, 127, 128, 31)[r]
             if v < a or v > b:
                 fail((12, what, i, j, v, a, b))
@@ -137,15 +145,14 @@ def check(net, f, what, n, size, ins, outs):
             p.append(v)
             k += 1
         slots = G[k + 1:k + 1 + G[k]]
-        # weights int8, bias and multipliers int32, shifts int8 (FULLY_CONNECTED,
-        # CONV_2D, DEPTHWISE_CONV_2D); the constants of other ops int8; Huffman
-        # and zero-run only for int8
+        # integer constants (a kernel takes any of int8, uint8, int16, int32:
+        # the native ones only their own, the others fall back to Python);
+        # Huffman and zero-run only for int8
         for j in range(len(slots)):
             if slots[j] >= 0:
                 v = C[4 * slots[j]]
-                b = (0, 3, 3, 0)[j] if op < 3 else 0
-                if v >> 4 != b:
-                    fail((15, what, i, j, v >> 4, b))
+                if v >> 4 > 3:
+                    fail((15, what, i, j, v >> 4))
                 if v >> 4 and 0 < v & 15 < 3:
                     fail((16, what, i, j, v & 15, v >> 4))
         at = T[5 * x[0] + 4] if x else 0
@@ -203,8 +210,8 @@ def check(net, f, what, n, size, ins, outs):
                     n *= d
                 for d in decode_all(f, Const(C[4 * v] & 15, C[4 * v] >> 4, S[at + 1:at + 1 + S[at]], C[4 * v + 2],
                                              C[4 * v + 3], n)):
-                    if d < (0 if j == 2 else -31) or d > (0x7FFFFFFF if j == 2 else 31):
-                        fail((26, what, i, j, d, 0 if j == 2 else -31, 0x7FFFFFFF if j == 2 else 31))
+                    if d < (0 if j == 2 else -63) or d > (0x7FFFFFFF if j == 2 else 31):
+                        fail((26, what, i, j, d, 0 if j == 2 else -63, 0x7FFFFFFF if j == 2 else 31))
     for u in range(nt):
         if hi[u] < 0:
             continue
@@ -216,7 +223,7 @@ def check(net, f, what, n, size, ins, outs):
             if hi[v] < 0 or lo[v] > hi[u] or lo[u] > hi[v]:
                 continue
             b = T[5 * v + 2]
-            if b >= a + T[5 * u + 3] or a >= b + T[5 * v + 3]:
+            if b >= a + nb[u] or a >= b + nb[v]:
                 continue
             k = v
             while root[k] != k:

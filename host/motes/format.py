@@ -55,7 +55,7 @@ PARAM_LIMITS = {
     "p": (0, 32767),                    # a padding amount
     "f": (1, 32767),                    # a filter size or depth multiplier
     "m": (0, (1 << 31) - 1),            # a fixed-point multiplier
-    "h": (-31, 31),                     # a shift
+    "h": (-63, 31),                     # a shift (right shifts past 31 round to 0 or -1 alike everywhere)
     "k": (0, 20),                       # the left shift of ADD / SUB
     "q": (0, 2),                        # QUANTIZE / DEQUANTIZE mode
     "v": (-128, 127),                   # a padding value
@@ -670,8 +670,8 @@ def _decode_tensors(payload: bytes, what: str = "file") -> list[TensorInfo]:
     for i in range(r.count()):
         kind = r.u8()
         code, ndim = kind >> 4, kind & 15
-        if code:
-            raise FormatError(f"{r.what}: tensor {i} has dtype code {code}: activations are int8")
+        if code >= len(DTYPES):
+            raise FormatError(f"{r.what}: tensor {i} has dtype code {code}, unknown")
         shape = _shape(r, ndim)
         scale = r.f32()
         t = TensorInfo(shape, DTYPES[code], scale, r.i32(-128, 127, "a zero point"), r.uvarint())
@@ -763,12 +763,9 @@ def _decode_layer_data(payload: bytes, i: int, layers, masks, packed, tensors, w
         if (codec == CODEC_SCALES and (slot != 2 or mask & 8)) or (codec == CODEC_BIASPRED and (slot != 1 or not mask & 1)) \
                 or (codec in DERIVED and (op > 2 or dt != 3)):
             raise FormatError(f"{what}: layer {i}: derived constant (codec {codec}) in the wrong place")
-        # weights int8, bias and multipliers int32, shifts int8 (FULLY_CONNECTED, CONV_2D,
-        # DEPTHWISE_CONV_2D); the constants of other ops int8
-        want = (0, 3, 3, 0)[slot] if op < 3 else 0
-        if dt != want and (dt >= len(DTYPES) or not (layers[i].interleaved and slot < 2)):
-            # (an interleaved layer's own rules say more: _interleave_problem)
-            raise FormatError(f"{what}: layer {i}: constant {slot} has dtype code {dt}, not {want}")
+        # integer constants (the native kernels take their own dtypes, the others fall back to Python)
+        if dt > 3:
+            raise FormatError(f"{what}: layer {i}: constant {slot} has dtype code {dt}: constants are integers")
         if dt and 0 < codec < 3:
             raise FormatError(f"{what}: layer {i}: constant {slot}: codec {codec} does not take dtype code {dt}")
         if kind & IMPLIED_SHAPE:
@@ -862,7 +859,8 @@ def verify(model: MoteModel, what: str = "file") -> None:
     messages of the device's verify.py (docs/FORMAT.md, Verification)."""
     tensors, arena = model.tensors, model.arena_size
     sizes = [int(np.prod(t.shape, dtype=object)) if t.shape else 1 for t in tensors]
-    for i, (t, n) in enumerate(zip(tensors, sizes)):
+    nbytes = [n * DTYPE_SIZES[DTYPES.index(t.dtype)] for t, n in zip(tensors, sizes)]
+    for i, (t, n) in enumerate(zip(tensors, nbytes)):
         if t.offset + n > arena:
             raise FormatError(f"{what}: tensor {i}: {n} bytes at arena offset {t.offset} are outside the arena "
                               f"({arena} bytes)")
@@ -884,6 +882,11 @@ def verify(model: MoteModel, what: str = "file") -> None:
     for i, layer in enumerate(model.layers):
         for t in list(layer.inputs) + list(layer.outputs):
             touch(t, i)
+            # int8 activations, but QUANTIZE's input and DEQUANTIZE's output (float32 at the edges)
+            if tensors[t].dtype != "int8" and not (layer.op == "QUANTIZE" and t in layer.inputs
+                                                   or layer.op == "DEQUANTIZE" and t in layer.outputs):
+                raise FormatError(f"{what}: layer {i}: tensor {t} has dtype code {DTYPES.index(tensors[t].dtype)}: "
+                                  "only QUANTIZE's input and DEQUANTIZE's output are not int8")
         if (not layer.inputs and layer.op not in CONST_INPUT_OPS) or not layer.outputs:
             raise FormatError(f"{what}: layer {i} has no input or output tensor")
         if layer.op in ALIAS_OPS and len(layer.inputs) == 1 and len(layer.outputs) == 1:
@@ -903,12 +906,12 @@ def verify(model: MoteModel, what: str = "file") -> None:
     for u in range(len(tensors)):
         if last[u] < 0:
             continue
-        ou, eu = tensors[u].offset, tensors[u].offset + sizes[u]
+        ou, eu = tensors[u].offset, tensors[u].offset + nbytes[u]
         for v in range(u + 1, len(tensors)):
             if last[v] < 0 or first[v] > last[u] or first[u] > last[v]:
                 continue
             ov = tensors[v].offset
-            if ov >= eu or ou >= ov + sizes[v]:
+            if ov >= eu or ou >= ov + nbytes[v]:
                 continue
             if find(u) != find(v) or ou != ov:
                 raise FormatError(f"{what}: tensors {u} and {v} overlap in the arena while both are live")
@@ -948,7 +951,7 @@ def _verify_conv(what, i, layer, packed, tensors, sizes):
     if not ok:
         raise FormatError(_SHAPES % (what, i))
     # the multipliers' and shifts' values (small arrays: decoded here, once)
-    for j, name, lo, hi in ((2, "multiplier", 0, (1 << 31) - 1), (3, "shift", -31, 31)):
+    for j, name, lo, hi in ((2, "multiplier", 0, (1 << 31) - 1), (3, "shift", -63, 31)):
         pc = packed.get(name)
         if pc is not None and pc.codec not in DERIVED:
             v = pc.decode()
