@@ -13,7 +13,7 @@
 # mentions is a qstr, kept for good (docs/DEVICE.md, "Names cost RAM too").
 from .structs import MoteError, Const, forget
 from .optable import spec
-from .decode import decode_all
+from .decode import new_array, DECODERS
 
 def fail(a):
     # raise the MoteError of check a[0] with the values a[1:]. The messages of
@@ -66,8 +66,7 @@ def check(net, f, what, n, size, ins, outs):
     # the decoders this imports (multipliers, shifts below) go again at the
     # end, but for those a model loaded before uses
     import sys
-    dec = ("motes.bits", "motes.huff", "motes.zrun", "motes.dec_native")   # (a local: no qstr)
-    had = [k for k in dec if k in sys.modules]
+    had = "motes.bits" in sys.modules
     nt = len(T) // 5
     nb = [0] * nt                   # each tensor's bytes
     for i in range(nt):
@@ -200,16 +199,23 @@ def check(net, f, what, n, size, ins, outs):
                     ok = n == oc or (n == 1 and j > 1)
         if not ok:
             fail((23, what, i))
-        # the multipliers' and shifts' values (small arrays: decoded here, once)
+        # the multipliers' and shifts' values (small arrays: decoded here, once),
+        # raw or by the decoders of rice and bitpack, which the model needs
+        # anyway (a Huffman-coded one is not checked: its decoder's names,
+        # qstrs for good, or the native code tables, 4.3 KB, cost the heap more
+        # than a board has to spare here)
         for j in (2, 3):
             v = slots[j]
-            if C[4 * v] & 15 < 5:
+            if C[4 * v] & 15 in (0, 3, 4):
                 at = C[4 * v + 1]
                 n = 1
                 for d in S[at + 1:at + 1 + S[at]]:
                     n *= d
-                for d in decode_all(f, Const(C[4 * v] & 15, C[4 * v] >> 4, S[at + 1:at + 1 + S[at]], C[4 * v + 2],
-                                             C[4 * v + 3], n)):
+                r = Const(C[4 * v] & 15, C[4 * v] >> 4, S[at + 1:at + 1 + S[at]], C[4 * v + 2], C[4 * v + 3], n)
+                d = new_array(r.dtype, n)
+                (__import__("motes.bits", None, None, ("CLASSES",)).CLASSES[r.codec] if r.codec
+                 else DECODERS[0])(f, r).read(d, n)
+                for d in d:
                     if d < (0 if j == 2 else -63) or d > (0x7FFFFFFF if j == 2 else 31):
                         fail((26, what, i, j, d, 0 if j == 2 else -63, 0x7FFFFFFF if j == 2 else 31))
     for u in range(nt):
@@ -235,6 +241,5 @@ def check(net, f, what, n, size, ins, outs):
         n = S[at + S[at]] if S[at] else 1
         if not isinstance(labels, list) or len(labels) != n:
             fail((25, what, n))
-    for k in dec:
-        if k not in had:
-            forget(k)
+    if not had:
+        forget("motes.bits")
