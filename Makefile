@@ -15,7 +15,7 @@ APT_PACKAGES := make gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-user \
 SETUP_STAMP := $(VENV)/.setup-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 SHARED := ../shared/models
 
-.PHONY: setup demo test test-fast clean format-doc device
+.PHONY: setup demo test test-fast clean format-doc device fuzz
 .DEFAULT_GOAL := demo
 
 setup: $(SETUP_STAMP)
@@ -53,6 +53,17 @@ test: setup
 # emulated boards, packaging, person_detect in pure Python); make test stays the whole suite
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow" tests
+
+# the long fuzz campaign of issue #14 (bench/fuzz.py): 20,000 mutated .mote files over
+# every backend, 2,000 .tflite files through the importer; then the C decoders and
+# kernels under AddressSanitizer and UndefinedBehaviorSanitizer (ulab_kernels/fuzz.c,
+# gcc's own sanitizers: no other package needed), 1,000,000 calls
+SANITIZE := -std=c99 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+fuzz: setup
+	$(PY) bench/fuzz.py
+	@mkdir -p build
+	gcc $(SANITIZE) -o build/kernels-fuzz ulab_kernels/fuzz.c ulab_kernels/kernels.c ulab_kernels/huffman.c
+	build/kernels-fuzz 1000000
 
 # The device runtime as .mpy files for a board: make device ARCH=armv6m (RP2040),
 # xtensawin (ESP32), armv7emsp (STM32, nRF), rv32imc (ESP32-C3), x64 (unix port).

@@ -425,3 +425,76 @@ os.rename('/escape.txt', '/renamed.txt')
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert (flash / "note.txt").read_text() == "hello"
+
+
+def test_stray_copies_are_removed_by_the_next_deploy(board):
+    """Cut copies of files this deploy does not write (an old runtime module, another
+    model) are removed too, in every folder it writes to (issue #14)."""
+    s = connect(board)
+    try:
+        deploy.deploy(s, example="soil_moisture", say=lambda m: None)
+        lib = board.flash / "lib" / "motes"
+        strays = [lib / "gone.mpy.part", lib / "net.mpy.old", board.flash / "other.mote.part"]
+        for p in strays:
+            p.write_bytes(b"half a file")
+        r = deploy.deploy(s, example="soil_moisture", say=lambda m: None)
+    finally:
+        s.close()
+    assert r["copied"] == 0
+    assert not any(p.exists() for p in strays), [p.name for p in strays if p.exists()]
+    assert (lib / "net.mpy").exists()
+    assert not [p for p in board.flash.rglob("*.part")]
+
+
+def test_sigkill_of_deploy_at_any_point_keeps_the_old_model(tmp_path, motes_file):
+    """A real `motes deploy` process killed (SIGKILL) at several points while it
+    replaces soil.mote: each time the board (started again on the same flash: the
+    emulated terminal does not outlive its user's death, a USB board would) still
+    loads soil.mote, the old model or, once the copy is done, the new one; the next
+    deploy finishes and leaves no .part or .old behind (issue #14)."""
+    import signal
+    import time
+    _tools()
+    folder = tmp_path / "board"
+    new = ROOT / "examples" / "person_detection" / "person.mote"    # 210 KB: a copy that takes a while
+    old_sha, new_sha = sha(SOIL / "soil.mote"), sha(new)
+    with EmulatedBoard(folder) as b:
+        s = connect(b)
+        deploy.deploy(s, example="soil_moisture", say=lambda m: None)
+        s.close()
+    kills = cut = 0
+    part = folder / "flash" / "soil.mote.part"
+    # killed before the copy (plain delays), then while soil.mote.part grows
+    for k, delay in enumerate([0.3, 0.6, 0.0, 0.05, 0.2, 0.5, 1.0, 2.0, 4.0]):
+        with EmulatedBoard(folder) as b:
+            proc = subprocess.Popen([sys.executable, "-m", "motes.cli", "deploy", str(new), "--example",
+                                     "soil_moisture", "--port", "@"], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, env=b.env())
+            if k < 2:
+                time.sleep(delay)
+            else:
+                t0 = time.time()
+                while not part.exists() and proc.poll() is None and time.time() - t0 < 60:
+                    time.sleep(0.002)
+                time.sleep(delay)
+            done = proc.poll() is not None
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += not done
+        assert sha(folder / "flash" / "soil.mote") in (old_sha, new_sha)
+        cut += part.exists()
+        with EmulatedBoard(folder, heap="512K") as b:
+            out = run_on_board(b, "import motes\nnet = motes.load('soil.mote', verbose=False)\nprint(len(net.ops))")
+        assert out.strip().isdigit(), out
+        if sha(folder / "flash" / "soil.mote") == new_sha:
+            break
+    assert kills >= 2 and cut, f"the kills came too late ({kills} kills, {cut} mid-copy)"
+    print(f"{kills} kills, {cut} of them mid-copy")
+    with EmulatedBoard(folder) as b:
+        s = connect(b)
+        try:
+            deploy.deploy(s, new, example="soil_moisture", say=lambda m: None)
+        finally:
+            s.close()
+    assert sha(folder / "flash" / "soil.mote") == new_sha
+    assert not list((folder / "flash").rglob("*.part")) and not list((folder / "flash").rglob("*.old"))

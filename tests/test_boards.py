@@ -87,7 +87,9 @@ def test_a_board_without_the_native_module_file_uses_viper(motes_files):
 # ROMFS, M3: micro_speech 51K, kws 65K, person_detect 109K), plus about 1-2 KB: the
 # GC's first-fit layout makes the boundary not quite monotonic. person_detect
 # at 128K rebuilds its constants per inference (they fit from 136K).
-TARGET_HEAPS = {"micro_speech_quantized": 52 * 1024, "mlperf_tiny_kws_ref_model": 66 * 1024,
+# micro_speech: 53K since the verifier of issue #14 (52K from the rest of
+# its checks, 53K with its pass over the graph), hence 54K.
+TARGET_HEAPS = {"micro_speech_quantized": 54 * 1024, "mlperf_tiny_kws_ref_model": 66 * 1024,
                 "person_detect": 128 * 1024}
 
 

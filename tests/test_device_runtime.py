@@ -180,7 +180,11 @@ STREAMING_HEAPS = {"micro_speech_quantized": "80K", "mlperf_tiny_kws_ref_model":
 # per inference runs out of 272-byte pieces. Issue #12 moved the RAM figures to
 # the emulated M3 board, where micro_speech runs in 51K native, 39K viper:
 # test_boards.py.)
-TARGET_HEAPS = {"micro_speech_quantized": "52K", "mlperf_tiny_kws_ref_model": "64K",
+# (mlperf_tiny_kws, native, ROMFS: whether a heap is enough is not monotonic
+# there: with issue #14's verifier, in 512-byte steps from 60K, it runs at
+# 63.5K, 64.5K and from 65.5K on, not at 64K; before, at 64K, 65K and from
+# 65.5K on. 66K runs with both.)
+TARGET_HEAPS = {"micro_speech_quantized": "52K", "mlperf_tiny_kws_ref_model": "66K",
                 "person_detect": "128K"}
 
 
@@ -216,7 +220,7 @@ def test_streaming_runs_in_the_target_heap_from_romfs(tmp_path, name, backend):
 def test_op_table_on_the_board():
     # the one-string op table (optable.py) gives every op's params and
     # constants as the host's table does, and None for an unknown id
-    from motes import ops
+    from motes import format as F, ops
     by_id = {op_id: name for name, op_id in ops.OP_IDS.items() if name in ops.OPS}
     ids = list(range(max(by_id) + 3))
     code, out = run("from motes.optable import spec\nprint([spec(i) for i in %r])" % ids)
@@ -227,7 +231,7 @@ def test_op_table_on_the_board():
             assert g is None
             continue
         mod = ops.OPS[by_id[i]]
-        assert g == ("".join("l" if p.endswith("[]") else "s" for p in mod.PARAMS), len(mod.CONSTS))
+        assert g == ("".join(F.param_kind(p) for p in mod.PARAMS), len(mod.CONSTS))
 
 
 def test_format_1_1_layout(files, tmp_path):

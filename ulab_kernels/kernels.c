@@ -173,10 +173,17 @@ static uint8_t *rq_fast(const uint32_t *acc, const rqc *rc, uint8_t *y, const rq
         if ((uint32_t)((v >> 19) + 1) > 1u) {
             break;
         }
-        int32_t s1 = v * rc->m1 + ((v * rc->m0) >> 11);
-        int32_t S = (s1 >> 11) + v * rc->m2;
-        S += (int32_t)((uint32_t)(S >> 31) << 9);   /* S < 0: -2^9 */
-        int32_t u = (S + rc->c) >> rc->e9;
+        /* wrapping products and sums, and a shift by e9 as ARM's (by the low
+         * byte; 32 or more: the sign): the same numbers for a valid table, and
+         * for a hand-made one wrong numbers as the Thumb code gives, never
+         * undefined behaviour (ulab_kernels/fuzz.c) */
+        const uint32_t uv = (uint32_t)v;
+        int32_t s1 = (int32_t)(uv * (uint32_t)rc->m1 + (uint32_t)((int32_t)(uv * (uint32_t)rc->m0) >> 11));
+        int32_t S = (int32_t)((uint32_t)(s1 >> 11) + uv * (uint32_t)rc->m2);
+        S = (int32_t)((uint32_t)S + ((uint32_t)(S >> 31) << 9));   /* S < 0: -2^9 */
+        const int32_t t = (int32_t)((uint32_t)S + (uint32_t)rc->c);
+        const uint32_t e = (uint32_t)rc->e9 & 255u;
+        int32_t u = e > 31 ? t >> 31 : t >> e;
         if ((uint32_t)u > (uint32_t)k->hr) {
             if (!rc->e9) {
                 break;
@@ -1306,8 +1313,10 @@ MK_SMALL mk_status mk_elementwise_s8(mk_elem_op op, const mk_elem_params *p,
         shape[k] = d;
         s1[k] = d1 == 1 ? 0 : st1;
         s2[k] = d2 == 1 ? 0 : st2;
-        st1 *= d1;   /* both stay below n1, n2 */
-        st2 *= d2;
+        /* both stay below n1, n2 unless a dim is 0: then a huge one may follow
+         * (wrapping, not undefined: no == 0 returns below before a stride is used) */
+        st1 = (int32_t)((uint32_t)st1 * (uint32_t)d1);
+        st2 = (int32_t)((uint32_t)st2 * (uint32_t)d2);
         total = mul_count(total, d);
         idx[k] = 0;
     }

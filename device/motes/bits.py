@@ -133,6 +133,8 @@ class Bits:
             b = self.take(8)
             u |= (b & 0x7F) << s
             if b < 0x80:
+                if s and not b:         # as the host's decoder: no over-long form
+                    self.fail("base varint is over-long")
                 break
             s += 7
             if s > 28:

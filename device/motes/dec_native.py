@@ -53,8 +53,10 @@ class Decoder:
             self.buf = bytearray(_CHUNK)
         # the C decoder's state (ulab_kernels/modmotes.c): bits held, their
         # count, the place in data; zerorun also zeros to come, whether a
-        # value is due, values left
-        self.state = array("i", [0, 0, 0, 0, 0, ref.n] if ref.codec == 2 else [0, 0, 0])
+        # value is due, values left; last (ours, the C side ignores it) the
+        # values not yet read (not an attribute: the instance that _owner
+        # keeps would need a bigger attribute table)
+        self.state = array("i", [0, 0, 0, 0, 0, ref.n, ref.n] if ref.codec == 2 else [0, 0, 0, ref.n])
         if not ref.n:                   # an empty array: nothing to decode
             self.codec = 0
         self.pos = self._claim()
@@ -120,6 +122,14 @@ class Decoder:
                 raise MoteError("damaged weights (decoder status %d)" % got)
             done += got
             if done >= n:
+                state[-1] -= n
+                if not state[-1]:
+                    # every value is out: as the Python decoders (bits.py), the
+                    # bitstream must end within its last byte, zero-padded
+                    got = state[1] + 8 * (len(self.data) - state[2] + self.end - self.pos)
+                    if got >= 8 or state[0] & ((1 << got) - 1):
+                        # (one message: each string constant of a module costs RAM)
+                        raise MoteError("payload: %d bits after its last value" % got)
                 return
             # the bits held ran out inside a code: the next chunk of the payload
             if state[2] < len(self.data):

@@ -4,7 +4,7 @@
 # the last step of loading, when every other block is in place), then dropped.
 import gc
 
-from .structs import DTYPES, forget
+from .structs import DTYPES, MoteError, forget
 from . import kernels, decode
 
 
@@ -145,7 +145,10 @@ def _hold(net, f, keep, count, pools, pooled=True):
             if r.codec > 4:
                 derived = True
             else:
-                decode.decode_into(f, r, held[i])
+                try:
+                    decode.decode_into(f, r, held[i])
+                except MoteError as e:      # a damaged payload: named with the file
+                    raise MoteError("%s: %s" % (net.what, e))
     net._held = held
     if derived:                 # format 1.1: rebuilt from the scales and weights
         from . import derive

@@ -27,7 +27,7 @@ from micropython import const
 from array import array
 import gc
 
-from .structs import Tensor, Const, Layer, forget
+from .structs import Tensor, Const, Layer, MoteError, forget
 from .decode import decode_all, decode_into, RowStream, prepare, new_array
 from . import kernels
 
@@ -247,7 +247,16 @@ class Net:
             L = self.layer(i)
             if trace:
                 trace.start()
-            self._fns[i](self, L, [tensor(j) for j in L.ins], [tensor(j) for j in L.outs])
+            try:
+                self._fns[i](self, L, [tensor(j) for j in L.ins], [tensor(j) for j in L.outs])
+            except Exception as e:
+                # the native module's ValueError('bad dims'), a decoder's
+                # MoteError, an IndexError of a kernel: one MoteError naming
+                # the file and the layer. (Few names and short strings: in
+                # this module, which stays, each costs RAM for good)
+                if type(e) is MemoryError:
+                    raise
+                raise MoteError("%s: %s: %s" % (self.what, "layer %d" % i, e))
             self._dv = self._wc = None
             if trace:
                 trace.layer(i, L)

@@ -1,10 +1,11 @@
 # Generated from host/motes/ops by 'make format-doc'; do not edit.
 # Param and constant order: the op table in docs/FORMAT.md.
-# Per op id: its param letters ('s' scalar, 'l' list), its number of
+# Per op id: its param letters (the kind of each scalar, format.PARAM_LIMITS; 'l' a list),
+# its number of
 # constants, '/'. One string, so that it costs no RAM in ROMFS or frozen code.
 from .structs import nth
 
-SPECS = 'sssss4/ssssssssss4/sssssssssss4/ssssssss0/ssssssss0/0/sss0/sssssssss0/sssssssss0/ssssssssssss2/ssssssssssss2/lssss0/sll1/sll0/sssssssss0/sssssssss0/ssssss0/0/0/sll0/ssssssssssss2/sssssssss0/sssssssss0/ssssss0/'
+SPECS = 'iioaa4/ggggppioaa4/ggggppfioaa4/ffggppaa0/ffggppaa0/0/mus0/oomhmhsaa0/oomhmhsaa0/iiokmhmhmhaa2/iiokmhmhmhaa2/lmhso0/sll1/vll0/oomhmhsaa0/oomhmhsaa0/qoomhs0/0/0/vll0/iiokmhmhmhaa2/oomhmhsaa0/oomhmhsaa0/qoomhs0/'
 
 
 def spec(op):

@@ -34,6 +34,13 @@ _READ_BUF = const(512)    # streaming: file read buffer and decoder state
 _TABLES = const(2048)     # streaming: Huffman decoding tables of one array
 
 
+def fail(*a):
+    # a check failed: verify.py has the messages (their text would cost RAM
+    # here, at the peak of loading; the name is verify's: one qstr less)
+    from .verify import fail
+    fail(a)
+
+
 def _crc32_py(data, value=0):
     crc = ~value & 0xFFFFFFFF
     for b in data:
@@ -56,6 +63,9 @@ def check_file(f, what, chunk=512):
     if major != _MAJOR:
         raise MoteError("%s: format version %d.%d; this runtime reads %d.x: update the motes "
                         "runtime on the board, or convert with a matching motes" % (what, major, minor, _MAJOR))
+    if head[6] or head[7]:
+        # bytes 6-7 are outside the CRC: reserved, 0
+        fail(0, what, head[6] | head[7] << 8)
     calc = 0
     total = _HEADER_SIZE
     buf = bytearray(chunk)
@@ -72,7 +82,7 @@ def check_file(f, what, chunk=512):
                         % (what, total, size))
     if calc & 0xFFFFFFFF != crc:
         raise MoteError("%s: CRC mismatch: the file is damaged (copy it again)" % what)
-    return size
+    return size, minor
 
 
 class Src:
@@ -120,8 +130,18 @@ class Src:
             if s > 63:
                 raise MoteError(self.what + ": bad varint")
 
+    def count(self):
+        # a count of items of at least one byte each: at most the bytes left
+        n = self.uv()
+        if n > self.end - self.tell():
+            fail(1, self.what, n, self.end - self.tell())
+        return n
+
     def sv(self):
+        # (every svarint goes into an array('i'): int32)
         u = self.uv()
+        if u >> 32:
+            fail(11, self.what, (u >> 1) ^ -(u & 1))
         return (u >> 1) ^ -(u & 1)
 
     def f32(self):
@@ -157,10 +177,12 @@ class Out:
 
 
 def _sections(c, size, what):
-    # {kind: (pos, length)} of meta, tensors and graph; the layer sections in order
-    c.what = what + " section table"
+    # {kind: (pos, length)} of meta, tensors and graph; the layer sections in
+    # order. The table must tile the file exactly: no bytes after the last
+    # section, no length past the end (docs/FORMAT.md, Verification)
+    c.what = what + ": section table"
     c.at(_HEADER_SIZE, size - _HEADER_SIZE)
-    table = [(c.u8(), c.uv()) for _ in range(c.uv())]
+    table = [(c.u8(), c.uv()) for _ in range(c.count())]
     pos = c.tell()
     secs = {}
     layers = []
@@ -168,8 +190,12 @@ def _sections(c, size, what):
         if kind == _SEC_LAYER:
             layers.append((pos, length))
         elif kind in (_SEC_META, _SEC_TENSORS, _SEC_GRAPH):
+            if kind in secs or (kind == _SEC_GRAPH and _SEC_TENSORS not in secs):
+                fail(2, what, kind)
             secs[kind] = (pos, length)
         pos += length
+    if pos != size:
+        fail(3, what, pos, size)
     if _SEC_TENSORS not in secs or _SEC_GRAPH not in secs:
         raise MoteError(what + ": no tensor table or graph")
     return secs, layers
@@ -185,6 +211,10 @@ def _shape(c, rank, out, dims=None):
     n = 1
     for d in dims:
         n *= d
+        if d >> 31:
+            n = d
+    if n >> 31:
+        fail(4, c.what, list(dims))
     d0 = dims[0] if rank > 1 else 0
     s = out.data
     k = 0
@@ -211,24 +241,34 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
     il = "%s: layer %d: bad interleaved layer (format 1.2): convert the model again"
     c.what = "%s (tensor table)" % what
     c.at(*secs[_SEC_TENSORS])
-    nt = c.uv()
+    nt = c.count()
     last = _ints(nt)          # each tensor's last dim (-1: 0-d), for implied shapes
     for i in range(nt):
+        # (what the arrays cannot hold is checked here; verify.py checks the rest)
         kind = c.u8()
         at, n, _ = _shape(c, kind & 15, S)
         last[i] = S.data[at + S.data[at]] if S.data[at] else -1
         SC.put(c.f32())
         T.put(kind >> 4)        # dtype
-        T.put(c.sv())           # zero point
-        T.put(c.uv())           # arena offset
+        T.put(c.sv())          # zero point
+        off = c.uv()
+        if not n or off + n > 0x7FFFFFFF:
+            fail(7, what, i, n, off, 0x7FFFFFFF)
+        T.put(off)              # arena offset
         T.put(n)
         T.put(at)
+    if c.tell() != c.end:
+        fail(8, c.what, c.end - c.tell())
     c.what = "%s (graph section)" % what
     c.at(*secs[_SEC_GRAPH])
     arena = c.uv()
-    inputs = tuple(c.id(nt) for _ in range(c.uv()))
-    outputs = tuple(c.id(nt) for _ in range(c.uv()))
-    nl = c.uv()
+    if arena > 0x7FFFFFFF:
+        fail(9, what, arena, 0x7FFFFFFF)
+    inputs = tuple(c.id(nt) for _ in range(c.count()))
+    outputs = tuple(c.id(nt) for _ in range(c.count()))
+    if not inputs or not outputs:
+        fail(10, what)
+    nl = c.count()
     # per layer with constants: where its slots start in G, slot count, mask |
     # input channels << 4, channels, op | layer index << 7
     with_consts = _ints(5 * nl)
@@ -248,7 +288,8 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
             raise MoteError(il % (what, i))
         sp = spec(op & 63)
         if sp is None:
-            raise MoteError("layer %d: op %d is unknown to this runtime: update motes on the board" % (i, op))
+            raise MoteError("%s: layer %d: op %d is unknown to this runtime: update motes on the board"
+                            % (what, i, op))
         if ops is not None:
             ops.add(op)
         letters, n_consts = sp
@@ -263,7 +304,7 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
         else:
             first = None
             for k in range(2):          # input ids, output ids
-                n = c.uv()
+                n = c.count()
                 G.put(n)
                 for _ in range(n):
                     t = c.id(nt)
@@ -275,25 +316,30 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
                         prev = t
         k = -1 if prev is None else last[prev]   # input channels
         prev = first
+        # the param kinds as bytes: indexing a str would make each letter a
+        # qstr, kept for good (docs/DEVICE.md, "Names cost RAM too")
+        letters = letters.encode()
         lists = 0
         for j in range(len(letters)):
-            if letters[j] == "l":
+            if letters[j] == 108:       # 'l'
                 lists |= 1 << j
         G.put(len(letters))
         G.put(lists)
-        for kind in letters:
-            if kind == "l":
-                n = c.uv()
+        for j in range(len(letters)):
+            if letters[j] == 108:
+                n = c.count()
                 G.put(n)
                 for _ in range(n):
                     G.put(c.sv())
             else:
-                n = c.sv()
+                n = c.sv()             # (its range: verify.py)
                 G.put(n)
                 if op == 64 and lists == -1 and n:    # FULLY_CONNECTED's filter_offset
                     raise MoteError(il % (what, i))
                 lists -= 1
-        mask = c.u8() & ((1 << n_consts) - 1)
+        mask = c.u8()
+        if mask >> n_consts:
+            fail(14, what, i, mask)
         G.put(n_consts)
         # weights required; a bias too in FULLY_CONNECTED (op 64): op << 1 & 3
         # is 0 there, 2 (bias optional) in CONV_2D (op 65)
@@ -305,6 +351,8 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
                 w += 1
         for _ in range(n_consts):
             G.put(-1)                   # no constant in this slot (filled in below)
+    if c.tell() != c.end:
+        fail(8, c.what, c.end - c.tell())
     if w // 5 != len(layer_secs):
         raise MoteError("%s: %d layer data sections for %d layers with constants"
                         % (what, len(layer_secs), w // 5))
@@ -328,8 +376,6 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
             kind = c.u8()
             codec = kind & 15
             dt = kind >> 4 & 7
-            if dt >= len(DTYPES):
-                raise MoteError("%s: unknown dtype %d" % (what, dt))
             if codec not in decode.DECODERS and codec != 5 and codec != 6:
                 raise MoteError("%s: codec %d is unknown to this runtime: update motes on the board"
                                 % (what, codec))
@@ -341,6 +387,8 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
                                 % (what, i, codec))
             if op & 64 and slot < 2 and (dt != 3 * slot or codec == 6):
                 raise MoteError(il % (what, i))
+            if dt > 4:
+                fail(15, what, i, slot, dt)
             if kind & 0x80:             # implied shape [C] (format 1.1)
                 if channels < 0:
                     raise MoteError("%s: implied shape [C] on a layer without output channels" % what)
@@ -352,7 +400,9 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
             size = c.uv()
             pos = c.tell()
             if pos + size > end:
-                raise MoteError("%s: layer constants overrun their section" % what)
+                fail(17, what, i)
+            if not count or (not codec and size != count * DTYPES[dt][1]):
+                fail(18, what, i, slot, size, count)
             if codecs is not None:
                 codecs.add((codec, dt))
                 if codec > 4:           # and the decoder of the payload inside
@@ -381,6 +431,8 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
             if codec == 1 or codec == 2:
                 b += _TABLES
             need += b
+        if pos != end:
+            fail(19, what, i, end - pos)
         most = max(most, need)
     return arena, inputs, outputs, total, most, small
 
@@ -406,32 +458,52 @@ def scan(net, f, what, mode):
     """
     if mode not in (None, "resident", "streaming"):
         raise ValueError("mode must be 'resident', 'streaming' or None (auto)")
-    net.file_bytes = check_file(f, what)
+    net.file_bytes, minor = check_file(f, what)
     gc.collect()    # from here on, what is allocated stays close together
     c, secs, layer_secs = _open(net, f, what)
+    # the metadata (a JSON object) first: it stays, low in the heap
     net.meta = {}
     if _SEC_META in secs:
         pos, length = secs[_SEC_META]
         f.seek(pos)
         try:
             import json
-            net.meta = json.loads(f.read(length))
-        except (ImportError, ValueError):
-            pass
+        except ImportError:
+            json = None
+        if json:
+            try:
+                net.meta = json.loads(f.read(length))
+            except ValueError:
+                net.meta = None
+            if not isinstance(net.meta, dict):
+                fail(20, what)
     net.labels = net.meta.get("labels")
     net.name = net.meta.get("name", what)
     n = [Out() for _ in range(7)]
     n[2] = Out([])      # shapes: kept, to share equal ones
     ops = set()
     codecs = set()
-    size, _, _, held, most, net.prepared = _parse(c, what, secs, layer_secs, net.chunk, n, ops, codecs)
+    size, ins, outs, held, most, net.prepared = _parse(c, what, secs, layer_secs, net.chunk, n, ops, codecs)
+    if minor < 2 and (64 in ops or 65 in ops):
+        fail(21, what, minor)
     net.arena_size = size
     net.ram_resident = size + held
     net.ram_streaming = size + most
-    # the plan goes low, not among the pass's garbage (or it would split the
-    # free memory until fill() is done)
     n = tuple(o.n for o in n)
     c = secs = layer_secs = None
+    gc.collect()
+    # verify.py: the metadata and the graph as a whole (its code is not in
+    # the heap at the peak of loading, in fill(): the reader's is)
+    try:
+        from . import verify
+        verify.check(net, f, what, n, size, ins, outs)
+    except MemoryError:
+        verify = None
+        forget("motes.verify")
+        gc.collect()
+        raise MemoryError(_short(net, what, mode) % gc.mem_free())
+    verify = None
+    forget("motes.verify")
     gc.collect()
     return n, bytes(ops), bytes(c << 4 | d for c, d in codecs), _short(net, what, mode)
 

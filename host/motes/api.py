@@ -1,6 +1,7 @@
 """The host tooling as functions: what the CLI verbs call."""
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,9 +46,16 @@ def convert(source, calibration=None, meta=None, per_channel=True, progress=None
     """Convert a model to a .mote. interleave=False keeps every weight matrix row-major
     (a format 1.1 file); by default the converter interleaves where format 1.2 allows."""
     raw = tflite_bytes_of(Path(source), calibration, per_channel, progress)
-    graph = read_tflite(raw)
-    graph.name = Path(source).stem
-    model = convert_graph(graph, meta=meta, progress=progress, interleave=interleave)
+    try:
+        graph = read_tflite(raw)
+        graph.name = Path(source).stem
+        model = convert_graph(graph, meta=meta, progress=progress, interleave=interleave)
+    except ModelError:
+        raise
+    except (IndexError, KeyError, AttributeError, TypeError, ValueError, ZeroDivisionError, OverflowError,
+            ArithmeticError, struct.error, RecursionError) as e:
+        # a damaged flatbuffer: an index past a table, a missing field, a zero scale...
+        raise ModelError(f"{source}: a damaged or inconsistent .tflite ({type(e).__name__}: {e})") from e
     return Converted(model, mote_format.to_bytes(model), raw)
 
 

@@ -77,12 +77,24 @@ def do_inspect(args) -> int:
 
 
 def _load_input(path: str) -> np.ndarray:
+    """--input: numbers from a .npy, a .csv or raw int8 bytes; anything else is one ModelError."""
     p = Path(path)
-    if p.suffix == ".npy":
-        return np.load(p, allow_pickle=False)
-    if p.suffix == ".csv":
-        return np.loadtxt(p, delimiter=",", dtype=np.float32, ndmin=1)
-    return np.frombuffer(p.read_bytes(), dtype=np.int8)  # raw int8 bytes
+    if not p.is_file():
+        raise ModelError(f"--input {p}: not found")
+    try:
+        if p.suffix == ".npy":
+            x = np.load(p, allow_pickle=False)
+        elif p.suffix == ".csv":
+            x = np.loadtxt(p, delimiter=",", dtype=np.float32, ndmin=1)
+        else:
+            x = np.frombuffer(p.read_bytes(), dtype=np.int8)  # raw int8 bytes
+    except (ValueError, EOFError) as e:
+        # an empty file, an object array (pickles are never loaded), text in a CSV
+        raise ModelError(f"--input {p}: not a readable {p.suffix or 'raw int8'} file of numbers "
+                         f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    if x.dtype.kind not in "biuf":
+        raise ModelError(f"--input {p}: holds {x.dtype} values; it must be numbers")
+    return x
 
 
 def do_run(args) -> int:
@@ -95,7 +107,7 @@ def do_run(args) -> int:
                          f"(shape {t_in.shape})")
     xq = x.astype(np.int8) if x.dtype == np.int8 else api.quantize_model_input(model, x.reshape(1, -1))[0]
     outs, info = run_engine(data, [xq.reshape(t_in.shape)], args.engine, heap=args.heap, mode=args.mode,
-                            backend=args.backend, rom=args.romfs, board=args.board)
+                            backend=args.backend, rom=args.romfs, board=args.board, name=args.model)
     for key in ("us_per_inference", "instructions_per_inference"):
         if key in info:             # one input: one figure
             info[key] = info[key][0]
@@ -308,6 +320,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = _parser()
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     args = parser.parse_args(argv)
     if not args.verb:
         parser.print_help()
@@ -315,12 +328,24 @@ def main(argv=None) -> int:
     handler = VERBS[args.verb][0]
     try:
         return handler(args)
-    except ModelError as e:
+    except (ModelError, OSError) as e:
+        if args.debug:
+            raise
         print(f"motes {args.verb}: error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:
-        print(f"motes {args.verb}: error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"motes {args.verb}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:   # noqa: BLE001 - a bug or an input nothing above named: one line, not a traceback
+        if args.debug:
+            raise
+        print(f"motes {args.verb}: error: {type(e).__name__}: {_one_line(e)} (motes --debug {args.verb} ... "
+              "shows the traceback; please report it)", file=sys.stderr)
         return 2
+
+
+def _one_line(e: BaseException) -> str:
+    return " / ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
 
 
 if __name__ == "__main__":

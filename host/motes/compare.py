@@ -27,10 +27,11 @@ def random_inputs(model: MoteModel, n: int, seed: int = 0) -> list[np.ndarray]:
 
 
 def run_engine(mote: bytes, inputs: list[np.ndarray], engine: str = "numpy", heap=None, mode=None,
-               backend=None, rom=False, board=None) -> tuple[list[np.ndarray], dict]:
+               backend=None, rom=False, board=None, name: str | None = None) -> tuple[list[np.ndarray], dict]:
     """int8 outputs of a .mote for each int8 input, and what the engine reports.
     board: run the device runtime on an emulated 32-bit board (qemu_board.py)
-    instead of the unix port."""
+    instead of the unix port. name: the user's file, named in errors instead of the
+    temporary copy the device runtime reads."""
     if engine == "numpy":
         if board:
             raise ModelError("--board runs the device runtime: use it with --engine micropython")
@@ -41,13 +42,24 @@ def run_engine(mote: bytes, inputs: list[np.ndarray], engine: str = "numpy", hea
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.mote"
             path.write_bytes(mote)
-            if board:
-                if rom:
-                    raise ModelError("--romfs is for the unix port: the boards with a ROMFS partition "
-                                     "(m3, rv32) run the runtime from it anyway")
-                info = mpy_engine.run_board(path, inputs, board=board, heap=heap, mode=mode, backend=backend)
-            else:
-                info = mpy_engine.run(path, inputs, heap=heap, mode=mode, backend=backend, rom=rom)
+            try:
+                if board:
+                    if rom:
+                        raise ModelError("--romfs is for the unix port: the boards with a ROMFS partition "
+                                         "(m3, rv32) run the runtime from it anyway")
+                    info = mpy_engine.run_board(path, inputs, board=board, heap=heap, mode=mode, backend=backend)
+                else:
+                    info = mpy_engine.run(path, inputs, heap=heap, mode=mode, backend=backend, rom=rom)
+            except ModelError as e:
+                if name is None:
+                    raise
+                msg = str(e)
+                for p in (str(path.resolve()), str(path), "/rom/model.mote", "/remote/model.mote"):
+                    msg = msg.replace(p, str(name))
+                if str(name) not in msg:
+                    msg = f"{name}: {msg}"
+                raise ModelError(msg.replace("not enough memory", f"not enough memory in a {heap} heap")
+                                 if heap else msg) from None
         outputs = info.pop("outputs")
         info["engine"] = "micropython"
         return outputs, info

@@ -202,6 +202,7 @@ def deploy(board, model: Path | None = None, example: str | None = None, force: 
         confirm(foreign)
     for it in items:
         board.recover(it.dest)                   # an earlier cut copy: old file back, .part gone
+    _remove_strays(board, {it.dest.rsplit("/", 1)[0] if "/" in it.dest else "" for it in items} | {f"{lib}/motes"})
     home = lib.rsplit("/", 1)[0]           # the emulated board's lib is a long host path
 
     def shown(dest: str) -> str:
@@ -237,6 +238,22 @@ def deploy(board, model: Path | None = None, example: str | None = None, force: 
         + (f", {len(stale)} stale removed" if stale else ""))
     return {"copied": copied, "unchanged": unchanged, "removed": len(stale), "bytes": sent,
             "files": [it.dest for it in items]}
+
+
+def _remove_strays(board, folders) -> None:
+    """Copies cut short by an earlier deploy of other files (NAME.part, NAME.old) in the
+    folders this deploy writes to: the old file back where only NAME.old is left, the
+    rest removed."""
+    from .board import OLD, PART
+    for folder in sorted(folders):
+        names = board.listdir(folder or ".")
+        for n in names:
+            for tail in (PART, OLD):
+                if n.endswith(tail) and len(n) > len(tail):
+                    dest = f"{folder}/{n[:-len(tail)]}" if folder else n[:-len(tail)]
+                    board.recover(dest)
+                    if tail == OLD and n[:-len(tail)] in names:
+                        board.remove([dest + OLD])      # NAME is there too: NAME.old is stale
 
 
 def run_code(example: str | None, items_model: str | None, program: str = "main") -> str:

@@ -10,7 +10,8 @@ import numpy as np
 
 from . import ops
 from .interleave import deinterleave_layer
-from .format import MoteModel
+from .format import FormatError, MoteModel
+from .graph import ModelError
 
 
 class Executor:
@@ -41,8 +42,15 @@ class Executor:
                                  f"(shape {tuple(view.shape)})")
             view[...] = x.reshape(view.shape).astype(view.dtype)
         for i, layer in enumerate(self.layers):
-            ops.evaluate_layer(layer, [self.views[t] for t in layer.inputs],
-                               [self.views[t] for t in layer.outputs])
+            try:
+                ops.evaluate_layer(layer, [self.views[t] for t in layer.inputs],
+                                   [self.views[t] for t in layer.outputs])
+            except ModelError:
+                raise
+            except (ValueError, IndexError, ZeroDivisionError, TypeError, OverflowError, KeyError) as e:
+                # params or shapes the file's verification let through but the op cannot take:
+                # one error naming the layer, as the device runtime gives (net.py)
+                raise FormatError(f"layer {i} ({layer.op}): {e}") from e
             if trace is not None:
                 trace(i, layer, [self.views[t] for t in layer.outputs])
         return [self.views[t].copy() for t in m.outputs]

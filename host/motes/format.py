@@ -25,6 +25,7 @@ HEADER = struct.Struct("<4sBBHII")       # magic, major, minor, flags, file_size
 SEC_META, SEC_TENSORS, SEC_GRAPH, SEC_LAYER = 1, 2, 3, 4
 SECTION_NAMES = {SEC_META: "meta", SEC_TENSORS: "tensors", SEC_GRAPH: "graph", SEC_LAYER: "layer"}
 DTYPES = ["int8", "uint8", "int16", "int32", "float32"]   # dtype code = index
+DTYPE_SIZES = [1, 1, 2, 4, 4]
 IMPLIED_SHAPE = 0x80        # const kind bit 7: the shape is [C], not stored (format 1.1)
 CHAIN = 0x80                # layer op bit 7: inputs and outputs implied (format 1.1)
 INTERLEAVED = 0x40          # layer op bit 6: interleaved weights, folded bias (format 1.2)
@@ -41,6 +42,48 @@ DERIVED_OPS = {"FULLY_CONNECTED": 0, "CONV_2D": 0, "DEPTHWISE_CONV_2D": 3}   # o
 # anyway (depthwise filters are small): for FULLY_CONNECTED and CONV_2D it would
 # cost the device a pass over every weight row per inference (the format allows it).
 BIASPRED_WRITE_OPS = ("DEPTHWISE_CONV_2D",)
+
+
+# The range of every scalar param, by the kind of value it holds (docs/FORMAT.md,
+# Verification): a reader refuses a value outside it. The device's op table
+# (optable.py) holds each param's kind as one letter; 'l' is a list of int32.
+PARAM_LIMITS = {
+    "s": (-(1 << 31), (1 << 31) - 1),   # any int32
+    "a": (-128, 127),                   # a fused activation's clamp bound (act_min <= act_max)
+    "o": (-128, 127),                   # an output offset or a zero point (int8)
+    "g": (1, 255),                      # a stride or dilation
+    "p": (0, 32767),                    # a padding amount
+    "f": (1, 32767),                    # a filter size or depth multiplier
+    "m": (0, (1 << 31) - 1),            # a fixed-point multiplier
+    "h": (-63, 31),                     # a shift (right shifts past 31 round to 0 or -1 alike everywhere)
+    "k": (0, 20),                       # the left shift of ADD / SUB
+    "q": (0, 2),                        # QUANTIZE / DEQUANTIZE mode
+    "v": (-128, 127),                   # a padding value
+    "i": (-127, 128),                   # an input or filter offset: minus an int8 zero point
+    "u": (0, 31),                       # SOFTMAX's input left shift
+}
+KIND_LETTERS = "saogpfmhkqviu"          # the device's order (verify.py)
+_KIND_OF = {"act_min": "a", "act_max": "a", "pad_value": "v", "mode": "q", "left_shift": "k",
+            "stride_h": "g", "stride_w": "g", "dilation_h": "g", "dilation_w": "g",
+            "pad_h": "p", "pad_w": "p", "filter_h": "f", "filter_w": "f", "depth_multiplier": "f",
+            "input_left_shift": "u"}
+
+
+def param_kind(name: str) -> str:
+    """The letter of a param's kind (PARAM_LIMITS), 'l' for a list."""
+    if name.endswith("[]"):
+        return "l"
+    if name in _KIND_OF:
+        return _KIND_OF[name]
+    if name in ("input_offset", "input1_offset", "input2_offset", "filter_offset"):
+        return "i"
+    if name.endswith("_offset") and name != "sum_offset" or name.endswith("zero_point"):
+        return "o"
+    if "multiplier" in name:
+        return "m"
+    if name.endswith("shift") or name[:-1].endswith("shift"):
+        return "h"
+    return "s"
 
 
 class FormatError(ModelError):
@@ -148,7 +191,21 @@ class Reader:
 
     def need(self, n: int) -> None:
         if self.pos + n > len(self.data):
-            raise FormatError(f"{self.what}: truncated (needs {n} more bytes at offset {self.pos})")
+            raise FormatError(f"{self.what}: truncated")
+
+    def count(self) -> int:
+        """A count of items of at least one byte each: at most the bytes left (as the device's reader)."""
+        n = self.uvarint()
+        left = len(self.data) - self.pos
+        if n > left:
+            raise FormatError(f"{self.what}: count {n} is more than the {left} bytes left")
+        return n
+
+    def i32(self, lo: int = -(1 << 31), hi: int = (1 << 31) - 1, name: str = "value") -> int:
+        v = self.svarint()
+        if not lo <= v <= hi:
+            raise FormatError(f"{self.what}: {name} is {v}, outside {lo}..{hi}")
+        return v
 
     def u8(self) -> int:
         self.need(1)
@@ -164,7 +221,7 @@ class Reader:
                 return v
             shift += 7
             if shift > 63:
-                raise FormatError(f"{self.what}: varint too long at offset {self.pos}")
+                raise FormatError(f"{self.what}: bad varint")
 
     def svarint(self) -> int:
         u = self.uvarint()
@@ -459,6 +516,9 @@ def read_header(data: bytes, what: str = "file") -> tuple[int, int, int]:
     if major != MAJOR:
         raise FormatError(f"{what}: .mote format version {major}.{minor}; this motes reads version "
                           f"{MAJOR}.x. Convert the model again with this motes, or upgrade motes.")
+    if flags:
+        # bytes 6-7 are outside the CRC: reserved, 0
+        raise FormatError(f"{what}: header flags are {flags}, not 0: the file is damaged (copy it again)")
     if size != len(data):
         raise FormatError(f"{what}: header says {size} bytes but the file has {len(data)}; "
                           "the file is truncated or has extra bytes (copy it again)")
@@ -467,13 +527,118 @@ def read_header(data: bytes, what: str = "file") -> tuple[int, int, int]:
     return major, minor, flags
 
 
+def board_json(data: bytes):
+    """The metadata as the board's json.loads reads it (MicroPython's extmod/modjson.c):
+    a lenient parser (commas and colons count as spaces), so the host accepts and
+    refuses exactly the files a board does. ValueError if it fails there."""
+    data = bytes(data)
+    n, i = len(data), 0
+    NONE = object()
+    stack, top, key = [], None, NONE
+
+    def cur():
+        return data[i] if i < n else 0          # a 0 byte ends the input there too
+
+    while True:
+        c = cur()
+        if not c:
+            raise ValueError("syntax error in JSON")
+        i += 1
+        enter, value = False, NONE
+        if c in b",: \t\n\r":
+            continue
+        for word, v in ((b"null", None), (b"false", False), (b"true", True)):
+            if c == word[0]:
+                if data[i:i + len(word) - 1] != word[1:]:
+                    raise ValueError("syntax error in JSON")
+                i += len(word) - 1
+                value = v
+        if value is not NONE or c in b"nft":
+            pass
+        elif c == 0x22:                                # a string
+            out = bytearray()
+            while cur() and cur() != 0x22:
+                b = cur()
+                if b == 0x5C:
+                    i += 1
+                    b = cur()
+                    if b == 0x75:                      # \uXXXX
+                        num = 0
+                        for _ in range(4):
+                            i += 1
+                            d = ((cur() | 0x20) - 0x30) & 0xFF
+                            if d > 9:
+                                d = (d - (0x61 - 0x3A)) & 0xFF
+                            num = (num << 4) | d
+                        out += chr(num).encode("utf-8", "surrogatepass")
+                        i += 1
+                        continue
+                    b = {0x62: 8, 0x66: 12, 0x6E: 10, 0x72: 13, 0x74: 9}.get(b, b)
+                out.append(b)
+                i += 1
+            if not cur():
+                raise ValueError("syntax error in JSON")
+            i += 1
+            value = out.decode("utf-8")
+        elif c == 0x2D or 0x30 <= c <= 0x39:          # a number
+            start, flt = i - 1, False
+            while True:
+                b = cur()
+                if b in b".Ee":
+                    flt = True
+                elif not (b in b"+-" or 0x30 <= b <= 0x39) or not b:
+                    break
+                i += 1
+            text = data[start:i].decode()
+            value = float(text) if flt else int(text)
+        elif c in b"[{":
+            value, enter = ([] if c == 0x5B else {}), True
+        elif c in b"]}":
+            if top is None:
+                raise ValueError("syntax error in JSON")
+            if not stack:
+                break
+            top = stack.pop()
+            continue
+        else:
+            raise ValueError("syntax error in JSON")
+        if top is None:
+            top = value
+            if not enter:
+                break
+            continue
+        if isinstance(top, list):
+            top.append(value)
+        else:
+            if key is NONE:
+                if enter:
+                    raise ValueError("syntax error in JSON")
+                key = value
+            else:
+                top[key] = value
+                key = NONE
+        if enter:
+            stack.append(top)
+            top = value
+    while cur() and data[i] in b" \t\n\r\f\v":
+        i += 1
+    if cur() or stack:
+        raise ValueError("syntax error in JSON")
+    return top
+
+
 def section_table(data: bytes, what: str = "file") -> list[tuple[int, int, int]]:
     """The section table: [(kind, offset, length)], offsets from the start of the file."""
-    r = Reader(data, what)
+    r = Reader(data, f"{what}: section table")
     r.pos = HEADER.size
-    entries = [(r.u8(), r.uvarint()) for _ in range(r.uvarint())]
-    table, offset = [], r.pos
+    entries = [(r.u8(), r.uvarint()) for _ in range(r.count())]
+    table, offset, seen = [], r.pos, set()
     for kind, length in entries:
+        if kind in (SEC_META, SEC_TENSORS, SEC_GRAPH):
+            # one of each, the tensors before the graph
+            if kind in seen or (kind == SEC_GRAPH and SEC_TENSORS not in seen):
+                raise FormatError(f"{what}: section kind {kind} repeated, or the graph before the tensors")
+            seen.add(kind)
         table.append((kind, offset, length))
         offset += length
     if offset != len(data):
@@ -487,35 +652,61 @@ def iter_sections(data: bytes, what: str = "file"):
         yield kind, offset, data[offset:offset + length]
 
 
-def _decode_tensors(payload: bytes) -> list[TensorInfo]:
-    r = Reader(payload, "tensor table")
+def _shape(r: Reader, rank: int) -> tuple:
+    dims = tuple(r.uvarint() for _ in range(rank))
+    n = 1
+    for d in dims:
+        n *= d
+        if d >> 31:
+            n = d
+    if n >> 31:
+        raise FormatError(f"{r.what}: shape {list(dims)} has too many elements")
+    return dims
+
+
+def _decode_tensors(payload: bytes, what: str = "file") -> list[TensorInfo]:
+    r = Reader(payload, f"{what} (tensor table)")
     tensors = []
-    for _ in range(r.uvarint()):
+    for i in range(r.count()):
         kind = r.u8()
         code, ndim = kind >> 4, kind & 15
         if code >= len(DTYPES):
-            raise FormatError(f"tensor table: unknown dtype code {code}")
-        shape = tuple(r.uvarint() for _ in range(ndim))
-        tensors.append(TensorInfo(shape, DTYPES[code], r.f32(), r.svarint(), r.uvarint()))
+            raise FormatError(f"{r.what}: tensor {i} has dtype code {code}, unknown")
+        shape = _shape(r, ndim)
+        scale = r.f32()
+        t = TensorInfo(shape, DTYPES[code], scale, r.i32(-128, 127, "a zero point"), r.uvarint())
+        n = int(np.prod(shape, dtype=object)) if shape else 1
+        if not n or t.offset + n > 0x7FFFFFFF:
+            raise FormatError(f"{what}: tensor {i}: {n} bytes at arena offset {t.offset} are outside the arena "
+                              f"({0x7FFFFFFF} bytes)")
+        tensors.append(t)
+    if not r.done():
+        raise FormatError(f"{r.what}: {len(r.data) - r.pos} bytes left over")
     return tensors
 
 
-def _decode_graph(payload: bytes, n_tensors: int):
-    r = Reader(payload, "graph")
+def _decode_graph(payload: bytes, n_tensors: int, what: str = "file"):
+    r = Reader(payload, f"{what} (graph section)")
     arena = r.uvarint()
+    if arena > 0x7FFFFFFF:
+        raise FormatError(f"{what}: arena size {arena} is more than {0x7FFFFFFF}")
 
     def ids():
-        out = [r.uvarint() for _ in range(r.uvarint())]
-        for i in out:
+        out = []
+        for _ in range(r.count()):
+            i = r.uvarint()
             if i >= n_tensors:
-                raise FormatError(f"graph: tensor id {i} out of range (the file has {n_tensors} tensors)")
+                raise FormatError(f"{r.what}: tensor id {i} out of range")
+            out.append(i)
         return out
 
     inputs, outputs = ids(), ids()
+    if not inputs or not outputs:
+        raise FormatError(f"{what}: the model has no input or no output")
     op_names = {v: k for k, v in ops.OP_IDS.items()}
     layers, masks = [], []
     chain = _Chain(inputs)
-    for li in range(r.uvarint()):
+    for li in range(r.count()):
         code = r.u8()
         op = op_names.get(code & ~(CHAIN | INTERLEAVED))
         if op is None or op not in ops.OPS:
@@ -524,48 +715,75 @@ def _decode_graph(payload: bytes, n_tensors: int):
             raise FormatError(f"graph: layer {li} ({op}) has the interleaved bit, which only "
                               f"{' and '.join(INTERLEAVED_OPS)} may set")
         if code & CHAIN:
-            if chain.prev is None:
-                raise FormatError(f"graph: layer {li} is chained to no tensor")
+            if chain.prev is None or chain.top + 1 >= n_tensors:
+                raise FormatError(f"{r.what}: layer {li} is chained to no tensor")
             layer_in, layer_out = chain.implied()
-            if layer_out[0] >= n_tensors:
-                raise FormatError(f"graph: tensor id {layer_out[0]} out of range (the file has {n_tensors} tensors)")
             layer = Layer(op, layer_in, layer_out)
         else:
             layer = Layer(op, ids(), ids())
         layer.interleaved = bool(code & INTERLEAVED)
         chain.add(layer.inputs, layer.outputs)
-        for name in _param_names(op):
+        lo = None
+        for j, name in enumerate(_param_names(op)):
             if name.endswith("[]"):
-                layer.params[name[:-2]] = [r.svarint() for _ in range(r.uvarint())]
-            else:
-                layer.params[name] = r.svarint()
-        masks.append(r.u8())
+                layer.params[name[:-2]] = [r.i32() for _ in range(r.count())]
+                continue
+            a, b = PARAM_LIMITS[param_kind(name)]
+            v = r.i32()
+            if not a <= v <= b:
+                raise FormatError(f"{what}: layer {li}: param {j} is {v}, outside {a}..{b}")
+            if param_kind(name) == "a":
+                if lo is not None and v < lo:
+                    raise FormatError(f"{what}: layer {li}: act_min {lo} is above act_max {v}")
+                lo = v
+            layer.params[name] = v
+        mask = r.u8()
+        if mask >> len(_const_names(op)):
+            raise FormatError(f"{what}: layer {li}: constant mask {mask} has bits for no constant")
+        masks.append(mask)
         layers.append(layer)
+    if not r.done():
+        raise FormatError(f"{r.what}: {len(r.data) - r.pos} bytes left over")
     return arena, inputs, outputs, layers, masks
 
 
-def _decode_layer_data(payload: bytes, i: int, layers, masks, packed, tensors) -> None:
-    r = Reader(payload, f"layer {i} data")
-    names = [n for bit, n in enumerate(_const_names(layers[i].op)) if masks[i] >> bit & 1]
-    for name in names:
+def _decode_layer_data(payload: bytes, i: int, layers, masks, packed, tensors, what: str = "file") -> None:
+    """Layer i's constant headers and payloads; the checks and messages of the device's reader (reader.py)."""
+    r = Reader(payload, what)
+    op = ops.OP_IDS[layers[i].op]
+    mask = masks[i]
+    for slot, name in enumerate(_const_names(layers[i].op)):
+        if not mask >> slot & 1:
+            continue
         kind = r.u8()
-        codec, dtype_code = kind & 15, kind >> 4 & 7
-        if dtype_code >= len(DTYPES):
-            raise FormatError(f"layer {i} {name}: unknown dtype code {dtype_code}")
+        codec, dt = kind & 15, kind >> 4 & 7
+        if codec not in codecs.CODECS and codec not in DERIVED:
+            raise FormatError(f"{what}: layer {i} {name}: codec {codec} is unknown to this motes version; "
+                              "upgrade motes")
+        if (codec == CODEC_SCALES and (slot != 2 or mask & 8)) or (codec == CODEC_BIASPRED and (slot != 1 or not mask & 1)) \
+                or (codec in DERIVED and (op > 2 or dt != 3)):
+            raise FormatError(f"{what}: layer {i}: derived constant (codec {codec}) in the wrong place")
+        # integer constants (the native kernels take their own dtypes, the others fall back to Python)
+        if dt > 3:
+            raise FormatError(f"{what}: layer {i}: constant {slot} has dtype code {dt}: constants are integers")
+        if dt and 0 < codec < 3:
+            raise FormatError(f"{what}: layer {i}: constant {slot}: codec {codec} does not take dtype code {dt}")
         if kind & IMPLIED_SHAPE:
             channels = channels_of(layers[i], tensors)
             if channels is None:
-                raise FormatError(f"layer {i} {name}: implied shape [C], but the layer has no output channels")
+                raise FormatError(f"{what}: implied shape [C] on a layer without output channels")
             shape = (channels,)
         else:
-            shape = tuple(r.uvarint() for _ in range(r.u8()))
-        payload_bytes = r.take(r.uvarint())
-        if codec not in codecs.CODECS and codec not in DERIVED:
-            raise FormatError(f"layer {i} {name}: codec {codec} is unknown to this motes version; "
-                              "upgrade motes")
-        packed[i][name] = PackedConst(codec, DTYPES[dtype_code], shape, payload_bytes)
+            shape = _shape(r, r.u8())
+        size = r.uvarint()
+        if r.pos + size > len(r.data):
+            raise FormatError(f"{what}: layer {i}: constants overrun their section")
+        count = int(np.prod(shape, dtype=object)) if shape else 1
+        if not count or (not codec and size != count * DTYPE_SIZES[dt]):
+            raise FormatError(f"{what}: layer {i}: constant {slot}: {size} payload bytes for {count} values")
+        packed[i][name] = PackedConst(codec, DTYPES[dt] if dt < len(DTYPES) else f"dtype {dt}", shape, r.take(size))
     if not r.done():
-        raise FormatError(f"layer {i} data: {len(payload) - r.pos} bytes left over")
+        raise FormatError(f"{what}: layer {i} data: {len(payload) - r.pos} bytes left over")
 
 
 def decode_layer_consts(layer: Layer, packed: dict, tensors) -> dict:
@@ -630,7 +848,124 @@ def _interleave_problem(layer: Layer, packed: dict, tensors, minor: int) -> str 
     return None
 
 
-def from_bytes(data: bytes, what: str = "file", decode: bool = True) -> MoteModel:
+ALIAS_OPS = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+CONST_INPUT_OPS = ("ADD", "SUB", "MUL", "CONCATENATION")    # may take all their inputs from constants
+# one value out per value in: activations, SOFTMAX, QUANTIZE / DEQUANTIZE, RESHAPE and its kin (op ids)
+ONE_TO_ONE_OPS = (5, 6, 7, 8, 14, 15, 16, 17, 18, 21, 22, 23)
+
+
+def verify(model: MoteModel, what: str = "file") -> None:
+    """The checks of the whole graph, before anything is decoded or run: the rules and
+    messages of the device's verify.py (docs/FORMAT.md, Verification)."""
+    tensors, arena = model.tensors, model.arena_size
+    sizes = [int(np.prod(t.shape, dtype=object)) if t.shape else 1 for t in tensors]
+    nbytes = [n * DTYPE_SIZES[DTYPES.index(t.dtype)] for t, n in zip(tensors, sizes)]
+    for i, (t, n) in enumerate(zip(tensors, nbytes)):
+        if t.offset + n > arena:
+            raise FormatError(f"{what}: tensor {i}: {n} bytes at arena offset {t.offset} are outside the arena "
+                              f"({arena} bytes)")
+    nl = len(model.layers)
+    first, last, root = [nl + 1] * len(tensors), [-1] * len(tensors), list(range(len(tensors)))
+
+    def touch(t, s):
+        first[t], last[t] = min(first[t], s), max(last[t], s)
+
+    def find(t):
+        while root[t] != t:
+            t = root[t]
+        return t
+
+    for t in model.inputs:
+        touch(t, 0)
+    for t in model.outputs:
+        touch(t, nl)
+    for i, layer in enumerate(model.layers):
+        for t in list(layer.inputs) + list(layer.outputs):
+            touch(t, i)
+            # int8 activations, but QUANTIZE's input and DEQUANTIZE's output (float32 at the edges)
+            if tensors[t].dtype != "int8" and not (layer.op == "QUANTIZE" and t in layer.inputs
+                                                   or layer.op == "DEQUANTIZE" and t in layer.outputs):
+                raise FormatError(f"{what}: layer {i}: tensor {t} has dtype code {DTYPES.index(tensors[t].dtype)}: "
+                                  "only QUANTIZE's input and DEQUANTIZE's output are not int8")
+        if (not layer.inputs and layer.op not in CONST_INPUT_OPS) or not layer.outputs:
+            raise FormatError(f"{what}: layer {i} has no input or output tensor")
+        if layer.op in ALIAS_OPS and len(layer.inputs) == 1 and len(layer.outputs) == 1:
+            root[layer.outputs[0]] = find(layer.inputs[0])
+        xs = tensors[layer.inputs[0]].shape if layer.inputs else ()
+        ys = tensors[layer.outputs[0]].shape
+        if layer.op in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+            # pools: the same batch and channels, 4-d
+            if len(xs) != 4 or len(ys) != 4 or xs[0] != ys[0] or xs[3] != ys[3]:
+                raise FormatError(_SHAPES % (what, i))
+        if ops.OP_IDS[layer.op] in ONE_TO_ONE_OPS and (sizes[layer.inputs[0]] != sizes[layer.outputs[0]] or (
+                layer.op not in ALIAS_OPS and xs[-1:] != ys[-1:])):
+            # one value out per value in, the rows of the same length but for the aliases
+            raise FormatError(_SHAPES % (what, i))
+        if layer.op in DERIVED_OPS:
+            _verify_conv(what, i, layer, model.packed[i], tensors, sizes)
+    for u in range(len(tensors)):
+        if last[u] < 0:
+            continue
+        ou, eu = tensors[u].offset, tensors[u].offset + nbytes[u]
+        for v in range(u + 1, len(tensors)):
+            if last[v] < 0 or first[v] > last[u] or first[u] > last[v]:
+                continue
+            ov = tensors[v].offset
+            if ov >= eu or ou >= ov + nbytes[v]:
+                continue
+            if find(u) != find(v) or ou != ov:
+                raise FormatError(f"{what}: tensors {u} and {v} overlap in the arena while both are live")
+    labels = model.meta.get("labels")
+    if labels is not None:
+        shape = tensors[model.outputs[0]].shape
+        c = shape[-1] if shape else 1
+        if not isinstance(labels, list) or len(labels) != c:
+            raise FormatError(f"{what}: metadata: labels must be a list of {c} names, one per output")
+
+
+def _verify_conv(what, i, layer, packed, tensors, sizes):
+    x, y = layer.inputs[0], layer.outputs[0]
+    xs, ys = tensors[x].shape, tensors[y].shape
+    w, m = packed.get("weights"), packed.get("multiplier")
+    ok = w is not None and m is not None and ("shift" in packed or m.codec == CODEC_SCALES)
+    if ok:
+        ws = tuple(w.shape)
+        oc = (ws[0] if layer.op != "DEPTHWISE_CONV_2D" else ws[-1]) if ws else 0
+        if layer.op == "FULLY_CONNECTED":
+            d = ws[1] if len(ws) == 2 else 0
+            ok = len(ws) == 2 and d > 0 and sizes[x] % d == 0 and bool(ys) and ys[-1] == oc \
+                and sizes[y] == sizes[x] // d * oc
+        else:
+            ok = len(ws) == 4 and len(xs) == 4 and len(ys) == 4 and xs[0] == ys[0] and ys[3] == oc \
+                and 0 < ws[1] < 32768 and 0 < ws[2] < 32768 and xs[1] < 32768 and xs[2] < 32768
+            if ok and layer.op == "CONV_2D":
+                g = xs[3] // ws[3] if ws[3] else 0
+                ok = g > 0 and g * ws[3] == xs[3] and oc % g == 0 and ws[1] * ws[2] * ws[3] < 1 << 31
+            elif ok:
+                ok = ws[0] == 1 and xs[3] * layer.params["depth_multiplier"] == oc
+        for name in ("bias", "multiplier", "shift"):
+            pc = packed.get(name, m if name == "shift" else None)
+            if ok and pc is not None:
+                n = pc.count
+                ok = n == oc or (n == 1 and name != "bias")
+    if not ok:
+        raise FormatError(_SHAPES % (what, i))
+    # the multipliers' and shifts' values (small arrays: decoded here, once)
+    for j, name, lo, hi in ((2, "multiplier", 0, (1 << 31) - 1), (3, "shift", -63, 31)):
+        pc = packed.get(name)
+        if pc is not None and pc.codec not in DERIVED:
+            v = pc.decode()
+            bad = v[(v < lo) | (v > hi)]
+            if bad.size:
+                raise FormatError(f"{what}: layer {i}: constant {j} holds {int(bad[0])}, outside {lo}..{hi}")
+
+
+_SHAPES = "%s: layer %d: its shapes do not fit each other (input, output, weights, bias, multipliers, shifts)"
+
+
+def from_bytes(data: bytes, what: str = "file", decode: bool = True, check: bool = True) -> MoteModel:
+    """Read a .mote. check=False skips the graph checks (verify()): only for tools and tests
+    that take a file's structure apart, never to run a model."""
     data = bytes(data)
     _, minor, _ = read_header(data, what)
     meta, tensors, graph = {}, None, None
@@ -638,20 +973,20 @@ def from_bytes(data: bytes, what: str = "file", decode: bool = True) -> MoteMode
     for kind, _, payload in iter_sections(data, what):
         if kind == SEC_META:
             try:
-                meta = json.loads(payload.decode("utf-8"))
-            except ValueError as e:
-                raise FormatError(f"{what}: metadata is not valid JSON ({e})") from e
+                meta = board_json(payload)
+            except ValueError:
+                meta = None
+            if not isinstance(meta, dict):
+                raise FormatError(f"{what}: metadata is not a JSON object")
         elif kind == SEC_TENSORS:
-            tensors = _decode_tensors(payload)
+            tensors = _decode_tensors(payload, what)
         elif kind == SEC_GRAPH:
-            if tensors is None:
-                raise FormatError(f"{what}: graph section before the tensor table")
-            graph = _decode_graph(payload, len(tensors))
+            graph = _decode_graph(payload, len(tensors), what)
         elif kind == SEC_LAYER:
             layer_sections.append(payload)
         # unknown section kinds are skipped: minor versions may add them
     if tensors is None or graph is None:
-        raise FormatError(f"{what}: missing tensor table or graph section")
+        raise FormatError(f"{what}: no tensor table or graph")
     arena, inputs, outputs, layers, masks = graph
     packed = [dict() for _ in layers]
     with_consts = [i for i, m in enumerate(masks) if m]
@@ -659,7 +994,7 @@ def from_bytes(data: bytes, what: str = "file", decode: bool = True) -> MoteMode
         raise FormatError(f"{what}: {len(layer_sections)} layer data sections for {len(with_consts)} "
                           "layers with constants")
     for i, payload in zip(with_consts, layer_sections):
-        _decode_layer_data(payload, i, layers, masks, packed, tensors)
+        _decode_layer_data(payload, i, layers, masks, packed, tensors, what)
     model = MoteModel(meta, tensors, layers, inputs, outputs, arena, packed, minor)
     for i, layer in enumerate(layers):
         want = [n for bit, n in enumerate(_const_names(layer.op)) if masks[i] >> bit & 1]
@@ -669,8 +1004,14 @@ def from_bytes(data: bytes, what: str = "file", decode: bool = True) -> MoteMode
             problem = _interleave_problem(layer, packed[i], tensors, minor)
             if problem:
                 raise FormatError(f"{what}: layer {i} ({layer.op}) is interleaved but {problem}")
+    if check:
+        verify(model, what)
+    for i, layer in enumerate(layers):
         if decode:
-            layer.consts = model.decoded_consts(i)
+            try:
+                layer.consts = model.decoded_consts(i)
+            except FormatError as e:
+                raise FormatError(f"{what}: layer {i}: {e}") from None
     return model
 
 
@@ -710,12 +1051,13 @@ def device_op_table_source() -> str:
             continue
         if len(mod.CONSTS) > 9:
             raise ValueError(f"op {by_id[op_id]}: the device table holds at most 9 constants")
-        entries.append("".join("l" if p.endswith("[]") else "s" for p in mod.PARAMS) + str(len(mod.CONSTS)))
+        entries.append("".join(param_kind(p) for p in mod.PARAMS) + str(len(mod.CONSTS)))
     table = "".join(e + "/" for e in entries)
     return "\n".join([
         "# Generated from host/motes/ops by 'make format-doc'; do not edit.",
         "# Param and constant order: the op table in docs/FORMAT.md.",
-        "# Per op id: its param letters ('s' scalar, 'l' list), its number of",
+        "# Per op id: its param letters (the kind of each scalar, format.PARAM_LIMITS; 'l' a list),",
+        "# its number of",
         "# constants, '/'. One string, so that it costs no RAM in ROMFS or frozen code.",
         "from .structs import nth",
         "",

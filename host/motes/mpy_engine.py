@@ -127,8 +127,16 @@ def _results(out: str, err: str, failed: bool, where: str = "MicroPython") -> di
     """What _SCRIPT printed: one list per output, then a dict of figures."""
     lines = [ln for ln in out.splitlines() if ln.strip()]
     if failed or not lines or "'done'" not in lines[-1]:
-        tail = (out + err).strip().splitlines()[-12:]
-        raise ModelError(f"{where} run failed:\n  " + "\n  ".join(tail))
+        text = (out + err).strip().splitlines()
+        # the runtime's last word, one line: MoteError names the file and what is wrong
+        kind, _, msg = (text[-1].strip() if text else "").partition(": ")
+        if kind == "MemoryError":
+            raise ModelError(f"{where}: not enough memory ({msg or 'memory allocation failed'}): give it a "
+                             "larger heap (--heap), or try --mode streaming, --romfs (the runtime's code in "
+                             "flash) or a smaller model")
+        if kind in ("MoteError", "ValueError") and msg:
+            raise ModelError(f"{where}: {msg}")
+        raise ModelError(f"{where} run failed:\n  " + "\n  ".join(text[-12:]))
     # Python literals (lists of ints, a dict of numbers and strings): no json module needed
     info = ast.literal_eval(lines[-1])
     info.pop("done")
