@@ -84,13 +84,11 @@ def test_a_board_without_the_native_module_file_uses_viper(motes_files):
 
 
 # Smallest heaps measured with bench/boards.py (streaming, native, runtime in
-# ROMFS, M3: micro_speech 51K, kws 65K, person_detect 109K), plus about 1-2 KB: the
-# GC's first-fit layout makes the boundary not quite monotonic. person_detect
-# at 128K rebuilds its constants per inference (they fit from 136K).
-# micro_speech: 53K since the verifier of issue #14 (52K from the rest of
-# its checks, 53K with its pass over the graph), hence 54K.
-TARGET_HEAPS = {"micro_speech_quantized": 54 * 1024, "mlperf_tiny_kws_ref_model": 66 * 1024,
-                "person_detect": 128 * 1024}
+# ROMFS, M3: micro_speech 50K, kws 63K, person_detect 108K), plus 2 KB: the
+# GC's first-fit layout makes the boundary not quite monotonic. At these heaps
+# the constants are rebuilt per inference (person_detect's fit from 133K).
+TARGET_HEAPS = {"micro_speech_quantized": 52 * 1024, "mlperf_tiny_kws_ref_model": 65 * 1024,
+                "person_detect": 110 * 1024}
 
 
 @pytest.mark.parametrize("name", sorted(TARGET_HEAPS))
@@ -139,11 +137,11 @@ def test_board_options_are_checked():
 
 
 def test_a_backend_chosen_by_itself_steps_down_when_native_does_not_fit(motes_files):
-    # micro_speech needs about 52K with the native module's 12 KB of code in
-    # the heap, 39K with viper: at 48K the automatic choice takes viper
+    # micro_speech needs 49K with the native module's 12 KB of code in the
+    # heap, 38K with viper: at 45K the automatic choice takes viper
     _need("m3")
     path, xs, ref = motes_files["micro_speech_quantized"]
-    info = mpy_engine.run_board(path, xs[:1], board="m3", heap=48 * 1024, mode="streaming", measure=False)
+    info = mpy_engine.run_board(path, xs[:1], board="m3", heap=45 * 1024, mode="streaming", measure=False)
     assert info["backend"] == "viper"
     np.testing.assert_array_equal(info["outputs"][0].ravel(), ref[0])
 

@@ -131,6 +131,8 @@ DW_CASES = [
     ((1, 1, 1, 3), dict()),                   # 3x3 path, one output a line: the general loop
     ((1, 2, 2, 3), dict(per_channel=False)),  # lines of two outputs: one pair
     ((1, 3, 7, 2), dict(stride=(1, 2))),      # odd lines: the last pair again, shifted
+    ((1, 7, 13, 2), dict(depth_multiplier=2, padding="VALID")),   # stride 1: five pairs a line, then one
+    ((1, 25, 40, 2), dict(act=1)),            # stride 1, even lines: pairs only, in strips of 10 lines
 ]
 
 

@@ -897,6 +897,8 @@ typedef struct {
     int32_t skip;    /* from the end of an output line's windows to the next line's */
     int32_t rstep;   /* from one line's windows to the next */
     const uint8_t *last;   /* the end of the last line's windows */
+    int32_t single;  /* the bytes of a line's windows done one output at a time (the asm: stride 1
+                        runs the others two outputs a pass) */
 } dw_row;
 
 #if MK_THUMB_ASM
@@ -990,9 +992,18 @@ static void plane_gather(uint8_t *P, const int8_t *x, const dw_area *A) {
  * the next line (r->skip on, its end r->rstep after) until r->last. */
 #if MK_THUMB_ASM
 #define PL_TAP(R, k, d) "ldrb r3, [" R ", #" #k "]\n ldr r4, [r7, #(36 + 4 * " #d ")]\n muls r3, r4\n adds r1, r3\n"
+/* (two outputs a pass: the tap's weight once for both windows, one byte apart) */
+#define PL_TAP2(R, k, d) "ldr r4, [r7, #(36 + 4 * " #d ")]\n" \
+    "ldrb r3, [" R ", #" #k "]\n muls r3, r4\n adds r1, r3\n" \
+    "ldrb r3, [" R ", #(" #k " + 1)]\n muls r3, r4\n add r9, r3\n"
+/* a window's 9 taps: its three rows in r0, r2, r5 */
+#define PL_TAPS(T) T("r0", 0, 0) T("r0", 1, 1) T("r0", 2, 2) T("r2", 0, 3) T("r2", 1, 4) T("r2", 2, 5) \
+    T("r5", 0, 6) T("r5", 1, 7) T("r5", 2, 8)
 /* r0 r2 r5 the window's three rows, r1 the sum, r6 y, r7 the struct, r8 oc,
- * r9 the stride, r10 g_end, r11 last, ip act_min, lr act_max - act_min: 64
- * instructions per output (9 MACs), 9 more per line */
+ * r9 the stride (the second sum in a pair), r10 g_end (the pairs' end),
+ * r11 last, ip act_min, lr act_max - act_min. A line of stride 1 runs two
+ * outputs a pass (59 instructions per output, 9 MACs) but the last of an odd
+ * count; other strides one (64), 9 more per line */
 __attribute__((naked, noinline)) static void plane_rows(dw_row *r) {
     (void)r;
     __asm__ volatile(
@@ -1007,18 +1018,35 @@ __attribute__((naked, noinline)) static void plane_rows(dw_row *r) {
         "ldr r0, [r7, #72]\n"
         "ldr r4, [r7, #88]\n adds r2, r0, r4\n adds r5, r2, r4\n"
         "ldr r4, [r7, #100]\n mov r11, r4\n"
+        /* a line: its pairs up to g_end - single, then the rest one at a time.
+         * Every line of a call has pairs or none does (then r9 is still the stride) */
+        "6:\n"
+        "ldr r4, [r7, #104]\n mov r3, r10\n subs r3, r3, r4\n"
+        "cmp r0, r3\n beq 1f\n"
+        "mov r10, r3\n"
+        "7:\n"
+        "ldr r1, [r7, #32]\n mov r9, r1\n"
+        PL_TAPS(PL_TAP2)
+        DW_RQ("r1", "3")
+        "strb r4, [r6]\n add r6, r8\n"
+        "mov r1, r9\n"
+        DW_RQ("r1", "4")
+        "strb r4, [r6]\n add r6, r8\n"
+        "adds r0, #2\n adds r2, #2\n adds r5, #2\n"
+        "cmp r0, r10\n bne 7b\n"
+        "ldr r4, [r7, #104]\n add r10, r4\n"
+        "cmp r0, r10\n beq 2f\n"
+        "movs r4, #1\n mov r9, r4\n"              /* (the stride) */
         "1:\n"
         "ldr r1, [r7, #32]\n"
-        PL_TAP("r0", 0, 0) PL_TAP("r0", 1, 1) PL_TAP("r0", 2, 2)
-        PL_TAP("r2", 0, 3) PL_TAP("r2", 1, 4) PL_TAP("r2", 2, 5)
-        PL_TAP("r5", 0, 6) PL_TAP("r5", 1, 7) PL_TAP("r5", 2, 8)
+        PL_TAPS(PL_TAP)
         DW_RQ("r1", "3")
         "strb r4, [r6]\n add r6, r8\n"
         "add r0, r9\n add r2, r9\n add r5, r9\n"
         "cmp r0, r10\n bne 1b\n"
-        "cmp r10, r11\n beq 5f\n"
+        "2:\n cmp r10, r11\n beq 5f\n"
         "ldr r4, [r7, #92]\n add r0, r4\n add r2, r4\n add r5, r4\n"
-        "ldr r4, [r7, #96]\n add r10, r4\n b 1b\n"
+        "ldr r4, [r7, #96]\n add r10, r4\n b 6b\n"
         "5:\n"
         DW_LEAVE);
 }
@@ -1068,6 +1096,7 @@ __attribute__((noinline)) static int dw3x3(const int8_t *input, int32_t nb, int3
     r.pw = pw;
     r.rstep = sh * pw;
     r.skip = r.rstep - ow * L->sw;
+    r.single = L->sw == 1 ? (ow & 1) : ow * L->sw;
     fill_bytes((int8_t *)P, (int8_t)pad, DW_PLANE);
     int left = 0;
     for (int32_t b = 0; b < nb; b++) {

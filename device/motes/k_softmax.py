@@ -1,7 +1,7 @@
 # SOFTMAX, int8, pure Python (TFLM: gemmlowp fixed-point exp over the
 # difference from the row maximum). Params: input_multiplier, input_left_shift,
 # diff_min. exp values are tabled by that difference.
-from .qmath import rdpot, srdhm, wrap32, stab
+from .qmath import rdpot, srdhm, wrap32
 from .fixedpoint import exp_neg, reciprocal
 
 
@@ -14,18 +14,20 @@ def softmax(net, L, ins, outs):
     # classes) only the k that occur; a list of all 256 is 2 KB on a 64-bit port
     small = depth <= 32
     E = {} if small else [None] * 256
-    xt = stab(0)
+    # only differences of inputs count: an arena byte u ^ 128 is its int8
+    # value + 128, so no table of signed values (512 bytes an inference,
+    # which a small heap may not have in one piece after loading)
     mv = net.mv
     d = y.off - x.off
     for r in range(x.off, x.off + x.n, depth):
-        mx = -128
+        mx = 0
         for i in range(r, r + depth):
-            v = xt[mv[i]]
+            v = mv[i] ^ 128
             if v > mx:
                 mx = v
         tot = 0
         for i in range(r, r + depth):
-            k = mx - xt[mv[i]]
+            k = mx - (mv[i] ^ 128)
             if -k >= dmin:
                 e = E.get(k) if small else E[k]
                 if e is None:
@@ -34,7 +36,7 @@ def softmax(net, L, ins, outs):
         rc, nb = reciprocal(wrap32(tot), 12)
         nb += 23
         for i in range(r, r + depth):
-            k = mx - xt[mv[i]]
+            k = mx - (mv[i] ^ 128)
             v = -128
             if -k >= dmin:
                 v = rdpot(srdhm(rc, E[k]), nb) - 128

@@ -530,14 +530,24 @@ def fill(net, f, what, plan, mode, verbose):
         net._g = _ints(ng)
         net._c = _ints(nc)
         net._fns = [None] * nl
+        net.mv = memoryview(net.arena)
 
         c, secs, layer_secs = _open(net, f, what)
         o = [Out(a) for a in (net._t, net._sc, net._s, net._at, net.ops, net._g, net._c)]
-        _, net.inputs, net.outputs, _, _, _ = _parse(c, what, secs, layer_secs, net.chunk, o)
+        _, ins, outs, _, _, _ = _parse(c, what, secs, layer_secs, net.chunk, o)
         o = c = secs = layer_secs = None
         for i in range(nl):
             net._fns[i] = kernels.get(net.ops[i])
-        net.mv = memoryview(net.arena)
+        # the input and output ids stay: copied (a slice is a new tuple) once
+        # the pass's garbage is collected, into a small hole low in the heap.
+        # Made during the pass (and net.mv after it), they sat among its
+        # garbage and split the free memory it left, where the chunk buffer
+        # and the native decoders' tables go next, 4 KB each in one piece:
+        # the smallest heaps on the M3 were 1-4 KB larger (docs/DEVICE.md)
+        gc.collect()
+        net.inputs = ins[:]
+        net.outputs = outs[:]
+        ins = outs = None
 
         if mode is None:
             gc.collect()
