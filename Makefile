@@ -50,9 +50,10 @@ test: setup
 	$(PY) -m pytest -q tests
 
 # everyday work: the suite without the cases marked slow (tests/conftest.py: training,
-# emulated boards, packaging, person_detect in pure Python); make test stays the whole suite
+# emulated boards, packaging, person_detect in pure Python), on every core (pytest-xdist;
+# about 100 s on 2 cores); make test stays the whole suite, one test at a time
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q -n auto -m "not slow" tests
 
 # the long fuzz campaign of issue #14 (bench/fuzz.py): 20,000 mutated .mote files over
 # every backend, 2,000 .tflite files through the importer; then the C decoders and

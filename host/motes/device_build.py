@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import resources
@@ -75,6 +76,22 @@ def _kernel_tree() -> Path | None:
     return out
 
 
+@contextmanager
+def _locked(path: Path):
+    """An exclusive lock on `path` while the block runs (none where fcntl is missing: Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def native_module(arch: str) -> Path | None:
     """Build ulab_kernels' motes_native.mpy for `arch`; None if this machine cannot."""
     tree = _kernel_tree()
@@ -89,8 +106,9 @@ def native_module(arch: str) -> Path | None:
     # mpy_ld.py runs in this Python (it needs pyelftools); fetch_mpy.sh keeps the natmod
     # build files it downloads in the cache folder
     env = dict(os.environ, MOTES_CACHE=str(resources.cache_dir()))
-    proc = subprocess.run(["make", "-s", "-C", str(tree), f"ARCH={arch}", f"MPY_PYTHON={sys.executable}"]
-                          + extra, capture_output=True, text=True, env=env)
+    with _locked(tree / ".build.lock"):      # two motes (or test workers) building at once
+        proc = subprocess.run(["make", "-s", "-C", str(tree), f"ARCH={arch}", f"MPY_PYTHON={sys.executable}"]
+                              + extra, capture_output=True, text=True, env=env)
     out = tree / "dist" / f"{arch}_6.3" / "motes_native.mpy"
     return out if proc.returncode == 0 and out.exists() else None
 
@@ -122,10 +140,13 @@ def build(arch: str = "x64", out_root: Path | None = None, native: bool = True) 
     pkg = out / "motes"
     if (out / ".done").exists():
         return out
-    compile_runtime(mpy_cross(), [f"-march={arch}"], sources(), pkg)
-    if native:
-        mod = native_module(arch)
-        if mod is not None:
-            shutil.copyfile(mod, out / mod.name)
-    (out / ".done").write_text("ok\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(out.parent / f"{out.name}.lock"):   # another process may be building it
+        if not (out / ".done").exists():
+            compile_runtime(mpy_cross(), [f"-march={arch}"], sources(), pkg)
+            if native:
+                mod = native_module(arch)
+                if mod is not None:
+                    shutil.copyfile(mod, out / mod.name)
+            (out / ".done").write_text("ok\n")
     return out
