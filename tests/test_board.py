@@ -168,6 +168,38 @@ def test_serial_lines_end_in_cr_lf(board):
     assert b"KeyboardInterrupt" in stopped and stopped.endswith(b"\r\n>>> ")
 
 
+def test_ctrl_c_at_any_moment_never_kills_the_board(board):
+    """Tools send Ctrl-C to get the raw REPL, often just after leaving it or after a
+    run. Between runs the unix port leaves SIGINT at its default action (kill): a
+    Ctrl-C at any moment must interrupt or be read, and never kill the board."""
+    import termios
+    import time
+    from motes import emulate
+    s = connect(board)
+    try:
+        if emulate._PROC:
+            # the switch back to the friendly REPL turns the terminal's signals on (mode_orig)
+            # while SIGINT still kills: the terminal itself must never make the signal
+            s.t.serial.write(b"\x02")
+            s.t.read_until(1, b">>> ", timeout=5)
+            s.t.serial.write(b"while True: pass\r\r")
+            time.sleep(0.3)
+            assert not termios.tcgetattr(board._line.board)[3] & termios.ISIG
+            s.t.serial.write(b"\x03")
+            assert b"KeyboardInterrupt" in s.t.read_until(1, b">>> ", timeout=5)
+            s.t.enter_raw_repl(soft_reset=False)
+        for i in range(20):
+            s.t.serial.write(b"\x02")                    # leave the raw REPL (as close() does) ...
+            for _ in range(50):                         # ... with Ctrl-Cs all through the switch
+                s.t.serial.write(b"\x03")
+                time.sleep(0.0002)
+            assert board.running, f"a Ctrl-C killed the board (round {i + 1})"
+            s.t.enter_raw_repl(soft_reset=False)
+        assert s.run("print(6 * 7)").strip() == "42"
+    finally:
+        s.close()
+
+
 def test_user_model_replaces_example_model(board, motes_file):
     s = connect(board)
     try:

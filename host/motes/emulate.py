@@ -139,7 +139,7 @@ class EmulatedBoard:
                                       str(boot)], cwd=self.flash, env=dict(os.environ, MICROPYPATH=".frozen"),
                                      stdin=board_tty, stdout=board_tty, stderr=board_tty)
         os.close(board_tty)
-        self._line = _SerialLine(board, self.port)
+        self._line = _SerialLine(board, self.port, self.proc.pid)
         # the port appears once the board's start-up script (the sandbox) has run and its
         # REPL waits: nothing a tool writes (a Ctrl-C) can cut the start-up short
         if not self._line.ready.wait(START_TIMEOUT):
@@ -198,15 +198,21 @@ def resolve_port(port: str) -> tuple[str, bool]:
     return port, emulated
 
 
+# Linux shows a process's caught signals in /proc: the serial line then raises SIGINT
+# itself, only when it is safe (_SerialLine). Elsewhere (macOS) the terminal does.
+_PROC = os.path.exists(f"/proc/{os.getpid()}/status")
+
+
 def _board_terminal(fd: int) -> None:
-    """Raw and silent, like a UART, except that Ctrl-C interrupts a running program as
-    on a board (SIGINT: the unix port raises KeyboardInterrupt; its REPL and raw REPL
-    switch signals off while they read). Ctrl-Z and Ctrl-\\ stay plain bytes."""
+    """Raw and silent, like a UART: Ctrl-C is a plain byte that the serial line turns
+    into SIGINT while the board runs code (_SerialLine). Without /proc the terminal
+    makes the signal (ISIG), as it did before. Ctrl-Z and Ctrl-\\ stay plain bytes."""
     tty.setraw(fd)
-    attrs = termios.tcgetattr(fd)
-    attrs[3] |= termios.ISIG
-    attrs[6][termios.VQUIT] = attrs[6][termios.VSUSP] = b"\0"
-    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+    if not _PROC:
+        attrs = termios.tcgetattr(fd)
+        attrs[3] |= termios.ISIG
+        attrs[6][termios.VQUIT] = attrs[6][termios.VSUSP] = b"\0"
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
 _CTTY = ("import fcntl, os, sys, termios; os.setsid(); fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
@@ -216,10 +222,19 @@ _CTTY = ("import fcntl, os, sys, termios; os.setsid(); fcntl.ioctl(0, termios.TI
 class _SerialLine:
     """The board's serial port: a pseudo-terminal linked at `link` once the board
     shows its first prompt, joined to the board's terminal by a thread; bare LF
-    from the board goes out as CR LF."""
+    from the board goes out as CR LF.
 
-    def __init__(self, board_fd: int, link: str):
+    Ctrl-C interrupts a running program as on a board. The unix port raises
+    KeyboardInterrupt from a SIGINT handler that it sets only while it runs code;
+    between two runs SIGINT has its default action, which kills the process. A
+    terminal that made the signal itself (ISIG) killed the board when a tool's
+    Ctrl-C came just after a run. So the line sends SIGINT only while the handler
+    is set (the process's caught-signal mask), and otherwise passes Ctrl-C on as a
+    byte, which the waiting REPL reads as Ctrl-C."""
+
+    def __init__(self, board_fd: int, link: str, pid: int):
         self.board = board_fd
+        self.pid = pid
         self.port, self.port_tty = pty.openpty()
         tty.setraw(self.port_tty)             # kept open: the port survives tools closing it
         self.link = link
@@ -237,7 +252,7 @@ class _SerialLine:
                 if self.wake_r in ready:
                     return
                 if self.port in ready:
-                    _write_all(self.board, os.read(self.port, 4096))
+                    self._to_board(os.read(self.port, 4096))
                 if self.board in ready:
                     data = os.read(self.board, 4096)
                     if not data:
@@ -255,6 +270,30 @@ class _SerialLine:
         except OSError as e:          # EIO: the board is gone (its terminal closed)
             if e.errno not in (errno.EIO, errno.EBADF):
                 raise
+
+    def _to_board(self, data: bytes) -> None:
+        if not _PROC:
+            _write_all(self.board, data)
+            return
+        first, *rest = data.split(b"\x03")
+        _write_all(self.board, first)
+        for part in rest:
+            if self._handles_sigint():
+                try:
+                    os.kill(self.pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+            else:
+                _write_all(self.board, b"\x03")
+            _write_all(self.board, part)
+
+    def _handles_sigint(self) -> bool:
+        try:
+            with open(f"/proc/{self.pid}/status") as f:
+                caught = next(line for line in f if line.startswith("SigCgt:"))
+        except (OSError, StopIteration):
+            return False
+        return bool(int(caught.split()[1], 16) >> (signal.SIGINT - 1) & 1)
 
     def close(self) -> None:
         os.write(self.wake_w, b"x")
