@@ -135,13 +135,8 @@ def do_run(args) -> int:
 def _mote_bytes(path):
     """The .mote bytes of a .mote or .tflite path, and the model read from them."""
     from .format import from_bytes
-    p = Path(path)
-    if not p.exists():
-        raise ModelError(f"{p} not found")
-    data = p.read_bytes()
-    if data[4:8] == b"TFL3":
-        data = api.convert(p).data
-    return data, from_bytes(data, str(p))
+    data, _ = api.mote_bytes(path)
+    return data, from_bytes(data, str(path))
 
 
 def do_compare(args) -> int:
