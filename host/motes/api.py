@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import format as mote_format
-from .converter import convert_graph
+from . import mote as mote_format
+from .converter import ConvertOptions, convert_graph
 from .executor import Executor
 from .graph import ModelError
 from .quant import round_half_away_f32
@@ -43,14 +43,15 @@ def tflite_bytes_of(source: Path, calibration: Path | None = None, per_channel: 
 
 
 def convert(source, calibration=None, meta=None, per_channel=True, progress=None,
-            interleave: bool | None = None) -> Converted:
+            interleave: bool | None = None, options: ConvertOptions | None = None) -> Converted:
     """Convert a model to a .mote. interleave=False keeps every weight matrix row-major
-    (a format 1.1 file); by default the converter interleaves where format 1.2 allows."""
+    (a format 1.1 file); by default the converter interleaves where format 1.2 allows.
+    options: the converter's settings (default: ConvertOptions())."""
     raw = tflite_bytes_of(Path(source), calibration, per_channel, progress)
     try:
         graph = read_tflite(raw)
         graph.name = Path(source).stem
-        model = convert_graph(graph, meta=meta, progress=progress, interleave=interleave)
+        model = convert_graph(graph, meta=meta, progress=progress, interleave=interleave, options=options)
     except ModelError:
         raise
     except (IndexError, KeyError, AttributeError, TypeError, ValueError, ZeroDivisionError, OverflowError,
