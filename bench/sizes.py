@@ -27,9 +27,9 @@ TARGETS = {"person_detect": 0.70, "micro_speech_quantized": 0.78,
            "mlperf_tiny_kws_ref_model": 0.47, "hello_world_int8": 0.40}
 
 
-def measure(path: Path) -> dict:
+def measure(path: Path, options=None) -> dict:
     t0 = time.perf_counter()
-    conv = api.convert(path)
+    conv = api.convert(path, options=options)
     seconds = time.perf_counter() - t0
     info = report.summary(conv.model, len(conv.data), len(conv.tflite))
     bound = info["entropy_bound_bytes"] + info["table_bytes"]
@@ -63,9 +63,9 @@ def main() -> int:
     ap.add_argument("--format", choices=("1.0", "1.1"), default="1.1",
                     help="file format version to write (1.1: derived constants, docs/FORMAT.md)")
     args = ap.parse_args()
-    from motes import converter
-    converter.COMPACT = args.format == "1.1"
-    rows = [measure(SHARED / f"{name}.tflite") for name in TARGETS]
+    from motes.converter import ConvertOptions
+    options = ConvertOptions(compact=args.format == "1.1")
+    rows = [measure(SHARED / f"{name}.tflite", options) for name in TARGETS]
     sparse = sparse_case()
     if args.json:
         print(json.dumps(dict(models=rows, sparse=sparse), indent=1))

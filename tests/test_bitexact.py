@@ -6,31 +6,28 @@ kernels) element for element. Goldens come from TFLM at test time.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from conftest import SHARED, SHARED_MODELS, shared_model
 from motes import api
 from motes.compare import compare, random_inputs
+from motes.converter import ConvertOptions
 from motes.format import from_bytes
 from tests import opmodels
 
-@pytest.fixture(scope="module", autouse=True)
-def _format_1_1():
-    """Write format 1.1 here whatever converter.COMPACT says (it stays off while a
-    device runtime that cannot read 1.1 is being tested on the same tree)."""
-    from motes import converter
-    old = converter.COMPACT, converter.DERIVED_MIN_SAVING
-    converter.COMPACT, converter.DERIVED_MIN_SAVING = True, 0   # derived constants wherever smaller
-    yield
-    converter.COMPACT, converter.DERIVED_MIN_SAVING = old
+# format 1.1 and up, with the derived constants wherever smaller (not only where they
+# save a kilobyte), so that they are checked against TFLM in every model here
+OPTIONS = ConvertOptions(compact=True, derived_min_saving=0)
 
 
 N_RANDOM = 50
 
 
 def _roundtrip(path):
-    conv = api.convert(path)
+    conv = api.convert(path, options=OPTIONS)
     return conv, from_bytes(conv.data)
 
 
@@ -54,7 +51,7 @@ def test_shared_model_bitexact(name):
 @pytest.mark.parametrize("name", ["person_detect", "mlperf_tiny_kws_ref_model"])
 def test_shared_model_bitexact_row_major(name):
     """convert_graph(..., interleave=False): a 1.1 file, still read and run exactly."""
-    conv = api.convert(shared_model(name), interleave=False)
+    conv = api.convert(shared_model(name), interleave=False, options=OPTIONS)
     model = from_bytes(conv.data)
     assert conv.data[5] == 1 and not any(_interleaved(model))
     result = compare(conv.tflite, conv.data, random_inputs(model, 20, seed=1))
@@ -143,7 +140,7 @@ print(out)
 
 @pytest.mark.parametrize("interleave", [False, True])
 @pytest.mark.parametrize("name", ["mlperf_tiny_kws_ref_model"])
-def test_device_runs_every_derived_form(name, interleave, monkeypatch, tmp_path):
+def test_device_runs_every_derived_form(name, interleave, tmp_path):
     """Scales and predicted biases in every layer kind (also FULLY_CONNECTED and CONV_2D
     biases, which the converter does not predict by default), on the device in both modes
     and with each backend: equal to the host executor. Interleaved layers (format 1.2)
@@ -152,8 +149,8 @@ def test_device_runs_every_derived_form(name, interleave, monkeypatch, tmp_path)
     from motes import format as F
     from motes import mpy_engine
     from motes.executor import Executor
-    monkeypatch.setattr(F, "BIASPRED_WRITE_OPS", tuple(F.DERIVED_OPS))
-    conv = api.convert(shared_model(name), interleave=interleave)
+    conv = api.convert(shared_model(name), interleave=interleave,
+                       options=replace(OPTIONS, biaspred_ops=tuple(F.DERIVED_OPS)))
     used = {(L.op, pc.codec_name) for L, p in zip(conv.model.layers, conv.model.packed) for pc in p.values()}
     want = {("DEPTHWISE_CONV_2D", "biaspred"), ("CONV_2D", "scales"),
             ("DEPTHWISE_CONV_2D", "scales"), ("FULLY_CONNECTED", "scales")}

@@ -265,8 +265,8 @@ def _fc_layer(in_bits, w_bits_list, out_bits, bias=None):
     return layer, tensors
 
 
-def _model(layer, tensors):
-    packed = [F.pack_consts(layer, tensors=tensors)]
+def _model(layer, tensors, **pack):
+    packed = [F.pack_consts(layer, tensors=tensors, **pack)]
     return F.MoteModel({}, tensors, [layer], [0], [1], 64, packed)
 
 
@@ -283,18 +283,19 @@ def test_scales_fall_back_to_explicit_where_tflm_differs():
     np.testing.assert_array_equal(back.layers[0].consts["shift"], layer.consts["shift"])
 
 
-def test_bias_prediction_roundtrip_and_wrap(monkeypatch):
-    monkeypatch.setattr(F, "BIASPRED_WRITE_OPS", ("FULLY_CONNECTED",))   # readers accept it for FC
+def test_bias_prediction_roundtrip_and_wrap():
     ws = [0x3b000000 + 12345 * k for k in range(32)]
     layer, tensors = _fc_layer(0x3c000000, ws, 0x3d000000)
     sums = F.channel_sums("FULLY_CONNECTED", layer.consts["weights"])
     layer.consts["bias"] = (-37 * sums + np.arange(32) % 3 + 2 ** 31 - 2 ** 20).astype(np.int64)
     layer.consts["bias"] = (((layer.consts["bias"] + 2 ** 31) & 0xFFFFFFFF) - 2 ** 31).astype(np.int32)
-    packed = F.pack_consts(layer, tensors=tensors)
+    packed = F.pack_consts(layer, tensors=tensors, biaspred_ops=("FULLY_CONNECTED",))   # readers accept it for FC
     assert packed["bias"].codec == F.CODEC_BIASPRED
     alpha, inner, _ = packed["bias"].stored()
     assert alpha == -37 * 16
-    back = F.from_bytes(F.to_bytes(_model(layer, tensors)))
+    model = _model(layer, tensors, biaspred_ops=("FULLY_CONNECTED",))
+    assert model.packed[0]["bias"].codec == F.CODEC_BIASPRED
+    back = F.from_bytes(F.to_bytes(model))
     np.testing.assert_array_equal(back.layers[0].consts["bias"], layer.consts["bias"])
 
 
@@ -408,7 +409,7 @@ def test_interleaved_roundtrip(name):
         np.testing.assert_array_equal(ex.run([x])[0], ex_plain.run([x])[0])
 
 
-def test_minor_version_is_the_lowest_needed(monkeypatch):
+def test_minor_version_is_the_lowest_needed():
     plain = _convert("mlperf_tiny_kws_ref_model", interleave=False)
     data = F.to_bytes(plain)
     assert data[4:6] == bytes([1, 1]) and not any(L.interleaved for L in plain.layers)
@@ -419,13 +420,11 @@ def test_minor_version_is_the_lowest_needed(monkeypatch):
     # depthwise stem as it is, a 1.1 file; written as the CONV_2D it is (the default), that is interleaved: 1.2
     ms = _convert("micro_speech_quantized")
     fc = next(L for L in ms.layers if L.op == "FULLY_CONNECTED")
-    assert IL.group_bytes(fc) > converter.INTERLEAVE_MAX_GROUP and not fc.interleaved
+    assert IL.group_bytes(fc) > converter.DEFAULTS.interleave_max_group and not fc.interleaved
     assert [L.op for L in ms.layers if L.interleaved] == ["CONV_2D"] and F.to_bytes(ms)[4:6] == bytes([1, 2])
-    monkeypatch.setattr(converter, "DW_AS_CONV", False)
-    ms = _convert("micro_speech_quantized")
+    ms = _convert("micro_speech_quantized", options=converter.ConvertOptions(dw_as_conv=False))
     assert not any(L.interleaved for L in ms.layers) and F.to_bytes(ms)[4:6] == bytes([1, 1])
-    monkeypatch.undo()
-    assert converter.INTERLEAVE_MAX_GROUP == IL.MAX_GROUP_BYTES == 4096
+    assert converter.DEFAULTS.interleave_max_group == IL.MAX_GROUP_BYTES == 4096
     # the 1.0 layout cannot hold interleaved layers
     assert F.to_bytes(_convert("hello_world_int8", compact=False))[4:6] == bytes([1, 0])
     with pytest.raises(ValueError, match="1.0 layout"):
@@ -436,10 +435,9 @@ def test_minor_version_is_the_lowest_needed(monkeypatch):
         F.to_bytes(model)
 
 
-def test_interleave_respects_the_group_limit(monkeypatch):
+def test_interleave_respects_the_group_limit():
     plain = _convert("person_detect", interleave=False)
-    monkeypatch.setattr(converter, "INTERLEAVE_MAX_GROUP", 1024)
-    model = _convert("person_detect")
+    model = _convert("person_detect", options=converter.ConvertOptions(interleave_max_group=1024))
     big = [L for L in model.layers if L.op in IL.OPS and IL.group_bytes(L) > 1024]
     small = [L for L in model.layers if L.op in IL.OPS and IL.group_bytes(L) <= 1024]
     assert big and small

@@ -97,11 +97,10 @@ def _svarint(v):
 
 
 @pytest.mark.parametrize("name", ["person_detect", "mlperf_tiny_kws_ref_model"])
-def test_derived_encodings_pay_off(name, monkeypatch):
+def test_derived_encodings_pay_off(name):
     """Filter scales (codec 5) and predicted biases (codec 6) are used, and only where smaller."""
     from motes import converter
-    monkeypatch.setattr(converter, "DERIVED_MIN_SAVING", 0)
-    conv = api.convert(shared_model(name))
+    conv = api.convert(shared_model(name), options=converter.ConvertOptions(derived_min_saving=0))
     used = set()
     for layer, packed in zip(conv.model.layers, conv.model.packed):
         plain = F.pack_consts(layer)            # no tensor table: the 1.0 encodings only
@@ -120,10 +119,10 @@ def test_derived_encodings_pay_off(name, monkeypatch):
 
 def test_derived_encodings_only_where_they_save_a_kilobyte():
     """A streaming board keeps the code that rebuilds derived constants (about 2 KB of
-    heap): the converter uses them only when they save converter.DERIVED_MIN_SAVING bytes."""
+    heap): the converter uses them only when they save ConvertOptions.derived_min_saving bytes."""
     from motes import converter
     derived = lambda conv: {pc.codec_name for p in conv.model.packed for pc in p.values()} & {"scales", "biaspred"}  # noqa: E731
-    assert converter.DERIVED_MIN_SAVING == 1024
+    assert converter.DEFAULTS.derived_min_saving == 1024
     assert derived(api.convert(shared_model("person_detect")))
     kws = api.convert(shared_model("mlperf_tiny_kws_ref_model"))
     assert not derived(kws) and kws.data[5] == 2          # format 1.2: interleaved layers

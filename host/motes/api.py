@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import format as mote_format
-from .converter import convert_graph
+from . import mote as mote_format
+from .converter import ConvertOptions, convert_graph
 from .executor import Executor
 from .graph import ModelError
+from .quant import round_half_away_f32
 from .tflite_reader import read_tflite
 
 
@@ -42,14 +43,15 @@ def tflite_bytes_of(source: Path, calibration: Path | None = None, per_channel: 
 
 
 def convert(source, calibration=None, meta=None, per_channel=True, progress=None,
-            interleave: bool | None = None) -> Converted:
+            interleave: bool | None = None, options: ConvertOptions | None = None) -> Converted:
     """Convert a model to a .mote. interleave=False keeps every weight matrix row-major
-    (a format 1.1 file); by default the converter interleaves where format 1.2 allows."""
+    (a format 1.1 file); by default the converter interleaves where format 1.2 allows.
+    options: the converter's settings (default: ConvertOptions())."""
     raw = tflite_bytes_of(Path(source), calibration, per_channel, progress)
     try:
         graph = read_tflite(raw)
         graph.name = Path(source).stem
-        model = convert_graph(graph, meta=meta, progress=progress, interleave=interleave)
+        model = convert_graph(graph, meta=meta, progress=progress, interleave=interleave, options=options)
     except ModelError:
         raise
     except (IndexError, KeyError, AttributeError, TypeError, ValueError, ZeroDivisionError, OverflowError,
@@ -59,27 +61,29 @@ def convert(source, calibration=None, meta=None, per_channel=True, progress=None
     return Converted(model, mote_format.to_bytes(model), raw)
 
 
-def load_model(path) -> tuple[mote_format.MoteModel, int, int | None]:
-    """Load a .mote (or convert a .tflite in memory): (model, file bytes, source .tflite bytes)."""
+def mote_bytes(path) -> tuple[bytes, int | None]:
+    """The .mote bytes of a .mote path, or of a .tflite converted in memory: (the .mote
+    bytes, the size of the source .tflite, None for a .mote)."""
     path = Path(path)
     if not path.exists():
         raise ModelError(f"{path} not found")
     data = path.read_bytes()
     if data[4:8] == b"TFL3":
-        conv = convert(path)
-        return mote_format.from_bytes(conv.data, str(path)), len(conv.data), len(data)
-    return mote_format.from_bytes(data, str(path)), len(data), None
+        return convert(path).data, len(data)
+    return data, None
+
+
+def load_model(path) -> tuple[mote_format.MoteModel, int, int | None]:
+    """Load a .mote (or convert a .tflite in memory): (model, file bytes, source .tflite bytes)."""
+    data, tflite_size = mote_bytes(path)
+    return mote_format.from_bytes(data, str(path)), len(data), tflite_size
 
 
 def quantize_input(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     """Float -> int8 as TFLM's QUANTIZE does it (float32 division, round half away from zero)."""
     q = np.asarray(x, dtype=np.float32) / np.float32(scale)
-    # round half away from zero exactly: floor(q + 0.5) in float32 would turn
-    # 0.49999997 into 1, because q + 0.5 rounds up to 1.0
-    a = np.abs(q)
-    n = np.floor(a)
-    n = n + (a - n >= np.float32(0.5))
-    q = np.clip(np.copysign(n, q), -1e9, 1e9)
+    # round half away from zero exactly (not floor(q + 0.5), which turns 0.49999997 into 1)
+    q = np.clip(round_half_away_f32(q), -1e9, 1e9)
     return np.clip(q.astype(np.int64) + zero_point, -128, 127).astype(np.int8)
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from . import interleave, m0emu, ops
-from . import format as mote_format
+from . import mote as mote_format
 from .graph import ModelError
 
 

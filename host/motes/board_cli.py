@@ -250,7 +250,7 @@ def add_romfs(s) -> None:
 def do_romfs(args) -> int:
     """A ROMFS image of the runtime (and models) for firmware built with ROMFS."""
     from . import romfs
-    from .format import from_bytes
+    from .mote import from_bytes
     files = romfs.runtime_files(args.arch, native=not args.no_native)
     for m in args.models:
         p = Path(m)

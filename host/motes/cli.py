@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, api, board_cli, record, report, report_html, train
-from . import format as mote_format
+from . import mote as mote_format
 from .graph import ModelError
 
 
@@ -134,19 +134,14 @@ def do_run(args) -> int:
 
 def _mote_bytes(path):
     """The .mote bytes of a .mote or .tflite path, and the model read from them."""
-    from .format import from_bytes
-    p = Path(path)
-    if not p.exists():
-        raise ModelError(f"{p} not found")
-    data = p.read_bytes()
-    if data[4:8] == b"TFL3":
-        data = api.convert(p).data
-    return data, from_bytes(data, str(p))
+    from .mote import from_bytes
+    data, _ = api.mote_bytes(path)
+    return data, from_bytes(data, str(path))
 
 
 def do_compare(args) -> int:
     from .compare import compare, random_inputs
-    from .format import from_bytes
+    from .mote import from_bytes
     src = Path(args.model)
     conv = api.convert(src)
     data = Path(args.mote).read_bytes() if args.mote else conv.data

@@ -12,7 +12,7 @@ import numpy as np
 
 from .api import dequantize, quantize_input
 from .executor import Executor
-from .format import MoteModel, from_bytes
+from .mote import MoteModel, from_bytes
 from .graph import ModelError
 from .oracle import TflmInterpreter
 from .tflite_reader import read_tflite

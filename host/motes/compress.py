@@ -489,7 +489,7 @@ def train_like(teacher_or_student, x, y, task, epochs, lr=2e-3, batch=32, seed=0
 def _measure(name, model, x_cal, xv, yv, task, per_channel, meta=None, title="model") -> tuple[Stage, bytes, bytes]:
     from . import api, report
     from .evaluate import _class_ids
-    from .format import from_bytes
+    from .mote import from_bytes
     from .executor import Executor
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{title}.keras"         # (the .mote's model name)
@@ -624,7 +624,7 @@ def with_stages(mote: bytes, stages: list[Stage]) -> bytes:
     """The .mote with the stage table in its meta (`compress`: columns and rows), for
     `motes report`. About 50 bytes a stage, in the file and in the board's RAM (the
     runtime reads the meta whole), so only when asked (--keep-stages)."""
-    from .format import from_bytes, to_bytes
+    from .mote import from_bytes, to_bytes
     m = from_bytes(mote)
     rows = [[round(v, 5) if isinstance(v, float) else v for v in (s.row()[k] for k in STAGE_COLUMNS)]
             for s in stages]

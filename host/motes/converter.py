@@ -14,7 +14,7 @@ import numpy as np
 
 from . import interleave as _il
 from . import ops
-from .format import MoteModel, TensorInfo, pack_consts, to_bytes, without_derived
+from .mote import BIASPRED_WRITE_OPS, MoteModel, TensorInfo, pack_consts, to_bytes, without_derived
 from .graph import Graph, ModelError
 from .ops.depthwise_conv import as_conv as depthwise_as_conv
 from .planner import plan
@@ -83,31 +83,41 @@ def _check_io(graph: Graph) -> None:
                     "full-integer quantization: inference_input_type=inference_output_type=tf.int8.")
 
 
-# Write format 1.1 (filter scales instead of multipliers and shifts, biases
-# predicted from the weight sums, implied [C] shapes, chained layers:
-# docs/FORMAT.md). False writes the 1.0 layout, which runtimes older than 1.1 read.
-COMPACT = True
-# The derived constants (codecs 5, 6) make a streaming board keep the code that
-# rebuilds them (device/motes/derive.py, about 2 KB of heap in the 64-bit unix
-# port, less on a board): a model uses them only when they save at least this
-# many bytes of file (person_detect: 3,033; kws: 623; micro_speech: 10).
-DERIVED_MIN_SAVING = 1024
-# Format 1.2 (docs/FORMAT.md, "Interleaved weights"): FULLY_CONNECTED and CONV_2D
-# layers are stored interleaved when the rules allow it and their largest group of
-# 8 output channels is at most this many bytes (the chunk a streaming device decodes).
-INTERLEAVE = True
-INTERLEAVE_MAX_GROUP = _il.MAX_GROUP_BYTES
-# A DEPTHWISE_CONV_2D on a 1-channel input is written as the CONV_2D it is
-# (ops.depthwise_conv.as_conv): the same numbers, and every backend's CONV_2D
-# kernel takes it 8 output channels a pass (micro_speech's first layer on the
-# emulated Cortex-M0: 21.5 instructions per MAC as a depthwise layer).
-DW_AS_CONV = True
+@dataclass(frozen=True)
+class ConvertOptions:
+    """How the converter writes a model: one value passed down, no module settings."""
+    # Write format 1.1 (filter scales instead of multipliers and shifts, biases
+    # predicted from the weight sums, implied [C] shapes, chained layers:
+    # docs/FORMAT.md). False writes the 1.0 layout, which runtimes older than 1.1 read.
+    compact: bool = True
+    # The derived constants (codecs 5, 6) make a streaming board keep the code that
+    # rebuilds them (device/motes/derive.py, about 2 KB of heap in the 64-bit unix
+    # port, less on a board): a model uses them only when they save at least this
+    # many bytes of file (person_detect: 3,033; kws: 623; micro_speech: 10).
+    derived_min_saving: int = 1024
+    # The ops whose bias may be predicted from the weight sums (codec 6): see
+    # mote.derived.BIASPRED_WRITE_OPS (the format allows FULLY_CONNECTED and CONV_2D too).
+    biaspred_ops: tuple = BIASPRED_WRITE_OPS
+    # Format 1.2 (docs/FORMAT.md, "Interleaved weights"): FULLY_CONNECTED and CONV_2D
+    # layers are stored interleaved when the rules allow it and their largest group of
+    # 8 output channels is at most interleave_max_group bytes (the chunk a streaming
+    # device decodes). interleave needs compact (the 1.0 layout has none).
+    interleave: bool = True
+    interleave_max_group: int = _il.MAX_GROUP_BYTES
+    # A DEPTHWISE_CONV_2D on a 1-channel input is written as the CONV_2D it is
+    # (ops.depthwise_conv.as_conv): the same numbers, and every backend's CONV_2D
+    # kernel takes it 8 output channels a pass (micro_speech's first layer on the
+    # emulated Cortex-M0: 21.5 instructions per MAC as a depthwise layer).
+    dw_as_conv: bool = True
+
+
+DEFAULTS = ConvertOptions()
 
 
 def interleave_layers(layers, tensors, max_group: int | None = None) -> int:
     """Interleave (in place in the list) each layer format 1.2 allows whose largest group
-    is at most max_group bytes (default: INTERLEAVE_MAX_GROUP); return how many."""
-    max_group = INTERLEAVE_MAX_GROUP if max_group is None else max_group
+    is at most max_group bytes (default: ConvertOptions.interleave_max_group); return how many."""
+    max_group = DEFAULTS.interleave_max_group if max_group is None else max_group
     n = 0
     for k, layer in enumerate(layers):
         if layer.op not in _il.OPS or layer.interleaved:
@@ -120,20 +130,31 @@ def interleave_layers(layers, tensors, max_group: int | None = None) -> int:
     return n
 
 
-def convert_graph(graph: Graph, meta: dict | None = None, progress=None, compact: bool | None = None,
-                  interleave: bool | None = None) -> MoteModel:
-    """Prepare, plan and pack a graph. `progress(msg)` is called with short status lines.
-
-    compact: write format 1.1's derived encodings (default: COMPACT).
-    interleave: store FULLY_CONNECTED and CONV_2D weights interleaved where format
-    1.2 allows it (default: INTERLEAVE when compact; the 1.0 layout has none).
-    """
-    compact = COMPACT if compact is None else compact
+def resolve_options(options: ConvertOptions | None = None, compact: bool | None = None,
+                    interleave: bool | None = None) -> ConvertOptions:
+    """options (default: ConvertOptions()) with the compact and interleave overrides; interleave
+    defaults to off for the 1.0 layout (compact=False), and may not be asked for with it."""
+    options = options or DEFAULTS
+    compact = options.compact if compact is None else compact
     if interleave is None:
-        interleave = INTERLEAVE and compact
+        interleave = options.interleave and compact
     elif interleave and not compact:
         raise ValueError("interleaved layers (format 1.2) need the compact layout: the 1.0 layout "
                          "(compact=False) cannot hold them")
+    return replace(options, compact=compact, interleave=interleave)
+
+
+def convert_graph(graph: Graph, meta: dict | None = None, progress=None, compact: bool | None = None,
+                  interleave: bool | None = None, options: ConvertOptions | None = None) -> MoteModel:
+    """Prepare, plan and pack a graph. `progress(msg)` is called with short status lines.
+
+    options: how to write it (default: ConvertOptions()). compact: write format 1.1's
+    derived encodings (overrides options.compact). interleave: store FULLY_CONNECTED and
+    CONV_2D weights interleaved where format 1.2 allows it (overrides options.interleave;
+    default: on when compact, the 1.0 layout has none).
+    """
+    opts = resolve_options(options, compact, interleave)
+    compact = opts.compact
     say = progress or (lambda msg: None)
     t0 = time.perf_counter()
     edges = strip_float_edges(graph)
@@ -144,7 +165,7 @@ def convert_graph(graph: Graph, meta: dict | None = None, progress=None, compact
     layers = []
     for op in graph.operators:
         layer = ops.prepare_layer(op, graph)
-        if DW_AS_CONV and op.inputs:
+        if opts.dw_as_conv and op.inputs:
             layer = depthwise_as_conv(layer, int(graph.tensors[op.inputs[0]].shape[-1])) or layer
         layers.append(layer)
     say(f"prepared {len(layers)} layers")
@@ -171,12 +192,13 @@ def convert_graph(graph: Graph, meta: dict | None = None, progress=None, compact
     for k, t in enumerate(tensors):
         t.offset = offsets.get(k, 0)
     say(f"planned a {arena} byte activation arena")
-    if interleave:
-        n = interleave_layers(layers, tensors)
+    if opts.interleave:
+        n = interleave_layers(layers, tensors, opts.interleave_max_group)
         if n:
             say(f"interleaved {n} layer(s) (format 1.2)")
 
-    packed = [pack_consts(layer, tensors=tensors if compact else None) for layer in layers]
+    packed = [pack_consts(layer, tensors=tensors if compact else None, biaspred_ops=opts.biaspred_ops)
+              for layer in layers]
     say(f"packed weights in {time.perf_counter() - t0:.2f} s")
     info = {"name": graph.name}
     if edges.float_input:
@@ -191,7 +213,7 @@ def convert_graph(graph: Graph, meta: dict | None = None, progress=None, compact
         plain = [without_derived(layer, p) for layer, p in zip(layers, packed)]
         if plain != packed:
             saved = len(to_bytes(replace(model, packed=plain))) - len(to_bytes(model))
-            if saved < DERIVED_MIN_SAVING:
+            if saved < opts.derived_min_saving:
                 model.packed = plain
                 say(f"derived constants would save {saved} bytes only: not used")
     return model

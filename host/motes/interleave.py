@@ -6,8 +6,9 @@ k + 1 ...), and for FULLY_CONNECTED the bias with `input_offset * sum(weights)`
 folded in. A device's fast kernels then read eight output channels per input
 byte and add no offset per input. (CONV_2D keeps TFLite's bias: its kernel
 reuses the weights for every output pixel, so it sums them itself at no
-measurable cost, and the file stays as small as the row-major one.) This module is the one place that knows the order: the
-converter interleaves, the executor and the emulator tools undo or follow it.
+measurable cost, and the file stays as small as the row-major one.) This module is the one place that knows the order
+and the rules (problem): the converter interleaves, the reader checks, the executor
+and the emulator tools undo or follow it.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from .ops.base import Layer
+from .quant import wrap_int32
 
 GROUP = 8                 # output channels per group
 MAX_GROUP_BYTES = 4096    # the converter interleaves a layer only if its largest group fits
@@ -48,40 +50,56 @@ def deinterleave_weights(w: np.ndarray) -> np.ndarray:
     return flat.reshape(w.shape)
 
 
-def _wrap32(v: np.ndarray) -> np.ndarray:
-    return (np.asarray(v, np.int64) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
-
-
 def fold_bias(bias: np.ndarray | None, weights: np.ndarray, input_offset: int) -> np.ndarray:
     """bias + input_offset * sum(weights of the channel), wrapped to int32 (weights in TFLite order)."""
     out = weights.shape[0]
     sums = weights.reshape(out, -1).astype(np.int64).sum(axis=1)
     b = np.zeros(out, np.int64) if bias is None else np.asarray(bias, np.int64).reshape(-1)
-    return _wrap32(b + int(input_offset) * sums)
+    return wrap_int32(b + int(input_offset) * sums).astype(np.int32)
 
 
 def unfold_bias(bias: np.ndarray, weights: np.ndarray, input_offset: int) -> np.ndarray:
     """The inverse of fold_bias (weights in TFLite order)."""
     out = weights.shape[0]
     sums = weights.reshape(out, -1).astype(np.int64).sum(axis=1)
-    return _wrap32(np.asarray(bias, np.int64).reshape(-1) - int(input_offset) * sums)
+    return wrap_int32(np.asarray(bias, np.int64).reshape(-1) - int(input_offset) * sums).astype(np.int32)
+
+
+def problem(op: str, params: dict, weights, bias, in_channels: int | None, stored: bool = False) -> str | None:
+    """What breaks format 1.2's rules for an interleaved layer (docs/FORMAT.md), or None: the
+    one set of rules, for the converter (stored=False: may this row-major layer be
+    interleaved?) and the reader (stored=True: is this interleaved layer valid?).
+
+    weights, bias: anything with `dtype` and `shape` (arrays, or the stored constants,
+    which also say whether they are `derived`); None when absent. in_channels: the
+    channels of the layer's input (None if unknown). Only a stored FULLY_CONNECTED
+    must have its bias: the converter folds one in where there was none.
+    """
+    if op not in OPS:
+        return f"{op} has no interleaved layout"
+    if weights is None or weights.dtype != "int8":
+        return "its weights are not int8" if weights is not None else "it has no weights"
+    if bias is None:
+        if stored and folds_bias(op):
+            return "it has no bias (an interleaved FULLY_CONNECTED stores the folded bias)"
+    elif bias.dtype != "int32":
+        return f"its bias is {bias.dtype}, not int32"
+    elif getattr(bias, "derived", False):
+        return "its bias is biaspred (codec 6), which interleaved layers may not use"
+    elif not weights.shape or tuple(bias.shape) != (weights.shape[0],):
+        return f"its bias has shape {list(bias.shape)} for {weights.shape[0] if weights.shape else 0} output channels"
+    if op == "FULLY_CONNECTED" and int(params.get("filter_offset", 0)) != 0:
+        return f"filter_offset is {params['filter_offset']}, not 0"
+    if op == "CONV_2D" and (len(weights.shape) != 4 or (in_channels is None and stored)
+                            or in_channels is not None and weights.shape[-1] != in_channels):
+        return (f"its weights have {weights.shape[-1]} input channels for an input of "
+                f"{in_channels if in_channels is not None else '?'} channels (grouped convolutions stay row-major)")
+    return None
 
 
 def why_not(layer: Layer, in_channels: int | None = None) -> str | None:
-    """Why a layer cannot be interleaved under format 1.2's rules, or None if it can."""
-    if layer.op not in OPS:
-        return f"{layer.op} has no interleaved layout"
-    w = layer.consts.get("weights")
-    if w is None or w.dtype != np.int8:
-        return "the weights are not int8"
-    b = layer.consts.get("bias")
-    if b is not None and b.dtype != np.int32:
-        return "the bias is not int32"
-    if layer.op == "FULLY_CONNECTED" and int(layer.params.get("filter_offset", 0)) != 0:
-        return "the filter has a zero point"
-    if layer.op == "CONV_2D" and in_channels is not None and w.shape[-1] != in_channels:
-        return "a grouped convolution"
-    return None
+    """Why a row-major layer cannot be interleaved under format 1.2's rules, or None if it can."""
+    return problem(layer.op, layer.params, layer.consts.get("weights"), layer.consts.get("bias"), in_channels)
 
 
 def group_bytes(layer: Layer) -> int:

@@ -40,6 +40,8 @@ instructions count one each), so LDM/PUSH count one, like the M0+ counts.
 """
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import json
 import os
@@ -48,6 +50,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -599,17 +602,27 @@ def _chunk_weights(w: np.ndarray, a: int, b: int, interleaved: bool) -> np.ndarr
     return (w.reshape(-1)[a * depth:b * depth].view(np.uint8) ^ 0x80).view(np.int8)
 
 
+@functools.lru_cache(maxsize=None)
+def _device_function(module: str, name: str):
+    """A plain-Python function of the device runtime (device/motes/<module>.py), compiled
+    on its own and run here: the one copy of code that the board and the emulator tools
+    must agree on. Its module may import MicroPython-only modules; the function may use
+    only `array`."""
+    path = resources.runtime_dir() / f"{module}.py"
+    tree = ast.parse(path.read_text())
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+    env = {"array": array}
+    exec(compile(ast.Module([fn], type_ignores=[]), str(path), "exec"), env)
+    return env[name]
+
+
 def rq_table(multiplier, shift, output_offset: int, act_min: int) -> np.ndarray:
-    """mk_fc_params.prepared for channels with these multipliers and shifts (motes_kernels.h)."""
-    t = np.zeros((len(multiplier), RQ_WORDS), np.int64)
-    for o, (m, s) in enumerate(zip(multiplier, shift)):
-        m, s = int(m), int(s)
-        if m >= 0 and -13 <= s <= -1:
-            t[o] = (m & 0x7FF, (m >> 11) & 0x7FF, m >> 22,
-                    (1 << (8 - s)) + 256 + (output_offset - act_min) * (1 << (9 - s)), 9 - s)
-        else:
-            t[o] = (0, 0, 0, 1 << 30, 0)
-    return t.astype(np.int32)
+    """mk_fc_params.prepared for channels with these multipliers and shifts (motes_kernels.h):
+    the device runtime's own table (k_native._rq_table), as it makes it at load."""
+    mult = [int(m) for m in multiplier]
+    table = _device_function("k_native", "_rq_table")(mult, [int(v) for v in shift], len(mult),
+                                                      int(output_offset), int(act_min))
+    return np.array(table, np.int32).reshape(len(mult), RQ_WORDS)
 
 
 def run_layer(emu: M0, layer, ins, out_shapes, chunks: int | None = None,

@@ -184,7 +184,7 @@ def run_board(mote_path, inputs: list[np.ndarray], board: str = "m3", heap: str 
 
 
 def _io_sizes(mote: bytes, what: str) -> tuple[int, int]:
-    from .format import from_bytes
+    from .mote import from_bytes
     model = from_bytes(mote, what, decode=False)
     return model.tensors[model.inputs[0]].nbytes, model.tensors[model.outputs[0]].nbytes
 

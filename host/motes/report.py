@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import codecs, ops
-from .format import MoteModel
+from .mote import MoteModel
 
 STREAM_BUFFER = 512    # device: file read buffer and decoder state (device/motes/net.py)
 STREAM_TABLES = 2048   # device: Huffman decoding tables of one entropy-coded array

@@ -1,7 +1,7 @@
 """Helpers shared by the integer codecs (rice, bitpack).
 
 * :data:`INT_DTYPES` -- the element types they accept (int8, int16, int32).
-* :func:`put_svarint` / :func:`read_svarint` -- the signed LEB128 varint of
+* :func:`put_svarint` (motes.varint's) / :func:`read_svarint` -- the signed LEB128 varint of
   docs/FORMAT.md ("svarint") that stores a codec's ``base``;
   :func:`header_bytes` -- the size of the (base, parameter byte) header.
 * :func:`zigzag` / :func:`unzigzag` / :func:`wrap` -- W-bit two's complement
@@ -11,6 +11,7 @@
 
 import numpy as np
 
+from ..varint import put_svarint  # noqa: F401  (the codecs' base varint: docs/FORMAT.md's svarint)
 from . import Codec, CodecError
 
 INT_DTYPES = (np.dtype(np.int8), np.dtype(np.int16), np.dtype(np.int32))
@@ -29,16 +30,6 @@ def flat_ints(codec, values) -> tuple:
     if dtype not in INT_DTYPES:
         raise CodecError(f'{codec.name} codec encodes int8/int16/int32 arrays only, got {array.dtype}')
     return array.reshape(-1).astype(np.int64), dtype
-
-
-def put_svarint(out: bytearray, value: int) -> None:
-    """Append zigzag(value) as unsigned LEB128 (7 bits per byte, low groups first)."""
-    value = int(value)
-    u = 2 * value if value >= 0 else -2 * value - 1
-    while u >= 0x80:
-        out.append(0x80 | (u & 0x7F))
-        u >>= 7
-    out.append(u)
 
 
 def read_svarint(buf: bytes, offset: int, dtype) -> tuple:
