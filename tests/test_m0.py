@@ -335,6 +335,15 @@ def test_unary_ops(emu, op, shape, axes, seed):
     assert got.calls == 1
 
 
+def test_softmax_sum_wrapping_to_zero(emu):
+    """8192 equal values: the row's sum of exps (8192 * 2^19) wraps to 0 in int32,
+    as in TFLM; the reciprocal of 0 takes gemmlowp's other rounding of (a + 1) / 2."""
+    layer, x, out_shape = m0emu.synthetic_layer("SOFTMAX", (1, 8192), np.random.default_rng(1))
+    x[...] = 5
+    ref = m0emu.reference(layer, [x], [out_shape])[0]
+    assert np.array_equal(m0emu.run_layer(emu, layer, [x], [out_shape]).outputs[0], ref)
+
+
 def _codec_arrays(rng):
     lap = lambda n, b: np.clip(np.round(rng.laplace(0, b, n)), -128, 127).astype(np.int8)  # noqa: E731
     sparse = lap(3000, 20)

@@ -1436,7 +1436,9 @@ MK_SMALL static int32_t exp_neg(int32_t a, int32_t ib) {
 
 /* 1 / (1 + a) for a in [0, 1) (Q0.31) as Q2.29: three Newton steps */
 MK_SMALL static int32_t newton(int32_t a) {
-    int32_t hd = (a >> 1) + (1 << 30);      /* (a + 1) / 2, rounded down */
+    /* (a + 1) / 2 in int64, halves away from zero (-1 for a = -1 only: a
+     * reciprocal of a sum of 0 in a damaged file) */
+    int32_t hd = a == I32_MIN ? -1 : (a >> 1) + (1 << 30);
     int32_t x = add32(1515870810, srdhm(hd, -1010580540));
     for (int32_t k = 0; k < 3; k++) {
         x = add32(x, srmpot(srdhm(x, (int32_t)((1u << 29) - (uint32_t)srdhm(hd, x))), 2));
@@ -1479,7 +1481,7 @@ static int32_t softmax_exp(const mk_softmax_params *p, int32_t d) {
 MK_SMALL mk_status mk_softmax_s8(const mk_softmax_params *p, int32_t rows, int32_t depth,
                                  const int8_t *input, int8_t *output) {
     if (!p || rows < 0 || depth < 1 || mul_count(rows, depth) < 0 || p->input_left_shift < 0
-        || p->input_left_shift > 31 || p->input_multiplier < 0 || p->diff_min > 0) {
+        || p->input_left_shift > 31 || p->input_multiplier < 0) {
         return MK_ERR_ARG;
     }
     if (rows && (!input || !output)) {
@@ -1511,7 +1513,7 @@ MK_SMALL mk_status mk_softmax_s8(const mk_softmax_params *p, int32_t rows, int32
 /* one int8 input of LOGISTIC / TANH */
 static int8_t act_one(const mk_act_params *p, int32_t q, int tanh) {
     int32_t x = q - p->input_zero_point;
-    if (x <= -p->input_range_radius) {
+    if ((int64_t)x <= -(int64_t)p->input_range_radius) {   /* (any radius a file holds) */
         return -128;
     }
     if (x >= p->input_range_radius) {

@@ -188,7 +188,7 @@ mk_status mk_elementwise_s8(mk_elem_op op, const mk_elem_params *p,
 /* SOFTMAX over rows of depth values (TFLM's int8 reference: gemmlowp
  * fixed-point exp of (x - max) * beta, sum in Q12.19, reciprocal; output scale
  * 1/256, zero point -128). The host's prepare gives the params:
- * input_left_shift 0 .. 31, input_multiplier >= 0, diff_min <= 0. */
+ * input_left_shift 0 .. 31, input_multiplier >= 0 (else MK_ERR_ARG). */
 typedef struct { int32_t input_multiplier, input_left_shift, diff_min; } mk_softmax_params;
 mk_status mk_softmax_s8(const mk_softmax_params *p, int32_t rows, int32_t depth,
                         const int8_t *input, int8_t *output);

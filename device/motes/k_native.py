@@ -178,9 +178,10 @@ def unary(net, L, ins, outs):
     _shape(p, x.shape)
     q = L.p
     m = 0
-    if L.op == 11:                      # MEAN: axes[] -> a mask
+    if L.op == 11:                      # MEAN: axes[] -> a mask (others ignored, as k_mean)
         for a in q[0]:
-            m |= 1 << a
+            if 0 <= a < len(x.shape):
+                m |= 1 << a
         q = q[1:]
     p.append(m)
     p.extend(q)
