@@ -65,6 +65,8 @@ LAYERS = [   # label, op, input shape, synthetic_layer options, target instructi
     ("1ch stem 10x8 s2 x8 as conv", "CONV_2D", (1, 49, 40, 1),
      dict(out_ch=8, kernel=(10, 8), stride=(2, 2)), None),
     ("fully connected 4000->4", "FULLY_CONNECTED", (1, 4000), dict(out_ch=4), None),
+    ("fully connected 64->12", "FULLY_CONNECTED", (1, 64), dict(out_ch=12), None),
+    ("conv 1x1 1x1x256->2", "CONV_2D", (1, 1, 1, 256), dict(out_ch=2, kernel=(1, 1)), None),
     ("conv 1x1 24x24x8->16", "CONV_2D", (1, 24, 24, 8), dict(out_ch=16, kernel=(1, 1)), None),
     ("depthwise 3x3 s2 1ch x8 48x48", "DEPTHWISE_CONV_2D", (1, 48, 48, 1),
      dict(depth_multiplier=8, stride=(2, 2)), None),

@@ -183,7 +183,7 @@ def test_the_kernels_built_into_the_firmware(motes_files, tmp_path, monkeypatch)
         out, err = b.exec(code)
     assert not err, err
     api_version, cost = map(int, out.split())
-    assert api_version == 3 and cost < 256, out
+    assert api_version == 4 and cost < 256, out
     path, xs, ref = motes_files["mlperf_tiny_kws_ref_model"]
     info = mpy_engine.run_board(path, xs, board="m3", native=False, mode="streaming", measure=False)
     assert info["backend"] == "native"          # no motes_native.mpy: the firmware's own

@@ -70,15 +70,17 @@ def _inputs(data: bytes, seed: int, n: int = N_INPUTS) -> list[np.ndarray]:
     return [rng.integers(-128, 128, size=shape, dtype=np.int8) for _ in range(n)]
 
 
-def _device(data: bytes, xs, mode: str, heap: str = "512K", measure: bool = False) -> dict:
+def _device(data: bytes, xs, mode: str, heap: str = "512K", measure: bool = False,
+            backend: str = "python") -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.mote"
         path.write_bytes(data)
-        return mpy_engine.run(path, xs, heap=heap, mode=mode, backend="python", source=True,
+        return mpy_engine.run(path, xs, heap=heap, mode=mode, backend=backend, source=backend != "native",
                               measure=measure)
 
 
-def check_device(data: bytes, xs, modes=MODES, heap: str = "512K", measure: bool = False) -> dict:
+def check_device(data: bytes, xs, modes=MODES, heap: str = "512K", measure: bool = False,
+                 backend: str = "python") -> dict:
     """Run xs through the device runtime in each mode; assert 0 mismatches with the host.
 
     Returns {mode: what mpy_engine.run reported}.
@@ -87,9 +89,9 @@ def check_device(data: bytes, xs, modes=MODES, heap: str = "512K", measure: bool
     want = [ex.run([x])[0].ravel() for x in xs]
     report = {}
     for mode in modes:
-        info = _device(data, xs, mode, heap, measure)
+        info = _device(data, xs, mode, heap, measure, backend)
         got = info["outputs"]
-        assert info["backend"] == "python" and info["mode"] == mode
+        assert info["backend"] == backend and info["mode"] == mode
         assert len(got) == len(xs), f"{mode}: {len(got)} outputs for {len(xs)} inputs"
         bad = sum(int(np.count_nonzero(g.ravel() != w)) for g, w in zip(got, want))
         assert bad == 0, (f"{mode}: {bad} of {sum(w.size for w in want)} int8 outputs differ from "
@@ -99,11 +101,11 @@ def check_device(data: bytes, xs, modes=MODES, heap: str = "512K", measure: bool
     return report
 
 
-def check_each_output(model: mote_format.MoteModel, xs, modes=MODES) -> None:
+def check_each_output(model: mote_format.MoteModel, xs, modes=MODES, backend: str = "python") -> None:
     """The device runtime gives only the first model output: check them one by one."""
     for out in list(model.outputs):
         model.outputs = [out]
-        check_device(raw_mote_bytes(model), xs, modes)
+        check_device(raw_mote_bytes(model), xs, modes, backend=backend)
 
 
 # ---------------------------------------------------------------------------
@@ -263,22 +265,26 @@ def _misc_build(k, x):
     ]
 
 
-def test_unary_ops_all_int8_values(opmodel_cache):
+@pytest.mark.parametrize("backend", ["python", "viper", "native"])
+def test_unary_ops_all_int8_values(opmodel_cache, backend):
+    # (native: SOFTMAX, LOGISTIC and TANH in C;
+    # viper has none of these ops: its Python kernels)
     model = _keras_model_mote("unary", _unary_build, (16, 16), opmodel_cache, seed=5)
     assert {L.op for L in model.layers} == {"LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH", "RELU",
                                             "RELU6", "RESHAPE", "SOFTMAX"}
     x = np.arange(-128, 128, dtype=np.int8).reshape(1, 16, 16)
-    check_each_output(model, [x, x[..., ::-1].copy(), np.roll(x, 37)])
+    check_each_output(model, [x, x[..., ::-1].copy(), np.roll(x, 37)], backend=backend)
 
 
-def test_sub_padv2_const_operands(opmodel_cache):
+@pytest.mark.parametrize("backend", ["python", "native"])
+def test_sub_padv2_const_operands(opmodel_cache, backend):
     model = _keras_model_mote("misc", _misc_build, (6, 5, 4), opmodel_cache, seed=9)
     ops_seen = {L.op for L in model.layers}
     assert {"SUB", "PADV2", "CONCATENATION", "MEAN"} <= ops_seen, ops_seen
     assert any(L.op == "SUB" and "input1" in L.consts for L in model.layers)
     assert any(L.op == "CONCATENATION" and "constants" in L.consts for L in model.layers)
     data = raw_mote_bytes(model)
-    check_each_output(model, _inputs(data, seed=10))
+    check_each_output(model, _inputs(data, seed=10), backend=backend)
 
 
 def _float_edges_model() -> mote_format.MoteModel:

@@ -39,9 +39,14 @@
  *   elem(p, a, b, dst): p = the 12 ADD/SUB/MUL params, op id (9, 20, 10),
  *        a offset, b offset, dst offset, then three shapes (a, b, out), each
  *        as rank then MAX_RANK dims (unused dims ignored): 12 + 4 + 3 * 7 ints
+ *   unary(p, src, dst): SOFTMAX, LOGISTIC, TANH, MEAN; p: op id (6, 7, 8,
+ *        11), src offset, dst offset, the input's shape (rank, then MAX_RANK
+ *        dims), MEAN's axes as a mask (bit k: dim k; else 0), then 9 ints:
+ *        the op's params in op-table order (MEAN: without axes[]), zeros
+ *        after them: 3 + 7 + 1 + 9 ints. SOFTMAX works on rows of the last dim.
  *   flip(buf, n): buf[0:n] ^= 0x80 in place (int8 <-> offset binary; a
  *        writable int8 buffer, 0 <= n <= len(buf))
- *   API: 3 (motes_kernels.h MK_API_VERSION)
+ *   API: 4 (motes_kernels.h MK_API_VERSION; 4 added unary)
  *
  * Decoders (docs/CODECS.md), resumable over chunks of a payload:
  *   huff_table(table, data, offset, zigzag) -> bytes used by the code table
@@ -73,6 +78,7 @@
 #define N_POOL (HEAD + 9)
 #define SHAPE_INTS (1 + MK_MAX_RANK)
 #define N_ELEM (12 + 4 + 3 * SHAPE_INTS)
+#define N_UNARY (3 + SHAPE_INTS + 1 + 9)
 
 #define T_I8 1
 #define T_I32 4
@@ -85,6 +91,7 @@ static const mp_obj_fun_builtin_var_t mn_conv_obj;
 static const mp_obj_fun_builtin_var_t mn_dwconv_obj;
 static const mp_obj_fun_builtin_var_t mn_pool_obj;
 static const mp_obj_fun_builtin_var_t mn_elem_obj;
+static const mp_obj_fun_builtin_var_t mn_unary_obj;
 static const mp_obj_fun_builtin_var_t mn_huff_table_obj;
 static const mp_obj_fun_builtin_var_t mn_huff_decode_obj;
 static const mp_obj_fun_builtin_var_t mn_zrun_decode_obj;
@@ -97,6 +104,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_dwconv, MP_OBJ_FROM_PTR(&mn_dwconv_obj));
     mp_store_global(MP_QSTR_pool, MP_OBJ_FROM_PTR(&mn_pool_obj));
     mp_store_global(MP_QSTR_elem, MP_OBJ_FROM_PTR(&mn_elem_obj));
+    mp_store_global(MP_QSTR_unary, MP_OBJ_FROM_PTR(&mn_unary_obj));
     mp_store_global(MP_QSTR_flip, MP_OBJ_FROM_PTR(&mn_flip_obj));
     mp_store_global(MP_QSTR_huff_table, MP_OBJ_FROM_PTR(&mn_huff_table_obj));
     mp_store_global(MP_QSTR_huff_decode, MP_OBJ_FROM_PTR(&mn_huff_decode_obj));
@@ -343,6 +351,50 @@ static mp_obj_t mn_elem(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_elem_obj, 0, mn_elem);
 
+/* SOFTMAX (6), LOGISTIC (7), TANH (8), MEAN (11): one input, no weights */
+static mp_obj_t mn_unary(size_t n_args, const mp_obj_t *args) {
+    check_args(n_args, 3);
+    const int32_t *p = params(args[0], N_UNARY);
+    int32_t ls, ld;
+    const int8_t *s = buffer(args[1], T_I8, 0, &ls);
+    int8_t *d = buffer(args[2], T_I8, 1, &ld);
+    mk_shape in, kept;
+    int32_t n = shape_at(p + 3, &in), axes = p[3 + SHAPE_INTS];
+    const int32_t *q = p + 4 + SHAPE_INTS;
+    int32_t op = p[0], no = n;
+    mk_status st;
+    fits(p[1], n, ls);
+    if (op == 11) {
+        /* the output has the kept dims (a bad mask: mk_mean_s8 refuses it) */
+        kept.rank = 0;
+        for (int32_t k = 0; k < in.rank; k++) {
+            if (!((axes >> k) & 1)) {
+                kept.d[kept.rank++] = in.d[k];
+            }
+        }
+        no = mk_shape_count(&kept);
+    }
+    fits(p[2], no, ld);
+    s += p[1];
+    d += p[2];
+    /* q: the op's params in op-table order, as the structs hold them */
+    if (op == 6) {
+        /* rows of the last dim (no division: the count of the dims before it) */
+        int32_t depth = in.rank ? in.d[in.rank - 1] : 1;
+        in.rank -= in.rank ? 1 : 0;
+        st = depth ? mk_softmax_s8((const mk_softmax_params *)q, mk_shape_count(&in), depth, s, d) : MK_OK;
+    } else if (op == 7 || op == 8) {
+        st = (op == 7 ? mk_logistic_s8 : mk_tanh_s8)((const mk_act_params *)q, n, s, d);
+    } else if (op == 11) {
+        st = mk_mean_s8((const mk_mean_params *)q, &in, axes, s, d);
+    } else {
+        st = MK_ERR_ARG;
+    }
+    status(st);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_unary_obj, 0, mn_unary);
+
 /* ---- decoders ------------------------------------------------------------ */
 
 static mk_huff_table *table(mp_obj_t o, int writable) {
@@ -453,6 +505,7 @@ static const mp_rom_map_elem_t motes_native_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_dwconv), MP_ROM_PTR(&mn_dwconv_obj) },
     { MP_ROM_QSTR(MP_QSTR_pool), MP_ROM_PTR(&mn_pool_obj) },
     { MP_ROM_QSTR(MP_QSTR_elem), MP_ROM_PTR(&mn_elem_obj) },
+    { MP_ROM_QSTR(MP_QSTR_unary), MP_ROM_PTR(&mn_unary_obj) },
     { MP_ROM_QSTR(MP_QSTR_flip), MP_ROM_PTR(&mn_flip_obj) },
     { MP_ROM_QSTR(MP_QSTR_huff_table), MP_ROM_PTR(&mn_huff_table_obj) },
     { MP_ROM_QSTR(MP_QSTR_huff_decode), MP_ROM_PTR(&mn_huff_decode_obj) },

@@ -29,7 +29,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#define MK_API_VERSION 3
+#define MK_API_VERSION 4   /* 4: SOFTMAX, LOGISTIC, TANH, MEAN */
 
 /* The hand-written loops are Thumb-1 (ARMv6-M, unified syntax). Thumb-2 cores
  * (Cortex-M3/M4/M7) run the same instructions, so they take them too: on the
@@ -184,6 +184,36 @@ mk_status mk_elementwise_s8(mk_elem_op op, const mk_elem_params *p,
                             const mk_shape *in1, const int8_t *input1,
                             const mk_shape *in2, const int8_t *input2,
                             const mk_shape *out, int8_t *output);
+
+/* SOFTMAX over rows of depth values (TFLM's int8 reference: gemmlowp
+ * fixed-point exp of (x - max) * beta, sum in Q12.19, reciprocal; output scale
+ * 1/256, zero point -128). The host's prepare gives the params:
+ * input_left_shift 0 .. 31, input_multiplier >= 0 (else MK_ERR_ARG). */
+typedef struct { int32_t input_multiplier, input_left_shift, diff_min; } mk_softmax_params;
+mk_status mk_softmax_s8(const mk_softmax_params *p, int32_t rows, int32_t depth,
+                        const int8_t *input, int8_t *output);
+
+/* LOGISTIC / TANH on n int8 values (TFLM's int8 reference: the input minus
+ * its zero point, rescaled to Q4.27 by input_multiplier / input_shift (a left
+ * shift), gemmlowp logistic or tanh, the output at scale 1/256 zero point
+ * -128 (LOGISTIC) or 1/128 and 0 (TANH); inputs at or beyond +-radius
+ * saturate). Above 256 values each int8 value is worked out once, into a
+ * 256-byte table on the stack. */
+typedef struct {   /* the op table's 9 params, in its order (the kernels use 4) */
+    int32_t input_zero_point, output_zero_point, input_multiplier, input_shift;
+    int32_t multiplier2, shift2, input_range_radius, act_min, act_max;
+} mk_act_params;
+mk_status mk_logistic_s8(const mk_act_params *p, int32_t n, const int8_t *input, int8_t *output);
+mk_status mk_tanh_s8(const mk_act_params *p, int32_t n, const int8_t *input, int8_t *output);
+
+/* MEAN over the dims of in whose bit is set in axes (bit k = dim k): for each
+ * output (the kept dims in row-major order) the int32 sum of the int8 inputs,
+ * plus sum_offset (-input zero point * count), requantized (multiplier and
+ * shift already scaled by 1/count), plus output_offset, clamped to int8.
+ * A reduced dim of 0 is MK_ERR_ARG. */
+typedef struct { int32_t multiplier, shift, sum_offset, output_offset; } mk_mean_params;
+mk_status mk_mean_s8(const mk_mean_params *p, const mk_shape *in, int32_t axes,
+                     const int8_t *input, int8_t *output);
 
 /* ---------------------------------------------------------------------------
  * Decoders of the entropy codecs of docs/CODECS.md: 1 (huffman) and 2

@@ -1,6 +1,7 @@
 # Native kernels: the C module motes_native (built from ulab_kernels/, a .mpy
 # on sys.path or part of the firmware) for FULLY_CONNECTED, CONV_2D,
-# DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, MAX_POOL_2D, ADD, SUB and MUL. Drop-in
+# DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, MAX_POOL_2D, ADD, SUB, MUL, SOFTMAX,
+# LOGISTIC, TANH and MEAN (API 4). Drop-in
 # replacements of the Python kernels (same signature, same int8 results); this
 # module is imported only when the 'native' backend is chosen.
 #
@@ -166,5 +167,28 @@ def binary(net, L, ins, outs):
     _n.elem(p, a, b, net.mv)
 
 
+def unary(net, L, ins, outs):
+    # SOFTMAX, LOGISTIC, TANH, MEAN (modmotes.c unary: op, offsets, the input's
+    # shape, MEAN's axes as a mask, 9 params)
+    x = ins[0]
+    if len(x.shape) > 6:
+        from .kernels import _py_module
+        return _fallback(_py_module(L.op), L.op)(net, L, ins, outs)
+    p = array("i", (L.op, x.off, outs[0].off))
+    _shape(p, x.shape)
+    q = L.p
+    m = 0
+    if L.op == 11:                      # MEAN: axes[] -> a mask (others ignored, as k_mean)
+        for a in q[0]:
+            if 0 <= a < len(x.shape):
+                m |= 1 << a
+        q = q[1:]
+    p.append(m)
+    p.extend(q)
+    for _ in range(len(q), 9):
+        p.append(0)
+    _n.unary(p, net.mv, net.mv)
+
+
 OPS = {0: fully_connected, 1: conv, 2: depthwise, 3: pool, 4: pool, 9: binary, 10: binary, 20: binary,
-       64: fully_connected, 65: conv}
+       6: unary, 7: unary, 8: unary, 11: unary, 64: fully_connected, 65: conv}

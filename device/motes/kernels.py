@@ -31,7 +31,7 @@ def _native_available():
         import motes_native
     except (ImportError, ValueError, OSError):   # ValueError: .mpy of another arch/version
         return False
-    return getattr(motes_native, "API", 0) == 3
+    return getattr(motes_native, "API", 0) == 4
 
 
 def _viper_available():

@@ -1,13 +1,16 @@
 """`motes bench --isa armv6m MODEL [--json]`: a whole model, layer by layer, on an emulated Cortex-M0+.
 
 Each layer whose op has a C kernel in ulab_kernels/ (FULLY_CONNECTED, CONV_2D,
-DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, MAX_POOL_2D, ADD, SUB, MUL) runs as ARMv6-M code in the
+DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, MAX_POOL_2D, ADD, SUB, MUL, SOFTMAX,
+LOGISTIC, TANH, MEAN) runs as ARMv6-M code in the
 unicorn emulator (see m0emu.py); its output is compared element by element
 with the host numpy reference (motes.ops.evaluate_layer) on the same inputs,
 and its executed instructions are counted. A RESHAPE / SQUEEZE / EXPAND_DIMS
 whose output the plan put on its input's bytes does nothing on a board and
 counts 0 ("alias"); the other ops have no C kernel (on a board they run in
-Python) and are marked "python", uncounted. Every layer gets the reference
+Python) and are marked "python", uncounted. Ops without MACs (SOFTMAX, MEAN,
+...) add their instructions to the total, so a model's instructions per MAC
+counts them too. Every layer gets the reference
 output of the layers before it as input, so one wrong kernel cannot hide or
 cause another's error.
 

@@ -10,7 +10,8 @@
                    M0Fault), puts arguments in its memory and calls functions
                    per AAPCS, counting executed instructions.
     run_layer()    runs one prepared motes Layer (FULLY_CONNECTED, CONV_2D,
-                   DEPTHWISE_CONV_2D, AVERAGE/MAX_POOL_2D, ADD/SUB/MUL) through its
+                   DEPTHWISE_CONV_2D, AVERAGE/MAX_POOL_2D, ADD/SUB/MUL,
+                   SOFTMAX, LOGISTIC, TANH, MEAN) through its
                    mk_* kernel with the params a device builds from the Layer
                    (as ulab_kernels/modmotes.c fills the structs).
     huffman_decode(), zerorun_decode()
@@ -91,8 +92,13 @@ KERNEL_OPS = {          # op -> kernel symbol
     "ADD": "mk_elementwise_s8",
     "SUB": "mk_elementwise_s8",
     "MUL": "mk_elementwise_s8",
+    "SOFTMAX": "mk_softmax_s8",
+    "LOGISTIC": "mk_logistic_s8",
+    "TANH": "mk_tanh_s8",
+    "MEAN": "mk_mean_s8",
 }
 ELEM_OPS = {"ADD": 0, "SUB": 1, "MUL": 2}      # mk_elem_op
+UNARY_OPS = ("SOFTMAX", "LOGISTIC", "TANH", "MEAN")   # one input, no weights
 ELEM_PARAMS = ("input1_offset", "input2_offset", "output_offset", "left_shift",
                "input1_multiplier", "input1_shift", "input2_multiplier", "input2_shift",
                "output_multiplier", "output_shift", "act_min", "act_max")
@@ -146,7 +152,7 @@ void _start(void) { for (;;) { } }
 # (every field int32 or a 32-bit pointer); keys 30+ / 50+ only when the header has them.
 EXPECTED_LAYOUT = {
     1: 16, 2: 8, 3: 12, 4: 32, 5: 52, 6: 32, 7: 12, 8: 4, 9: 4, 10: 8, 11: 4, 12: 20,
-    13: 8, 14: 20, 15: 24, 16: 36, 17: 40, 18: 44, 19: 8, 20: 28, 21: 24, 22: 48, 23: 3, 24: 28, 25: 5,
+    13: 8, 14: 20, 15: 24, 16: 36, 17: 40, 18: 44, 19: 8, 20: 28, 21: 24, 22: 48, 23: 4, 24: 28, 25: 5,
     30: 48, 31: 12, 32: 36, 33: 44, 34: 28, 35: 4, 36: 6, 38: 0, 39: 1, 40: 2,
     51: 8, 52: 4, 53: 20, 54: 16,
 }
@@ -657,6 +663,8 @@ def run_layer(emu: M0, layer, ins, out_shapes, chunks: int | None = None,
     p = layer.params
     if op in ELEM_OPS:
         return _run_elementwise(emu, sym, layer, ins, out_shapes)
+    if op in UNARY_OPS:
+        return _run_unary(emu, sym, layer, ins, out_shapes)
     x = np.ascontiguousarray(ins[0], np.int8)
     out_shape = tuple(int(d) for d in out_shapes[0])
     out_n = int(np.prod(out_shape))
@@ -767,6 +775,30 @@ def _run_elementwise(emu: M0, sym: str, layer, ins, out_shapes) -> KernelResult:
     return KernelResult([emu.read(o_addr, out_shape)], n, 0, 1)
 
 
+def _run_unary(emu: M0, sym: str, layer, ins, out_shapes) -> KernelResult:
+    """SOFTMAX (rows of the last dim), LOGISTIC / TANH (every value), MEAN (a shape and an axes mask)."""
+    p = layer.params
+    x = np.ascontiguousarray(ins[0], np.int8)
+    out_shape = tuple(int(d) for d in out_shapes[0])
+    o_addr = emu.alloc(int(np.prod(out_shape)), fill=0x5A)
+    x_addr = emu.put_frozen(x)
+    if layer.op == "SOFTMAX":
+        depth = x.shape[-1] if x.ndim else 1
+        args = (emu.put(_i32(p["input_multiplier"], p["input_left_shift"], p["diff_min"]), const=True),
+                x.size // depth, depth)
+    elif layer.op == "MEAN":
+        args = (emu.put(_i32(p["multiplier"], p["shift"], p["sum_offset"], p["output_zero_point"]), const=True),
+                emu.put(shape_struct(x.shape), const=True), sum(1 << a for a in p["axes"]))
+    else:
+        from .ops import activations
+        args = (emu.put(_i32(*(p[k] for k in activations.PARAMS)), const=True), x.size)
+    st, n = emu.call(sym, *args, x_addr, o_addr)
+    if st != 0:
+        raise M0Fault(f"{sym} returned {MK_STATUS.get(st, st)} for layer {layer.op} "
+                      f"(output {out_shape})", kind="status")
+    return KernelResult([emu.read(o_addr, out_shape)], n, 0, 1)
+
+
 # ---------------------------------------------------------------------------
 # entropy decoders (ulab_kernels/huffman.c)
 # ---------------------------------------------------------------------------
@@ -867,6 +899,9 @@ def synthetic_layer(opcode: str, in_shape, rng: np.random.Generator, out_ch: int
                     groups: int = 1, interleaved: bool | None = None):
     """A random one-op Graph prepared by motes's own prepare(): (Layer, int8 input, output shape).
 
+    SOFTMAX, LOGISTIC, TANH, MEAN: a random input scale (MEAN: over the axes
+    given as kernel, kept as dims of 1, with a random output scale and zero point).
+
     The Layer carries the params and consts exactly as the converter writes
     them to a .mote (and so as a device passes them to the kernels).
     interleaved: FULLY_CONNECTED / CONV_2D weights in the format 1.2 layout;
@@ -886,7 +921,25 @@ def synthetic_layer(opcode: str, in_shape, rng: np.random.Generator, out_ch: int
     tensors = [Tensor(0, "x", in_shape, "int8", f32(in_scale), i64(in_zp))]
     options: dict = {"fused_activation_function": act}
     inputs = [0]
-    if opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+    if opcode in UNARY_OPS:
+        # TFLM's fixed output quantization (SOFTMAX, LOGISTIC: 1/256 and -128; TANH:
+        # 1/128 and 0); inputs from narrow to wide ranges; MEAN over `axes` (kernel=)
+        in_scale = float(np.exp(rng.uniform(np.log(0.002), np.log(0.3))))
+        tensors[0] = Tensor(0, "x", in_shape, "int8", f32(in_scale), i64(in_zp))
+        out_shape = in_shape
+        out_q = {"SOFTMAX": (1 / 256, -128), "LOGISTIC": (1 / 256, -128), "TANH": (1 / 128, 0)}.get(opcode)
+        if opcode == "SOFTMAX":
+            options = {"beta": float(rng.uniform(0.3, 2.0))}
+        elif opcode == "MEAN":
+            axes = tuple(kernel)
+            out_shape = tuple(1 if k in axes else d for k, d in enumerate(in_shape))
+            out_q = (in_scale * float(rng.uniform(0.3, 3.0)), int(rng.integers(-30, 30)))
+            tensors.append(Tensor(2, "axes", (len(axes),), "int32", f32(0), i64(0), 0,
+                                  np.array(axes, np.int32)))
+            options, inputs = {"keep_dims": True}, [0, 2]
+        tensors.insert(1, Tensor(1, "y", out_shape, "int8", f32(out_q[0]), i64(out_q[1])))
+        out_index = 1
+    elif opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
         n, h, w, c = in_shape
         oh = out_size(pad, h, kernel[0], stride[0])
         ow = out_size(pad, w, kernel[1], stride[1])
