@@ -94,7 +94,7 @@ class Decoder:
 
     def _refill(self, state):
         if self.pos >= self.end:
-            raise MoteError("weights truncated: the payload ended early")
+            raise MoteError("damaged weights: the payload is truncated")
         self.f.seek(self.pos)
         n = self.f.readinto(memoryview(self.buf)[:min(_CHUNK, self.end - self.pos)])
         if not n:
@@ -128,8 +128,9 @@ class Decoder:
                     # bitstream must end within its last byte, zero-padded
                     got = state[1] + 8 * (len(self.data) - state[2] + self.end - self.pos)
                     if got >= 8 or state[0] & ((1 << got) - 1):
-                        # (one message: each string constant of a module costs RAM)
-                        raise MoteError("payload: %d bits after its last value" % got)
+                        # (the words of bits.py and the host's: one message,
+                        # each string constant of a module that stays costs RAM)
+                        raise MoteError("damaged weights: %d bits after the last value, not zero padding" % got)
                 return
             # the bits held ran out inside a code: the next chunk of the payload
             if state[2] < len(self.data):

@@ -123,7 +123,7 @@ def table(rd, zigzag, kmax, signed):
 
 class Huffman(Bits):
     def __init__(self, f, ref):
-        Bits.__init__(self, f, ref, "huffman")
+        Bits.__init__(self, f, ref)
         _bits_of(ref, "huffman", 0)
         if ref.n:
             self.t = table(self, 1, 8, 1)

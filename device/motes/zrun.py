@@ -11,7 +11,7 @@ _SLOW = const(15)     # as in huff.py: a code longer than K bits starts here
 
 class ZeroRun(Bits):
     def __init__(self, f, ref):
-        Bits.__init__(self, f, ref, "zerorun")
+        Bits.__init__(self, f, ref)
         _bits_of(ref, "zerorun", 0)
         self.zr = 0      # zeros still to hand out
         self.pv = 0      # 1: a value code follows them

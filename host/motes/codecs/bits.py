@@ -386,7 +386,7 @@ class BitReader:
         """The next ``width`` bits as an unsigned integer (first bit most significant)."""
         end = self.pos + width
         if end > 8 * len(self.data):
-            raise CodecError(f'{self.what} truncated: needs bit {end - 1}, payload has {8 * len(self.data)} bits')
+            raise CodecError(TRUNCATED)
         first, last = self.pos >> 3, (end + 7) >> 3
         chunk = int.from_bytes(self.data[first:last], 'big')
         self.pos = end
@@ -440,14 +440,20 @@ def byte_windows(stream: bytes) -> list:
     return windows[:len(stream) + 1].tolist()
 
 
+# The two damages of a bitstream every decoder tells in the same words (the
+# device's bits.py and dec_native.py too; the host prefixes "damaged weights: "
+# as the board does): the values need bits past the payload's end, or bits
+# are left after the last value that are not the zero padding of its byte
+TRUNCATED = 'the payload is truncated'
+STRAY = '%d bits after the last value, not zero padding'
+
+
 def check_stream_end(stream: bytes, end_bit: int) -> None:
     """Check that decoding stopped inside the last byte and that padding bits are zero."""
     available = 8 * len(stream)
     if end_bit > available:
-        raise CodecError(f'bitstream truncated: decoding needs {end_bit} bits, payload has {available}')
+        raise CodecError(TRUNCATED)
     used_bytes = (end_bit + 7) // 8
-    if used_bytes < len(stream):
-        raise CodecError(f'{len(stream) - used_bytes} unexpected trailing byte(s) after the bitstream')
     pad = used_bytes * 8 - end_bit
-    if pad and stream[-1] & ((1 << pad) - 1):
-        raise CodecError('nonzero padding bits at the end of the bitstream')
+    if used_bytes < len(stream) or pad and stream[-1] & ((1 << pad) - 1):
+        raise CodecError(STRAY % (available - end_bit))
