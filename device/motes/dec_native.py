@@ -87,8 +87,9 @@ class Decoder:
             zigzag = 1 if i == self.codec - 1 else 0
             try:
                 used += _N.huff_table(_tables[i], head, used, zigzag)
-            except ValueError as e:
-                raise MoteError("bad code table: %s" % e)
+            except ValueError:
+                # (the words of huff.py and the host's for any broken table rule)
+                raise MoteError("damaged weights: bad code table")
         _owner = self
         return self.start + used
 
@@ -117,7 +118,9 @@ class Decoder:
                 else:
                     got = _N.zrun_decode(_tables[0], _tables[1], state, self.data, dest, done, n - done)
             except ValueError as e:
-                raise MoteError("damaged weights: %s" % e)
+                # zero-run's only damage C finds in the values: a value 0 or runs
+                # past the count, in the words of zrun.py and the host's
+                raise MoteError("damaged weights: %s" % ("bad zero runs" if self.codec == 2 else e))
             if got < 0:
                 raise MoteError("damaged weights (decoder status %d)" % got)
             done += got

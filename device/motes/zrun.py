@@ -81,7 +81,7 @@ class ZeroRun(Bits):
                     nb -= ell
                     v = e >> 4
                 if v == 0:
-                    self.fail("value 0 in the stream")
+                    self.fail("bad zero runs")     # (the words of C and the host)
                 dest[i] = v
                 i += 1
                 pv = 0
@@ -102,7 +102,7 @@ class ZeroRun(Bits):
                 # before the end, a value follows (so progress is always made)
                 tot += r
                 if tot > cnt:
-                    self.fail("zero runs overshoot the count %d" % cnt)
+                    self.fail("bad zero runs")
                 zr = r
                 if r != 255 and tot < cnt:
                     pv = 1

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import Codec, CodecError
 from .bits import (ALPHABET_SIZE, RUN_ORDER, VALUE_ORDER, WINDOW_BITS, CodeTable, byte_windows,
-                   check_stream_end, pack_codes, TRUNCATED)
+                   check_stream_end, pack_codes, BAD_RUNS, TRUNCATED)
 
 ESCAPE = 255                 # run symbol: 255 zeros and no value
 ESCAPE_ZEROS = 255           # zeros produced by one escape
@@ -139,7 +139,8 @@ def decode_pairs(run_table: CodeTable, value_table: CodeTable, stream: bytes, co
     except IndexError:
         raise CodecError(TRUNCATED) from None
     if produced != count:
-        raise CodecError(f'zero runs overshoot the count: they cover {produced} values, count is {count}')
+        raise CodecError(BAD_RUNS.format(f'the runs overshoot the count: they cover {produced} values, '
+                                         f'count is {count}'))
     if values and min(values) == 0:
-        raise CodecError('value table produced a zero value (corrupt zerorun payload)')
+        raise CodecError(BAD_RUNS.format('the value table gave a zero value'))
     return positions, values, pos
