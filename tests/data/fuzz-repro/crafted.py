@@ -54,10 +54,31 @@ def huffman_truncated() -> bytes:
     return F.to_bytes(m)
 
 
+def huffman_bad_code_table() -> bytes:
+    """digits.mote whose second CONV_2D's Huffman code table gives three symbols 1-bit codes
+    (over-subscribed: n = 3, SET 1, SAME, SAME, then 4 zero padding bits)."""
+    m = _model("digits/digits.mote")
+    pc = m.packed[2]["weights"]
+    pc.payload = bytes([2, 0b11111100, 0b01000000]) + pc.payload[3:]
+    return F.to_bytes(m)
+
+
+def zerorun_value_0() -> bytes:
+    """digits.mote whose second CONV_2D's weights are zero-run coded with one-symbol tables for
+    runs and values, both symbol 0: runs of no zeros, then the value 0, which the codec never
+    writes (a zero is part of a run)."""
+    m = _model("digits/digits.mote")
+    pc = m.packed[2]["weights"]
+    pc.codec, pc.payload = 2, bytes(4)
+    return F.to_bytes(m)
+
+
 FILES = {"crafted_input_norm_std_zero.mote": input_norm_std_zero,
          "crafted_huffman_shift_40.mote": huffman_shift_out_of_range,
          "crafted_huffman_weights_stray_byte.mote": huffman_stray_byte,
-         "crafted_huffman_weights_truncated.mote": huffman_truncated}
+         "crafted_huffman_weights_truncated.mote": huffman_truncated,
+         "crafted_huffman_bad_code_table.mote": huffman_bad_code_table,
+         "crafted_zerorun_value_0.mote": zerorun_value_0}
 
 if __name__ == "__main__":
     for name, make in FILES.items():
