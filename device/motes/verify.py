@@ -50,6 +50,14 @@ def fail(a):
         "%s: layer %d: tensor %d has dtype code %d: only QUANTIZE's input and DEQUANTIZE's output are not int8",
         "%s: metadata: input_norm must be {\"mean\": [...], \"std\": [...]}, as many finite numbers each, "
         "a divisor of the %d inputs, no std 0",
+        # (29-35: the reader's own, as the rest; the 1.2 rules in one message, see docs/DEVICE.md)
+        "%s: layer %d: bad interleaved layer (format 1.2): convert the model again",
+        "%s: layer %d: op %d is unknown to this runtime: update motes on the board",
+        "%s: layer %d is chained to no tensor",
+        "%s: %d layer data sections for %d layers with constants",
+        "%s: codec %d is unknown to this runtime: update motes on the board",
+        "%s: layer %d: derived constant (codec %d) in the wrong place",
+        "%s: implied shape [C] on a layer without output channels",
     )[a[0]] % a[1:])
 
 
