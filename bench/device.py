@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/device.py [--models a,b] [--backends python,viper,native]
         [--modes resident,streaming] [--code ram,rom] [--json]
+    .venv/bin/python bench/device.py --verify [--models a,b] [--backends ...]
 
 For each shared model, backend and load mode: the median time per inference
 measured inside MicroPython (time.ticks_us around predict_int8, excluding
@@ -86,6 +87,62 @@ def measure(name: str, backend: str, mode: str, n: int, code: str = "ram") -> di
                 min_heap_kb=heap, peak_live_heap=peak, target_heap_kb=TARGET_HEAP.get(name))
 
 
+# The verifier's share of loading (--verify): motes.load() timed whole, and
+# verify.check (the pass over the graph after the reader's counting pass,
+# reader.scan) timed inside it, with the bytes that pass allocates (the GC
+# disabled around it, so nothing it allocates is freed before it is counted)
+_VERIFY = """
+import sys, gc, time
+sys.path.insert(0, {device!r})
+import motes
+motes.kernels.use({backend!r})
+from motes import verify
+def timed(*a):
+    gc.collect()
+    gc.disable()
+    a0 = gc.mem_alloc()
+    t0 = time.ticks_us()
+    check(*a)
+    got.append((time.ticks_diff(time.ticks_us(), t0), gc.mem_alloc() - a0))
+    gc.enable()
+check = verify.check
+got = []
+for i in range({n}):
+    verify = __import__("motes.verify", None, None, ("check",))
+    check = verify.check
+    verify.check = timed
+    gc.collect()
+    t0 = time.ticks_us()
+    net = motes.load({mote!r}, mode="streaming", verbose=False)
+    t = time.ticks_diff(time.ticks_us(), t0)
+    print("@", t, got[-1][0], got[-1][1])
+    net = None
+"""
+
+
+def verify_cost(name: str, backend: str, n: int) -> dict:
+    """The verify pass at load: its median time and the whole load's (unix port, streaming
+    mode, runtime .mpy from the filesystem), the bytes it allocates, its .mpy's size."""
+    import subprocess
+    from motes import device_build
+    device = device_build.build("x64")
+    conv = api.convert(SHARED / f"{name}.tflite")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{name}.mote"
+        path.write_bytes(conv.data)
+        script = Path(tmp) / "verify.py"
+        script.write_text(_VERIFY.format(device=str(device), backend=backend, mote=str(path), n=n))
+        proc = subprocess.run([mpy_engine.micropython_path(), "-X", "heapsize=4M", str(script)],
+                              capture_output=True, text=True, timeout=600)
+    rows = [[int(v) for v in ln.split()[1:]] for ln in proc.stdout.splitlines() if ln.startswith("@ ")]
+    if not rows:
+        raise RuntimeError(proc.stdout + proc.stderr)
+    load_us, check_us, alloc = (statistics.median(r[k] for r in rows) for k in range(3))
+    return dict(model=name, backend=backend, file_bytes=len(conv.data), load_ms=round(load_us / 1000, 2),
+                verify_ms=round(check_us / 1000, 2), verify_share=round(check_us / load_us, 3),
+                verify_alloc_bytes=int(alloc), verify_mpy_bytes=(device / "motes" / "verify.mpy").stat().st_size)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=",".join(MODELS))
@@ -94,7 +151,22 @@ def main() -> int:
     ap.add_argument("--code", default="ram,rom", help="where the runtime's code is: ram, rom (ROMFS)")
     ap.add_argument("--n", type=int, default=5, help="inputs per timing run")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--verify", action="store_true",
+                    help="only the verifier's cost at load (time, bytes it allocates) per model and backend")
     args = ap.parse_args()
+    if args.verify:
+        rows = [verify_cost(name, backend, args.n) for name in args.models.split(",")
+                for backend in args.backends.split(",")]
+        if args.json:
+            print(json.dumps(rows, indent=1))
+            return 0
+        print(f"{'model':<28} {'backend':<8} {'file':>9} {'load ms':>9} {'verify ms':>10} {'share':>6} "
+              f"{'allocated':>10} {'verify.mpy':>10}")
+        for r in rows:
+            print(f"{r['model']:<28} {r['backend']:<8} {r['file_bytes']:>9,} {r['load_ms']:>9.2f} "
+                  f"{r['verify_ms']:>10.2f} {r['verify_share']:>6.1%} {r['verify_alloc_bytes']:>10,} "
+                  f"{r['verify_mpy_bytes']:>10,}")
+        return 0
     rows = []
     for name in args.models.split(","):
         for backend in args.backends.split(","):

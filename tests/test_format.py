@@ -1,6 +1,7 @@
 """The .mote container: round trip, and clear errors for damaged or foreign files."""
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 
@@ -550,3 +551,24 @@ def test_interleaved_conv_keeps_an_optional_unfolded_bias(person):
     row = F.from_bytes(F.to_bytes(row))
     x = np.random.default_rng(3).integers(-128, 128, back.tensors[back.inputs[0]].shape).astype(np.int8)
     np.testing.assert_array_equal(Executor(back).run([x])[0], Executor(row).run([x])[0])
+
+
+def test_device_names_are_generated_and_fresh():
+    # the format's numbers that device modules name (_OP_*, _CODEC_*, _SLOT_*, ...) come
+    # from the host's tables, as const() in a block of each module that names them (make format-doc),
+    # and kernels._PY from the OPS of the k_*.py files
+    device = ROOT / "device" / "motes"
+    names = F.device_names()
+    blocks = 0
+    for path in sorted(device.glob("*.py")):
+        text = path.read_text()
+        if F.GENERATED_BEGIN in text:
+            blocks += 1
+            assert F.device_names_block(text, device) == text, f"{path.name}: run 'make format-doc'"
+        else:
+            used = set(re.findall(r"\b_[A-Z][A-Z0-9_]*\b", text)) & set(names)
+            assert not used, f"{path.name} names {sorted(used)} without the generated block"
+    assert blocks >= 2         # kernels.py (_PY), reader.py
+    assert names["_OP_CONV_2D"] | names["_INTERLEAVED"] == 65 and names["_CODEC_SCALES"] == 5
+    kernels = (device / "kernels.py").read_text()
+    assert "_PY = 'fc conv dwconv pool pool shape softmax act act elem elem mean " in kernels

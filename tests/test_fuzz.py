@@ -39,7 +39,8 @@ def test_shared_reproducers_are_here():
     # the larger reproducers live only in ../shared (CI has it)
     if not SHARED_REPRO.is_dir():
         missing_tool(f"{SHARED_REPRO} is missing: only the vendored reproducers of issue #14 run")
-    vendored = {p.name for p in LOCAL_REPRO.glob("*.mote") if not p.name.startswith("fuzz_")}   # (fuzz_*: ours)
+    vendored = {p.name for p in LOCAL_REPRO.glob("*.mote")
+                if not p.name.startswith(("fuzz_", "crafted_"))}     # (fuzz_*, crafted_*: ours)
     assert vendored <= {p.name for p in SHARED_REPRO.glob("*.mote")}
 
 
@@ -63,6 +64,47 @@ def test_damaged_mote_is_refused_everywhere(name, device_outcomes, capsys):
     # the CLI: one line, no traceback
     code, out, err = _cli(capsys, "inspect", path)
     assert code == 2 and err.count("\n") == 1 and err.startswith("motes inspect: error: "), err
+
+
+# crafted_*.mote (tests/data/fuzz-repro/crafted.py): one rule each, and the one message
+# every reader gives for it, after the file's name
+CRAFTED = {
+    "crafted_input_norm_std_zero.mote": 'metadata: input_norm must be {"mean": [...], "std": [...]}, as many '
+                                        "finite numbers each, a divisor of the 4 inputs, no std 0",
+    "crafted_huffman_shift_40.mote": "layer 5: constant 3 holds 40, outside -63..31",
+    "crafted_huffman_weights_stray_byte.mote": "layer 2: damaged weights: 12 bits after the last value, "
+                                               "not zero padding",
+    "crafted_huffman_weights_truncated.mote": "layer 2: damaged weights: the payload is truncated",
+    # the host says which rule, in parentheses (the C decoder cannot)
+    "crafted_huffman_bad_code_table.mote": "layer 2: damaged weights: bad code table",
+    "crafted_zerorun_value_0.mote": "layer 2: damaged weights: bad zero runs",
+}
+
+
+def test_crafted_reproducers_are_what_their_script_makes():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("crafted", LOCAL_REPRO / "crafted.py")
+    crafted = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(crafted)
+    assert sorted(crafted.FILES) == sorted(CRAFTED)
+    for name, make in crafted.FILES.items():
+        assert make() == (LOCAL_REPRO / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("name", sorted(CRAFTED))
+def test_crafted_damage_has_one_message_everywhere(name, device_outcomes):
+    """The host, and each backend in both modes (python resident and viper, native streaming
+    in device_outcomes; here the other mode of each too), say the same words."""
+    path = LOCAL_REPRO / name
+    want = f"{path}: {CRAFTED[name]}"
+    with pytest.raises(FormatError) as host:
+        from_bytes(path.read_bytes(), str(path))
+    assert str(host.value) == want or str(host.value).startswith(want + " (") and ("table" in name or "zerorun" in name)
+    for backend, got in device_outcomes.items():
+        assert got[str(path)] == ("refused", want), backend
+    for backend, mode in fuzz.MODES.items():
+        other = "streaming" if mode == "resident" else "resident"
+        assert fuzz.device_outcomes([path], backend, mode=other)[str(path)] == ("refused", want), (backend, other)
 
 
 @pytest.mark.parametrize("name", sorted(TFLITES))

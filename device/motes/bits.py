@@ -39,9 +39,8 @@ class Bits:
     the pulling and keep acc, nb, bi in locals, storing them before a method call.
     """
 
-    def __init__(self, f, ref, what):
+    def __init__(self, f, ref):
         self.f = f
-        self.what = what
         self.fpos = ref.pos                 # next payload byte to load from the file
         self.end = ref.pos + ref.size
         self.left = ref.n                   # values not yet handed out
@@ -54,11 +53,14 @@ class Bits:
         self.nb = 0
 
     def fail(self, msg):
-        raise MoteError(self.what + " payload: " + msg)
+        # "damaged weights: " as on the host and with the native decoders
+        # (dec_native.py), whose words for the two damages of any bitstream
+        # (check, done) are these too
+        raise MoteError("damaged weights: " + msg)
 
     def check(self, bi, nb):
         if bi * 8 - nb > self.zs * 8:
-            self.fail("truncated")
+            self.fail("the payload is truncated")
 
     def load(self, bi, nb):
         # refill the buffer once all of it is pulled in (bi == bn)
@@ -120,10 +122,8 @@ class Bits:
         self.check(bi, nb)
         if self.left == 0:
             rem = (self.end - self.fpos + self.zs - bi) * 8 + nb
-            if rem >= 8:
-                self.fail("%d bytes after the end of the bitstream" % (rem >> 3))
-            if rem and self.take(rem):
-                self.fail("nonzero padding bits")
+            if rem >= 8 or rem and self.take(rem):
+                self.fail("%d bits after the last value, not zero padding" % rem)
 
     def header(self, w):
         # rice/bitpack: svarint base of a w-bit signed dtype, then one byte
@@ -147,7 +147,7 @@ class Bits:
 
 class Rice(Bits):
     def __init__(self, f, ref):
-        Bits.__init__(self, f, ref, "rice")
+        Bits.__init__(self, f, ref)
         w = self.w = _bits_of(ref, "rice", 1)
         if ref.n:
             self.base, k = self.header(w)
@@ -209,7 +209,7 @@ class Rice(Bits):
 
 class Bitpack(Bits):
     def __init__(self, f, ref):
-        Bits.__init__(self, f, ref, "bitpack")
+        Bits.__init__(self, f, ref)
         w = self.w = _bits_of(ref, "bitpack", 1)
         if ref.n:
             self.base, width = self.header(w)

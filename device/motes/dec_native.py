@@ -87,14 +87,15 @@ class Decoder:
             zigzag = 1 if i == self.codec - 1 else 0
             try:
                 used += _N.huff_table(_tables[i], head, used, zigzag)
-            except ValueError as e:
-                raise MoteError("bad code table: %s" % e)
+            except ValueError:
+                # (the words of huff.py and the host's for any broken table rule)
+                raise MoteError("damaged weights: bad code table")
         _owner = self
         return self.start + used
 
     def _refill(self, state):
         if self.pos >= self.end:
-            raise MoteError("weights truncated: the payload ended early")
+            raise MoteError("damaged weights: the payload is truncated")
         self.f.seek(self.pos)
         n = self.f.readinto(memoryview(self.buf)[:min(_CHUNK, self.end - self.pos)])
         if not n:
@@ -117,7 +118,9 @@ class Decoder:
                 else:
                     got = _N.zrun_decode(_tables[0], _tables[1], state, self.data, dest, done, n - done)
             except ValueError as e:
-                raise MoteError("damaged weights: %s" % e)
+                # zero-run's only damage C finds in the values: a value 0 or runs
+                # past the count, in the words of zrun.py and the host's
+                raise MoteError("damaged weights: %s" % ("bad zero runs" if self.codec == 2 else e))
             if got < 0:
                 raise MoteError("damaged weights (decoder status %d)" % got)
             done += got
@@ -128,8 +131,9 @@ class Decoder:
                     # bitstream must end within its last byte, zero-padded
                     got = state[1] + 8 * (len(self.data) - state[2] + self.end - self.pos)
                     if got >= 8 or state[0] & ((1 << got) - 1):
-                        # (one message: each string constant of a module costs RAM)
-                        raise MoteError("payload: %d bits after its last value" % got)
+                        # (the words of bits.py and the host's: one message,
+                        # each string constant of a module that stays costs RAM)
+                        raise MoteError("damaged weights: %d bits after the last value, not zero padding" % got)
                 return
             # the bits held ran out inside a code: the next chunk of the payload
             if state[2] < len(self.data):

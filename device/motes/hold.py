@@ -28,6 +28,8 @@ def consts(net, f, streaming=False, margin=0):
     # arithmetic of format 1.1 (derive.py). The arrays are allocated first,
     # together, then filled (the decoders' buffers come and go above them).
     n = len(net._c) // 4
+    if streaming and not net.prepared:     # no room for them: only the check
+        return shifts(net, f)
     keep = bytearray(n)         # 1: a small array (pooled), 2: a weight matrix (its own block)
     for i in range(len(net.ops)):
         g = net._g
@@ -76,6 +78,7 @@ def consts(net, f, streaming=False, margin=0):
         free = gc.mem_free()
         if b + margin > free:
             net.prepared = 0
+            shifts(net, f)
             return
         # then the depthwise weights (int8, small: 13 KB for person_detect),
         # where there is room for them too: no decoding of theirs per inference
@@ -98,8 +101,10 @@ def consts(net, f, streaming=False, margin=0):
                 net._wc = net._dv = None
                 gc.collect()
         forget("motes.derive")
+        shifts(net, f)
         return
     _hold(net, f, keep, count, pools)
+    shifts(net, f)
     if kernels.BACKEND == "native":
         # interleaved layers (format 1.2): the C kernels read their weights
         # as offset binary (w ^ 0x80), flipped here once; not those of a layer
@@ -147,8 +152,8 @@ def _hold(net, f, keep, count, pools, pooled=True):
             else:
                 try:
                     decode.decode_into(f, r, held[i])
-                except MoteError as e:      # a damaged payload: named with the file
-                    raise MoteError("%s: %s" % (net.what, e))
+                except MoteError as e:      # a damaged payload: named with the file and layer
+                    raise MoteError("%s: layer %d: %s" % (net.what, _owner(net, r.pos), e))
     net._held = held
     if derived:                 # format 1.1: rebuilt from the scales and weights
         from . import derive
@@ -160,3 +165,40 @@ def _hold(net, f, keep, count, pools, pooled=True):
             if len(r) > 1 and r[1] and r[1].codec == 6:
                 derive.bias(net, L, L.consts[1], L.consts[0])
         net._wc = net._dv = None
+
+
+def _owner(net, pos):
+    # the layer whose constant's payload is at pos (for a message: as the
+    # host's and those of an inference, the layer named)
+    for i in range(len(net.ops)):
+        for r in net.layer(i).refs:
+            if r and r.pos == pos:
+                return i
+    return -1
+
+
+def shifts(net, f):
+    # The shifts of FULLY_CONNECTED and the convolutions (slot 3) within
+    # -63..31, as verify.py checks them for the other codecs: a Huffman or
+    # zero-run one is decoded only here, by the decoders the model loaded
+    # anyway (in verify.py, before them, the native code tables or huff.py's
+    # names would cost the heap at its peak). Held ones are checked where
+    # they are; the others decoded into a small array each, once.
+    for i in range(len(net.ops)):
+        if net.ops[i] & 63 > 2:
+            continue
+        L = net.layer(i)
+        r = L.refs[3] if len(L.refs) > 3 else None
+        if not r or r.codec not in (1, 2):
+            continue
+        v = L.consts[3]
+        if v is None:
+            try:
+                v = decode.decode_all(f, r)
+            except MoteError as e:
+                raise MoteError("%s: layer %d: %s" % (net.what, i, e))
+        for x in v:
+            if x < -63 or x > 31:
+                from .verify import fail
+                fail((26, net.what, i, 3, x, -63, 31))
+        v = None

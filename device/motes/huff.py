@@ -24,7 +24,12 @@ _SLOW = const(15)     # tab entry: a code longer than K bits starts here
 
 
 def table(rd, zigzag, kmax, signed):
-    """Parse a code-length table with the reader rd: (K, tab, syms, lim, dlt)."""
+    """Parse a code-length table with the reader rd: (K, tab, syms, lim, dlt).
+
+    Every broken rule of the table (a length outside 1..12, a run past the
+    listed symbols, nonzero padding, a Kraft sum other than 1) is "damaged
+    weights: bad code table", as with the C decoders (dec_native.py), which
+    cannot tell them apart; the host adds which rule in parentheses."""
     m = rd.take(8)
     if m == 0:
         # zero-bit form: K = 0 and one entry of length 0
@@ -55,16 +60,16 @@ def table(rd, zigzag, kmax, signed):
         else:                          # UP, DOWN, SET
             ell = prev = prev + 1 if t == 1 else prev - 1 if t == 2 else rd.take(4)
             if prev < 1 or prev > 12:
-                rd.fail("code length %d is outside 1..12" % prev)
+                rd.fail("bad code table")
             r = 1
         if k + r > n:
-            rd.fail("a run overshoots the %d listed symbols of a code table" % n)
+            rd.fail("bad code table")
         for k in range(k, k + r):
             ln[((k >> 1) ^ -(k & 1)) & 0xFF if zigzag else k] = ell
         k += 1
     pad = rd.nb & 7
     if pad and rd.take(pad):
-        rd.fail("nonzero padding bits after a code table")
+        rd.fail("bad code table")
 
     # counting pass: c[l] codes of length l, Kraft equality, canonical order
     c = [0] * 13
@@ -77,7 +82,7 @@ def table(rd, zigzag, kmax, signed):
             kraft += c[ell] << (12 - ell)
             big = ell
     if kraft != 4096:
-        rd.fail("code table is %s (Kraft sum %d/4096)" % ("over-subscribed" if kraft > 4096 else "incomplete", kraft))
+        rd.fail("bad code table")
     nxt = [0] * 13
     t = 0
     for ell in range(1, 13):
@@ -123,7 +128,7 @@ def table(rd, zigzag, kmax, signed):
 
 class Huffman(Bits):
     def __init__(self, f, ref):
-        Bits.__init__(self, f, ref, "huffman")
+        Bits.__init__(self, f, ref)
         _bits_of(ref, "huffman", 0)
         if ref.n:
             self.t = table(self, 1, 8, 1)

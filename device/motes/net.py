@@ -119,19 +119,26 @@ class Net:
             except MemoryError:
                 raise MemoryError(plan[3] % gc.mem_free())
             # 6. the biases, multipliers and shifts, made once where they fit
-            # (self.prepared: their bytes, from the scan; 0 if not made)
-            if self.prepared + _margin() < gc.mem_free():
+            # (self.prepared: their bytes, from the scan; 0 if not made); with
+            # Huffman or zero-run int8 arrays (16, 32: codec << 4 | int8),
+            # hold.py checks the shifts either way (verify.py the other codecs'),
+            # so that such a file fails now, not at an inference. (k: a name
+            # already here; a new one is a qstr for good and can make its pool grow)
+            k = 16 in plan[2] or 32 in plan[2]
+            if self.prepared + _margin() >= gc.mem_free():
+                self.prepared = 0
+            if self.prepared or k:
                 try:
                     from . import hold
                     hold.consts(self, f, True, _margin())
                 except MemoryError:         # not even room for its code: per inference
+                    if k:
+                        raise MemoryError(plan[3] % gc.mem_free())
                     self.prepared = 0
                     self._held = None
                 hold = None
                 forget("motes.hold")
                 gc.collect()
-            else:
-                self.prepared = 0
 
     # ---- the graph, as kernels see it ---------------------------------------
     def _shape(self, at):

@@ -27,11 +27,6 @@ def mbqm(x, m, shift):
     return hi
 
 
-def signed(v):
-    """An arena byte (0..255) as int8."""
-    return v - 256 if v > 127 else v
-
-
 def wrap32(x):
     """Two's-complement wrap to int32 (C++ int32 arithmetic)."""
     return ((x + 0x80000000) & 0xFFFFFFFF) - 0x80000000

@@ -33,11 +33,6 @@ Const = namedtuple("Const", ("codec", "dtype", "shape", "pos", "size", "n"))
 Layer = namedtuple("Layer", ("op", "ins", "outs", "p", "refs", "consts"))
 
 
-def nbytes(c):
-    """Decoded size of a Const in bytes."""
-    return c.n * DTYPES[c.dtype][1]
-
-
 def nth(s, i, sep):
     """Field i of s split at sep (None past the end, "" if empty), without
     making the other fields: the tables kept as one string use it."""

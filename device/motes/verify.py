@@ -48,6 +48,16 @@ def fail(a):
         "%s: metadata: labels must be a list of %d names, one per output",
         "%s: layer %d: constant %d holds %d, outside %d..%d",
         "%s: layer %d: tensor %d has dtype code %d: only QUANTIZE's input and DEQUANTIZE's output are not int8",
+        "%s: metadata: input_norm must be {\"mean\": [...], \"std\": [...]}, as many finite numbers each, "
+        "a divisor of the %d inputs, no std 0",
+        # (29-35: the reader's own, as the rest; the 1.2 rules in one message, see docs/DEVICE.md)
+        "%s: layer %d: bad interleaved layer (format 1.2): convert the model again",
+        "%s: layer %d: op %d is unknown to this runtime: update motes on the board",
+        "%s: layer %d is chained to no tensor",
+        "%s: %d layer data sections for %d layers with constants",
+        "%s: codec %d is unknown to this runtime: update motes on the board",
+        "%s: layer %d: derived constant (codec %d) in the wrong place",
+        "%s: implied shape [C] on a layer without output channels",
     )[a[0]] % a[1:])
 
 
@@ -241,5 +251,28 @@ def check(net, f, what, n, size, ins, outs):
         n = S[at + S[at]] if S[at] else 1
         if not isinstance(labels, list) or len(labels) != n:
             fail((25, what, n))
+    # input_norm (Net._set_input_float): mean and std, k numbers each, k
+    # dividing the input's size (the host's api.normalize asks it), finite
+    # as float32 (the values are float32 there), no std 0 (a division)
+    v = net.meta.get("input_norm") if net.meta else None
+    if v is not None:
+        n = T[5 * ins[0] + 3]
+        m = v.get("mean") if isinstance(v, dict) else None
+        d = v.get("std") if isinstance(v, dict) else None
+        ok = isinstance(m, list) and isinstance(d, list) and 0 < len(m) == len(d) and n % len(m) == 0
+        if ok:
+            from array import array
+            a = array("f", (0.0,))
+            for j in range(2 * len(m)):
+                x = m[j] if j < len(m) else d[j - len(m)]
+                if type(x) is not int and type(x) is not float:
+                    ok = False
+                    break
+                a[0] = x
+                if a[0] - a[0] != 0 or (j >= len(m) and a[0] == 0):
+                    ok = False
+                    break
+        if not ok:
+            fail((28, what, n))
     if not had:
         forget("motes.bits")

@@ -11,7 +11,7 @@ _SLOW = const(15)     # as in huff.py: a code longer than K bits starts here
 
 class ZeroRun(Bits):
     def __init__(self, f, ref):
-        Bits.__init__(self, f, ref, "zerorun")
+        Bits.__init__(self, f, ref)
         _bits_of(ref, "zerorun", 0)
         self.zr = 0      # zeros still to hand out
         self.pv = 0      # 1: a value code follows them
@@ -81,7 +81,7 @@ class ZeroRun(Bits):
                     nb -= ell
                     v = e >> 4
                 if v == 0:
-                    self.fail("value 0 in the stream")
+                    self.fail("bad zero runs")     # (the words of C and the host)
                 dest[i] = v
                 i += 1
                 pv = 0
@@ -102,7 +102,7 @@ class ZeroRun(Bits):
                 # before the end, a value follows (so progress is always made)
                 tot += r
                 if tot > cnt:
-                    self.fail("zero runs overshoot the count %d" % cnt)
+                    self.fail("bad zero runs")
                 zr = r
                 if r != 255 and tot < cnt:
                     pv = 1

@@ -231,12 +231,12 @@ class CodeTable:
         covered = read_length_tokens(reader, n, offset)
         reader.finish_table()
         if covered[-1] == 0:
-            raise CodecError(f'code table at offset {offset}: its last symbol (position {n - 1}) is absent')
+            raise CodecError(BAD_TABLE.format(f'at offset {offset}: its last symbol (position {n - 1}) is absent'))
         kraft = sum(1 << (MAX_CODE_LENGTH - length) for length in covered if length)
         if kraft != KRAFT_TOTAL:
             state = 'over-subscribed' if kraft > KRAFT_TOTAL else 'incomplete'
-            raise CodecError(f'code table at offset {offset}: the code lengths give an {state} code '
-                             f'(Kraft sum {kraft}/{KRAFT_TOTAL})')
+            raise CodecError(BAD_TABLE.format(f'at offset {offset}: the code lengths give an {state} code, '
+                                              f'Kraft sum {kraft}/{KRAFT_TOTAL}'))
         lengths = np.zeros(ALPHABET_SIZE, dtype=np.uint8)
         lengths[np.asarray(order)[:n]] = covered
         return cls.from_lengths(lengths), reader.byte_end()
@@ -354,8 +354,8 @@ def read_length_tokens(reader: 'BitReader', n: int, offset: int) -> list:
         if kind in (UP, DOWN, SET):
             prev = prev + 1 if kind == UP else prev - 1 if kind == DOWN else reader.read(SET_FIELD)
             if not 1 <= prev <= MAX_CODE_LENGTH:
-                raise CodecError(f'code table at offset {offset}: code length {prev} at position '
-                                 f'{len(covered)} is outside 1..{MAX_CODE_LENGTH}')
+                raise CodecError(BAD_TABLE.format(f'at offset {offset}: code length {prev} at position '
+                                                  f'{len(covered)} is outside 1..{MAX_CODE_LENGTH}'))
             covered.append(prev)
             continue
         if kind == ABSENT:
@@ -365,8 +365,8 @@ def read_length_tokens(reader: 'BitReader', n: int, offset: int) -> list:
         else:
             run, length = REPEAT_MIN + reader.read(REPEAT_FIELD), prev
         if len(covered) + run > n:
-            raise CodecError(f'code table at offset {offset}: a run of {run} overshoots the '
-                             f'{n} listed symbols')
+            raise CodecError(BAD_TABLE.format(f'at offset {offset}: a run of {run} overshoots the '
+                                              f'{n} listed symbols'))
         covered += [length] * run
     return covered
 
@@ -386,7 +386,7 @@ class BitReader:
         """The next ``width`` bits as an unsigned integer (first bit most significant)."""
         end = self.pos + width
         if end > 8 * len(self.data):
-            raise CodecError(f'{self.what} truncated: needs bit {end - 1}, payload has {8 * len(self.data)} bits')
+            raise CodecError(TRUNCATED)
         first, last = self.pos >> 3, (end + 7) >> 3
         chunk = int.from_bytes(self.data[first:last], 'big')
         self.pos = end
@@ -407,7 +407,7 @@ class BitReader:
         """Check that the padding bits up to the next byte boundary are zero."""
         pad = -self.pos % 8
         if pad and self.read(pad):
-            raise CodecError(f'{self.what}: nonzero padding bits after the code lengths')
+            raise CodecError(BAD_TABLE.format(f'{self.what}: nonzero padding bits after the code lengths'))
 
 
 def pack_codes(codes, lengths) -> bytes:
@@ -440,14 +440,25 @@ def byte_windows(stream: bytes) -> list:
     return windows[:len(stream) + 1].tolist()
 
 
+# The two damages of a bitstream every decoder tells in the same words (the
+# device's bits.py and dec_native.py too; the host prefixes "damaged weights: "
+# as the board does): the values need bits past the payload's end, or bits
+# are left after the last value that are not the zero padding of its byte
+TRUNCATED = 'the payload is truncated'
+STRAY = '%d bits after the last value, not zero padding'
+# a code table that breaks a rule of CODECS.md 3.3: the board's words, which
+# cannot say which rule (the C decoder does not), then the rule in parentheses
+BAD_TABLE = 'bad code table ({})'
+# a zero-run stream with a value 0 or runs past the count, the same way
+BAD_RUNS = 'bad zero runs ({})'
+
+
 def check_stream_end(stream: bytes, end_bit: int) -> None:
     """Check that decoding stopped inside the last byte and that padding bits are zero."""
     available = 8 * len(stream)
     if end_bit > available:
-        raise CodecError(f'bitstream truncated: decoding needs {end_bit} bits, payload has {available}')
+        raise CodecError(TRUNCATED)
     used_bytes = (end_bit + 7) // 8
-    if used_bytes < len(stream):
-        raise CodecError(f'{len(stream) - used_bytes} unexpected trailing byte(s) after the bitstream')
     pad = used_bytes * 8 - end_bit
-    if pad and stream[-1] & ((1 << pad) - 1):
-        raise CodecError('nonzero padding bits at the end of the bitstream')
+    if used_bytes < len(stream) or pad and stream[-1] & ((1 << pad) - 1):
+        raise CodecError(STRAY % (available - end_bit))

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import Codec, CodecError
 from .bits import (ALPHABET_SIZE, VALUE_ORDER, WINDOW_BITS, CodeTable, byte_windows,
-                   check_stream_end, pack_codes)
+                   check_stream_end, pack_codes, TRUNCATED)
 
 
 class HuffmanCodec(Codec):
@@ -62,5 +62,5 @@ def decode_symbols(table: CodeTable, stream: bytes, count: int) -> tuple:
             out[i] = symbol_at[key]
             pos += length_at[key]
     except IndexError:
-        raise CodecError(f'bitstream truncated: ran out of bits after {i} of {count} values') from None
+        raise CodecError(TRUNCATED) from None
     return out, pos

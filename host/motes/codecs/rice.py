@@ -11,7 +11,7 @@ Layout and worked examples: docs/CODECS.md section 6.
 import numpy as np
 
 from . import CodecError
-from .bits import check_stream_end, pack_codes
+from .bits import TRUNCATED, check_stream_end, pack_codes
 from .ints import (IntCodec, flat_ints, header_bytes, int_bits, put_svarint, read_svarint, unzigzag,
                    wide_windows, wrap, zigzag)
 
@@ -56,8 +56,7 @@ class RiceCodec(IntCodec):
             raise CodecError(f'rice parameter k={k} must be < {bits} for {dtype}')
         stream = payload[offset + 1:]
         if count * (k + 1) > 8 * len(stream):
-            raise CodecError(f'bitstream truncated: {count} values need at least {count * (k + 1)} bits, '
-                             f'payload has {8 * len(stream)}')
+            raise CodecError(TRUNCATED)
         u, end_bit = decode_rice(stream, count, k, bits)
         check_stream_end(stream, end_bit)
         return wrap(base + unzigzag(np.asarray(u, dtype=np.int64)), bits).astype(dtype)
@@ -111,5 +110,5 @@ def decode_rice(stream: bytes, count: int, k: int, bits: int) -> tuple:
                 out[i] = u
                 pos += bits
     except IndexError:
-        raise CodecError(f'bitstream truncated: ran out of bits after {i} of {count} values') from None
+        raise CodecError(TRUNCATED) from None
     return out, pos

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import Codec, CodecError
 from .bits import (ALPHABET_SIZE, RUN_ORDER, VALUE_ORDER, WINDOW_BITS, CodeTable, byte_windows,
-                   check_stream_end, pack_codes)
+                   check_stream_end, pack_codes, BAD_RUNS, TRUNCATED)
 
 ESCAPE = 255                 # run symbol: 255 zeros and no value
 ESCAPE_ZEROS = 255           # zeros produced by one escape
@@ -137,9 +137,10 @@ def decode_pairs(run_table: CodeTable, value_table: CodeTable, stream: bytes, co
             pos += value_length_at[key]
             produced += 1
     except IndexError:
-        raise CodecError(f'bitstream truncated: ran out of bits after {produced} of {count} values') from None
+        raise CodecError(TRUNCATED) from None
     if produced != count:
-        raise CodecError(f'zero runs overshoot the count: they cover {produced} values, count is {count}')
+        raise CodecError(BAD_RUNS.format(f'the runs overshoot the count: they cover {produced} values, '
+                                         f'count is {count}'))
     if values and min(values) == 0:
-        raise CodecError('value table produced a zero value (corrupt zerorun payload)')
+        raise CodecError(BAD_RUNS.format('the value table gave a zero value'))
     return positions, values, pos

@@ -19,7 +19,8 @@ from .container import (HEADER, MAGIC, MAJOR, MINOR, SEC_GRAPH, SEC_LAYER, SEC_M
 from .derived import (BIASPRED_WRITE_OPS, DERIVED_CODECS, DerivedCodec, LayerContext, channel_sums,
                       predict_bias)
 from .file import from_bytes, load, to_bytes, written_minor
-from .gen import device_op_names_source, device_op_table_source, op_table_markdown, refresh_op_table
+from .gen import (GENERATED_BEGIN, GENERATED_END, device_kernel_words, device_names, device_names_block,
+                  device_op_names_source, device_op_table_source, op_table_markdown, refresh_op_table)
 from .metajson import board_json
 from .model import (CHAIN, CODEC_BIASPRED, CODEC_SCALES, DERIVED, DERIVED_OPS, DTYPE_SIZES, DTYPES, IMPLIED_SHAPE,
                     INTERLEAVED, KIND_LETTERS, PARAM_LIMITS, MoteModel, PackedConst, TensorInfo, channels_of,

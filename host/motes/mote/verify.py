@@ -81,6 +81,27 @@ def verify(model: MoteModel, what: str = "file") -> None:
         c = shape[-1] if shape else 1
         if not isinstance(labels, list) or len(labels) != c:
             raise FormatError(f"{what}: metadata: labels must be a list of {c} names, one per output")
+    norm = model.meta.get("input_norm")
+    if norm is not None and not _norm_ok(norm, sizes[model.inputs[0]]):
+        raise FormatError(f'{what}: metadata: input_norm must be {{"mean": [...], "std": [...]}}, as many finite '
+                          f'numbers each, a divisor of the {sizes[model.inputs[0]]} inputs, no std 0')
+
+
+def _norm_ok(norm, n: int) -> bool:
+    """input_norm as the board applies it (Net._set_input_float) and api.normalize: mean and
+    std, k numbers each (not booleans), k dividing the input's n values, finite as float32,
+    no std 0."""
+    mean, std = (norm.get("mean"), norm.get("std")) if isinstance(norm, dict) else (None, None)
+    if not (isinstance(mean, list) and isinstance(std, list) and 0 < len(mean) == len(std) and n % len(mean) == 0):
+        return False
+    if any(type(v) not in (int, float) for v in mean + std):
+        return False
+    try:
+        with np.errstate(over="ignore"):
+            m, s = (np.array([float(v) for v in x], np.float64).astype(np.float32) for x in (mean, std))
+    except OverflowError:                       # an int past a double's range: inf on the board
+        return False
+    return bool(np.isfinite(m).all() and np.isfinite(s).all() and (s != 0).all())
 
 
 def _verify_conv(what, i, layer, packed, tensors, sizes):
