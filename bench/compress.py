@@ -2,20 +2,22 @@
 
     .venv/bin/python bench/compress.py [--models mlp,cnn] [--epochs N] [--out bench/]
 
-Two models on the same data (examples/digits' split: a seeded, stratified
-fifth held out):
+Models on the same data (examples/digits' split: a seeded, stratified fifth
+held out):
 - mlp: 64-300-100-10, the shape of Deep Compression's LeNet-300-100, trained
   30 epochs, then pruned to 90 % and clustered to 4 shared values per kernel
   (16 epochs each);
 - cnn: the digits example's CNN (examples/digits/model.keras): 35 % of its
   filters removed (structured), then pruned to 50 % and clustered to 8 values;
+- structured: the structured stage alone on the CNN, over three seeds;
 - qat: the same CNN fine-tuned through int8 rounding;
 - gesture: the gesture example's CNN (examples/gesture/model.keras) fine-tuned
   through int8 rounding, on its simulated people (train.py's split: 60 people
   to train, 15 others held out);
-- distil: the same CNN teaching a half-width student, and the MLP a student
-  at 0.3 of its width, each beside that student trained alone on the labels
-  with the same number of epochs, over three seeds.
+- distil: the CNN teaching a 64-60-20-10 MLP (a fifth of its MACs);
+  distil_mlp: the MLP teaching a student at 0.3 of its width; each student
+  distilled beside the same student trained alone on the labels with the
+  same epochs and schedule, with and without the same mixup, over three seeds.
 Prints each stage's row (bytes, bits per weight, MACs, RAM, float and int8
 accuracy, as the board computes it) and the compression of the packed
 weights against their float32 size, and saves bench/compress_<model>.png.
@@ -64,17 +66,19 @@ def gesture_data():
     return g_train.prepare(xtr), ytr, g_train.prepare(xte), yte
 
 
-def mlp(xtr, ytr, epochs):
+def mlp(xtr, ytr, epochs, hidden=(300, 100)):
+    """An MLP on the 64 pixels, trained `epochs` (0: untrained)."""
     import keras
     keras.utils.set_random_seed(0)
     inp = keras.Input(shape=(8, 8, 1))
     h = keras.layers.Flatten()(inp)
-    h = keras.layers.Dense(300, activation="relu")(h)
-    h = keras.layers.Dense(100, activation="relu")(h)
+    for n in hidden:
+        h = keras.layers.Dense(n, activation="relu")(h)
     out = keras.layers.Dense(10, activation="softmax")(h)
     m = keras.Model(inp, out)
-    m.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
-    m.fit(xtr, ytr, epochs=epochs, batch_size=32, verbose=0)
+    if epochs:
+        m.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+        m.fit(xtr, ytr, epochs=epochs, batch_size=32, verbose=0)
     return m
 
 
@@ -99,27 +103,50 @@ def run(name, model, xtr, ytr, xte, yte, out: Path, **stages) -> dict:
     return {"stages": [s.row() for s in res.stages], "seconds": secs}
 
 
-def distil_vs_alone(name, teacher, width, xtr, ytr, xte, yte, out: Path, epochs: int, seeds=(0, 1, 2)) -> None:
-    """The teacher's student at `width`, distilled and trained alone on the labels with the
-    same epochs, over a few seeds (one seed moves these by a point: 360 held-out digits)."""
-    res = run(name, teacher, xtr, ytr, xte, yte, out, distil_width=width, epochs=epochs // 3)
-    t_macs, s_macs = res["stages"][0]["macs"], res["stages"][-1]["macs"]
-    distilled, alone = [], []
+def pct(v) -> str:
+    return " ".join(f"{100 * a:.2f}" for a in v) + (f" (mean {100 * np.mean(v):.2f}, min {100 * np.min(v):.2f}, "
+                                                    f"max {100 * np.max(v):.2f} %)")
+
+
+def structured_seeds(xtr, ytr, xte, yte, epochs: int, seeds=(0, 1, 2, 3, 4)) -> None:
+    """The digits CNN's structured stage alone over a few seeds (one digit is 0.28 points)."""
+    rows = []
     for seed in seeds:
-        s = compress.distil(teacher, xtr, ytr, width=width, epochs=epochs, seed=seed)
+        res = compress.compress(ROOT / "examples" / "digits" / "model.keras", xtr, ytr, xte, yte,
+                                structured_fraction=0.35, epochs=epochs, seed=seed)
+        rows.append(res.stages)
+    base = rows[0][0]
+    print(f"structured 35 %, {16 * epochs} epochs, seeds {seeds}: MACs {base.macs:,} -> {rows[0][1].macs:,} "
+          f"({base.macs / rows[0][1].macs:.2f}x fewer); unpruned float {100 * base.accuracy_float:.2f} %, "
+          f"int8 {100 * base.accuracy_int8:.2f} %\n  float: {pct([r[1].accuracy_float for r in rows])}\n"
+          f"  int8:  {pct([r[1].accuracy_int8 for r in rows])}")
+
+
+def distil_vs_alone(name, teacher, student, xtr, ytr, xte, yte, out: Path, epochs: int, seeds=(0, 1, 2)) -> None:
+    """student(): a fresh student, distilled (function matching, as `motes compress` does) and
+    trained alone on the labels with the same epochs, cosine schedule and mixup, and alone
+    without mixup, over a few seeds (one seed moves these by a point: 360 held-out digits)."""
+    res = run(name, teacher, xtr, ytr, xte, yte, out, student=student(), epochs=epochs // 12)
+    t_macs, s_macs = res["stages"][0]["macs"], res["stages"][-1]["macs"]
+    distilled, alone, plain = [], [], []
+    for seed in seeds:
+        s = compress.distil(teacher, xtr, ytr, student=student(), epochs=epochs, seed=seed,
+                            **compress.FUNCTION_MATCHING)
         distilled.append(compress.float_accuracy(s, xte, yte, "classify"))
-        a = compress._widened(teacher, width)
-        compress.train_like(a, xtr, ytr, "classify", epochs, lr=2e-3, seed=seed)
+        a = compress.distil(None, xtr, ytr, student=student(), epochs=epochs, seed=seed, mixup=True, cosine=True)
         alone.append(compress.float_accuracy(a, xte, yte, "classify"))
-    pct = lambda v: " ".join(f"{100 * a:.2f}" for a in v) + f" (mean {100 * np.mean(v):.2f} %)"  # noqa: E731
-    print(f"{name}: teacher {100 * res['stages'][0]['accuracy_float']:.2f} %, {t_macs:,} MACs; width {width} "
-          f"student {s_macs:,} MACs ({s_macs / t_macs:.2f} of the teacher's), {epochs} epochs, seeds {seeds}:\n"
-          f"  distilled:          {pct(distilled)}\n  alone on the labels: {pct(alone)}")
+        p = compress.train_like(student(), xtr, ytr, "classify", epochs, lr=2e-3, seed=seed)
+        plain.append(compress.float_accuracy(p, xte, yte, "classify"))
+    print(f"{name}: teacher {100 * res['stages'][0]['accuracy_float']:.2f} %, {t_macs:,} MACs; student "
+          f"{s_macs:,} MACs ({s_macs / t_macs:.2f} of the teacher's), {epochs} epochs, seeds {seeds}:\n"
+          f"  distilled (function matching): {pct(distilled)}\n"
+          f"  alone, labels, same mixup:     {pct(alone)}\n"
+          f"  alone, labels, no mixup:       {pct(plain)}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="mlp,cnn,qat,gesture,distil")
+    ap.add_argument("--models", default="mlp,cnn,structured,qat,gesture,distil,distil_mlp")
     ap.add_argument("--epochs", type=int, default=8, help="fine-tuning epochs per stage")
     ap.add_argument("--out", default=str(ROOT / "bench"))
     args = ap.parse_args()
@@ -130,7 +157,9 @@ def main() -> int:
             run("mlp", mlp(xtr, ytr, 30), xtr, ytr, xte, yte, out, prune=0.9, cluster=4, epochs=2 * args.epochs)
         elif name == "cnn":
             run("cnn", ROOT / "examples" / "digits" / "model.keras", xtr, ytr, xte, yte, out,
-                structured_fraction=0.35, prune=0.5, cluster=8, epochs=2 * args.epochs)
+                structured_fraction=0.35, prune=0.5, cluster=8, epochs=args.epochs)
+        elif name == "structured":
+            structured_seeds(xtr, ytr, xte, yte, args.epochs)
         elif name == "qat":
             run("qat", ROOT / "examples" / "digits" / "model.keras", xtr, ytr, xte, yte, out,
                 quantize_aware=True, epochs=args.epochs)
@@ -140,8 +169,12 @@ def main() -> int:
         elif name == "distil":
             import keras
             cnn = keras.models.load_model(ROOT / "examples" / "digits" / "model.keras", compile=False)
-            distil_vs_alone("distil_cnn", cnn, 0.5, xtr, ytr, xte, yte, out, 3 * args.epochs)
-            distil_vs_alone("distil_mlp", mlp(xtr, ytr, 30), 0.3, xtr, ytr, xte, yte, out, 3 * args.epochs)
+            distil_vs_alone("distil_cnn", cnn, lambda: mlp(xtr, ytr, 0, (60, 20)), xtr, ytr, xte, yte, out,
+                            12 * args.epochs)
+        elif name == "distil_mlp":
+            big = mlp(xtr, ytr, 30)
+            distil_vs_alone("distil_mlp", big, lambda: compress._widened(big, 0.3), xtr, ytr, xte, yte, out,
+                            12 * args.epochs)
     return 0
 
 

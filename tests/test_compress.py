@@ -196,3 +196,28 @@ def test_structured_pruning_of_a_regression_model():
     assert res.model.get_layer("h").units == 16 and small.macs < base.macs
     assert small.accuracy_float < 0.5 and small.accuracy_int8 < 0.5        # MAE; y's spread is about 2.3
     _bit_exact(res)
+
+
+def test_distillation_into_a_student_of_your_own(digits, tmp_path):
+    # --student: any architecture with the model's input and output; the baseline it is
+    # compared with (teacher None) trains the same student on the labels alone
+    import keras
+    path, x, y, folder = digits
+    keras.utils.set_random_seed(0)
+    inp = keras.Input(shape=(64,))
+    out = keras.layers.Dense(10, activation="softmax")(keras.layers.Dense(12, activation="relu")(inp))
+    keras.Model(inp, out).save(tmp_path / "student.keras")
+    res = compress.compress(path, x[:1400], y[:1400], x[1400:], y[1400:], student=tmp_path / "student.keras",
+                            epochs=2)
+    base, student = res.stages
+    assert student.name == "distil" and student.macs < 0.3 * base.macs and student.accuracy_int8 > 0.75
+    _bit_exact(res)
+    alone = compress.distil(None, x[:1400], y[:1400], student=keras.models.load_model(tmp_path / "student.keras"),
+                            epochs=24, mixup=True, cosine=True)
+    assert compress.float_accuracy(alone, x[1400:], y[1400:], "classify") > 0.75
+    keras.Model(inp, keras.layers.Dense(3)(inp)).save(tmp_path / "wrong.keras")
+    proc = subprocess.run([sys.executable, "-m", "motes.cli", "compress", str(path), "--data",
+                           str(folder / "train.npz"), "--student", str(tmp_path / "wrong.keras"), "-o",
+                           str(tmp_path / "x.mote")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--student: takes (64,) and gives (3,)" in proc.stderr

@@ -186,13 +186,13 @@ def do_compress(args) -> int:
     xv = yv = None
     if args.val:
         xv, yv = evaluate.load_data(args.val, args.label)
-    if not (args.prune or args.cluster or args.student_width or args.structured or args.qat):
+    if not (args.prune or args.cluster or args.student_width or args.student or args.structured or args.qat):
         raise ModelError("choose at least one stage: --structured FRACTION, --prune FRACTION, --cluster K, "
-                         "--qat, --student-width W")
+                         "--qat, --student-width W, --student MODEL")
     meta = _meta(args)
     t0 = time.perf_counter()
     res = compress.compress(args.model, x, y, xv, yv, prune=args.prune, cluster=args.cluster, meta=meta or None,
-                            distil_width=args.student_width, structured_fraction=args.structured,
+                            distil_width=args.student_width, student=args.student, structured_fraction=args.structured,
                             quantize_aware=args.qat, keep_stages=args.keep_stages,
                             epochs=args.epochs, batch=args.batch, seed=args.seed,
                             progress=None if args.json else _say)
@@ -284,6 +284,9 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--qat", action="store_true", help="quantization-aware fine-tuning (after pruning)")
             s.add_argument("--student-width", type=float, metavar="W",
                            help="distil into the same architecture with W times the filters and units")
+            s.add_argument("--student", metavar="MODEL",
+                           help="distil into this Keras model (.keras: any architecture with the same input "
+                                "and output; it trains from the weights it holds)")
             s.add_argument("--epochs", type=int, default=8, help="fine-tuning epochs per stage (default 8)")
             s.add_argument("--batch", type=int, default=32, help="training batch size (default 32)")
             s.add_argument("--seed", type=int, default=0)

@@ -4,10 +4,12 @@ Stages, each optional, each followed by fine-tuning on the training data, in
 this order when combined:
 
 - structured pruning: whole filters and units with the smallest L1 norms
-  removed and a smaller model rebuilt (cuts MACs and the arena too);
+  removed and a smaller model rebuilt (cuts MACs and the arena too), then
+  fine-tuned by matching the unpruned model's function (below);
 - distil (Hinton et al. 2015): the input model teaches a student (its own
   architecture with `width` times the filters and units, or a model you pass)
-  on its soft targets at temperature T, mixed with the true labels;
+  by "function matching" (Beyer et al. 2022): the teacher's outputs on the
+  same mixed-up inputs, a long cosine schedule;
 - prune (Zhu & Gupta 2017): unstructured magnitude pruning of every Dense /
   Conv2D / DepthwiseConv2D kernel to a target sparsity, on a polynomial
   schedule over the fine-tuning steps; the masks hold through fine-tuning and
@@ -390,6 +392,12 @@ def qat(model, x, y, task, epochs=8, lr=2e-4, batch=32, progress=None, seed=0):
     return model
 
 
+# "Function matching" (Beyer et al. 2022, "Knowledge distillation: a good teacher is patient
+# and consistent"): the student matches the teacher's outputs alone (no labels, temperature
+# 1) on the same mixed-up inputs, with a cosine decay over a long schedule.
+FUNCTION_MATCHING = dict(alpha=0.0, temperature=1.0, mixup=True, cosine=True)
+
+
 def distil(teacher, x, y, student=None, width=0.5, temperature=4.0, alpha=0.3, epochs=20, lr=2e-3,
            batch=32, mixup=False, cosine=False, progress=None, seed=0, label="distil"):
     """Train a student on the teacher's outputs mixed with the labels. Classifiers:
@@ -399,16 +407,18 @@ def distil(teacher, x, y, student=None, width=0.5, temperature=4.0, alpha=0.3, e
     blended with a shuffled copy of itself (weights from Beta(1, 1)), labels
     alike, and the teacher labels the blend: the teacher's function is matched
     on inputs between the samples too (Beyer et al. 2022, "a good teacher is
-    patient and consistent"). Both help a student that starts from the
-    teacher's own weights (structured pruning) and hurt a small one trained
-    from scratch in a short budget (docs/COMPRESS.md has the measurements)."""
+    patient and consistent"; FUNCTION_MATCHING). teacher=None: the student on the
+    labels alone (alpha 1), the baseline distillation must beat with the same
+    epochs, schedule and mixup."""
     keras = _keras()
     import tensorflow as tf
     keras.utils.set_random_seed(seed)
     student = student if student is not None else _widened(teacher, width)
-    task = _task(teacher, y)
+    if teacher is None:
+        alpha = 1.0
+    task = _task(teacher if teacher is not None else student, y)
     classify = task == "classify"
-    n_out = int(np.prod(teacher.outputs[0].shape[1:]))
+    n_out = int(np.prod(student.outputs[0].shape[1:]))
     steps = epochs * -(-len(x) // batch)
     opt = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(lr, max(1, steps)) if cosine else lr)
 
@@ -418,23 +428,28 @@ def distil(teacher, x, y, student=None, width=0.5, temperature=4.0, alpha=0.3, e
             shape = tf.concat([tf.shape(lam), tf.ones(tf.rank(xb) - 1, tf.int32)], 0)
             xb = tf.reshape(lam, shape) * xb + tf.reshape(1 - lam, shape) * tf.gather(xb, perm)
             yb = lam[:, None] * yb + (1 - lam[:, None]) * tf.gather(yb, perm)
-        t_out = t_logits(xb, training=False)          # (_logits, below: t_logits and s_logits)
+        t_out = t_logits(xb, training=False) if alpha < 1 else None    # (_logits, below)
         with tf.GradientTape() as tape:
             s_out = s_logits(xb, training=True)
-            if classify:                    # cross-entropy to the soft targets: KL up to a constant
+            if classify:
                 hard = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(yb, s_out))
-                soft = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(
-                    tf.nn.softmax(t_out / temperature), s_out / temperature)) * temperature ** 2
             else:
                 s_out = tf.reshape(s_out, tf.shape(yb))
                 hard = tf.reduce_mean(tf.square(s_out - yb))
-                soft = tf.reduce_mean(tf.square(s_out - tf.reshape(t_out, tf.shape(yb))))
-            loss = alpha * hard + (1 - alpha) * soft
+            loss = alpha * hard
+            if alpha < 1:
+                if classify:                # cross-entropy to the soft targets: KL up to a constant
+                    soft = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(
+                        tf.nn.softmax(t_out / temperature), s_out / temperature)) * temperature ** 2
+                else:
+                    soft = tf.reduce_mean(tf.square(s_out - tf.reshape(t_out, tf.shape(yb))))
+                loss += (1 - alpha) * soft
         grads = tape.gradient(loss, student.trainable_variables)
         opt.apply_gradients(zip(grads, student.trainable_variables))
         return loss
 
-    with _logits(teacher, student) as (t_logits, s_logits):
+    with _logits(*[m for m in (teacher, student) if m is not None]) as out:
+        t_logits, s_logits = out if teacher is not None else (None, out[0])
         rng = np.random.default_rng(seed)
         xs = tf.constant(np.asarray(x, np.float32))
         y = np.asarray(y)
@@ -549,6 +564,15 @@ def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cl
     if structured_fraction is not None and not 0 < structured_fraction < 1:
         raise ModelError(f"--structured {structured_fraction}: give the fraction of filters and units to "
                          "remove, between 0 and 1 (e.g. 0.5)")
+    if isinstance(student, (str, Path)):
+        if not Path(student).exists():
+            raise ModelError(f"--student {student}: not found")
+        student = keras.models.load_model(student, compile=False)
+    if student is not None and [tuple(t.shape[1:]) for t in (student.inputs[0], student.outputs[0])] != [
+            tuple(t.shape[1:]) for t in (model.inputs[0], model.outputs[0])]:
+        raise ModelError(f"--student: takes {tuple(student.inputs[0].shape[1:])} and gives "
+                         f"{tuple(student.outputs[0].shape[1:])}; the model takes "
+                         f"{tuple(model.inputs[0].shape[1:])} and gives {tuple(model.outputs[0].shape[1:])}")
     if distil_width is not None and not 0 < distil_width <= 1:
         raise ModelError(f"--student-width {distil_width}: give a fraction of the teacher's width, e.g. 0.5")
     x = np.asarray(x, dtype=np.float32)
@@ -580,16 +604,22 @@ def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cl
         return mote, tfl
 
     mote, tfl = measure("baseline", model)
+    keras.utils.set_random_seed(seed)       # the models built below (their dropout seeds) follow --seed
     if distil_width is not None or student is not None:
         say(f"stage {len(stages) + 1} of {n_steps}: distillation")
-        model = distil(model, x, y, student=student, width=distil_width or 0.5, epochs=max(3 * epochs, 20),
-                       progress=progress, seed=seed)
+        # function matching, 12 x epochs (docs/COMPRESS.md: it helps most where the teacher
+        # is well ahead of what the student learns alone)
+        model = distil(model, x, y, student=student, width=distil_width or 0.5, epochs=12 * epochs,
+                       **FUNCTION_MATCHING, progress=progress, seed=seed)
         mote, tfl = measure("distil", model)
     if structured_fraction is not None:
         say(f"stage {len(stages) + 1} of {n_steps}: removing {structured_fraction:.0%} of the filters and units")
-        # fine-tuned by the model it came from: its outputs on mixed-up inputs
-        model = distil(model, x, y, student=structured(model, structured_fraction), epochs=4 * epochs, lr=lr,
-                       batch=batch, mixup=True, cosine=True, progress=progress, seed=seed, label="structured")
+        # fine-tuned by the model it came from: its function matched on mixed-up inputs, a long
+        # schedule from 3 x the learning rate (the rebuilt model is far from a minimum; 16 x
+        # epochs: 4 x, labels mixed in or lr itself came out lower; docs/COMPRESS.md)
+        model = distil(model, x, y, student=structured(model, structured_fraction), epochs=16 * epochs,
+                       lr=3 * lr, batch=batch, **FUNCTION_MATCHING, progress=progress, seed=seed,
+                       label="structured")
         mote, tfl = measure("structured", model)
     if prune is not None:
         say(f"stage {len(stages) + 1} of {n_steps}: pruning to {prune:.0%}")
