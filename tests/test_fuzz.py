@@ -77,6 +77,7 @@ CRAFTED = {
     "crafted_huffman_weights_truncated.mote": "layer 2: damaged weights: the payload is truncated",
     # the host says which rule, in parentheses (the C decoder cannot)
     "crafted_huffman_bad_code_table.mote": "layer 2: damaged weights: bad code table",
+    "crafted_huffman_code_table_cut_short.mote": "layer 2: damaged weights: the payload is truncated",
     "crafted_zerorun_value_0.mote": "layer 2: damaged weights: bad zero runs",
 }
 

@@ -40,8 +40,11 @@ MK_SMALL mk_status mk_huff_table_build(mk_huff_table *t, const uint8_t *data, in
                               int zigzag, int32_t *used) {
     mk_bits br = {0, 0};
     int32_t pos = 0;
-    if (!t || !data || !used || size < 2) {
+    if (!t || !data || !used) {
         return MK_ERR_DATA;
+    }
+    if (size < 2) {                     /* even the zero-bit form takes two bytes */
+        return MK_ERR_SHORT;
     }
     uint8_t *len = t->len;
     t->magic = 0;
@@ -63,7 +66,7 @@ MK_SMALL mk_status mk_huff_table_build(mk_huff_table *t, const uint8_t *data, in
         while (tok < 6) {
             v = take(&br, data, size, &pos, 1);
             if (v < 0) {
-                return MK_ERR_DATA;
+                return MK_ERR_SHORT;
             }
             if (!v) {
                 break;
@@ -86,11 +89,15 @@ MK_SMALL mk_status mk_huff_table_build(mk_huff_table *t, const uint8_t *data, in
             v = tok == 6 ? take(&br, data, size, &pos, 4) : 0;
             prev = tok == 1 ? prev + 1 : tok == 2 ? prev - 1 : v;
             ell = prev;
-            if (prev < 1 || prev > 12) {
+            if (v >= 0 && (prev < 1 || prev > 12)) {
                 return MK_ERR_DATA;
             }
         }
-        if (v < 0 || r > n - k) {
+        /* the data ended inside a token: cut short, as the Python decoder reports it */
+        if (v < 0) {
+            return MK_ERR_SHORT;
+        }
+        if (r > n - k) {
             return MK_ERR_DATA;
         }
         for (; r > 0; r--, k++) {

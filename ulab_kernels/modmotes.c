@@ -180,6 +180,8 @@ static void status(mk_status st) {
         fail(MP_ERROR_TEXT("scratch too small"));
     } else if (st == MK_ERR_DATA) {
         fail(MP_ERROR_TEXT("corrupt data"));
+    } else if (st == MK_ERR_SHORT) {
+        fail(MP_ERROR_TEXT("truncated"));
     } else if (st != MK_OK) {
         fail(MP_ERROR_TEXT("bad dims"));
     }

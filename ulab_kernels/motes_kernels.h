@@ -50,6 +50,7 @@ typedef enum {
     MK_ERR_ARG = -1,       /* inconsistent dims or params */
     MK_ERR_SCRATCH = -2,   /* scratch buffer missing or too small */
     MK_ERR_DATA = -3,      /* corrupt encoded data (decoders) */
+    MK_ERR_SHORT = -4,     /* encoded data that ends too early (a code table cut short) */
 } mk_status;
 
 typedef struct { int32_t n, h, w, c; } mk_dims;

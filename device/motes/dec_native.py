@@ -87,9 +87,11 @@ class Decoder:
             zigzag = 1 if i == self.codec - 1 else 0
             try:
                 used += _N.huff_table(_tables[i], head, used, zigzag)
-            except ValueError:
-                # (the words of huff.py and the host's for any broken table rule)
-                raise MoteError("damaged weights: bad code table")
+            except ValueError as e:
+                # the words of huff.py and the host's: a table that ends before its
+                # last length, else any broken table rule
+                raise MoteError("damaged weights: the payload is truncated" if str(e) == "truncated"
+                                else "damaged weights: bad code table")
         _owner = self
         return self.start + used
 

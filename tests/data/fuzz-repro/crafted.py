@@ -63,6 +63,15 @@ def huffman_bad_code_table() -> bytes:
     return F.to_bytes(m)
 
 
+def huffman_code_table_cut_short() -> bytes:
+    """digits.mote whose second CONV_2D's Huffman payload ends inside its code table (its
+    first two bytes only): the C decoder said "bad code table", the others "truncated"."""
+    m = _model("digits/digits.mote")
+    pc = m.packed[2]["weights"]
+    pc.payload = pc.payload[:2]
+    return F.to_bytes(m)
+
+
 def zerorun_value_0() -> bytes:
     """digits.mote whose second CONV_2D's weights are zero-run coded with one-symbol tables for
     runs and values, both symbol 0: runs of no zeros, then the value 0, which the codec never
@@ -78,6 +87,7 @@ FILES = {"crafted_input_norm_std_zero.mote": input_norm_std_zero,
          "crafted_huffman_weights_stray_byte.mote": huffman_stray_byte,
          "crafted_huffman_weights_truncated.mote": huffman_truncated,
          "crafted_huffman_bad_code_table.mote": huffman_bad_code_table,
+         "crafted_huffman_code_table_cut_short.mote": huffman_code_table_cut_short,
          "crafted_zerorun_value_0.mote": zerorun_value_0}
 
 if __name__ == "__main__":
