@@ -24,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "host"))
 
-from motes import api, fuzz  # noqa: E402
+from motes import api  # noqa: E402
+from motes.run import fuzz  # noqa: E402
 
 EXAMPLES = ["hello_sine/hello_sine.mote", "digits/digits.mote", "soil_moisture/soil.mote", "gesture/gesture.mote"]
 SHARED = ROOT.parent / "shared" / "models"

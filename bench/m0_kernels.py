@@ -48,7 +48,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "host"))
 
-from motes import api, bench_m0, m0emu, ops  # noqa: E402
+from motes import api, ops  # noqa: E402
+from motes.m0 import bench as bench_m0, emu as m0emu  # noqa: E402
 from motes import format as mote_format  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "models"

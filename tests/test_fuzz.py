@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, missing_tool, shared_model
-from motes import api, fuzz
+from motes import api
+from motes.run import fuzz
 from motes.cli import main
 from motes.format import FormatError, from_bytes
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..graph import Graph, ModelError, Operator
+from ..compiler.graph import Graph, ModelError, Operator
 
 
 @dataclass
