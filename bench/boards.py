@@ -3,7 +3,7 @@
     .venv/bin/python bench/boards.py [--models a,b] [--boards m3,rv32] [--backends native,viper,python]
         [--modes resident,streaming] [--heap] [--plot bench/boards.png] [--json]
 
-Real MicroPython firmware under QEMU (host/motes/qemu_board.py): the runtime,
+Real MicroPython firmware under QEMU (host/motes/board/qemu_board.py): the runtime,
 model and inputs from ROMFS (m3, rv32) or over `mpremote mount` (the M0s),
 time from the instruction clock (1 us = 1,000 guest instructions). Each row:
 guest instructions per inference (median of --n seeded inputs), beside the

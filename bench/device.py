@@ -10,7 +10,7 @@ the model loads and gives the reference output, and the peak live heap at that
 size (gc.mem_alloc() after a collection at every layer end and weight chunk).
 Numbers are for the 64-bit unix port: objects are about twice their size on a
 32-bit board, so a board needs less heap than shown here. The harness
-(host/motes/mpy_engine.py) reads each input straight into the arena
+(host/motes/run/mpy_engine.py) reads each input straight into the arena
 (net.input_buffer()), as a board program can. The GC allocates first-fit, so
 the smallest heap is not quite monotonic: a few KB above it may fail again
 (fragmentation); the bisection reports one boundary.
@@ -18,7 +18,7 @@ the smallest heap is not quite monotonic: a few KB above it may fail again
 --code says where the runtime's code is: "ram" imports the .mpy files from the
 filesystem, so their bytecode is copied into the heap (stock firmware); "rom"
 imports them from a ROMFS partition (firmware built with ROMFS, emulated on
-the unix port by host/motes/romfs.py), where bytecode and strings stay in
+the unix port by host/motes/board/romfs.py), where bytecode and strings stay in
 flash and the heap holds what a board's RAM would.
 """
 from __future__ import annotations

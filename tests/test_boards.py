@@ -1,6 +1,6 @@
 """The device runtime on real MicroPython firmware for 32-bit boards, under QEMU.
 
-The boards (../shared/boards, host/motes/qemu_board.py): a Cortex-M3, a
+The boards (../shared/boards, host/motes/board/qemu_board.py): a Cortex-M3, a
 Cortex-M0 like RP2040's, the same M0 without a native emitter (like
 CircuitPython) and RISC-V 32 like ESP32-C3. Every shared model runs on every
 board with every backend the board has, bit-exact with the host executor

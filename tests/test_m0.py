@@ -1,4 +1,4 @@
-"""The C kernels (ulab_kernels/) as ARMv6-M code on an emulated Cortex-M0 (host/motes/m0emu.py).
+"""The C kernels (ulab_kernels/) as ARMv6-M code on an emulated Cortex-M0 (host/motes/m0/emu.py).
 
 * every mk_* kernel on random inputs of several shapes (strides, padding,
   dilation, groups, depth multipliers, per-channel and per-tensor quantization,

@@ -1,4 +1,4 @@
-"""The runtime from ROMFS (host/motes/romfs.py): built as an image, mounted in
+"""The runtime from ROMFS (host/motes/board/romfs.py): built as an image, mounted in
 the unix MicroPython from an emulated flash partition, imported in place.
 test_device_runtime.py runs the shared models from it in issue #3's heaps."""
 from __future__ import annotations

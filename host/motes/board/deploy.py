@@ -294,5 +294,5 @@ def refresh_mip_packages() -> bool:
     return changed
 
 
-if __name__ == "__main__":       # python -m motes.deploy: regenerate the mip package.json files
+if __name__ == "__main__":       # python -m motes.board.deploy: regenerate the mip package.json files
     print("updated" if refresh_mip_packages() else "up to date")

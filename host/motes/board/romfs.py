@@ -93,7 +93,7 @@ def runtime_image(arch: str, native: bool = True) -> bytes:
 
 
 _FLASH_C = """\
-// Emulated ROMFS partition for the MicroPython unix port (host/motes/romfs.py).
+// Emulated ROMFS partition for the MicroPython unix port (host/motes/board/romfs.py).
 #include "py/dynruntime.h"
 static const uint8_t rom[%(size)d] __attribute__((aligned(16))) = {
 %(bytes)s

@@ -1,4 +1,4 @@
-"""Read a `.tflite` flatbuffer into a `motes.graph.Graph`.
+"""Read a `.tflite` flatbuffer into a `motes.compiler.graph.Graph`.
 
 Uses the `tflite` package (flatbuffers bindings, numpy only), so importing an
 existing int8 model never needs TensorFlow. Builtin options are read

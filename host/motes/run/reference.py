@@ -1,7 +1,7 @@
 """Run prepared layers with the numpy reference kernels (no arena, no file format).
 
 This is the simplest executor: a dict of tensor index -> int8 array. The
-`.mote` executor (motes.executor) runs the same kernels inside a planned arena.
+`.mote` executor (motes.run.executor) runs the same kernels inside a planned arena.
 """
 from __future__ import annotations
 
