@@ -1,4 +1,5 @@
-"""The `motes` command: one table maps each verb to its handler `do_<verb>`."""
+"""The `motes` command: one table, `VERBS`, maps each verb to its handler `do_<verb>(args)`, its
+argument builder `add_<verb>(parser)` and its help line."""
 from __future__ import annotations
 
 import argparse
@@ -218,101 +219,122 @@ def do_bench(args) -> int:
     return bench_m0.run(args)
 
 
+def add_convert(s) -> None:
+    s.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
+    s.add_argument("-o", "--output", help="output .mote (default: next to the model)")
+    s.add_argument("--calib", help="calibration data for Keras models (.npy, .npz, .csv)")
+    s.add_argument("--labels", help="comma-separated labels, or a file with one per line")
+    s.add_argument("--meta", help="JSON file with extra metadata (e.g. preprocessing)")
+    s.add_argument("--per-tensor", action="store_true", help="Keras: per-tensor instead of per-channel weights")
+    s.add_argument("--no-interleave", action="store_true",
+                   help="keep every FULLY_CONNECTED / CONV_2D weight matrix row-major (a format 1.1 file, "
+                        "for runtimes older than 1.2); by default they are interleaved where format 1.2 "
+                        "allows (docs/FORMAT.md, Interleaved weights)")
+
+
+def add_inspect(s) -> None:
+    s.add_argument("model", help=".mote or .tflite")
+    s.add_argument("--json", action="store_true")
+
+
+def add_run(s) -> None:
+    s.add_argument("model", help=".mote or .tflite")
+    s.add_argument("--input", required=True, help=".npy (float or int8), .csv, or raw int8 bytes")
+    _engine_options(s)
+    s.add_argument("--json", action="store_true")
+
+
+def add_compare(s) -> None:
+    s.add_argument("model", help="the int8 .tflite (the reference)")
+    s.add_argument("--mote", help="the .mote to check (default: convert the .tflite in memory)")
+    s.add_argument("--n", type=int, default=50, help="number of random inputs (default 50)")
+    s.add_argument("--seed", type=int, default=0)
+    _engine_options(s)
+    s.add_argument("--json", action="store_true")
+
+
+def add_compress(s) -> None:
+    s.add_argument("model", help="the trained Keras model (.keras)")
+    s.add_argument("--data", required=True, help="training data: .npz (x, y) or .csv with --label")
+    s.add_argument("--val", help="validation data for the rows (default: a seeded fifth of --data)")
+    s.add_argument("--label", help="CSV: the label column")
+    s.add_argument("--prune", type=float, metavar="FRACTION",
+                   help="unstructured magnitude pruning to this sparsity (e.g. 0.8)")
+    s.add_argument("--cluster", type=int, metavar="K", help="at most K shared values per kernel")
+    s.add_argument("--structured", type=float, metavar="FRACTION",
+                   help="remove this fraction of the filters and units (smallest L1 norm) and rebuild")
+    s.add_argument("--qat", action="store_true", help="quantization-aware fine-tuning (after pruning)")
+    s.add_argument("--student-width", type=float, metavar="W",
+                   help="distil into the same architecture with W times the filters and units")
+    s.add_argument("--epochs", type=int, default=8, help="fine-tuning epochs per stage (default 8)")
+    s.add_argument("--batch", type=int, default=32, help="training batch size (default 32)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--labels", help="comma-separated labels (or a file), as motes convert takes them")
+    s.add_argument("--meta", help="JSON file with extra metadata, as motes convert takes it")
+    s.add_argument("-o", "--output", required=True, help="the .mote of the last stage")
+    s.add_argument("--plot", help="save accuracy against size and MACs (PNG)")
+    s.add_argument("--keep-stages", action="store_true",
+                   help="also store the table of stages in the .mote's meta, for motes report (about "
+                        "50 bytes a stage, in the file and in the board's RAM)")
+    s.add_argument("--json", action="store_true")
+
+
+def add_evaluate(s) -> None:
+    s.add_argument("model", help=".mote, int8 .tflite, or a Keras model (the float baseline)")
+    s.add_argument("--data", required=True, help=".npz with arrays x and y, or a .csv with --label")
+    s.add_argument("--label", help="CSV: the column with the true answer (the others are the features)")
+    s.add_argument("--task", choices=["classify", "regress"],
+                   help="default: regress for a model with one output value, else classify")
+    _engine_options(s)
+    s.add_argument("--json", action="store_true")
+
+
+def add_bench(s) -> None:
+    from ..m0 import bench as bench_m0
+    bench_m0.add_arguments(s)
+
+
+# verb: (handler, argument builder, help). The handler takes the parsed arguments and
+# returns the exit status; a ModelError or BoardError it raises becomes one line.
 VERBS = {
-    "convert": (do_convert, "turn an int8 .tflite (or a Keras model + calibration data) into a .mote"),
-    "inspect": (do_inspect, "per-layer table of a .mote or .tflite: shapes, MACs, sizes, RAM"),
-    "run": (do_run, "run a model on one input: numpy reference, or the device runtime in MicroPython"),
-    "compare": (do_compare, "check motes against TensorFlow Lite Micro on random inputs"),
-    "compress": (do_compress, "prune, cluster or distil a Keras model, fine-tuning after each stage; a row per stage"),
-    "evaluate": (do_evaluate, "accuracy (or MAE/RMSE) on labelled data, computed as the board computes it"),
-    "train": (train.do_train, "train a small model on a CSV of readings (motes record's) and write its .mote"),
-    "report": (report_html.do_report, "one HTML page about a model: layers, bytes, RAM over the layers, "
-                                      "M0 instructions, accuracy"),
-    "bench": (do_bench, "run a model layer by layer on an emulated Cortex-M0+ and count instructions"),
-    "deploy": (board_cli.do_deploy, "copy the runtime, a model and an example to a board (safe, changed files only)"),
-    "emulate": (board_cli.do_emulate, "an emulated board: the MicroPython unix port on a serial pseudo-terminal"),
-    "flash": (board_cli.do_flash, "flash MicroPython firmware: esptool (ESP32) or UF2 copy (RP2040)"),
-    "repl": (board_cli.do_repl, "MicroPython REPL on this computer with the runtime and a model loaded"),
-    "record": (record.do_record, "record labelled sensor readings that a script on the board prints, into a CSV"),
-    "romfs": (board_cli.do_romfs, "a ROMFS image of the runtime (and models) for firmware built with ROMFS"),
-    "build-device": (board_cli.do_build_device, "the runtime as .mpy files (and C kernels) for a board's architecture"),
+    "convert": (do_convert, add_convert,
+                "turn an int8 .tflite (or a Keras model + calibration data) into a .mote"),
+    "inspect": (do_inspect, add_inspect, "per-layer table of a .mote or .tflite: shapes, MACs, sizes, RAM"),
+    "run": (do_run, add_run,
+            "run a model on one input: numpy reference, or the device runtime in MicroPython"),
+    "compare": (do_compare, add_compare, "check motes against TensorFlow Lite Micro on random inputs"),
+    "compress": (do_compress, add_compress,
+                 "prune, cluster or distil a Keras model, fine-tuning after each stage; a row per stage"),
+    "evaluate": (do_evaluate, add_evaluate,
+                 "accuracy (or MAE/RMSE) on labelled data, computed as the board computes it"),
+    "train": (train.do_train, train.add_arguments,
+              "train a small model on a CSV of readings (motes record's) and write its .mote"),
+    "report": (report_html.do_report, report_html.add_arguments,
+               "one HTML page about a model: layers, bytes, RAM over the layers, M0 instructions, accuracy"),
+    "bench": (do_bench, add_bench, "run a model layer by layer on an emulated Cortex-M0+ and count instructions"),
+    "deploy": (board_cli.do_deploy, board_cli.add_deploy,
+               "copy the runtime, a model and an example to a board (safe, changed files only)"),
+    "emulate": (board_cli.do_emulate, board_cli.add_emulate,
+                "an emulated board: the MicroPython unix port on a serial pseudo-terminal"),
+    "flash": (board_cli.do_flash, board_cli.add_flash,
+              "flash MicroPython firmware: esptool (ESP32) or UF2 copy (RP2040)"),
+    "repl": (board_cli.do_repl, board_cli.add_repl,
+             "MicroPython REPL on this computer with the runtime and a model loaded"),
+    "record": (record.do_record, record.add_arguments,
+               "record labelled sensor readings that a script on the board prints, into a CSV"),
+    "romfs": (board_cli.do_romfs, board_cli.add_romfs,
+              "a ROMFS image of the runtime (and models) for firmware built with ROMFS"),
+    "build-device": (board_cli.do_build_device, board_cli.add_build_device,
+                     "the runtime as .mpy files (and C kernels) for a board's architecture"),
 }
-BOARD_ARGS = {"deploy": board_cli.add_deploy, "emulate": board_cli.add_emulate,
-              "flash": board_cli.add_flash, "repl": board_cli.add_repl, "romfs": board_cli.add_romfs,
-              "build-device": board_cli.add_build_device,
-              "record": record.add_arguments, "train": train.add_arguments,
-              "report": report_html.add_arguments}
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="motes", description="tiny machine learning for MicroPython boards")
     p.add_argument("--version", action="version", version=f"motes {__version__}")
     sub = p.add_subparsers(dest="verb", metavar="VERB")
-    for verb, (_, help_text) in VERBS.items():
-        s = sub.add_parser(verb, help=help_text, description=help_text)
-        if verb == "convert":
-            s.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
-            s.add_argument("-o", "--output", help="output .mote (default: next to the model)")
-            s.add_argument("--calib", help="calibration data for Keras models (.npy, .npz, .csv)")
-            s.add_argument("--labels", help="comma-separated labels, or a file with one per line")
-            s.add_argument("--meta", help="JSON file with extra metadata (e.g. preprocessing)")
-            s.add_argument("--per-tensor", action="store_true", help="Keras: per-tensor instead of per-channel weights")
-            s.add_argument("--no-interleave", action="store_true",
-                           help="keep every FULLY_CONNECTED / CONV_2D weight matrix row-major (a format 1.1 file, "
-                                "for runtimes older than 1.2); by default they are interleaved where format 1.2 "
-                                "allows (docs/FORMAT.md, Interleaved weights)")
-        elif verb == "inspect":
-            s.add_argument("model", help=".mote or .tflite")
-            s.add_argument("--json", action="store_true")
-        elif verb == "run":
-            s.add_argument("model", help=".mote or .tflite")
-            s.add_argument("--input", required=True, help=".npy (float or int8), .csv, or raw int8 bytes")
-            _engine_options(s)
-            s.add_argument("--json", action="store_true")
-        elif verb == "bench":
-            from ..m0 import bench as bench_m0
-            bench_m0.add_arguments(s)
-        elif verb in BOARD_ARGS:
-            BOARD_ARGS[verb](s)
-        elif verb == "compress":
-            s.add_argument("model", help="the trained Keras model (.keras)")
-            s.add_argument("--data", required=True, help="training data: .npz (x, y) or .csv with --label")
-            s.add_argument("--val", help="validation data for the rows (default: a seeded fifth of --data)")
-            s.add_argument("--label", help="CSV: the label column")
-            s.add_argument("--prune", type=float, metavar="FRACTION",
-                           help="unstructured magnitude pruning to this sparsity (e.g. 0.8)")
-            s.add_argument("--cluster", type=int, metavar="K", help="at most K shared values per kernel")
-            s.add_argument("--structured", type=float, metavar="FRACTION",
-                           help="remove this fraction of the filters and units (smallest L1 norm) and rebuild")
-            s.add_argument("--qat", action="store_true", help="quantization-aware fine-tuning (after pruning)")
-            s.add_argument("--student-width", type=float, metavar="W",
-                           help="distil into the same architecture with W times the filters and units")
-            s.add_argument("--epochs", type=int, default=8, help="fine-tuning epochs per stage (default 8)")
-            s.add_argument("--batch", type=int, default=32, help="training batch size (default 32)")
-            s.add_argument("--seed", type=int, default=0)
-            s.add_argument("--labels", help="comma-separated labels (or a file), as motes convert takes them")
-            s.add_argument("--meta", help="JSON file with extra metadata, as motes convert takes it")
-            s.add_argument("-o", "--output", required=True, help="the .mote of the last stage")
-            s.add_argument("--plot", help="save accuracy against size and MACs (PNG)")
-            s.add_argument("--keep-stages", action="store_true",
-                           help="also store the table of stages in the .mote's meta, for motes report (about "
-                                "50 bytes a stage, in the file and in the board's RAM)")
-            s.add_argument("--json", action="store_true")
-        elif verb == "evaluate":
-            s.add_argument("model", help=".mote, int8 .tflite, or a Keras model (the float baseline)")
-            s.add_argument("--data", required=True, help=".npz with arrays x and y, or a .csv with --label")
-            s.add_argument("--label", help="CSV: the column with the true answer (the others are the features)")
-            s.add_argument("--task", choices=["classify", "regress"],
-                           help="default: regress for a model with one output value, else classify")
-            _engine_options(s)
-            s.add_argument("--json", action="store_true")
-        elif verb == "compare":
-            s.add_argument("model", help="the int8 .tflite (the reference)")
-            s.add_argument("--mote", help="the .mote to check (default: convert the .tflite in memory)")
-            s.add_argument("--n", type=int, default=50, help="number of random inputs (default 50)")
-            s.add_argument("--seed", type=int, default=0)
-            _engine_options(s)
-            s.add_argument("--json", action="store_true")
+    for verb, (_, add_arguments, help_text) in VERBS.items():
+        add_arguments(sub.add_parser(verb, help=help_text, description=help_text))
     return p
 
 
