@@ -12,8 +12,8 @@ TFLM-style loops, same signatures) the same way:
   best (issue 17: a 1-channel stem with a multiplier of 8 written as a conv,
   FULLY_CONNECTED 4000 -> 4, a shallow 1x1 conv, depthwise over 6x6 and 3x3
   outputs, global average pools), each against SLOW_FACTOR (2) times its
-  op's best case (motes.bench_m0.REFERENCE_LAYERS);
-* whole models, layer by layer (motes.bench_m0): person_detect,
+  op's best case (motes.m0.bench.REFERENCE_LAYERS);
+* whole models, layer by layer (motes.m0.bench): person_detect,
   mlperf_tiny_kws and micro_speech from ../shared/models, instructions per
   inference (layers with a C kernel) and per MAC;
 * Huffman decoding (codec 1) of the real Huffman-coded weights of those models:
