@@ -76,7 +76,7 @@ device: setup
 # generated files: the op tables (docs, device) and the runtime's mip package.json files
 format-doc: setup
 	$(PY) -m motes.format docs/FORMAT.md device/motes/optable.py
-	$(PY) -m motes.deploy
+	$(PY) -m motes.board.deploy
 
 clean:
 	rm -rf build .cache .pytest_cache

@@ -3,7 +3,7 @@
     .venv/bin/python bench/boards.py [--models a,b] [--boards m3,rv32] [--backends native,viper,python]
         [--modes resident,streaming] [--heap] [--plot bench/boards.png] [--json]
 
-Real MicroPython firmware under QEMU (host/motes/qemu_board.py): the runtime,
+Real MicroPython firmware under QEMU (host/motes/board/qemu_board.py): the runtime,
 model and inputs from ROMFS (m3, rv32) or over `mpremote mount` (the M0s),
 time from the instruction clock (1 us = 1,000 guest instructions). Each row:
 guest instructions per inference (median of --n seeded inputs), beside the
@@ -29,8 +29,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "host"))
 
-from motes import api, bench_m0, mpy_engine  # noqa: E402
-from motes.executor import Executor  # noqa: E402
+from motes import api  # noqa: E402
+from motes.m0 import bench as bench_m0  # noqa: E402
+from motes.run import mpy_engine  # noqa: E402
+from motes.run.executor import Executor  # noqa: E402
 from motes.format import from_bytes  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "models"

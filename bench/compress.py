@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "host"))
 
-from motes import compress  # noqa: E402
+from motes.learn import compress  # noqa: E402
 
 
 def example(folder: str):

@@ -11,7 +11,7 @@ the model loads and gives the reference output, and the peak live heap at that
 size (gc.mem_alloc() after a collection at every layer end and weight chunk).
 Numbers are for the 64-bit unix port: objects are about twice their size on a
 32-bit board, so a board needs less heap than shown here. The harness
-(host/motes/mpy_engine.py) reads each input straight into the arena
+(host/motes/run/mpy_engine.py) reads each input straight into the arena
 (net.input_buffer()), as a board program can. The GC allocates first-fit, so
 the smallest heap is not quite monotonic: a few KB above it may fail again
 (fragmentation); the bisection reports one boundary.
@@ -19,7 +19,7 @@ the smallest heap is not quite monotonic: a few KB above it may fail again
 --code says where the runtime's code is: "ram" imports the .mpy files from the
 filesystem, so their bytecode is copied into the heap (stock firmware); "rom"
 imports them from a ROMFS partition (firmware built with ROMFS, emulated on
-the unix port by host/motes/romfs.py), where bytecode and strings stay in
+the unix port by host/motes/board/romfs.py), where bytecode and strings stay in
 flash and the heap holds what a board's RAM would.
 """
 from __future__ import annotations
@@ -36,8 +36,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "host"))
 
-from motes import api, mpy_engine  # noqa: E402
-from motes.executor import Executor  # noqa: E402
+from motes import api  # noqa: E402
+from motes.run import mpy_engine  # noqa: E402
+from motes.run.executor import Executor  # noqa: E402
 from motes.format import from_bytes  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "models"
@@ -124,7 +125,7 @@ def verify_cost(name: str, backend: str, n: int) -> dict:
     """The verify pass at load: its median time and the whole load's (unix port, streaming
     mode, runtime .mpy from the filesystem), the bytes it allocates, its .mpy's size."""
     import subprocess
-    from motes import device_build
+    from motes.board import device_build
     device = device_build.build("x64")
     conv = api.convert(SHARED / f"{name}.tflite")
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,7 +4,7 @@ files through the importer; prints the table of outcomes.
     .venv/bin/python bench/fuzz.py [--n 20000] [--tflite 2000] [--seed 0] [--batch 2000]
         [--models hello_world_int8,micro_speech_quantized]
 
-The .mote mutants (host/motes/fuzz.py: CRC-valid, structure-aware) are made from the
+The .mote mutants (host/motes/run/fuzz.py: CRC-valid, structure-aware) are made from the
 examples' small models (and --models from ../shared/models) and run by the host reader
 and executor and by the device runtime in the MicroPython unix port with the python
 (resident), viper and native (streaming) backends, in batches of --batch files per
@@ -24,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "host"))
 
-from motes import api, fuzz  # noqa: E402
+from motes import api  # noqa: E402
+from motes.run import fuzz  # noqa: E402
 
 EXAMPLES = ["hello_sine/hello_sine.mote", "digits/digits.mote", "soil_moisture/soil.mote", "gesture/gesture.mote"]
 SHARED = ROOT.parent / "shared" / "models"

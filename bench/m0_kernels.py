@@ -3,7 +3,7 @@
     .venv/bin/python bench/m0_kernels.py [--json] [--no-plot] [--quick]
 
 Runs ulab_kernels/kernels.c (and huffman.c) built for -mcpu=cortex-m0plus in
-the unicorn emulator (host/motes/m0emu.py), and bench/naive_kernels.c (plain
+the unicorn emulator (host/motes/m0/emu.py), and bench/naive_kernels.c (plain
 TFLM-style loops, same signatures) the same way:
 
 * single layers: fully connected 256 -> 64, conv 3x3 on 16x16x16 -> 16
@@ -12,8 +12,8 @@ TFLM-style loops, same signatures) the same way:
   best (issue 17: a 1-channel stem with a multiplier of 8 written as a conv,
   FULLY_CONNECTED 4000 -> 4, a shallow 1x1 conv, depthwise over 6x6 and 3x3
   outputs, global average pools), each against SLOW_FACTOR (2) times its
-  op's best case (motes.bench_m0.REFERENCE_LAYERS);
-* whole models, layer by layer (motes.bench_m0): person_detect,
+  op's best case (motes.m0.bench.REFERENCE_LAYERS);
+* whole models, layer by layer (motes.m0.bench): person_detect,
   mlperf_tiny_kws and micro_speech from ../shared/models, instructions per
   inference (layers with a C kernel) and per MAC;
 * Huffman decoding (codec 1) of the real Huffman-coded weights of those models:
@@ -48,7 +48,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "host"))
 
-from motes import api, bench_m0, m0emu, ops  # noqa: E402
+from motes import api, ops  # noqa: E402
+from motes.m0 import bench as bench_m0, emu as m0emu  # noqa: E402
 from motes import format as mote_format  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "models"

@@ -23,8 +23,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "host"))
 
-from motes import api, mpy_engine  # noqa: E402
-from motes.compare import random_inputs  # noqa: E402
+from motes import api  # noqa: E402
+from motes.run import mpy_engine  # noqa: E402
+from motes.run.compare import random_inputs  # noqa: E402
 from motes.format import from_bytes  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "models"

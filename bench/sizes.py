@@ -20,7 +20,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "host"))
 
-from motes import api, codecs, report  # noqa: E402
+from motes import api, codecs  # noqa: E402
+from motes.run import report  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "models"
 TARGETS = {"person_detect": 0.70, "micro_speech_quantized": 0.78,
@@ -63,7 +64,7 @@ def main() -> int:
     ap.add_argument("--format", choices=("1.0", "1.1"), default="1.1",
                     help="file format version to write (1.1: derived constants, docs/FORMAT.md)")
     args = ap.parse_args()
-    from motes.converter import ConvertOptions
+    from motes.compiler.converter import ConvertOptions
     options = ConvertOptions(compact=args.format == "1.1")
     rows = [measure(SHARED / f"{name}.tflite", options) for name in TARGETS]
     sparse = sparse_case()

@@ -13,8 +13,8 @@ import pytest
 
 from conftest import SHARED, SHARED_MODELS, shared_model
 from motes import api
-from motes.compare import compare, random_inputs
-from motes.converter import ConvertOptions
+from motes.run.compare import compare, random_inputs
+from motes.compiler.converter import ConvertOptions
 from motes.format import from_bytes
 from tests import opmodels
 
@@ -75,7 +75,7 @@ def test_person_images(image, expected):
 def test_opmodel_bitexact(name, per_channel, opmodel_cache):
     path = opmodels.build(name, opmodel_cache, per_channel=per_channel)
     conv, model = _roundtrip(path)
-    from motes import interleave
+    from motes.compiler import interleave
     for layer in model.layers:
         if layer.op in interleave.OPS:
             w = layer.consts["weights"]
@@ -92,7 +92,7 @@ def test_device_rebuilds_multipliers_like_the_host():
     from float32 scale bits (subnormal, zero and extreme scales included)."""
     import ast
 
-    from motes import mpy_engine
+    from motes.run import mpy_engine
     from motes.quant import multiplier_from_scale_bits
     rng = np.random.default_rng(3)
     cases = [(0x3df78cf3, 0x3b9bbba9, [0x383b0eac])]     # TFLM's double rounding differs here
@@ -147,8 +147,8 @@ def test_device_runs_every_derived_form(name, interleave, tmp_path):
     never have a predicted bias: with interleave=True, CONV_2D / FULLY_CONNECTED keep
     their scales and the bias folded with the input offset."""
     from motes import format as F
-    from motes import mpy_engine
-    from motes.executor import Executor
+    from motes.run import mpy_engine
+    from motes.run.executor import Executor
     conv = api.convert(shared_model(name), interleave=interleave,
                        options=replace(OPTIONS, biaspred_ops=tuple(F.DERIVED_OPS)))
     used = {(L.op, pc.codec_name) for L, p in zip(conv.model.layers, conv.model.packed) for pc in p.values()}

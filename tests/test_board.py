@@ -18,10 +18,12 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, missing_tool, shared_model
-from motes import api, deploy, device_build, mpy_engine
-from motes.board import BoardError, DriveBoard, SerialBoard, parse_mpy
+from motes import api
+from motes.board import deploy, device_build
+from motes.run import mpy_engine
+from motes.board.transport import BoardError, DriveBoard, SerialBoard, parse_mpy
 from motes.cli import main as motes_main
-from motes.emulate import EmulatedBoard
+from motes.board.emulate import EmulatedBoard
 
 SOIL = ROOT / "examples" / "soil_moisture"
 MOTES = str(Path(sys.executable).with_name("motes"))
@@ -174,7 +176,7 @@ def test_ctrl_c_at_any_moment_never_kills_the_board(board):
     Ctrl-C at any moment must interrupt or be read, and never kill the board."""
     import termios
     import time
-    from motes import emulate
+    from motes.board import emulate
     s = connect(board)
     try:
         if emulate._PROC:
@@ -409,7 +411,7 @@ def test_mip_install_runtime_from_repository(board):
 
 def test_repl_with_model(motes_file):
     _tools()
-    from motes.board_cli import repl_command
+    from motes.cli.board_verbs import repl_command
     cmd, env = repl_command(str(motes_file["hello_world_int8"]), "256K", None)
     proc = subprocess.run(cmd, input="print('out', list(net.predict_int8([0], [0])))\n", env=env,
                           capture_output=True, text=True, timeout=60)

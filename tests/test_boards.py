@@ -1,6 +1,6 @@
 """The device runtime on real MicroPython firmware for 32-bit boards, under QEMU.
 
-The boards (../shared/boards, host/motes/qemu_board.py): a Cortex-M3, a
+The boards (../shared/boards, host/motes/board/qemu_board.py): a Cortex-M3, a
 Cortex-M0 like RP2040's, the same M0 without a native emitter (like
 CircuitPython) and RISC-V 32 like ESP32-C3. Every shared model runs on every
 board with every backend the board has, bit-exact with the host executor
@@ -19,8 +19,10 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_MODELS, missing_tool, shared_model
-from motes import api, mpy_engine, qemu_board
-from motes.executor import Executor
+from motes import api
+from motes.run import mpy_engine
+from motes.board import qemu_board
+from motes.run.executor import Executor
 from motes.format import from_bytes
 
 BACKENDS = {"m3": ("native", "viper", "python"), "m0": ("native", "viper", "python"),
@@ -171,7 +173,7 @@ def test_the_kernels_built_into_the_firmware(motes_files, tmp_path, monkeypatch)
     # in ../shared/micropython): motes_native then costs the heap nothing,
     # where the .mpy's code takes about 12 KB of it
     _need("m3")
-    from motes import device_build
+    from motes.board import device_build
     tree = device_build.current_tree()
     if tree is None:
         missing_tool("MicroPython's source tree (../shared/micropython or $MOTES_MPY_DIR) is missing")

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, SHARED_MODELS, missing_tool, shared_model
-from motes import api, mpy_engine
-from motes.executor import Executor
+from motes import api
+from motes.run import mpy_engine
+from motes.run.executor import Executor
 from motes.format import from_bytes
 
 CP = ROOT.parent / "shared" / "circuitpython"
@@ -58,8 +59,8 @@ def test_deploy_to_a_circuitpy_drive_runs_under_circuitpython(tmp_path, monkeypa
     or native module; the example as code.py; the board prints what MicroPython's prints."""
     import subprocess
 
-    from motes import circuitpy, deploy, device_build
-    from motes.board import DriveBoard
+    from motes.board import circuitpy, deploy, device_build
+    from motes.board.transport import DriveBoard
     exe = _exe("circuitpython")
     cross = CP / "mpy-cross"
     monkeypatch.setenv(circuitpy.ENV_CROSS, str(cross))
@@ -91,8 +92,8 @@ def test_deploy_to_a_circuitpy_drive_runs_under_circuitpython(tmp_path, monkeypa
 
 
 def test_circup_installs_the_examples_libraries(tmp_path, monkeypatch):
-    from motes import circuitpy, deploy
-    from motes.board import DriveBoard
+    from motes.board import circuitpy, deploy
+    from motes.board.transport import DriveBoard
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "circup.log"

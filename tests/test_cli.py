@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT, shared_model
 from motes.cli import main
-from motes.compare import compare, random_inputs
+from motes.run.compare import compare, random_inputs
 from motes import api
 from motes.format import from_bytes
 

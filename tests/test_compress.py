@@ -16,8 +16,8 @@ except ImportError:
     from conftest import missing_tool
     missing_tool("TensorFlow is not installed (pip install 'motes[train]')")
 
-from motes import compress  # noqa: E402
-from motes.compare import compare, random_inputs  # noqa: E402
+from motes.learn import compress  # noqa: E402
+from motes.run.compare import compare, random_inputs  # noqa: E402
 from motes.format import from_bytes  # noqa: E402
 
 
@@ -135,7 +135,7 @@ def test_data_that_does_not_fit_the_model(digits, tmp_path):
 def test_structured_pruning_cuts_macs_and_the_arena(digits):
     # the digits example's CNN: conv -> pool -> conv -> pool -> flatten -> dense
     from conftest import ROOT
-    from motes import report
+    from motes.run import report
     _, x, y, _ = digits
     xi = x.reshape(-1, 8, 8, 1)
     res = compress.compress(ROOT / "examples" / "digits" / "model.keras", xi[:1400], y[:1400], xi[1400:],

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from motes import attach
-from motes.board import BoardError
+from motes.board import attach
+from motes.board.transport import BoardError
 from motes.cli import main
 
 

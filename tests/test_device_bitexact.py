@@ -10,7 +10,7 @@ import pytest
 
 from conftest import SHARED, shared_model
 from motes import api
-from motes.compare import compare, random_inputs
+from motes.run.compare import compare, random_inputs
 from motes.format import from_bytes
 
 N = 20

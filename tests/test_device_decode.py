@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / 'host'))
 
 from motes.codecs import CODECS, CodecError  # noqa: E402
 from motes.codecs.bits import RUN_ORDER, VALUE_ORDER, CodeTable  # noqa: E402
-from motes.mpy_engine import micropython_path  # noqa: E402
+from motes.run.mpy_engine import micropython_path  # noqa: E402
 
 DEVICE = ROOT / 'device'
 DTYPE_CODE = {np.dtype(np.int8): 0, np.dtype(np.uint8): 1, np.dtype(np.int16): 2, np.dtype(np.int32): 3}
@@ -127,7 +127,7 @@ def run_cases(cases, timeout=120, native=False):
         (tmp / 'payloads').write_bytes(bytes(blob))
         script = tmp / 'run.py'
         if native:
-            from motes import device_build
+            from motes.board import device_build
             device = device_build.build("x64")
             assert (device / "motes_native.mpy").exists()
         else:
@@ -460,7 +460,7 @@ def test_random_damage_never_crashes():
 # -- the device files ------------------------------------------------------
 
 def test_device_files_compile_for_boards():
-    from motes.device_build import mpy_cross
+    from motes.board.device_build import mpy_cross
     with tempfile.TemporaryDirectory() as tmp:
         for name in ('decode.py', 'huff.py'):
             for arch in ('armv6m', 'xtensawin'):

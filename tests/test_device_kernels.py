@@ -31,13 +31,14 @@ import numpy as np
 import pytest
 
 from conftest import SHARED, SHARED_MODELS, shared_model
-from motes import api, mpy_engine, quant
+from motes import api, quant
+from motes.run import mpy_engine
 from motes import format as mote_format
-from motes.converter import convert_graph
-from motes.executor import Executor
-from motes.interleave import interleave_layer
+from motes.compiler.converter import convert_graph
+from motes.run.executor import Executor
+from motes.compiler.interleave import interleave_layer
 from motes.ops.base import Layer
-from motes.tflite_reader import read_tflite
+from motes.compiler.tflite_reader import read_tflite
 from tests import opmodels
 
 MODES = ("resident", "streaming")

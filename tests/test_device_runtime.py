@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import shared_model
-from motes import api, mpy_engine
+from motes import api
+from motes.run import mpy_engine
 from motes.format import HEADER
 
 
@@ -189,7 +190,7 @@ TARGET_HEAPS = {"micro_speech_quantized": "52K", "mlperf_tiny_kws_ref_model": "6
 
 
 def _streams_exactly(tmp_path, name, backend, heap, rom):
-    from motes.executor import Executor
+    from motes.run.executor import Executor
     from motes.format import from_bytes
     conv = api.convert(shared_model(name))
     path = tmp_path / "m.mote"
@@ -283,7 +284,7 @@ def _bad_interleaved_files(d):
     """Files that break format 1.2's rules for interleaved layers (docs/FORMAT.md):
     {name: (path, what the message must say)}."""
     from motes import format as F
-    from motes.interleave import interleave_layer
+    from motes.compiler.interleave import interleave_layer
     from motes.ops.base import Layer
     T = F.TensorInfo
     rng = np.random.default_rng(1)
@@ -367,7 +368,7 @@ def _bad_interleaved_files(d):
 
 
 def test_interleaved_rule_breaks_are_rejected(tmp_path):
-    from motes.executor import Executor
+    from motes.run.executor import Executor
     from motes.format import load
     cases = _bad_interleaved_files(tmp_path)
     good = tmp_path / "il_conv_nobias.mote"

@@ -11,8 +11,8 @@ import pytest
 
 from conftest import ROOT, shared_model
 from motes import api
-from motes.evaluate import evaluate
-from motes.graph import ModelError
+from motes.learn.evaluate import evaluate
+from motes.compiler.graph import ModelError
 
 DIGITS = ROOT / "examples" / "digits" / "digits.mote"
 SOIL = ROOT / "examples" / "soil_moisture" / "soil.mote"

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, example_module as _module
-from motes import api, mpy_engine
+from motes import api
+from motes.run import mpy_engine
 from motes.format import from_bytes
 
 EXAMPLE = ROOT / "examples" / "hello_sine"

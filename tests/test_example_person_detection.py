@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import example_module as _module, ROOT, SHARED, shared_model
-from motes import mpy_engine
+from motes.run import mpy_engine
 from motes.format import from_bytes
 from tflm import tflm_run
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, example_module as _module
 from motes import api
 from motes.format import from_bytes
-from motes import mpy_engine
+from motes.run import mpy_engine
 
 EXAMPLE = ROOT / "examples" / "soil_moisture"
 LINE = re.compile(r"^(\d\d:\d\d)  moisture +(\d+) +(-?[\d.]+) C +(\d+)%  -> (\w+) \(([\d.]+)\)(  <- water me!)?$")

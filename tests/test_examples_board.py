@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from motes import deploy, device_build, mpy_engine
+from motes.board import deploy, device_build
+from motes.run import mpy_engine
 
 MOTES = str(Path(sys.executable).with_name("motes"))
 # the emulated board's heap: like a board's RAM, doubled for the 64-bit unix port's objects

@@ -6,9 +6,9 @@ import struct
 import pytest
 
 from conftest import missing_tool
-from motes.board import BoardError
+from motes.board.transport import BoardError
 from motes.cli import main as motes_main
-from motes.flash import check_uf2, flash
+from motes.board.flash import check_uf2, flash
 
 RP2040 = 0xE48BFF56
 

@@ -110,7 +110,8 @@ def test_varints_roundtrip():
 
 # ---- format 1.1: implied shapes and derived constants ------------------------------
 
-from motes import converter, quant  # noqa: E402
+from motes.compiler import converter  # noqa: E402
+from motes import quant  # noqa: E402
 from motes.ops.base import Layer  # noqa: E402
 
 
@@ -152,7 +153,7 @@ def test_compact_roundtrip_is_exact(person):
 
 
 def test_compact_false_writes_the_1_0_layout():
-    graph = __import__("motes.tflite_reader", fromlist=["read_tflite"]).read_tflite(
+    graph = __import__("motes.compiler.tflite_reader", fromlist=["read_tflite"]).read_tflite(
         shared_model("person_detect").read_bytes())
     model = converter.convert_graph(graph, compact=False)
     data = F.to_bytes(model)
@@ -340,9 +341,9 @@ def test_bad_derived_constants_are_rejected(person, case, message):
 
 # ---- format 1.2: interleaved FULLY_CONNECTED / CONV_2D weights ------------------------
 
-from motes import interleave as IL  # noqa: E402
-from motes.executor import Executor  # noqa: E402
-from motes.tflite_reader import read_tflite  # noqa: E402
+from motes.compiler import interleave as IL  # noqa: E402
+from motes.run.executor import Executor  # noqa: E402
+from motes.compiler.tflite_reader import read_tflite  # noqa: E402
 
 
 def _convert(name, **opts):

@@ -4,7 +4,7 @@ The reproducers of ../shared/fuzz-repro (the small ones also vendored in
 tests/data/fuzz-repro) are refused by the host reader and by every device
 backend with the one error type of each side; the host CLI answers bad models,
 .tflite files and --input files in one line; and a short seeded fuzz campaign
-(host/motes/fuzz.py, the long one is bench/fuzz.py) finds no crash, no hang
+(host/motes/run/fuzz.py, the long one is bench/fuzz.py) finds no crash, no hang
 and no disagreement between the host, python, viper and native backends.
 """
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, missing_tool, shared_model
-from motes import api, fuzz
+from motes import api
+from motes.run import fuzz
 from motes.cli import main
 from motes.format import FormatError, from_bytes
 

@@ -1,4 +1,4 @@
-"""The C kernels (ulab_kernels/) as ARMv6-M code on an emulated Cortex-M0 (host/motes/m0emu.py).
+"""The C kernels (ulab_kernels/) as ARMv6-M code on an emulated Cortex-M0 (host/motes/m0/emu.py).
 
 * every mk_* kernel on random inputs of several shapes (strides, padding,
   dilation, groups, depth multipliers, per-channel and per-tensor quantization,
@@ -27,7 +27,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, missing_tool, shared_model
-from motes import m0emu, quant
+from motes.m0 import emu as m0emu
+from motes import quant
 
 NAIVE = ROOT / "bench" / "naive_kernels.c"
 
@@ -246,7 +247,7 @@ def test_depthwise_of_one_channel_as_conv(emu):
     CONV_2D it is gives the depthwise layer's numbers, on the host and in the
     M0's conv kernel (interleaved as the converter writes it); 3x3 windows and
     inputs of more channels stay depthwise."""
-    from motes import interleave
+    from motes.compiler import interleave
     from motes.ops.depthwise_conv import as_conv
     rng = np.random.default_rng(14)
     layer, x, out_shape = m0emu.synthetic_layer("DEPTHWISE_CONV_2D", (1, 12, 9, 1), rng, kernel=(5, 4),
@@ -284,7 +285,7 @@ def test_pool(emu, op, shape, kw):
 
 def _elementwise_layer(op, shape1, shape2, out_shape, rng, const2=False, act=0):
     from motes import ops
-    from motes.graph import Graph, Operator, Tensor
+    from motes.compiler.graph import Graph, Operator, Tensor
     f32 = lambda v: np.array([v], np.float32)  # noqa: E731
     i64 = lambda v: np.array([v], np.int64)    # noqa: E731
     x1 = rng.integers(-128, 128, size=shape1, dtype=np.int8)
@@ -520,7 +521,8 @@ def test_memory_protection(csrc):
 
 @pytest.mark.parametrize("name", ["hello_world_int8", "mlperf_tiny_kws_ref_model"])
 def test_bench_model_matches_reference(emu, name):
-    from motes import api, bench_m0
+    from motes import api
+    from motes.m0 import bench as bench_m0
     data = api.convert(shared_model(name)).data
     res = bench_m0.bench(data, emu=emu)
     bad = [r for r in res["layers"] if r["backend"] == "m0" and not r["exact"]]
@@ -547,7 +549,7 @@ def test_bench_model_matches_reference(emu, name):
 
 
 def test_bench_cli(emu, capsys):
-    from motes import bench_m0
+    from motes.m0 import bench as bench_m0
     assert bench_m0.main([str(shared_model("hello_world_int8")), "--isa", "armv6m", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert {"instructions", "macs", "instructions_per_mac", "layers"} <= set(res)
@@ -561,7 +563,7 @@ def test_bench_cli(emu, capsys):
 
 def _interleaved(op, in_shape, seed, ioff=None, **kw):
     """A synthetic layer, its input offset set to ioff, then interleaved as the converter would."""
-    from motes import interleave
+    from motes.compiler import interleave
     rng = np.random.default_rng(seed)
     layer, x, out_shape = m0emu.synthetic_layer(op, in_shape, rng, interleaved=False, **kw)
     if ioff is not None:
@@ -606,7 +608,7 @@ def test_interleaved_fully_connected_requant_edges(emu, seed):
     form (shift 0 or above, below -13, multiplier 0), sums beyond +-2^19
     (big biases), clamps on both sides; whole groups of 8 with depth a
     multiple of 4 (the asm path) and partial groups or odd depths (C)."""
-    from motes import interleave
+    from motes.compiler import interleave
     _need(emu, "FULLY_CONNECTED")
     rng = np.random.default_rng(3000 + seed)
     depth = int(rng.choice([4, 8, 36, 64, 7, 13]))
@@ -673,7 +675,7 @@ def test_interleaved_conv_bias_and_extremes(emu, shape, out, kw, ioff, wk, with_
     """Interleaved CONV_2D keeps TFLite's bias (no folding): the kernel works out
     input_offset * sum(w) itself, from offset-binary bytes; NULL bias allowed;
     input zero points at both ends, the weight sums at their extremes."""
-    from motes import interleave
+    from motes.compiler import interleave
     _need(emu, "CONV_2D")
     rng = np.random.default_rng(out * 7 + shape[-1])
     layer, x, out_shape = m0emu.synthetic_layer("CONV_2D", shape, rng, interleaved=False, out_ch=out, **kw)

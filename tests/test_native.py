@@ -31,10 +31,14 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, SHARED, SHARED_MODELS, missing_tool, shared_model
-from motes import api, device_build, interleave, m0emu, mpy_engine, quant
+from motes import api, quant
+from motes.board import device_build
+from motes.compiler import interleave
+from motes.run import mpy_engine
+from motes.m0 import emu as m0emu
 from motes import codecs
 from motes import format as mote_format
-from motes.executor import Executor
+from motes.run.executor import Executor
 from motes.ops import conv as op_conv, depthwise_conv as op_dw, elementwise as op_elem
 from motes.ops import activations as op_act, fully_connected as op_fc, pooling as op_pool
 from motes.ops.base import Layer

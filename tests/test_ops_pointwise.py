@@ -27,9 +27,9 @@ import pytest
 
 from conftest import shared_model
 from motes import ops
-from motes.graph import ModelError
-from motes.reference import prepare_graph, run_layers
-from motes.tflite_reader import read_tflite
+from motes.compiler.graph import ModelError
+from motes.run.reference import prepare_graph, run_layers
+from motes.compiler.tflite_reader import read_tflite
 from tests.tflm import keras_to_int8, tflm_run
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -554,8 +554,8 @@ def test_real_model_full(name):
 # ---------------------------------------------------------------------------
 
 def test_mote_roundtrip_executor():
-    from motes.converter import convert_graph
-    from motes.executor import Executor
+    from motes.compiler.converter import convert_graph
+    from motes.run.executor import Executor
     from motes.format import from_bytes, to_bytes
     tfl = convert("binary_const2", lambda k, x: [
         k.ops.add(x, np.array([0.5, -1.0, 2.0], np.float32)),

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from motes import ops
-from motes.graph import ModelError
-from motes.reference import prepare_graph, run_layers
-from motes.tflite_reader import read_tflite
+from motes.compiler.graph import ModelError
+from motes.run.reference import prepare_graph, run_layers
+from motes.compiler.tflite_reader import read_tflite
 from tests.tflm import keras_to_int8, tflm_run
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

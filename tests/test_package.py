@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from motes import api, device_build, mpy_engine
+from motes import api
+from motes.board import device_build
+from motes.run import mpy_engine
 from motes.format import from_bytes
 
 # what the wheel is built from: the repository's layout, nothing else

@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from motes import api, evaluate
-from motes.board import SerialBoard
-from motes.emulate import EmulatedBoard
-from motes.record import parse_line
+from motes import api
+from motes.learn import evaluate
+from motes.board.transport import SerialBoard
+from motes.board.emulate import EmulatedBoard
+from motes.learn.record import parse_line
 from test_board import _tools as _board_tools    # socat and the unix port, else skip (CI: fail)
 
 SOIL = ROOT / "examples" / "soil_moisture"
@@ -35,7 +36,7 @@ def motes(*args, env=None, timeout=300):
 
 def test_a_reset_board_ends_the_recording(tmp_path):
     """A board behind a USB-serial chip keeps its port when reset: its banner ends the recording."""
-    from motes.record import Live, Sink, _Done, _lines
+    from motes.learn.record import Live, Sink, _Done, _lines
     sink = Sink(tmp_path / "r.csv", "dry")
     with pytest.raises(_Done, match="board reset"):
         _lines(b"a,b\n1,2\n3,4\nMicroPython v1.25.0 on 2025-04-15; Generic ESP32 module with ESP32\n5,6\n",
@@ -260,7 +261,7 @@ def test_ctrl_c_in_a_terminal_inside_emulate(tmp_path):
 def test_record_until_the_script_ends(tmp_path, monkeypatch):
     """A script that ends (or fails) ends the recording, its error in one line; the board
     answers the next command at once."""
-    from motes.record import record
+    from motes.learn.record import record
     _board_tools()
     with EmulatedBoard(tmp_path / "b", heap="128K") as b:
         for k, v in b.env().items():

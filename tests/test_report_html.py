@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, missing_tool
-from motes import api, compress, report_html
+from motes import api
+from motes.learn import compress
+from motes.run import report_html
 from motes import format as mote_format
 
 GESTURE = ROOT / "examples" / "gesture" / "gesture.mote"

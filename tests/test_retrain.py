@@ -5,7 +5,7 @@ import argparse
 import re
 
 from conftest import ROOT
-from motes import retrain
+from motes.learn import retrain
 
 
 def _args(*argv):

@@ -1,12 +1,13 @@
-"""The runtime from ROMFS (host/motes/romfs.py): built as an image, mounted in
+"""The runtime from ROMFS (host/motes/board/romfs.py): built as an image, mounted in
 the unix MicroPython from an emulated flash partition, imported in place.
 test_device_runtime.py runs the shared models from it in issue #3's heaps."""
 from __future__ import annotations
 
 import pytest
 
-from motes import mpy_engine, romfs
-from motes.graph import ModelError
+from motes.run import mpy_engine
+from motes.board import romfs
+from motes.compiler.graph import ModelError
 
 
 def test_image_holds_the_files_and_mounts(tmp_path):
@@ -73,7 +74,7 @@ def test_motes_romfs_builds_an_image_that_runs(tmp_path, capsys):
     from conftest import shared_model
     from motes import api
     from motes.cli import main
-    from motes.executor import Executor
+    from motes.run.executor import Executor
     from motes.format import from_bytes
     conv = api.convert(shared_model("micro_speech_quantized"))
     model_path = tmp_path / "speech.mote"

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from conftest import shared_model
-from motes import api, codecs, report
+from motes import api, codecs
+from motes.run import report
 from motes import format as F
-from motes.converter import convert_graph
+from motes.compiler.converter import convert_graph
 from motes.format import to_bytes
-from motes.tflite_reader import read_tflite
+from motes.compiler.tflite_reader import read_tflite
 
 
 # .mote bytes / .tflite bytes required by issue #2
@@ -99,7 +100,7 @@ def _svarint(v):
 @pytest.mark.parametrize("name", ["person_detect", "mlperf_tiny_kws_ref_model"])
 def test_derived_encodings_pay_off(name):
     """Filter scales (codec 5) and predicted biases (codec 6) are used, and only where smaller."""
-    from motes import converter
+    from motes.compiler import converter
     conv = api.convert(shared_model(name), options=converter.ConvertOptions(derived_min_saving=0))
     used = set()
     for layer, packed in zip(conv.model.layers, conv.model.packed):
@@ -120,7 +121,7 @@ def test_derived_encodings_pay_off(name):
 def test_derived_encodings_only_where_they_save_a_kilobyte():
     """A streaming board keeps the code that rebuilds derived constants (about 2 KB of
     heap): the converter uses them only when they save ConvertOptions.derived_min_saving bytes."""
-    from motes import converter
+    from motes.compiler import converter
     derived = lambda conv: {pc.codec_name for p in conv.model.packed for pc in p.values()} & {"scales", "biaspred"}  # noqa: E731
     assert converter.DEFAULTS.derived_min_saving == 1024
     assert derived(api.convert(shared_model("person_detect")))

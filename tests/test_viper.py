@@ -34,10 +34,11 @@ import numpy as np
 import pytest
 
 from conftest import SHARED, SHARED_MODELS, shared_model
-from motes import api, mpy_engine, quant
+from motes import api, quant
+from motes.run import mpy_engine
 from motes import format as mote_format
-from motes.device_build import mpy_cross
-from motes.executor import Executor
+from motes.board.device_build import mpy_cross
+from motes.run.executor import Executor
 from tests import opmodels
 
 SOURCE = mpy_engine.DEVICE_DIR / "motes" / "k_viper.py"

@@ -9,7 +9,7 @@ import numpy as np
 
 def tflm_run(model_path_or_bytes, inputs):
     """Run TFLM (tflite-micro reference kernels) once; returns the list of outputs."""
-    from motes.oracle import TflmInterpreter
+    from motes.run.oracle import TflmInterpreter
     if isinstance(model_path_or_bytes, (bytes, bytearray)):
         raw = bytes(model_path_or_bytes)
     else:

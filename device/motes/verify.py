@@ -90,7 +90,7 @@ def check(net, f, what, n, size, ins, outs):
     nl = len(OP)
     # lifetimes: the first and last step (layer) that touches each tensor; the
     # model's inputs at 0, its outputs at nl. An alias op's output shares its
-    # input's root (host/motes/planner.py): the two may share bytes, at the
+    # input's root (host/motes/compiler/planner.py): the two may share bytes, at the
     # same offset
     lo = [nl + 1] * nt
     hi = [-1] * nt

@@ -121,7 +121,7 @@ def train(out_dir=HERE, seed=0, epochs=60, quiet=False):
     np.save(calib_path, calibration(xtr, np.random.default_rng(seed)))
 
     from motes import api
-    from motes.executor import Executor
+    from motes.run.executor import Executor
     from motes.format import from_bytes
     meta = {"name": "digits", "labels": LABELS,
             "preprocess": {"input": "8x8 pixels 0..16, row by row", "divide_by": LEVELS}}
@@ -165,7 +165,7 @@ def train(out_dir=HERE, seed=0, epochs=60, quiet=False):
 
 
 def main(argv=None):
-    from motes import retrain
+    from motes.learn import retrain
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     retrain.add_options(p)
     p.add_argument("--seed", type=int, default=0)

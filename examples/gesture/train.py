@@ -122,7 +122,7 @@ def train(out_dir=HERE, seed=0, epochs=30, quiet=False):
     np.save(calib_path, calibration(prepare(xtr), np.random.default_rng(seed)))
 
     from motes import api
-    from motes.executor import Executor
+    from motes.run.executor import Executor
     from motes.format import from_bytes
     meta = {"name": "gesture", "labels": data.GESTURES,
             "preprocess": {"input": "80 readings x (x, y, z) at 50 Hz, in g (mg / 1000)",
@@ -166,7 +166,7 @@ def train(out_dir=HERE, seed=0, epochs=30, quiet=False):
 
 
 def main(argv=None):
-    from motes import retrain
+    from motes.learn import retrain
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     retrain.add_options(p)
     p.add_argument("--seed", type=int, default=0)

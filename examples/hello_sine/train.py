@@ -101,7 +101,7 @@ def train(out_dir=HERE, seed=0, epochs=80, quiet=False):
 
 
 def main(argv=None):
-    from motes import retrain
+    from motes.learn import retrain
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     retrain.add_options(p)
     p.add_argument("--seed", type=int, default=0)

@@ -111,7 +111,7 @@ def train(out_dir=HERE, seed=0, epochs=8, dry=data.DRY_COUNTS, wet=data.WET_COUN
 
 
 def main(argv=None):
-    from motes import retrain
+    from motes.learn import retrain
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     retrain.add_options(p)
     p.add_argument("--seed", type=int, default=0)

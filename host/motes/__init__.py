@@ -3,4 +3,4 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .graph import ModelError  # noqa: E402,F401
+from .compiler.graph import ModelError  # noqa: E402,F401

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from . import mote as mote_format
-from .converter import ConvertOptions, convert_graph
-from .executor import Executor
-from .graph import ModelError
+from .compiler.converter import ConvertOptions, convert_graph
+from .run.executor import Executor
+from .compiler.graph import ModelError
 from .quant import round_half_away_f32
-from .tflite_reader import read_tflite
+from .compiler.tflite_reader import read_tflite
 
 
 @dataclass
@@ -25,7 +25,7 @@ class Converted:
 def tflite_bytes_of(source: Path, calibration: Path | None = None, per_channel: bool = True,
                     progress=None) -> bytes:
     """The int8 .tflite for a source: the file itself, or a converted Keras model."""
-    from . import keras_import
+    from .compiler import keras_import
     source = Path(source)
     if not source.exists():
         raise ModelError(f"{source} not found")

@@ -1,6 +1,6 @@
 """The .mote format's old home, kept so that `from motes.format import ...` goes on
 working (examples, tests, users' scripts): everything is in the motes.mote package now."""
-from .interleave import OPS as INTERLEAVED_OPS  # noqa: F401
+from .compiler.interleave import OPS as INTERLEAVED_OPS  # noqa: F401
 from .mote import *  # noqa: F401,F403
 from .mote import __all__  # noqa: F401
 from .mote.tables import const_header as _const_header  # noqa: F401

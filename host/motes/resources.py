@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .graph import ModelError
+from .compiler.graph import ModelError
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "_data"

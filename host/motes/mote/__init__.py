@@ -10,7 +10,7 @@
 * metajson.py  -- the metadata as a board's json.loads reads it
 * gen.py       -- docs/FORMAT.md's op table and the device's optable.py ('make format-doc')
 
-The interleaved layout and its rules are motes.interleave's; varints, motes.varint's.
+The interleaved layout and its rules are motes.compiler.interleave's; varints, motes.varint's.
 """
 from ..varint import put_svarint, put_uvarint
 from .consts import decode_consts, decode_layer_consts, pack_consts, without_derived

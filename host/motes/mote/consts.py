@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import codecs
-from ..graph import ModelError
+from ..compiler.graph import ModelError
 from ..ops.base import Layer
 from .container import FormatError
 from .derived import BIASPRED_WRITE_OPS, DERIVED_CODECS, LayerContext

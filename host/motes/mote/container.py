@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 import zlib
 
-from ..graph import ModelError
+from ..compiler.graph import ModelError
 from ..varint import put_uvarint
 
 MAGIC = b"MOTE"

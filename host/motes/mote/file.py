@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .. import interleave as IL
+from ..compiler import interleave as IL
 from .consts import decode_consts
 from .container import MAJOR, SEC_GRAPH, SEC_LAYER, SEC_META, SEC_TENSORS, FormatError, iter_sections, read_header, \
     write_container

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 
 from .. import codecs, ops
-from .. import interleave as IL
+from ..compiler import interleave as IL
 from ..ops.base import Layer
 from ..varint import put_svarint, put_uvarint
 from .container import FormatError, Reader

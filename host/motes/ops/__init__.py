@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib
 from collections import defaultdict
 
-from ..graph import Graph, ModelError, Operator
+from ..compiler.graph import Graph, ModelError, Operator
 from .base import Layer  # noqa: F401  (re-exported for callers)
 
 

@@ -49,7 +49,7 @@ import math
 
 import numpy as np
 
-from ..graph import ModelError
+from ..compiler.graph import ModelError
 from ..quant import (
     INT8_MAX, INT8_MIN, INT32_MIN, calculate_input_radius, fixedpoint_logistic,
     fixedpoint_tanh, multiply_by_quantized_multiplier, quantize_multiplier,

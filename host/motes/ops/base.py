@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..graph import Graph, ModelError, Operator
+from ..compiler.graph import Graph, ModelError, Operator
 
 
 @dataclass
@@ -22,7 +22,7 @@ class Layer:
     filter_scale: np.ndarray | None = None
     # format 1.2 (docs/FORMAT.md, Interleaved weights): FULLY_CONNECTED / CONV_2D
     # weights in groups of 8 output channels, input-major, input offset folded
-    # into the bias (motes.interleave)
+    # into the bias (motes.compiler.interleave)
     interleaved: bool = False
 
 def const_input(op: Operator, graph: Graph, i: int, what: str) -> np.ndarray:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import ModelError
+from ..compiler.graph import ModelError
 from .base import Layer
 
 OPCODES = ("CONCATENATION",)

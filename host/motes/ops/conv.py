@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import ModelError
+from ..compiler.graph import ModelError
 from ..quant import PADDING_SAME, PADDING_VALID, activation_range, requantize
 from .base import Layer, const_input, expect_int8, per_channel_multipliers
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import ModelError
+from ..compiler.graph import ModelError
 from ..quant import requantize
 from .base import Layer, const_input, expect_int8, per_channel_multipliers
 from .conv import act_bounds, as_nhwc, bias_of, filter_quant, pad_for_windows, tap, window_geometry

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import ModelError
+from ..compiler.graph import ModelError
 from ..quant import (
     activation_range, multiply_by_quantized_multiplier, quantize_multiplier,
     quantize_multiplier_smaller_than_one, wrap_int32)

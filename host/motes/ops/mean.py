@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import ModelError
+from ..compiler.graph import ModelError
 from ..quant import multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
 from .base import Layer, const_input, expect_int8
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import ModelError
+from ..compiler.graph import ModelError
 from .base import Layer, const_input, expect_int8
 
 OPCODES = ("PAD", "PADV2")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import ModelError
+from ..compiler.graph import ModelError
 from ..quant import INT8_MIN
 from .base import Layer, expect_int8
 from .conv import act_bounds, as_nhwc, pad_for_windows, tap, window_geometry

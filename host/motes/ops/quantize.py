@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import ModelError
+from ..compiler.graph import ModelError
 from ..quant import (
     INT8_MAX, INT8_MIN, INT32_MIN, f32_bits, f32_from_bits, multiply_by_quantized_multiplier,
     quantize_multiplier, round_half_away_f32, wrap_int32)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import ModelError
+from ..compiler.graph import ModelError
 from .base import Layer, expect_int8
 
 OPCODES = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import ModelError
+from ..compiler.graph import ModelError
 from ..quant import (
     INT8_MAX, INT8_MIN, calculate_input_radius, exp_on_negative_values, fixedpoint_rescale,
     get_reciprocal, multiply_by_quantized_multiplier_greater_than_one, preprocess_softmax_scaling,
