@@ -381,10 +381,11 @@ def test_huffman_rejects_corrupt_table(emu):
     assert emu.has("mk_huff_table_build")
     emu.reset()
     t, used = emu.alloc(m0emu.HUFF_TABLE_BYTES), emu.alloc(4)
-    for bad in (b"\x01\xff\xff", b"\x05\x00\x00\x00", b"\x01"):   # SET past 12, Kraft not 1, truncated
+    # SET past 12, Kraft not 1: MK_ERR_DATA; cut short: MK_ERR_SHORT
+    for bad, want in ((b"\x01\xff\xff", -3), (b"\x05\x00\x00\x00", -3), (b"\x01", -4), (b"\x05\xff", -4)):
         data = emu.put(bad, const=True)
         st, _ = emu.call("mk_huff_table_build", t, data, len(bad), 1, used)
-        assert st == -3, (bad, st)
+        assert st == want, (bad, st)
 
 
 def test_requantize_edges(emu):

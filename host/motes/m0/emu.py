@@ -790,7 +790,7 @@ def _run_unary(emu: M0, sym: str, layer, ins, out_shapes) -> KernelResult:
         args = (emu.put(_i32(p["multiplier"], p["shift"], p["sum_offset"], p["output_zero_point"]), const=True),
                 emu.put(shape_struct(x.shape), const=True), sum(1 << a for a in p["axes"]))
     else:
-        from .ops import activations
+        from ..ops import activations
         args = (emu.put(_i32(*(p[k] for k in activations.PARAMS)), const=True), x.size)
     st, n = emu.call(sym, *args, x_addr, o_addr)
     if st != 0:
