@@ -9,8 +9,9 @@
  * What it calls: mk_huff_table_build on random and on valid-then-damaged code-length
  * tables, mk_huff_decode and mk_zrun_decode on random bitstreams; mk_fully_connected_s8
  * (also interleaved, with a hand-made requantization table of random words),
- * mk_convolve_s8, mk_depthwise_conv_s8, mk_avgpool_s8, mk_maxpool_s8 and
- * mk_elementwise_s8 with random dims (zero and huge ones too), params in and out of
+ * mk_convolve_s8, mk_depthwise_conv_s8, mk_avgpool_s8, mk_maxpool_s8,
+ * mk_elementwise_s8, mk_softmax_s8, mk_logistic_s8, mk_tanh_s8 and mk_mean_s8
+ * with random dims (zero and huge ones too), params in and out of
  * their ranges and random multipliers and shifts. A kernel may refuse (a status < 0);
  * it may not misbehave. Prints the calls made and how many were refused. */
 #include <stdint.h>
@@ -255,17 +256,58 @@ static void fuzz_elem(void) {
     free(x); free(z); free(y);
 }
 
+/* SOFTMAX (rows of the last dim), LOGISTIC / TANH (every value), MEAN (over a mask of
+ * dims; the output holds the kept dims) on a random shape, as modmotes.c's unary
+ * sizes them */
+static void fuzz_unary(void) {
+    mk_shape s, kept;
+    s.rank = pick(0, MK_MAX_RANK);
+    for (int k = 0; k < MK_MAX_RANK; k++) s.d[k] = rnd() % 4 ? pick(1, 4) : dim(6);
+    int32_t n = room(mk_shape_count(&s));
+    if (n < 0) {
+        calls++;
+        refused++;
+        return;
+    }
+    int32_t axes = rnd() % 16 ? pick(0, (1 << s.rank) - 1) : (int32_t)rnd();
+    kept.rank = 0;
+    for (int k = 0; k < s.rank; k++) {
+        if (!((axes >> k) & 1)) kept.d[kept.rank++] = s.d[k];
+    }
+    int32_t op = (int32_t)(rnd() % 4), no = op == 3 ? room(mk_shape_count(&kept)) : n;
+    if (no < 0) {
+        calls++;
+        refused++;
+        return;
+    }
+    int8_t *x = buf(n), *y = buf(no);
+    if (op == 0) {
+        int32_t depth = s.rank ? s.d[s.rank - 1] : 1;
+        mk_softmax_params p = {param(0, 0x7FFFFFFF), param(0, 31), param(-300, 0)};
+        status(depth ? mk_softmax_s8(&p, n / depth, depth, x, y) : MK_OK);
+    } else if (op < 3) {
+        mk_act_params p = {param(-128, 127), param(-128, 127), param(0, 0x7FFFFFFF), param(0, 31),
+                           param(0, 0x7FFFFFFF), param(-31, 31), param(0, 0x7FFFFFFF), -128, 127};
+        status((op == 1 ? mk_logistic_s8 : mk_tanh_s8)(&p, n, x, y));
+    } else {
+        mk_mean_params p = {param(0, 0x7FFFFFFF), param(-31, 30), (int32_t)rnd(), param(-128, 127)};
+        status(mk_mean_s8(&p, &s, axes, x, y));
+    }
+    free(x); free(y);
+}
+
 int main(int argc, char **argv) {
     long n = argc > 1 ? atol(argv[1]) : 1000000;
     rng_state += argc > 2 ? (uint64_t)atol(argv[2]) * 0x9E3779B97F4A7C15ull : 0;
     while (calls < n) {
-        switch (rnd() % 7) {
+        switch (rnd() % 8) {
             case 0: fuzz_huff(); break;
             case 1: fuzz_fc(); break;
             case 2: fuzz_conv(0); break;
             case 3: fuzz_conv(1); break;
             case 4: fuzz_pool(); break;
             case 5: fuzz_elem(); break;
+            case 6: fuzz_unary(); break;
             default: {
                 mk_dims d = {dim(1 << 12), dim(1 << 12), dim(1 << 12), dim(1 << 12)};
                 mk_shape s = {pick(-1, MK_MAX_RANK + 1), {dim(1 << 12), dim(1 << 12), dim(9), dim(9), 0, 1}};

@@ -20,20 +20,24 @@ from array import array
 
 import motes_native as _n
 
-# dtype codes the C kernels take for slots weights, bias, multiplier, shift
-_CONV_DT = (0, 3, 3, 0)
+# (every name here is a qstr, kept for good on the board: the functions are
+# called as the C functions they wrap, and the fallback module's name comes
+# from kernels' table, not from strings of this module: docs/DEVICE.md, RAM)
 
 
 def _typed(L):
-    # constants of the dtypes the C side checks; else the Python kernel runs
-    for r, dt in zip(L.refs, _CONV_DT):
+    # constants of the dtypes the C side checks (weights, bias, multiplier,
+    # shift); else the Python kernel runs
+    for r, dt in zip(L.refs, (0, 3, 3, 0)):
         if r and r.dtype != dt:
             return False
     return True
 
 
-def _fallback(name, op):
-    return __import__("motes." + name, None, None, ("OPS",)).OPS[op]
+def _fallback(op, net, L, ins, outs):
+    # the op's pure-Python kernel
+    from .kernels import _module, _py_module
+    return _module(_py_module(op & 63)).OPS[op](net, L, ins, outs)
 
 
 def _rq_table(mult, shift, n, ooff, lo):
@@ -52,9 +56,9 @@ def _rq_table(mult, shift, n, ooff, lo):
     return t
 
 
-def fully_connected(net, L, ins, outs):
+def fc(net, L, ins, outs):
     if not _typed(L):
-        return _fallback("k_fc", L.op)(net, L, ins, outs)
+        return _fallback(L.op, net, L, ins, outs)
     x = ins[0]
     y = outs[0]
     out_ch, depth = L.refs[0].shape
@@ -85,7 +89,7 @@ def fully_connected(net, L, ins, outs):
 
 def conv(net, L, ins, outs):
     if not _typed(L):
-        return _fallback("k_conv", L.op)(net, L, ins, outs)
+        return _fallback(L.op, net, L, ins, outs)
     x = ins[0]
     y = outs[0]
     oc, fh, fw, fd = L.refs[0].shape
@@ -108,9 +112,9 @@ def conv(net, L, ins, outs):
         cv(p, mv, mv, w, bias, mult, shift, scratch)
 
 
-def depthwise(net, L, ins, outs):
+def dwconv(net, L, ins, outs):
     if not _typed(L):
-        return _fallback("k_dwconv", 2)(net, L, ins, outs)
+        return _fallback(2, net, L, ins, outs)
     x = ins[0]
     y = outs[0]
     _, fh, fw, oc = L.refs[0].shape
@@ -138,7 +142,7 @@ def _shape(p, shape):
         p.append(1)
 
 
-def binary(net, L, ins, outs):
+def elem(net, L, ins, outs):
     # operands: a layer constant (int8 array) or an activation in the arena
     ops = []
     k = 0
@@ -146,7 +150,7 @@ def binary(net, L, ins, outs):
         r = L.refs[slot] if L.refs else None
         if r is not None:
             if r.dtype != 0:
-                return _fallback("k_elem", L.op)(net, L, ins, outs)
+                return _fallback(L.op, net, L, ins, outs)
             ops.append((net.const(L, slot), 0, r.shape))
         else:
             t = ins[k]
@@ -155,7 +159,7 @@ def binary(net, L, ins, outs):
     y = outs[0]
     (a, ao, sa), (b, bo, sb) = ops
     if len(sa) > 6 or len(sb) > 6 or len(y.shape) > 6:
-        return _fallback("k_elem", L.op)(net, L, ins, outs)
+        return _fallback(L.op, net, L, ins, outs)
     p = array("i", L.p)
     p.append(L.op)
     p.append(ao)
@@ -172,8 +176,7 @@ def unary(net, L, ins, outs):
     # shape, MEAN's axes as a mask, 9 params)
     x = ins[0]
     if len(x.shape) > 6:
-        from .kernels import _py_module
-        return _fallback(_py_module(L.op), L.op)(net, L, ins, outs)
+        return _fallback(L.op, net, L, ins, outs)
     p = array("i", (L.op, x.off, outs[0].off))
     _shape(p, x.shape)
     q = L.p
@@ -190,5 +193,5 @@ def unary(net, L, ins, outs):
     _n.unary(p, net.mv, net.mv)
 
 
-OPS = {0: fully_connected, 1: conv, 2: depthwise, 3: pool, 4: pool, 9: binary, 10: binary, 20: binary,
-       6: unary, 7: unary, 8: unary, 11: unary, 64: fully_connected, 65: conv}
+OPS = {0: fc, 1: conv, 2: dwconv, 3: pool, 4: pool, 9: elem, 10: elem, 20: elem,
+       6: unary, 7: unary, 8: unary, 11: unary, 64: fc, 65: conv}

@@ -2,7 +2,8 @@
 # aliased output and input), PAD / PADV2 (params: pad_value, pad_before[],
 # pad_after[]) and CONCATENATION (params: axis, sizes[], is_const[]; constant
 # inputs come flattened and joined in slot 0).
-from .qmath import walk, strides
+# qmath only for PAD: a model whose only shape op is RESHAPE (micro_speech,
+# person_detect) then never imports it, nor its names (qstrs, kept for good)
 
 
 def reshape(net, L, ins, outs):
@@ -27,6 +28,7 @@ def pad(net, L, ins, outs):
     il = x.shape[-1]
     if not x.n:
         return
+    from .qmath import walk, strides
     st = strides(y.shape)
     base = y.off
     for k in range(len(st)):

@@ -11,6 +11,8 @@
 #
 # RAM: one function, its arguments few and common names: every name a module
 # mentions is a qstr, kept for good (docs/DEVICE.md, "Names cost RAM too").
+import gc
+
 from .structs import MoteError, Const, forget
 from .optable import spec
 from .decode import new_array, DECODERS
@@ -72,6 +74,10 @@ def check(net, f, what, n, size, ins, outs):
     labels = net.labels
     _parse(c, what, secs, layer_secs, net.chunk, [Out(x) for x in a])
     c = secs = layer_secs = None
+    # the pass's garbage goes before the decoders below are imported: their
+    # names are qstrs, kept for good, whose block went above that garbage and
+    # then split the memory the chunk buffer and the decoders' tables need
+    gc.collect()
     T, _, S, AT, OP, G, C = a
     # the decoders this imports (multipliers, shifts below) go again at the
     # end, but for those a model loaded before uses

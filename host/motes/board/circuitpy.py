@@ -56,7 +56,7 @@ def cross_version(cross: Path) -> tuple[int, str]:
 
 def build(cross: Path) -> Path:
     """A folder with motes/*.mpy made by CircuitPython's mpy-cross (cached)."""
-    h = hashlib.sha256(cross.read_bytes())
+    h = hashlib.sha256(cross.read_bytes() + device_build.SOURCE_NAMES.encode())
     for src in sources():
         h.update(src.name.encode() + b"\0" + src.read_bytes())
     out = resources.cache_dir() / "device-mpy" / f"circuitpython-{h.hexdigest()[:12]}"

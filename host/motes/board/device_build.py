@@ -113,12 +113,23 @@ def native_module(arch: str) -> Path | None:
     return out if proc.returncode == 0 and out.exists() else None
 
 
+# What a compiled module calls its source file (tracebacks show it): its module
+# name. The name is a qstr kept for good on the board, and the module's name is
+# one already, so the two share it: "motes/net.py" cost each imported module a
+# qstr of its own (15 for person_detect; docs/DEVICE.md, RAM).
+SOURCE_NAMES = "module"
+
+
+def source_name(src: Path) -> str:
+    return "motes" if src.stem == "__init__" else f"motes.{src.stem}"
+
+
 def compile_runtime(cross: str, flags: list[str], srcs: list[Path], pkg: Path) -> None:
-    """Compile each runtime module to pkg/NAME.mpy (its source name inside: motes/NAME.py)."""
+    """Compile each runtime module to pkg/NAME.mpy (its source name inside: source_name())."""
     pkg.mkdir(parents=True, exist_ok=True)
     for src in srcs:
         dst = pkg / (src.stem + ".mpy")
-        proc = subprocess.run([cross] + flags + ["-s", f"motes/{src.name}", "-o", str(dst), str(src)],
+        proc = subprocess.run([cross] + flags + ["-s", source_name(src), "-o", str(dst), str(src)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             raise ModelError(f"mpy-cross failed on {src.name}: {proc.stderr.strip()}")
@@ -131,7 +142,7 @@ def build(arch: str = "x64", out_root: Path | None = None, native: bool = True) 
     """
     if arch not in ARCHS:
         raise ModelError(f"unknown architecture {arch!r}; known: {', '.join(ARCHS)}")
-    h = hashlib.sha256(f"{arch} native={native}".encode())
+    h = hashlib.sha256(f"{arch} native={native} sources={SOURCE_NAMES}".encode())
     kernels = _kernel_sources() if native else None
     for src in sources() + (sorted(kernels.glob("*.[ch]")) + [kernels / "Makefile"] if kernels else []):
         if src.exists():
