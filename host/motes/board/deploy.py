@@ -135,8 +135,8 @@ def plan(info: dict, model: Path | None, example: str | None) -> tuple[list[Item
 class Progress:
     """One line per file: a bar while copying on a terminal, the result after."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr      # the stream of now (not of import time: tests swap it)
         self.tty = stream.isatty()
 
     def bar(self, dest: str):
