@@ -86,10 +86,10 @@ def test_a_board_without_the_native_module_file_uses_viper(motes_files):
 
 
 # Smallest heaps measured with bench/boards.py (streaming, native, runtime in
-# ROMFS, M3: micro_speech 48K, kws 60K, person_detect 106K), plus 2 KB: the
+# ROMFS, M3: micro_speech 48K, kws 62K, person_detect 106K), plus 2 KB: the
 # GC's first-fit layout makes the boundary not quite monotonic. At these heaps
 # the constants are rebuilt per inference (person_detect's fit from 133K).
-TARGET_HEAPS = {"micro_speech_quantized": 50 * 1024, "mlperf_tiny_kws_ref_model": 62 * 1024,
+TARGET_HEAPS = {"micro_speech_quantized": 50 * 1024, "mlperf_tiny_kws_ref_model": 64 * 1024,
                 "person_detect": 108 * 1024}
 
 

@@ -137,7 +137,7 @@ class Progress:
 
     def __init__(self, stream=None):
         self.stream = stream or sys.stderr      # the stream of now (not of import time: tests swap it)
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
 
     def bar(self, dest: str):
         def update(done: int, total: int) -> None:
