@@ -8,7 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 # Debian packages the project needs (installed only if missing): QEMU runs the
 # emulated 32-bit boards (../shared/boards), the RISC-V compiler builds rv32imc natmods;
-# headless Chromium checks the page of `motes report` (tests/test_report_html.py).
+# headless Chromium checks the page of `motes report` (tests/host/test_report_html.py).
 APT_PACKAGES := make gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-user \
                 qemu-system-arm qemu-system-misc gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf \
                 chromium chromium-driver

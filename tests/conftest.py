@@ -87,9 +87,14 @@ TENSORFLOW = {"test_compress", "test_record_train", "test_example_digits", "test
               "test_example_hello_sine", "test_example_soil", "test_opmodels", "test_evaluate", "test_retrain"}
 
 
+# arm_gcc: builds ARM code (arm-none-eabi-gcc: the M0 emulator's kernels, the boards' .mpy and firmware)
+ARM_GCC = {"test_m0", "test_boards"}
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: minutes of training, emulated boards or packaging (make test-fast skips)")
     config.addinivalue_line("markers", "tensorflow: needs TensorFlow (pip install 'motes[train]')")
+    config.addinivalue_line("markers", "arm_gcc: needs arm-none-eabi-gcc (make setup installs it)")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -99,3 +104,5 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
         if stem in TENSORFLOW:
             item.add_marker(pytest.mark.tensorflow)
+        if stem in ARM_GCC:
+            item.add_marker(pytest.mark.arm_gcc)

@@ -8,7 +8,7 @@ and caches the result.
 
 Importing this module is cheap: TensorFlow is imported lazily inside build().
 
-Op coverage (checked by tests/test_opmodels.py; produced with TF 2.21, all
+Op coverage (checked by tests/host/test_opmodels.py; produced with TF 2.21, all
 models run in the TFLM Python interpreter).  Model names in brackets.
 
 FULLY_CONNECTED  with bias / without bias (use_bias=False), fused RELU / RELU6 /

@@ -13,7 +13,7 @@
 #    otherwise the layer runs in the Python kernel (big ints, exact anywhere);
 #  - requantization (TFLM MultiplyByQuantizedMultiplier) multiplies |acc| < 2^30
 #    by m < 2^31 in 15/16-bit limbs with explicit carries: every intermediate
-#    value is in [-2^31, 2^31) (tests/test_viper.py runs the code between the
+#    value is in [-2^31, 2^31) (tests/device/test_viper.py runs the code between the
 #    "rq:begin"/"rq:end" markers on numpy int32 words, and a plain Python copy
 #    with explicit 32-bit wrapping, against host quant.py);
 #  - shifts >= 31 to the right give 0 for such |acc|: stored as m = 0;

@@ -13,7 +13,7 @@ ADD / SUB (left_shift = 20 for int8):
   published versions of sub_common.cc do this arithmetic in float32; the TFLM
   build used as the oracle does it in double, like ADD. The two differ in the
   low bits of the multipliers and, for some scales, in the int8 results; the
-  all-pairs test in tests/test_ops_pointwise.py tells them apart.)
+  all-pairs test in tests/host/test_ops_pointwise.py tells them apart.)
 MUL:
     y = clamp(MBQM((q1 + input1_offset) * (q2 + input2_offset), output_multiplier,
                    output_shift) + output_offset, act_min, act_max)

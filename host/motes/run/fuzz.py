@@ -18,7 +18,7 @@ well-formed model that does not fit). Anything else is a finding: a crash
 (another exception type), a hang, or a disagreement.
 
 ``campaign()`` runs it; ``bench/fuzz.py`` and ``make fuzz`` run a long one and
-print the table of outcomes, ``tests/test_fuzz.py`` a short one.
+print the table of outcomes, ``tests/device/test_fuzz.py`` a short one.
 """
 from __future__ import annotations
 

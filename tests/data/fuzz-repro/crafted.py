@@ -1,6 +1,6 @@
 """The crafted_*.mote reproducers of issue #14, made from the project's own examples
 (run from the repository root: PYTHONPATH=host python tests/data/fuzz-repro/crafted.py).
-Each breaks one rule that no fuzzed file had found broken; tests/test_fuzz.py checks that
+Each breaks one rule that no fuzzed file had found broken; tests/device/test_fuzz.py checks that
 the host and every device backend refuse them with the same message."""
 from __future__ import annotations
 

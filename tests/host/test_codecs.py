@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'host'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'host'))
 
 from motes import codecs  # noqa: E402
 from motes.codecs import CODECS, Codec, CodecError, by_name, entropy_bits, pack, unpack  # noqa: E402

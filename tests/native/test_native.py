@@ -43,7 +43,7 @@ from motes.ops import conv as op_conv, depthwise_conv as op_dw, elementwise as o
 from motes.ops import activations as op_act, fully_connected as op_fc, pooling as op_pool
 from motes.ops.base import Layer
 
-sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # tests/: opmodels, tflm
 import opmodels  # noqa: E402
 
 KDIR = ROOT / "ulab_kernels"

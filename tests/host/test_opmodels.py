@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # tests/: opmodels, tflm
 import opmodels  # noqa: E402
 
 REQUIRED_OPS = {
