@@ -17,7 +17,11 @@ held out):
 - distil: the CNN teaching a 64-60-20-10 MLP (a fifth of its MACs);
   distil_mlp: the MLP teaching a student at 0.3 of its width; each student
   distilled beside the same student trained alone on the labels with the
-  same epochs and schedule, with and without the same mixup, over three seeds.
+  same epochs and schedule, with and without the same mixup, over three seeds;
+- lr_splits (not in the default list): the structured stage's learning-rate
+  multiplier (1x against the default 3x) on other random splits of digits
+  (--splits, never used to choose it), the unpruned CNN retrained on each
+  split with examples/digits' recipe (issue #13's caveat).
 Prints each stage's row (bytes, bits per weight, MACs, RAM, float and int8
 accuracy, as the board computes it) and the compression of the packed
 weights against their float32 size, and saves bench/compress_<model>.png.
@@ -122,6 +126,65 @@ def structured_seeds(xtr, ytr, xte, yte, epochs: int, seeds=(0, 1, 2, 3, 4)) -> 
           f"  int8:  {pct([r[1].accuracy_int8 for r in rows])}")
 
 
+def cnn_on_split(split: int, path: Path, validate: bool = False):
+    """examples/digits' CNN trained by its own recipe (Adam 5e-3, 60 epochs, batch 32, seeded by
+    the split) on load(split); saved at batch size 1 as train.py ships it. Returns the data.
+    validate: the test digits are not used at all: a stratified fifth of the training part
+    (seeded by the split) is held out instead, and the CNN trains on the rest."""
+    import keras
+    d = example("digits")
+    xtr, ytr, xte, yte = d.load(split)
+    if validate:
+        from sklearn.model_selection import train_test_split
+        xtr, xte, ytr, yte = train_test_split(xtr, ytr, test_size=d.TEST_FRACTION, random_state=split, stratify=ytr)
+    keras.utils.set_random_seed(split)
+    m = d.make_model(keras)
+    m.compile(optimizer=keras.optimizers.Adam(0.005), loss="sparse_categorical_crossentropy")
+    m.fit(d.prepare(xtr), ytr, batch_size=32, epochs=60, verbose=0, shuffle=True)
+    ship = d.make_model(keras, batch_size=1)
+    ship.set_weights(m.get_weights())
+    ship.save(path)
+    return d.prepare(xtr), ytr, d.prepare(xte), yte
+
+
+def lr_splits(epochs: int, splits, mults=(1.0, 3.0), seeds=(0,), validate: bool = False) -> None:
+    """The structured stage (35 %, 16 x epochs) from mult x 1e-3 on digits splits other than
+    examples/digits' (split 0, on whose test digits 3x was chosen): int8 accuracy per split.
+    validate: measured on a fifth of each split's training part instead (cnn_on_split)."""
+    import tempfile
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for split in splits:
+            path = Path(tmp) / f"cnn_{split}.keras"
+            xtr, ytr, xte, yte = cnn_on_split(split, path, validate)
+            for mult in mults:
+                for seed in seeds:
+                    # the stage runs from 3 x lr: lr = mult / 3 x 1e-3 gives mult x 1e-3
+                    res = compress.compress(path, xtr, ytr, xte, yte, structured_fraction=0.35,
+                                            epochs=epochs, seed=seed, lr=mult * 1e-3 / 3)
+                    base, st = res.stages[0], res.stages[1]
+                    rows[split, mult, seed] = (base, st)
+                    print(f"split {split} {mult:g}x seed {seed}: unpruned float {100 * base.accuracy_float:.2f} "
+                          f"int8 {100 * base.accuracy_int8:.2f} %; structured float "
+                          f"{100 * st.accuracy_float:.2f} int8 {100 * st.accuracy_int8:.2f} %", flush=True)
+    print(f"\nstructured 35 %, {16 * epochs} epochs, splits {list(splits)}, seeds {list(seeds)}, int8 accuracy % on "
+          f"{len(xte)} {'validation digits (a fifth of the training part)' if validate else 'test digits'}:")
+    print("| split | unpruned | " + " | ".join(f"{m:g}x" for m in mults) + " |")
+    for split in splits:
+        b = rows[split, mults[0], seeds[0]][0]
+        cells = [" / ".join(f"{100 * rows[split, m, s][1].accuracy_int8:.2f}" for s in seeds) for m in mults]
+        print(f"| {split} | {100 * b.accuracy_int8:.2f} | " + " | ".join(cells) + " |")
+    for m in mults:
+        v = [rows[k][1].accuracy_int8 - rows[k][0].accuracy_int8 for k in rows if k[1] == m]
+        print(f"{m:g}x: mean change from the unpruned model {100 * np.mean(v):+.2f} points "
+              f"(min {100 * np.min(v):+.2f}, max {100 * np.max(v):+.2f})")
+    if len(mults) > 1:
+        d = [rows[s, mults[-1], e][1].accuracy_int8 - rows[s, mults[0], e][1].accuracy_int8
+             for s in splits for e in seeds]
+        print(f"{mults[-1]:g}x minus {mults[0]:g}x: " + " ".join(f"{100 * x:+.2f}" for x in d)
+              + f" (mean {100 * np.mean(d):+.2f} points)")
+
+
 def distil_vs_alone(name, teacher, student, xtr, ytr, xte, yte, out: Path, epochs: int, seeds=(0, 1, 2)) -> None:
     """student(): a fresh student, distilled (function matching, as `motes compress` does) and
     trained alone on the labels with the same epochs, cosine schedule and mixup, and alone
@@ -149,6 +212,11 @@ def main() -> int:
     ap.add_argument("--models", default="mlp,cnn,structured,qat,gesture,distil,distil_mlp")
     ap.add_argument("--epochs", type=int, default=8, help="fine-tuning epochs per stage")
     ap.add_argument("--out", default=str(ROOT / "bench"))
+    ap.add_argument("--splits", default="1,2,3", help="lr_splits: digits split seeds (0 is examples/digits')")
+    ap.add_argument("--mults", default="1,3", help="lr_splits: the structured stage's lr multipliers")
+    ap.add_argument("--seeds", default="0", help="lr_splits: pruning seeds")
+    ap.add_argument("--validate", action="store_true",
+                    help="lr_splits: measure on a fifth of the training part, never the test digits")
     args = ap.parse_args()
     xtr, ytr, xte, yte = data()
     out = Path(args.out)
@@ -160,6 +228,10 @@ def main() -> int:
                 structured_fraction=0.35, prune=0.5, cluster=8, epochs=args.epochs)
         elif name == "structured":
             structured_seeds(xtr, ytr, xte, yte, args.epochs)
+        elif name == "lr_splits":
+            lr_splits(args.epochs, [int(v) for v in args.splits.split(",")],
+                      tuple(float(v) for v in args.mults.split(",")), [int(v) for v in args.seeds.split(",")],
+                      args.validate)
         elif name == "qat":
             run("qat", ROOT / "examples" / "digits" / "model.keras", xtr, ytr, xte, yte, out,
                 quantize_aware=True, epochs=args.epochs)

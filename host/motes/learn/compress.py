@@ -617,7 +617,8 @@ def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cl
         say(f"stage {len(stages) + 1} of {n_steps}: removing {structured_fraction:.0%} of the filters and units")
         # fine-tuned by the model it came from: its function matched on mixed-up inputs, a long
         # schedule from 3 x the learning rate (the rebuilt model is far from a minimum; 16 x
-        # epochs: 4 x, labels mixed in or lr itself came out lower; docs/COMPRESS.md)
+        # epochs: 4 x, labels mixed in or lr itself came out lower, lr itself also on 11 digits
+        # splits the choice never saw; docs/COMPRESS.md)
         model = distil(model, x, y, student=structured(model, structured_fraction), epochs=16 * epochs,
                        lr=3 * lr, batch=batch, **FUNCTION_MATCHING, progress=progress, seed=seed,
                        label="structured")
