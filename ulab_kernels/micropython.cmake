@@ -8,6 +8,8 @@
 # finds it like the .mpy (motes.kernels picks the 'native' backend).
 add_library(usermod_motes_native INTERFACE)
 
+# (kernels.c includes the kernel parts, requantize.h and *_s8.c: they are
+# not compiled on their own)
 target_sources(usermod_motes_native INTERFACE
     ${CMAKE_CURRENT_LIST_DIR}/modmotes.c
     ${CMAKE_CURRENT_LIST_DIR}/kernels.c

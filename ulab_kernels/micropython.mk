@@ -10,6 +10,8 @@
 MOTES_NATIVE_DIR := $(USERMOD_DIR)
 
 # the binding (scanned for qstrs) and the plain C kernels and decoders
+# (kernels.c includes the kernel parts, requantize.h and *_s8.c: they are
+# not compiled on their own, and the port's -MD dependencies track them)
 SRC_USERMOD_C += $(MOTES_NATIVE_DIR)/modmotes.c
 SRC_USERMOD_LIB_C += $(MOTES_NATIVE_DIR)/kernels.c $(MOTES_NATIVE_DIR)/huffman.c
 

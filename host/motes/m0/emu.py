@@ -1,6 +1,7 @@
 """Run the C kernels (ulab_kernels/) as an RP2040 would: ARMv6-M code in an emulated Cortex-M0.
 
-    build()        compile kernels.c (+ huffman.c) with arm-none-eabi-gcc for
+    build()        compile kernels.c (which includes requantize.h and the
+                   *_s8.c parts; + huffman.c) with arm-none-eabi-gcc for
                    -mcpu=cortex-m0plus into a small ELF, cached by source hash
                    under .cache/m0/; records which symbols the kernels need from
                    outside (libgcc helpers such as __aeabi_idiv / __aeabi_lmul,
@@ -277,8 +278,8 @@ def build(sources=None, cpu: str = "cortex-m0plus", extra_cflags=(), include_dir
         h.update(part.encode() + b"\0")
     for s in sources:
         h.update(s.name.encode() + b"\0" + s.read_bytes() + b"\0")
-    for d in incs:
-        for hdr in sorted(d.glob("*.h")):
+    for d in incs:      # headers, and the .c parts kernels.c includes (requantize.h, *_s8.c)
+        for hdr in sorted(d.glob("*.[ch]")):
             h.update(hdr.name.encode() + b"\0" + hdr.read_bytes() + b"\0")
     out = (cache or CACHE) / h.hexdigest()[:20]
     meta_path = out / "image.json"

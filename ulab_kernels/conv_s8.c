@@ -1,0 +1,221 @@
+/*
+ * CONV_2D (conv_s8, which FULLY_CONNECTED also runs as a 1x1 convolution).
+ *
+ * Part of the single compilation unit kernels.c (not compiled on its own).
+ */
+
+/* ---------------------------------------------------------------------------
+ * CONV_2D
+ * ------------------------------------------------------------------------- */
+int32_t mk_convolve_s8_scratch_size(const mk_conv_params *p, const mk_dims *in, const mk_dims *filter) {
+    (void)p;
+    (void)in;
+    return mul_count(mul_count(filter->h, filter->w), filter->c);
+}
+
+/* fc: a FULLY_CONNECTED layer as a 1x1 convolution (every tap on the image,
+ * so no patch: ctx is not checked), foff its filter offset */
+MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_quant *q,
+                         const mk_dims *in, const int8_t *input,
+                         const mk_dims *filter, const int8_t *weights,
+                         const int32_t *bias,
+                         const mk_dims *out, int8_t *output, int fc, int32_t foff,
+                         const int32_t *prepared) {
+    int32_t n_in = mk_dims_count(in), n_f = mk_dims_count(filter), n_out = mk_dims_count(out);
+    if (!p || n_in < 0 || n_f < 0 || n_out < 0 || !quant_ok(q, out->c) || !geometry_ok(p)
+        || !act_ok(p->act_min, p->act_max) || !offset_ok(p->input_offset) || !offset_ok(p->output_offset)) {
+        return MK_ERR_ARG;
+    }
+    const int32_t nb = in->n, ih = in->h, iw = in->w, ic = in->c;
+    const int32_t oh = out->h, ow = out->w, oc = out->c;
+    const int32_t fh = filter->h, fw = filter->w, fd = filter->c, rows = filter->n;
+    const int32_t start = p->out_ch_start;
+    if (out->n != nb || fd < !fc || fh < 1 || fw < 1 || ic < fd || start < 0 || start > oc || rows > oc - start
+        || (!fc && (p->input_offset < -127 || p->input_offset > 128))   /* -(an int8 zero point) */
+        || (p->interleaved && (fd != ic || !il_ok(start, rows, oc, !fc || (bias && prepared))))) {
+        return MK_ERR_ARG;
+    }
+    /* groups = ic / fd exactly, and oc a multiple of groups */
+    int32_t groups = fc || fd == ic ? 1 : (int32_t)udiv32((uint32_t)ic, (uint32_t)fd);
+    if (groups * fd != ic) {
+        return MK_ERR_ARG;
+    }
+    int32_t opg = groups == 1 ? oc : (int32_t)udiv32((uint32_t)oc, (uint32_t)groups);
+    if (opg * groups != oc) {
+        return MK_ERR_ARG;
+    }
+    int32_t rl = mul_count(mul_count(fh, fw), fd);
+    if (rl < 0) {
+        return MK_ERR_ARG;
+    }
+    if (rows == 0 || n_out == 0) {
+        return MK_OK;
+    }
+    if ((!input && n_in) || (!weights && n_f) || !output) {
+        return MK_ERR_ARG;
+    }
+    if (!fc && (!ctx || !ctx->buf || ctx->size < rl
+                || ((uintptr_t)ctx->buf & 1u))) {
+        return MK_ERR_SCRATCH;
+    }
+    const int32_t sh = p->stride_h, sw = p->stride_w, dh = p->dilation_h, dw = p->dilation_w;
+    const int32_t ioff = p->input_offset, ooff = p->output_offset, lo = p->act_min, hi = p->act_max;
+    const outq oq = {ooff, lo, hi};
+    const int il = p->interleaved;
+    if (fc && il) {
+        fc_il(input, nb, ic, weights, rows, start, bias, q, &oq, output, oc, (const rqc *)(const void *)prepared);
+        return MK_OK;
+    }
+    /* group of the first output channel of the chunk */
+    int32_t g0 = 0, g0_end = opg;
+    while (start >= g0_end) {
+        g0++;
+        g0_end += opg;
+    }
+    /* Output channels in stripes of up to RQ_STRIPE within one group. For
+     * each: the sums start at bias + input_offset * sum(w) (so the dot
+     * products take the raw input), then every output pixel: im2col of the
+     * raw int8 input into the patch (-input_offset off the image: it adds
+     * nothing), and rows_s8: row by row (row-major weights), or il_groups:
+     * eight output channels per pass (interleaved, dot8_4 with the
+     * requantization). */
+    int8_t *patch = (int8_t *)ctx->buf;
+    const int8_t pad = (int8_t)-ioff;
+    const int words = !((fd | ic) & 3) && !(((uintptr_t)input | (uintptr_t)patch) & 3u);
+    const int32_t run = words && dw == 1 && fd == ic ? (fw * fd) >> 2 : 0;   /* words of a window line */
+    const int32_t brun = dw == 1 && fd == ic ? fw * fd : 0;                   /* or its bytes */
+    /* row-major FULLY_CONNECTED of one batch: x + input_offset in the dot
+     * products instead of input_offset * sum(w) per row (a pass over the
+     * weights as long as the MACs' own: micro_speech's 4000 -> 4, 7.9 -> 5.6
+     * instructions per MAC on the M0) */
+    const int32_t xoff = fc && !il && nb == 1 ? ioff : 0;
+    d8job j;
+    j.k.hr = hi - lo;
+    j.k.lo = lo;
+    const int8_t *sx_of = 0;
+    uint32_t sx = 0;
+    int32_t sums[RQ_STRIPE];
+    rqc rc[RQ_STRIPE];
+    const int8_t *w = weights;
+    int32_t o = start, g = g0, g_end = g0_end;
+    while (o < start + rows) {
+        int32_t e = o + RQ_STRIPE < g_end ? o + RQ_STRIPE : g_end;
+        e = e < start + rows ? e : start + rows;
+        for (int32_t r = 0; r < e - o; r++) {
+            rq_prep(&rc[r], q, o + r, &oq);
+            /* bias + input_offset * sum(w): row-major row r at w + r rl; interleaved
+             * (offset binary u = w + 128): -128 rl input_offset here, the rest below */
+            uint32_t a = bias ? (uint32_t)bias[o + r] : 0u;
+            uint32_t ws = il ? (uint32_t)rl * 0xFFFFFF80u
+                          : xoff || !ioff ? 0u : (uint32_t)rl * (uint32_t)foff + sum_s8(w + r * rl, rl);
+            sums[r] = (int32_t)(a + (uint32_t)ioff * ws);
+        }
+        if (il) {
+            /* input_offset * sum(u) by dot8 against a patch of -input_offset */
+            for (int32_t c = 0; c < rl; c++) {
+                patch[c] = pad;
+            }
+            for (int32_t r8 = 0; r8 < e - o; r8 += 8) {
+                uint32_t t[8];
+                const int32_t R = e - o - r8 < 8 ? e - o - r8 : 8;
+                for (int32_t j = 0; j < 8; j++) {
+                    t[j] = 0;
+                }
+                dot8(patch, rl, (const uint8_t *)w + r8 * rl, R, t);
+                for (int32_t j = 0; j < R; j++) {
+                    sums[r8 + j] = (int32_t)((uint32_t)sums[r8 + j] - t[j]);
+                }
+            }
+        }
+
+        int8_t *y = output;
+        for (int32_t b = 0; b < nb; b++) {
+            const int8_t *xg = input + b * ih * iw * ic + g * fd;
+            for (int32_t oy = 0; oy < oh; oy++) {
+                int32_t y0 = oy * sh - p->pad_h, ky0, ky1;
+                tap_range(y0, dh, fh, ih, &ky0, &ky1);
+                for (int32_t ox = 0; ox < ow; ox++, y += oc) {
+                    int32_t x0 = ox * sw - p->pad_w, kx0, kx1;
+                    tap_range(x0, dw, fw, iw, &kx0, &kx1);
+                    if (fh == 1 && fw == 1 && ky0 < ky1 && kx0 < kx1) {
+                        /* 1x1 on the image: the input pixel is the patch */
+                        const int8_t *xp = xg + (y0 * iw + x0) * ic;
+                        if ((il || foff) && xp != sx_of) {
+                            /* (one pixel, FULLY_CONNECTED's one batch: once) */
+                            sx = (sum_s8(xp, rl) + (uint32_t)rl * (uint32_t)xoff) * (il ? 128u : (uint32_t)-foff);
+                            sx_of = xp;
+                        }
+                        if (il) {
+                            j.k.nsx = 0u - sx;
+                            il_groups(xp, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, &j);
+                        } else {
+                            rows_s8(xp, w, rl, e - o, o, sums, rc, q, &oq, y, sx, xoff);
+                        }
+                        continue;
+                    }
+                    int8_t *pp = patch;
+                    const int32_t full = kx0 == 0 && kx1 == fw ? run : 0;
+                    /* (the part of a window line on the image, in bytes; the
+                     * line's offset in the input, a line of taps apart) */
+                    const int32_t ba = kx0 * fd, bb = kx1 * fd, lstep = dh * iw * ic;
+                    int32_t xo = (y0 * iw + x0) * ic;
+                    for (int32_t ky = 0; ky < fh; ky++, xo += lstep) {
+                        int32_t row_in = ky >= ky0 && ky < ky1;
+                        const int8_t *xp = xg + xo;
+                        if (full && row_in) {
+                            /* the whole window line: one run of the input */
+                            copy_words((uint32_t *)(void *)pp, (const uint32_t *)(const void *)xp, full);
+                            pp += 4 * full;
+                            continue;
+                        }
+                        if (brun && row_in) {
+                            /* (the same run, not whole words: shallow inputs; at
+                             * the edges the part on the image between pads) */
+                            fill_bytes(pp, pad, ba);
+                            copy_bytes(pp + ba, xp + ba, bb - ba);
+                            fill_bytes(pp + bb, pad, brun - bb);
+                            pp += brun;
+                            continue;
+                        }
+                        for (int32_t kx = 0; kx < fw; kx++, pp += fd, xp += dw * ic) {
+                            if (row_in && kx >= kx0 && kx < kx1) {
+                                if (words) {
+                                    copy_words((uint32_t *)(void *)pp, (const uint32_t *)(const void *)xp, fd >> 2);
+                                } else {
+                                    for (int32_t c = 0; c < fd; c++) {
+                                        pp[c] = xp[c];
+                                    }
+                                }
+                            } else {
+                                for (int32_t c = 0; c < fd; c++) {
+                                    pp[c] = pad;
+                                }
+                            }
+                        }
+                    }
+                    if (il) {
+                        j.k.nsx = 0u - (sum_s8(patch, rl) << 7);
+                        il_groups(patch, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, &j);
+                    } else {
+                        rows_s8(patch, w, rl, e - o, o, sums, rc, q, &oq, y, 0, 0);
+                    }
+                }
+            }
+        }
+        w += (e - o) * rl;
+        o = e;
+        if (o == g_end) {
+            g++;
+            g_end += opg;
+        }
+    }
+    return MK_OK;
+}
+
+mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_quant *q,
+                         const mk_dims *in, const int8_t *input,
+                         const mk_dims *filter, const int8_t *weights,
+                         const int32_t *bias,
+                         const mk_dims *out, int8_t *output) {
+    return conv_s8(ctx, p, q, in, input, filter, weights, bias, out, output, 0, 0, 0);
+}

@@ -1,0 +1,358 @@
+/*
+ * DEPTHWISE_CONV_2D, with its ARMv6-M 3x3 plane routine.
+ *
+ * Part of the single compilation unit kernels.c (not compiled on its own).
+ */
+
+/* ---------------------------------------------------------------------------
+ * DEPTHWISE_CONV_2D
+ * ------------------------------------------------------------------------- */
+/* DEPTHWISE_CONV_2D 3x3 (dilation 1, any stride): a channel at a time, in
+ * strips of output lines. A strip's window area (the rows and columns its
+ * windows touch, pads included: at most DW_PLANE bytes, the plane) is
+ * gathered once per input channel as x + 128 (128 - input_offset on the
+ * pads, which then add nothing), for all its multipliers, and every output
+ * is its 9 taps from there (plane_rows): no per-line gather, no edge logic.
+ * The small layers at the end of MobileNets (6x6 and 3x3 outputs) went from
+ * 10.8 and 22-25 instructions per MAC on the M0 (line by line, each line a
+ * gather and a call) to 9.4 and 13-15; a multiplier on one input channel
+ * (person_detect's layer 0) gathers once for all of them. */
+#define DW_PLANE 512
+
+/* One channel's constants and where plane_rows is (the asm reads the
+ * fields by their offsets): the requantization (dw fast form: every sum
+ * within +-2^19, 1 <= e <= 12), the sum's start bc, the weights, the
+ * windows. */
+typedef struct {
+    int32_t m0, m1, m2, c, e9, step, lo, hi, bc;   /* c = 2^(8+e) + 2^8 + (ooff - lo) * 2^(9+e),
+                                                      e9 = 9 + e, hi: act_max - act_min, step: the stride */
+    int32_t w[9];
+    const uint8_t *g, *g_end;   /* the first line's first window, the end of its windows */
+    int8_t *y;
+    int32_t oc;      /* outputs' step */
+    int32_t pw;      /* the plane's row length */
+    int32_t skip;    /* from the end of an output line's windows to the next line's */
+    int32_t rstep;   /* from one line's windows to the next */
+    const uint8_t *last;   /* the end of the last line's windows */
+    int32_t single;  /* the bytes of a line's windows done one output at a time (the asm: stride 1
+                        runs the others two outputs a pass) */
+} dw_row;
+
+#if MK_THUMB_ASM
+/* plane_rows' entry and exit: r4-r11 saved, r7 = the dw_row */
+#define DW_ENTER "push {r4, r5, r6, r7, lr}\n" \
+    "mov r4, r8\n mov r5, r9\n mov r6, r10\n mov r7, r11\n push {r4, r5, r6, r7}\n" \
+    "mov r7, r0\n"
+#define DW_LEAVE "pop {r4, r5, r6, r7}\n mov r8, r4\n mov r9, r5\n mov r10, r6\n mov r11, r7\n" \
+    "pop {r4, r5, r6, r7, pc}\n"
+/* the sum in R (R != r3, r4): rq8's fast form into r4, less act_min, clamped,
+ * plus act_min. The rounding: x = (S + 2^8) >> 9 (S = v*m >> 22), then
+ * (x + 2^(e-1) - (x < 0)) >> e, in one step with the output offset, less
+ * act_min: (S + 2^8 + 2^(8+e) + (ooff - act_min) * 2^(9+e) - (S < 0 ? 2^9 :
+ * 0)) >> (9 + e) (for -2^8 <= S < 0 both give 0; within int32 for e <= 12);
+ * then one unsigned compare clamps. */
+#define DW_RQ(R, L) \
+    "ldr r3, [r7, #0]\n muls r3, " R "\n asrs r3, r3, #11\n" \
+    "ldr r4, [r7, #4]\n muls r4, " R "\n adds r4, r3\n asrs r4, r4, #11\n" \
+    "ldr r3, [r7, #8]\n muls r3, " R "\n adds r4, r3\n" \
+    "asrs r3, r4, #31\n lsls r3, r3, #9\n adds r4, r3\n" \
+    "ldr r3, [r7, #12]\n adds r4, r3\n ldr r3, [r7, #16]\n asrs r4, r3\n" \
+    "cmp r4, lr\n bls " L "f\n asrs r3, r4, #31\n mov r4, lr\n bics r4, r3\n" L ":\n" \
+    "add r4, ip\n"
+#endif
+
+/* g[i] = x[i * ic] + 128 for i < n (n >= 1) */
+#if MK_THUMB_ASM
+#define GATHER1(k) "ldrb r4, [r1]\n add r1, r3\n eors r4, r5\n strb r4, [r0, #" #k "]\n"
+__attribute__((naked, noinline)) static void gather1(uint8_t *g, const int8_t *x, int32_t n, int32_t ic) {
+    (void)g;
+    (void)x;
+    (void)n;
+    (void)ic;
+    __asm__ volatile(
+        ".syntax unified\n"
+        "push {r4, r5, r6, r7, lr}\n"
+        "movs r5, #128\n"
+        "lsls r6, r3, #1\n adds r7, r6, r3\n lsls r4, r3, #2\n mov ip, r4\n"
+        "lsls r4, r2, #31\n beq 1f\n"
+        GATHER1(0)
+        "adds r0, #1\n subs r2, #1\n beq 3f\n"
+        "1:\n lsls r4, r2, #30\n beq 2f\n"
+        GATHER1(0) GATHER1(1)
+        "adds r0, #2\n subs r2, #2\n beq 3f\n"
+        /* four a pass: x, x + ic, x + 2 ic (r6), x + 3 ic (r7), then x += 4 ic */
+        "2:\n"
+        "ldrb r4, [r1]\n eors r4, r5\n strb r4, [r0, #0]\n"
+        "ldrb r4, [r1, r3]\n eors r4, r5\n strb r4, [r0, #1]\n"
+        "ldrb r4, [r1, r6]\n eors r4, r5\n strb r4, [r0, #2]\n"
+        "ldrb r4, [r1, r7]\n eors r4, r5\n strb r4, [r0, #3]\n"
+        "add r1, ip\n adds r0, #4\n subs r2, #4\n bne 2b\n"
+        "3:\n pop {r4, r5, r6, r7, pc}\n");
+}
+#else
+static void gather1(uint8_t *g, const int8_t *x, int32_t n, int32_t ic) {
+    for (; n; n--, g++, x += ic) {
+        *g = (uint8_t)((uint8_t)*x ^ 0x80u);
+    }
+}
+#endif
+
+/* a strip: its plane (ph x pw; plane row r is input row r - pad_h, which may
+ * be off the image on either side) and its outputs (oh x ow) */
+typedef struct {
+    int32_t ph, pw, pad_h, pad_w, ih, iw, ic, oh, ow, sh, sw, oc;
+} dw_area;
+
+/* the plane's rows on the image: r0 .. r1 - 1 */
+static void plane_rows_in(const dw_area *A, int32_t *r0, int32_t *r1) {
+    *r0 = A->pad_h > 0 ? A->pad_h : 0;
+    *r1 = A->ih + A->pad_h < A->ph ? A->ih + A->pad_h : A->ph;
+}
+
+/* the channel's image part into the plane (the pads stay as they are) */
+static void plane_gather(uint8_t *P, const int8_t *x, const dw_area *A) {
+    int32_t r0, r1;
+    plane_rows_in(A, &r0, &r1);
+    const int32_t e0 = A->pad_w, e1 = A->iw + A->pad_w < A->pw ? A->iw + A->pad_w : A->pw;
+    if (e0 >= e1) {
+        return;
+    }
+    for (int32_t r = r0; r < r1; r++) {
+        gather1(P + r * A->pw + e0, x + (r - A->pad_h) * A->iw * A->ic, e1 - e0, A->ic);
+    }
+}
+
+/* The output lines of a channel from the plane: outputs from r->g (the
+ * window's top left tap; its rows pw = r->pw apart) to r->g_end, r->step
+ * (the stride) apart, into r->y, r->oc apart: the 9 taps from r->bc, then
+ * DW_RQ's requantization (r->e9 != 0: the fast form's channels); then
+ * the next line (r->skip on, its end r->rstep after) until r->last. */
+#if MK_THUMB_ASM
+#define PL_TAP(R, k, d) "ldrb r3, [" R ", #" #k "]\n ldr r4, [r7, #(36 + 4 * " #d ")]\n muls r3, r4\n adds r1, r3\n"
+/* (two outputs a pass: the tap's weight once for both windows, one byte apart) */
+#define PL_TAP2(R, k, d) "ldr r4, [r7, #(36 + 4 * " #d ")]\n" \
+    "ldrb r3, [" R ", #" #k "]\n muls r3, r4\n adds r1, r3\n" \
+    "ldrb r3, [" R ", #(" #k " + 1)]\n muls r3, r4\n add r9, r3\n"
+/* a window's 9 taps: its three rows in r0, r2, r5 */
+#define PL_TAPS(T) T("r0", 0, 0) T("r0", 1, 1) T("r0", 2, 2) T("r2", 0, 3) T("r2", 1, 4) T("r2", 2, 5) \
+    T("r5", 0, 6) T("r5", 1, 7) T("r5", 2, 8)
+/* r0 r2 r5 the window's three rows, r1 the sum, r6 y, r7 the struct, r8 oc,
+ * r9 the stride (the second sum in a pair), r10 g_end (the pairs' end),
+ * r11 last, ip act_min, lr act_max - act_min. A line of stride 1 runs two
+ * outputs a pass (59 instructions per output, 9 MACs) but the last of an odd
+ * count; other strides one (64), 9 more per line */
+__attribute__((naked, noinline)) static void plane_rows(dw_row *r) {
+    (void)r;
+    __asm__ volatile(
+        ".syntax unified\n"
+        DW_ENTER
+        "ldr r4, [r7, #84]\n mov r8, r4\n"
+        "ldr r4, [r7, #20]\n mov r9, r4\n"
+        "ldr r4, [r7, #76]\n mov r10, r4\n"
+        "ldr r4, [r7, #24]\n mov ip, r4\n"
+        "ldr r4, [r7, #28]\n mov lr, r4\n"
+        "ldr r6, [r7, #80]\n"
+        "ldr r0, [r7, #72]\n"
+        "ldr r4, [r7, #88]\n adds r2, r0, r4\n adds r5, r2, r4\n"
+        "ldr r4, [r7, #100]\n mov r11, r4\n"
+        /* a line: its pairs up to g_end - single, then the rest one at a time.
+         * Every line of a call has pairs or none does (then r9 is still the stride) */
+        "6:\n"
+        "ldr r4, [r7, #104]\n mov r3, r10\n subs r3, r3, r4\n"
+        "cmp r0, r3\n beq 1f\n"
+        "mov r10, r3\n"
+        "7:\n"
+        "ldr r1, [r7, #32]\n mov r9, r1\n"
+        PL_TAPS(PL_TAP2)
+        DW_RQ("r1", "3")
+        "strb r4, [r6]\n add r6, r8\n"
+        "mov r1, r9\n"
+        DW_RQ("r1", "4")
+        "strb r4, [r6]\n add r6, r8\n"
+        "adds r0, #2\n adds r2, #2\n adds r5, #2\n"
+        "cmp r0, r10\n bne 7b\n"
+        "ldr r4, [r7, #104]\n add r10, r4\n"
+        "cmp r0, r10\n beq 2f\n"
+        "movs r4, #1\n mov r9, r4\n"              /* (the stride) */
+        "1:\n"
+        "ldr r1, [r7, #32]\n"
+        PL_TAPS(PL_TAP)
+        DW_RQ("r1", "3")
+        "strb r4, [r6]\n add r6, r8\n"
+        "add r0, r9\n add r2, r9\n add r5, r9\n"
+        "cmp r0, r10\n bne 1b\n"
+        "2:\n cmp r10, r11\n beq 5f\n"
+        "ldr r4, [r7, #92]\n add r0, r4\n add r2, r4\n add r5, r4\n"
+        "ldr r4, [r7, #96]\n add r10, r4\n b 6b\n"
+        "5:\n"
+        DW_LEAVE);
+}
+#else
+static void plane_rows(dw_row *r) {
+    const int32_t pw = r->pw;
+    int8_t *y = r->y;
+    for (const uint8_t *g = r->g, *ge = r->g_end;; g += r->skip, ge += r->rstep) {
+    for (; g != ge; g += r->step, y += r->oc) {
+        int32_t a = r->bc;
+        for (int32_t d = 0; d < 9; d++) {
+            a += r->w[d] * g[(d >= 6 ? 2 * pw - 6 : d >= 3 ? pw - 3 : 0) + d];
+        }
+        int32_t s1 = a * r->m1 + ((a * r->m0) >> 11);
+        int32_t v = (s1 >> 11) + a * r->m2;
+        v = (v + (int32_t)((uint32_t)(v >> 31) << 9) + r->c) >> r->e9;
+        *y = (int8_t)((v < 0 ? 0 : v > r->hi ? r->hi : v) + r->lo);
+    }
+    if (ge == r->last) {
+        return;
+    }
+    }
+}
+#endif
+
+/* a channel whose every sum plane_rows' requantization takes: |bias| + 9 *
+ * 128 * 255 < 2^19, 1 <= -shift <= 12 (the others: the general loop) */
+static int dw_fast(const mk_quant *q, const int32_t *bias, int32_t o) {
+    const int32_t qc = q->count > 1 ? o : 0, m = q->multiplier[qc], sft = q->shift[qc], b = bias ? bias[o] : 0;
+    return m >= 0 && sft <= -1 && sft >= -12 && b <= 230528 && b >= -230528;
+}
+
+/* (returns whether it left channels outside the fast form to the caller) */
+__attribute__((noinline)) static int dw3x3(const int8_t *input, int32_t nb, int32_t dm, int8_t *output,
+                                            const dw_area *L, const int8_t *weights, const int32_t *bias,
+                                            const mk_quant *q, int32_t ioff, const outq *oq) {
+    uint8_t P[DW_PLANE];
+    const uint8_t pad = (uint8_t)(128 - ioff);
+    const int32_t oc = L->oc, pw = L->pw, ow = L->ow, sh = L->sh;
+    /* output lines a strip: as many as fit (pw <= DW_PLANE / 3) */
+    const int32_t so = (int32_t)udiv32(udiv32(DW_PLANE, (uint32_t)pw) - 3, (uint32_t)sh) + 1;
+    dw_row r;
+    r.lo = oq->lo;
+    r.hi = oq->hi - oq->lo;
+    r.step = L->sw;
+    r.oc = oc;
+    r.pw = pw;
+    r.rstep = sh * pw;
+    r.skip = r.rstep - ow * L->sw;
+    r.single = L->sw == 1 ? (ow & 1) : ow * L->sw;
+    fill_bytes((int8_t *)P, (int8_t)pad, DW_PLANE);
+    int left = 0;
+    for (int32_t b = 0; b < nb; b++) {
+        const int8_t *xb = input + b * L->ih * L->iw * L->ic;
+        for (int32_t oy0 = 0; oy0 < L->oh; oy0 += so) {
+            dw_area A = *L;
+            A.oh = L->oh - oy0 < so ? L->oh - oy0 : so;
+            A.ph = (A.oh - 1) * sh + 3;
+            A.pad_h = L->pad_h - oy0 * sh;
+            /* (rows off the image are pads: the gathers write only those on it) */
+            int32_t r0, r1;
+            plane_rows_in(&A, &r0, &r1);
+            for (int32_t rr = 0; rr < A.ph; rr++) {
+                if (rr < r0 || rr >= r1) {
+                    fill_bytes((int8_t *)P + rr * pw, (int8_t)pad, pw);
+                }
+            }
+            int8_t *yb = output + (b * L->oh + oy0) * ow * oc;
+            for (int32_t o = 0, c = 0, mm = 0; o < oc; o++) {
+                if (mm == 0) {
+                    plane_gather(P, xb + c, &A);
+                }
+                if (dw_fast(q, bias, o)) {
+                    int32_t ws = 0;
+                    for (int32_t d = 0; d < 9; d++) {
+                        ws += r.w[d] = weights[d * oc + o];
+                    }
+                    const int32_t qc = q->count > 1 ? o : 0, m = q->multiplier[qc], sft = q->shift[qc];
+                    r.bc = (int32_t)((uint32_t)(bias ? bias[o] : 0) + (uint32_t)(ioff - 128) * (uint32_t)ws);
+                    r.m2 = m >> 22;
+                    r.m1 = (m >> 11) & 0x7FF;
+                    r.m0 = m & 0x7FF;
+                    r.c = (1 << (8 - sft)) + 256 + (oq->ooff - oq->lo) * (1 << (9 - sft));
+                    r.e9 = 9 - sft;
+                    r.g = P;
+                    r.g_end = P + ow * A.sw;
+                    r.last = r.g_end + (A.oh - 1) * r.rstep;
+                    r.y = yb + o;
+                    plane_rows(&r);
+                } else {
+                    left = 1;
+                }
+                if (++mm == dm) {
+                    mm = 0;
+                    c++;
+                }
+            }
+        }
+    }
+    return left;
+}
+
+MK_SMALL mk_status mk_depthwise_conv_s8(const mk_conv_params *p, const mk_quant *q,
+                               const mk_dims *in, const int8_t *input,
+                               const mk_dims *filter, const int8_t *weights,
+                               const int32_t *bias,
+                               const mk_dims *out, int8_t *output) {
+    int32_t n_in = mk_dims_count(in), n_f = mk_dims_count(filter), n_out = mk_dims_count(out);
+    if (!p || n_in < 0 || n_f < 0 || n_out < 0 || !quant_ok(q, out->c) || !geometry_ok(p)
+        || !act_ok(p->act_min, p->act_max) || !offset_ok(p->input_offset) || !offset_ok(p->output_offset)) {
+        return MK_ERR_ARG;
+    }
+    const int32_t nb = in->n, ih = in->h, iw = in->w, ic = in->c;
+    const int32_t oh = out->h, ow = out->w, oc = out->c;
+    const int32_t fh = filter->h, fw = filter->w, dm = p->depth_multiplier;
+    if (out->n != nb || filter->n != 1 || filter->c != oc || dm < 1 || mul_count(ic, dm) != oc) {
+        return MK_ERR_ARG;
+    }
+    if (n_out == 0) {
+        return MK_OK;
+    }
+    if ((!input && n_in) || (!weights && n_f) || !output) {
+        return MK_ERR_ARG;
+    }
+    const int32_t sh = p->stride_h, sw = p->stride_w, dh = p->dilation_h, dw = p->dilation_w;
+    const int32_t ioff = p->input_offset, ooff = p->output_offset, lo = p->act_min, hi = p->act_max;
+    const int pc = q->count > 1;
+    const outq oq = {ooff, lo, hi};
+    const int32_t pw = p->pad_w;
+    int slow = 0;
+    if (fh == 3 && fw == 3 && dh == 1 && dw == 1 && ioff >= -127 && ioff <= 128 && oh > 0 && ow > 0
+        && (ow - 1) * sw + 3 <= DW_PLANE / 3) {
+        const dw_area A = {0, (ow - 1) * sw + 3, p->pad_h, pw, ih, iw, ic, oh, ow, sh, sw, oc};
+        if (!dw3x3(input, nb, dm, output, &A, weights, bias, q, ioff, &oq)) {
+            return MK_OK;
+        }
+        slow = 1;   /* (the channels dw3x3 left: below) */
+    }
+    /* Other shapes: one output at a time (the taps on the image only) */
+    int8_t *y = output;
+    for (int32_t b = 0; b < nb; b++) {
+        const int8_t *xb = input + b * ih * iw * ic;
+        for (int32_t oy = 0; oy < oh; oy++) {
+            int32_t y0 = oy * sh - p->pad_h, ky0, ky1;
+            tap_range(y0, dh, fh, ih, &ky0, &ky1);
+            for (int32_t ox = 0; ox < ow; ox++) {
+                int32_t x0 = ox * sw - pw, kx0, kx1;
+                tap_range(x0, dw, fw, iw, &kx0, &kx1);
+                for (int32_t o = 0, c = 0, mm = 0; o < oc; o++, y++) {
+                    if (slow && dw_fast(q, bias, o)) {
+                        goto next;   /* (dw3x3 did it) */
+                    }
+                    uint32_t acc = bias ? (uint32_t)bias[o] : 0u;
+                    for (int32_t ky = ky0; ky < ky1; ky++) {
+                        for (int32_t kx = kx0; kx < kx1; kx++) {
+                            acc += (uint32_t)((xb[((y0 + ky * dh) * iw + x0 + kx * dw) * ic + c] + ioff)
+                                              * weights[(ky * fw + kx) * oc + o]);
+                        }
+                    }
+                    const int32_t qc = pc ? o : 0;
+                    *y = rq8((int32_t)acc, q->multiplier[qc], q->shift[qc], &oq);
+                next:
+                    if (++mm == dm) {
+                        mm = 0;
+                        c++;
+                    }
+                }
+            }
+        }
+    }
+    return MK_OK;
+}

@@ -1,0 +1,254 @@
+/*
+ * The matrix inner loops of FULLY_CONNECTED and CONV_2D: rows of weights
+ * against an input vector, then requantized (rq_rows); the interleaved
+ * (offset binary, 8-row group) layout of mk_fc_params.prepared.
+ *
+ * Part of the single compilation unit kernels.c (not compiled on its own).
+ */
+
+/* y[j] = requantized acc[j] + k->nsx, j = 0 .. k->end - y - 1 (at least
+ * one): rq_fast with rc[j], rq8 for the rows it leaves (channel o + j) */
+static void rq_rows(const uint32_t *acc, const rqc *rc, int8_t *y, int32_t o, const mk_quant *q,
+                    const outq *oq, const rqk *k) {
+    for (uint8_t *p = (uint8_t *)y; (p = rq_fast(acc, rc, p, k)) != k->end;) {
+        const int32_t j = p - (uint8_t *)y, c = q->count > 1 ? o + j : 0;
+        *p = (uint8_t)rq8((int32_t)(acc[j] + k->nsx), q->multiplier[c], q->shift[c], oq);
+        if (++p == k->end) {
+            return;
+        }
+        acc += j + 1;
+        rc += j + 1;
+        y = (int8_t *)p;
+        o += j + 1;
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * The inner loop of FULLY_CONNECTED and CONV_2D: four rows of weights against
+ * one input vector, each input byte loaded once for four MACs:
+ *     acc[r] += sum_k (x[k] + xoff) * w_r[k],  k = 0 .. n-1, n >= 1.
+ * The pointers point one past the ends of the vectors (the loop index runs
+ * from -n up to 0). Rows that are not needed may repeat another row.
+ * ------------------------------------------------------------------------- */
+/* d[0 .. n) = s[0 .. n), n >= 1 words */
+#if !MK_THUMB_ASM
+static void copy_words(uint32_t *d, const uint32_t *s, int32_t n) {
+    do {
+        *d++ = *s++;
+    } while (--n);
+}
+#endif
+
+/* d[0 .. n) = s[0 .. n), n >= 0 bytes (im2col of inputs that are not whole words) */
+static void copy_bytes(int8_t *dst, const int8_t *src, int32_t n) {
+    /* (unsigned: Thumb-1's LDRB has an immediate offset, LDRSB does not) */
+    uint8_t *d = (uint8_t *)dst;
+    const uint8_t *s = (const uint8_t *)src;
+    for (; n >= 4; n -= 4, d += 4, s += 4) {
+        d[0] = s[0];
+        d[1] = s[1];
+        d[2] = s[2];
+        d[3] = s[3];
+    }
+    for (; n > 0; n--) {
+        *d++ = *s++;
+    }
+}
+
+/* d[0 .. n) = v, n >= 0 */
+static void fill_bytes(int8_t *d, int8_t v, int32_t n) {
+    for (; n > 0; n--) {
+        *d++ = v;
+    }
+}
+
+/* acc[r] += sum_k x[k] * w[k * R + r], r = 0 .. R-1, k = 0 .. n-1: one
+ * interleaved group (offset binary weights, read unsigned: the caller takes
+ * 128 * sum(x) off the sums). 1 <= R <= 8. */
+static void dot8(const int8_t *x, int32_t n, const uint8_t *w, int32_t R, uint32_t *acc) {
+#ifdef THUMB1_DOT8
+    if (R == 8 && n >= 4) {
+        int32_t n4 = n & ~3;
+        d8job j;
+        j.init = acc;
+        j.rc = 0;
+        dot8_4(x + n4, -n4, w, &j);
+        x += n4;
+        w += 8 * n4;
+        n -= n4;
+    }
+#else
+    if (R == 8) {
+        /* eight sums in locals: the PC ports' compilers unroll and vectorize this */
+        uint32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+        uint32_t a4 = acc[4], a5 = acc[5], a6 = acc[6], a7 = acc[7];
+        for (int32_t k = 0; k < n; k++, w += 8) {
+            const int32_t v = x[k];
+            a0 += (uint32_t)(v * w[0]);
+            a1 += (uint32_t)(v * w[1]);
+            a2 += (uint32_t)(v * w[2]);
+            a3 += (uint32_t)(v * w[3]);
+            a4 += (uint32_t)(v * w[4]);
+            a5 += (uint32_t)(v * w[5]);
+            a6 += (uint32_t)(v * w[6]);
+            a7 += (uint32_t)(v * w[7]);
+        }
+        acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+        acc[4] = a4, acc[5] = a5, acc[6] = a6, acc[7] = a7;
+        return;
+    }
+#endif
+    /* fewer than 8 rows (the last group of a layer: kws's FULLY_CONNECTED
+     * 64 -> 12, person_detect's 256 -> 2): two rows a pass with their sums
+     * in registers, each input loaded once per pass (the general loop kept
+     * the sums in memory: 12 instructions per MAC on the M0, 6 now) */
+    int32_t r = n ? 0 : R;      /* (nothing left after dot8_4) */
+    for (; r + 1 < R; r += 2) {
+        const uint8_t *p = w + r;
+        uint32_t a0 = acc[r], a1 = acc[r + 1];
+        for (int32_t k = 0; k < n; k++, p += R) {
+            const int32_t v = x[k];
+            a0 += (uint32_t)(v * p[0]);
+            a1 += (uint32_t)(v * p[1]);
+        }
+        acc[r] = a0;
+        acc[r + 1] = a1;
+    }
+    for (; r < R; r++) {
+        for (int32_t k = 0; k < n; k++) {
+            acc[r] += (uint32_t)(x[k] * w[k * R + r]);
+        }
+    }
+}
+
+typedef uint32_t __attribute__((may_alias)) u32a;
+
+/* sum(x[0 .. n)) (wrapping): aligned words as four unsigned bytes
+ * (x ^ 0x80 = x + 128) in two 16-bit lanes, at most 128 words a run */
+MK_FAST static uint32_t sum_s8(const int8_t *x, int32_t n) {
+    uint32_t s = 0;
+    for (; n > 0 && ((uintptr_t)x & 3u); n--) {
+        s += (uint32_t)*x++;
+    }
+    while (n >= 4) {
+        int32_t k = n >> 2;
+        k = k > 128 ? 128 : k;
+        n -= 4 * k;
+        s -= 512u * (uint32_t)k;
+        uint32_t a = 0;
+        do {
+            uint32_t v = *(const u32a *)(const void *)x ^ 0x80808080u;
+            x += 4;
+            a += v & 0x00FF00FFu;
+            a += (v >> 8) & 0x00FF00FFu;
+        } while (--k);
+        s += (a & 0xFFFFu) + (a >> 16);
+    }
+    for (; n > 0; n--) {
+        s += (uint32_t)*x++;
+    }
+    return s;
+}
+
+/* Output channels o0 .. o0+rows-1 against x[0 .. n) (n >= 1), requantized
+ * with rc[r] (r = 0 .. rows-1; in the general case rq8 with q) into y[o].
+ * The sums start at init[r] (rows <= RQ_STRIPE). Weights row-major (w row
+ * r at w + r n; interleaved ones go to il_groups), against x[k] + xoff; sx
+ * is taken off every sum first. */
+MK_FAST static void rows_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t rows, int32_t o0,
+                    const int32_t *init, const rqc *rc, const mk_quant *q,
+                    const outq *oq, int8_t *y, uint32_t sx, int32_t xoff) {
+    uint32_t acc[RQ_STRIPE];
+    for (int32_t j = 0; j < rows; j++) {
+        acc[j] = (uint32_t)init[j] - sx;
+    }
+    int32_t j = 0;
+    for (; j + 1 < rows; j += 2, w += 2 * n) {
+        /* two rows a pass: each input loaded once for both (FULLY_CONNECTED 4000 -> 4,
+         * too big to interleave, on the M0: 13.1 -> 6.1 instructions per MAC with xoff) */
+        uint32_t a0 = acc[j], a1 = acc[j + 1];
+        /* (one index from -n up to 0 for all three: Thumb-1's LDRSB takes a register offset) */
+        const int8_t *xe = x + n, *we0 = w + n, *we1 = w + 2 * n;
+        for (int32_t k = -n; k; k++) {
+            const int32_t v = xe[k] + xoff;
+            a0 += (uint32_t)(v * we0[k]);
+            a1 += (uint32_t)(v * we1[k]);
+        }
+        acc[j] = a0;
+        acc[j + 1] = a1;
+    }
+    for (; j < rows; j++, w += n) {
+        for (int32_t k = 0; k < n; k++) {
+            acc[j] += (uint32_t)((x[k] + xoff) * w[k]);
+        }
+    }
+    const rqk k = {(uint8_t *)y + o0 + rows, 0, oq->hi - oq->lo, oq->lo};
+    rq_rows(acc, rc, y + o0, o0, q, oq, &k);
+}
+
+/* Interleaved rows against one input vector: output channels o0 .. o0 +
+ * rows - 1 in groups of 8 (w: their offset binary bytes, n a row), the sums
+ * from init[0 .. rows) plus j->k.nsx (-128 sum(x) and whatever the caller
+ * adds), requantized with rc[0 .. rows) (rq_fast's form; rq8 with q for the
+ * channels it leaves) into y[o0 ..). The caller sets j->k (but k.end). A
+ * whole group runs in dot8_4, requantization too, when n is a multiple of 4. */
+__attribute__((noinline)) static void il_groups(const int8_t *x, int32_t n, const uint8_t *w, int32_t rows, int32_t o0,
+                                                const int32_t *init, const rqc *rc, const mk_quant *q,
+                                                const outq *oq, int8_t *y, d8job *j) {
+    for (int32_t o = o0, oe = o0 + rows; o < oe; o += 8, init += 8, rc += 8) {
+        const int32_t R = oe - o < 8 ? oe - o : 8;
+        j->init = (const uint32_t *)init;
+        j->rc = rc;
+        j->y = (uint8_t *)y + o;
+        j->k.end = j->y + R;
+        int32_t d = 0;
+#ifdef THUMB1_DOT8
+        if (R == 8 && !(n & 3)) {
+            /* the whole group, requantization too, in asm */
+            d = dot8_4(x + n, -n, w, j) - j->y;
+        } else
+#endif
+        {
+            copy_words(j->acc, j->init, R);
+            dot8(x, n, w, R, j->acc);
+        }
+        if (d < R) {
+            rq_rows(j->acc + d, rc + d, (int8_t *)j->y + d, o + d, q, oq, &j->k);
+        }
+        w += R * n;
+    }
+}
+
+/* Interleaved FULLY_CONNECTED (checked by conv_s8): nb batches of x[0 .. n)
+ * (n >= 1), output channels o0 .. o0 + rows - 1 in groups of 8 (w: their
+ * offset binary bytes), the sums from the folded bias less 128 * sum(x);
+ * requantized with tab (mk_fc_params.prepared, indexed by the channel). */
+__attribute__((noinline)) static void fc_il(const int8_t *x, int32_t nb, int32_t n, const int8_t *w0, int32_t rows, int32_t o0,
+                  const int32_t *bias, const mk_quant *q, const outq *oq, int8_t *y, int32_t oc, const rqc *tab) {
+    d8job j;
+    j.k.hr = oq->hi - oq->lo;
+    j.k.lo = oq->lo;
+    for (; nb > 0; nb--, x += n, y += oc) {
+        j.k.nsx = 0u - (sum_s8(x, n) << 7);
+        il_groups(x, n, (const uint8_t *)w0, rows, o0, bias + o0, tab + o0, q, oq, y, &j);
+    }
+}
+
+void mk_flip_s8(int8_t *buf, int32_t n) {
+    uint8_t *b = (uint8_t *)buf, *e = b + (n > 0 ? n : 0);
+    while (b != e) {
+        /* a word at a time where aligned */
+        if (!((uintptr_t)b & 3u) && e - b >= 4) {
+            *(u32a *)(void *)b ^= 0x80808080u;
+            b += 4;
+        } else {
+            *b++ ^= 0x80u;
+        }
+    }
+}
+
+/* a chunk of interleaved rows: whole groups of 8 (or empty); has_consts:
+ * the bias and table where they are required */
+static int il_ok(int32_t start, int32_t rows, int32_t och, int has_consts) {
+    return has_consts && (!rows || (!(start & 7) && (!(rows & 7) || start + rows == och)));
+}

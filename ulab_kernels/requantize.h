@@ -1,0 +1,166 @@
+/*
+ * Requantization of the motes int8 kernels: gemmlowp's rounding (rdbpot,
+ * srdhm), mk_requantize, and the per-channel constants of the fast form
+ * (rq_prep, rq_fast) that FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D share;
+ * and the macros every part uses (I32_MIN, I32_MAX, MK_SMALL, MK_FAST).
+ *
+ * Part of the single compilation unit kernels.c (included once, from there;
+ * it defines functions, so it is no header for other units). rq_fast's
+ * ARMv6-M form is in thumb1_s8.c, its C form below.
+ */
+#ifndef MOTES_REQUANTIZE_H
+#define MOTES_REQUANTIZE_H
+
+#include "motes_kernels.h"
+
+#define I32_MIN (-2147483647 - 1)
+
+/* (code that is rarely hot: smaller without the loop optimisations) */
+#if defined(__GNUC__) && !defined(__clang__)
+#define MK_SMALL __attribute__((optimize("no-tree-loop-optimize")))
+#define MK_FAST __attribute__((optimize("O2")))
+#else
+#define MK_SMALL
+#define MK_FAST
+#endif
+#define I32_MAX 2147483647
+
+/* gemmlowp RoundingDivideByPOT, exponent >= 0 */
+static inline int32_t rdbpot(int32_t x, int32_t e) {
+    if (e == 0) {
+        return x;
+    }
+    if (e > 31) {
+        /* (the host's int64 arithmetic gives these) */
+        return (e == 32 && x == I32_MIN) ? -1 : 0;
+    }
+    int32_t mask = (int32_t)((1u << e) - 1u);
+    int32_t rem = x & mask;
+    int32_t th = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> e) + (rem > th ? 1 : 0);
+}
+
+/* srdhm(a, b) for 0 <= b < 2^31 (every real multiplier): then it is exactly
+ * floor((a*b + 2^30) / 2^31) (the two nudges of the reference differ by one
+ * where its division truncates toward zero, which cancels), built from 16-bit
+ * limbs without a 64-bit value: a = ah*2^16 + al (ah signed), b = bh*2^16 + bl.
+ * A = ah*bl fits int32, B = al*bh + (al*bl >> 16) + 2^14 < 2^31, and
+ * floor((A + B) / 2^15) = (A >> 15) + ((B + (A & 0x7FFF)) >> 15). */
+static inline int32_t srdhm_pos(int32_t a, int32_t b) {
+    int32_t ah = a >> 16, bh = b >> 16;
+    uint32_t al = (uint32_t)a & 0xFFFFu, bl = (uint32_t)b & 0xFFFFu;
+    int32_t A = ah * (int32_t)bl;
+    uint32_t B = al * (uint32_t)bh + ((al * bl) >> 16) + (1u << 14);
+    uint32_t r = ((uint32_t)(ah * bh) << 1) + (uint32_t)(A >> 15) + ((B + ((uint32_t)A & 0x7FFFu)) >> 15);
+    return (int32_t)r;
+}
+
+/* gemmlowp SaturatingRoundingDoublingHighMul: floor((a*b + 2^30) / 2^31) but
+ * for the one saturating case; negative b by negating both factors. */
+static int32_t srdhm(int32_t a, int32_t b) {
+    if (b >= 0) {
+        return srdhm_pos(a, b);
+    }
+    if (b == I32_MIN) {
+        return a == I32_MIN ? I32_MAX : (int32_t)(0u - (uint32_t)a);
+    }
+    if (a == I32_MIN) {
+        return -b;
+    }
+    return srdhm_pos(-a, -b);
+}
+
+int32_t mk_requantize(int32_t x, int32_t multiplier, int32_t shift) {
+    if (shift > 0) {
+        x = shift > 31 ? 0 : (int32_t)((uint32_t)x << shift);
+        return srdhm(x, multiplier);
+    }
+    return rdbpot(srdhm(x, multiplier), shift < -32 ? 33 : -shift);
+}
+#define requant mk_requantize
+
+static inline int8_t clamp8(int32_t v, int32_t lo, int32_t hi) {
+    return (int8_t)(v < lo ? lo : v > hi ? hi : v);
+}
+
+#define RQ_STRIPE 32   /* output channels whose requantization is worked out at a time */
+
+/* output offset and clamp of a layer */
+typedef struct { int32_t ooff, lo, hi; } outq;
+
+/* requantize (mk_requantize), add the output offset, clamp: the general
+ * path (the common one is rq_fast below) */
+__attribute__((noinline)) static int8_t rq8(int32_t v, int32_t m, int32_t sft, const outq *oq) {
+    v = requant(v, m, sft);
+    /* (clamped first: the offset cannot overflow) */
+    return clamp8((v > 65536 ? 65536 : v < -65536 ? -65536 : v) + oq->ooff, oq->lo, oq->hi);
+}
+
+/* rq8's fast form with one channel's constants worked out (the MK_RQ_WORDS
+ * words of mk_fc_params.prepared; rq_prep makes them for conv), for sums -2^19 <= v < 2^19; the output offset less
+ * act_min rides in c. A channel outside the fast form (m < 0, shift outside
+ * -13 .. -1) gets m0 = m1 = m2 = 0, c = 2^30, e9 = 0: its every result then
+ * looks out of the clamp range, where e9 == 0 sends it to rq8. */
+typedef struct { int32_t m0, m1, m2, c, e9; } rqc;
+
+__attribute__((noinline)) static void rq_prep(rqc *r, const mk_quant *q, int32_t o, const outq *oq) {
+    int32_t k = q->count > 1 ? o : 0, m = q->multiplier[k], sft = q->shift[k];
+    r->m0 = r->m1 = r->m2 = r->e9 = 0;
+    r->c = 1 << 30;
+    if (m >= 0 && sft <= -1 && sft >= -13) {
+        r->m0 = m & 0x7FF;
+        r->m1 = (m >> 11) & 0x7FF;
+        r->m2 = m >> 22;
+        r->c = (1 << (8 - sft)) + 256 + (oq->ooff - oq->lo) * (1 << (9 - sft));
+        r->e9 = 9 - sft;
+    }
+}
+
+/* the layer's constants of rq_fast: where it stops, -sum to add, act_max -
+ * act_min, act_min */
+typedef struct { uint8_t *end; uint32_t nsx; int32_t hr, lo; } rqk;
+
+/* one group of 8 rows for dot8_4 (ARMv6-M): its field offsets are in the asm */
+typedef struct {
+    const uint32_t *init;   /* the 8 sums start from here */
+    uint32_t acc[8];        /* and end here (rc not NULL) */
+    const rqc *rc;          /* NULL: no requantization, the sums go back to init */
+    uint8_t *y;             /* where the 8 outputs go */
+    rqk k;                  /* k.end = y + 8 */
+} d8job;
+
+/* y[j] = the fast form of (acc[j] + k->nsx) with rc[j], j = 0, 1, ... up to
+ * k->end (at least one row) or the first row the fast form cannot take;
+ * returns where it stopped. */
+#if !MK_THUMB_ASM
+static uint8_t *rq_fast(const uint32_t *acc, const rqc *rc, uint8_t *y, const rqk *k) {
+    do {
+        int32_t v = (int32_t)(*acc++ + k->nsx);
+        if ((uint32_t)((v >> 19) + 1) > 1u) {
+            break;
+        }
+        /* wrapping products and sums, and a shift by e9 as ARM's (by the low
+         * byte; 32 or more: the sign): the same numbers for a valid table, and
+         * for a hand-made one wrong numbers as the Thumb code gives, never
+         * undefined behaviour (ulab_kernels/fuzz.c) */
+        const uint32_t uv = (uint32_t)v;
+        int32_t s1 = (int32_t)(uv * (uint32_t)rc->m1 + (uint32_t)((int32_t)(uv * (uint32_t)rc->m0) >> 11));
+        int32_t S = (int32_t)((uint32_t)(s1 >> 11) + uv * (uint32_t)rc->m2);
+        S = (int32_t)((uint32_t)S + ((uint32_t)(S >> 31) << 9));   /* S < 0: -2^9 */
+        const int32_t t = (int32_t)((uint32_t)S + (uint32_t)rc->c);
+        const uint32_t e = (uint32_t)rc->e9 & 255u;
+        int32_t u = e > 31 ? t >> 31 : t >> e;
+        if ((uint32_t)u > (uint32_t)k->hr) {
+            if (!rc->e9) {
+                break;
+            }
+            u = u < 0 ? 0 : k->hr;
+        }
+        *y++ = (uint8_t)(u + k->lo);
+        rc++;
+    } while (y != k->end);
+    return y;
+}
+#endif
+
+#endif /* MOTES_REQUANTIZE_H */

@@ -1,0 +1,129 @@
+/*
+ * The ARMv6-M (Thumb-1) assembly of the inner loops that FULLY_CONNECTED and
+ * CONV_2D share: rq_fast (requantization, requantize.h), copy_words (im2col)
+ * and dot8_4 (one interleaved group of 8 rows; it ends in rq_fast's loop,
+ * mk_rq_loop). Only when MK_THUMB_ASM (motes_kernels.h): other targets take the
+ * C forms in requantize.h and matmul_s8.c. DEPTHWISE_CONV_2D's 3x3 plane
+ * routine is with its op (depthwise_conv_s8.c).
+ *
+ * Part of the single compilation unit kernels.c (not compiled on its own).
+ */
+#if MK_THUMB_ASM
+/* y[j] = the fast form of (acc[j] + k->nsx) with rc[j], j = 0, 1, ... up to
+ * k->end (at least one row) or the first row the fast form cannot take;
+ * returns where it stopped. */
+/* (27 instructions a row) */
+__attribute__((naked, noinline)) static uint8_t *rq_fast(const uint32_t *acc, const rqc *rc, uint8_t *y,
+                                                        const rqk *k) {
+    (void)acc;
+    (void)rc;
+    (void)y;
+    (void)k;
+    __asm__ volatile(
+        ".syntax unified\n"
+        "push {r4, r5, r6, r7, lr}\n"
+        "mov r4, r8\n mov r5, r9\n mov r6, r10\n mov r7, r11\n"
+        "push {r4, r5, r6, r7}\n"
+        "ldm r3!, {r4, r5, r6, r7}\n"
+        "mov r11, r4\n mov r8, r5\n mov r9, r6\n mov r10, r7\n"
+        "mk_rq_loop:\n"                                       /* (dot8_4 joins here) */
+        "1:\n"
+        "ldm r0!, {r3}\n add r3, r8\n"                       /* v */
+        "asrs r7, r3, #19\n adds r7, #1\n cmp r7, #1\n bhi 9f\n"
+        "ldm r1!, {r4, r5, r6}\n"
+        "muls r4, r3\n asrs r4, r4, #11\n"
+        "muls r5, r3\n adds r5, r4\n asrs r5, r5, #11\n"
+        "muls r6, r3\n adds r5, r6\n"                        /* S */
+        "asrs r6, r5, #31\n lsls r6, r6, #9\n adds r5, r6\n"
+        "ldm r1!, {r6, r7}\n adds r5, r6\n asrs r5, r7\n"
+        "cmp r5, r9\n bhi 3f\n"
+        "2:\n add r5, r10\n strb r5, [r2]\n adds r2, #1\n"
+        "cmp r2, r11\n bne 1b\n"
+        "9:\n movs r0, r2\n"
+        "pop {r4, r5, r6, r7}\n"
+        "mov r8, r4\n mov r9, r5\n mov r10, r6\n mov r11, r7\n"
+        "pop {r4, r5, r6, r7, pc}\n"
+        "3:\n movs r6, #0\n cmp r5, r6\n blt 4f\n"          /* u < 0: act_min */
+        "cmp r7, r6\n beq 9b\n"                              /* (not a fast channel) */
+        "mov r6, r9\n"                                       /* u > hr: act_max */
+        "4:\n movs r5, r6\n b 2b\n");
+}
+
+/* d[0 .. n) = s[0 .. n), n >= 1 words */
+/* (four words per LDM / STM pair) */
+__attribute__((naked, noinline)) static void copy_words(uint32_t *d, const uint32_t *s, int32_t n) {
+    (void)d;
+    (void)s;
+    (void)n;
+    __asm__ volatile(
+        ".syntax unified\n"
+        "push {r4, r5, r6, lr}\n"
+        "subs r2, #4\n blt 2f\n"
+        "1:\n ldm r1!, {r3, r4, r5, r6}\n stm r0!, {r3, r4, r5, r6}\n subs r2, #4\n bge 1b\n"
+        "2:\n adds r2, #4\n beq 4f\n"
+        "3:\n ldm r1!, {r3}\n stm r0!, {r3}\n subs r2, #1\n bne 3b\n"
+        "4:\n pop {r4, r5, r6, pc}\n");
+}
+
+/* ARMv6-M: one interleaved group of 8 rows, n a multiple of 4 (n >= 4):
+ * acc[r] = j->init[r] + sum_k x[k] * w[8 k + r] (w unsigned), written back to
+ * j->init when j->rc is NULL; else to j->acc, and then requantized into
+ * j->y[0 .. 8) by rq_fast's loop (returns where it stopped, as rq_fast). The 8 sums in r6, r7,
+ * r8-r12, lr; x[k] from two bases (x_end, x_end + 1) at a negative index
+ * stepping by 2, the weights by 5-bit immediate offsets from one pointer:
+ * 3 instructions per MAC plus 8 per 4 inputs (3.25 per MAC). */
+#define MAC8(o) \
+    "ldrb r4, [r2, #" #o "+0]\n muls r4, r5\n adds r6, r4\n" \
+    "ldrb r4, [r2, #" #o "+1]\n muls r4, r5\n adds r7, r4\n" \
+    "ldrb r4, [r2, #" #o "+2]\n muls r4, r5\n add r8, r4\n" \
+    "ldrb r4, [r2, #" #o "+3]\n muls r4, r5\n add r9, r4\n" \
+    "ldrb r4, [r2, #" #o "+4]\n muls r4, r5\n add r10, r4\n" \
+    "ldrb r4, [r2, #" #o "+5]\n muls r4, r5\n add r11, r4\n" \
+    "ldrb r4, [r2, #" #o "+6]\n muls r4, r5\n add r12, r4\n" \
+    "ldrb r4, [r2, #" #o "+7]\n muls r4, r5\n add lr, r4\n"
+__attribute__((naked, noinline)) static uint8_t *dot8_4(const int8_t *x_end, int32_t neg_n, const uint8_t *w,
+                                                       d8job *j) {
+    (void)x_end;
+    (void)neg_n;
+    (void)w;
+    (void)j;
+    __asm__ volatile(
+        ".syntax unified\n"
+        "push {r4, r5, r6, r7, lr}\n"
+        "mov r4, r8\n mov r5, r9\n mov r6, r10\n mov r7, r11\n"
+        "push {r3, r4, r5, r6, r7}\n"
+        "ldr r3, [r3]\n"                                      /* j->init */
+        "ldm r3!, {r6, r7}\n"
+        "ldm r3!, {r4, r5}\n mov r8, r4\n mov r9, r5\n"
+        "ldm r3!, {r4, r5}\n mov r10, r4\n mov r11, r5\n"
+        "ldm r3!, {r4, r5}\n mov r12, r4\n mov lr, r5\n"
+        "adds r3, r0, #1\n"
+        "1:\n"
+        "ldrsb r5, [r0, r1]\n" MAC8(0)
+        "ldrsb r5, [r3, r1]\n" MAC8(8)
+        "adds r1, #2\n"
+        "ldrsb r5, [r0, r1]\n" MAC8(16)
+        "ldrsb r5, [r3, r1]\n" MAC8(24)
+        "adds r2, #32\n"
+        "adds r1, #2\n"
+        "bne 1b\n"
+        "pop {r3}\n"
+        "ldr r1, [r3, #36]\n adds r3, #4\n"                   /* j->rc, j->acc */
+        "cmp r1, #0\n bne 5f\n"
+        "subs r3, #4\n ldr r3, [r3]\n"                        /* (no rc: the sums back to j->init) */
+        "5:\n"
+        "mov r4, r8\n mov r5, r9\n stm r3!, {r6, r7}\n stm r3!, {r4, r5}\n"
+        "mov r4, r10\n mov r5, r11\n mov r6, r12\n mov r7, lr\n stm r3!, {r4, r5, r6, r7}\n"
+        "cmp r1, #0\n beq 8f\n"
+        /* requantize the 8 sums: rq_fast's loop with rc, y, k from j (its frame is this one) */
+        "ldm r3!, {r1, r2, r4, r5, r6, r7}\n"
+        "mov r11, r4\n mov r8, r5\n mov r9, r6\n mov r10, r7\n"
+        "movs r0, r3\n subs r0, #56\n"                         /* j->acc */
+        "b mk_rq_loop\n"
+        "8:\n"
+        "pop {r4, r5, r6, r7}\n"
+        "mov r8, r4\n mov r9, r5\n mov r10, r6\n mov r11, r7\n"
+        "pop {r4, r5, r6, r7, pc}\n");
+}
+#define THUMB1_DOT8 1
+#endif
