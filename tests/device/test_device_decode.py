@@ -469,42 +469,29 @@ def test_device_files_compile_for_boards():
                 assert proc.returncode == 0, proc.stderr
 
 
-_BENCH = r"""
-import sys, gc, time
+_RAM = r"""
+import sys, gc
 sys.path.insert(0, {device!r})
-from motes.decode import decode_all, RowStream, DECODERS
+from motes.decode import decode_all, DECODERS
 from motes.structs import Const
 f = open({payloads!r}, "rb")
 for name, codec, n, pos, size in {cases!r}:
     ref = Const(codec, 0, (n,), pos, size, n)
-    decode_all(f, ref)  # imports huff.py
+    got = len(decode_all(f, ref))  # (imports the decoder's module first)
     gc.collect()
     before = gc.mem_alloc()
     dec = DECODERS[codec](f, ref)
     gc.collect()
-    ram = gc.mem_alloc() - before
+    print(got, gc.mem_alloc() - before)
     dec = None
-    t = time.ticks_us()
-    a = decode_all(f, ref)
-    t_all = time.ticks_diff(time.ticks_us(), t)
-    a = None
-    gc.collect()
-    t = time.ticks_us()
-    s = RowStream(f, ref, 4096)
-    left = n
-    while left:
-        m = min(4096, left)
-        s.next(m)
-        left -= m
-    t_rows = time.ticks_diff(time.ticks_us(), t)
-    print("%s %d %d %d %d" % (name, n, ram, t_all, t_rows))
 """
 
 
-def test_decode_speed(capsys):
-    """Symbols per second in the unix micropython (reported, loosely bounded)."""
+def test_decoder_ram():
+    """The RAM each decoder holds while it reads (its state, tables, buffer): small and
+    independent of the array's length. (Their speed: bench/codecs_speed.py.)"""
     rng = np.random.default_rng(5)
-    n = 250_000
+    n = 20_000
     arrays = [('huffman laplace(12)', HUFFMAN, q8(rng.laplace(0, 12, n))),
               ('huffman normal(25)', HUFFMAN, q8(rng.normal(0, 25, n))),
               ('huffman laplace(3)', HUFFMAN, q8(rng.laplace(0, 3, n))),
@@ -521,18 +508,13 @@ def test_decode_speed(capsys):
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / 'p').write_bytes(bytes(blob))
         script = Path(tmp) / 'bench.py'
-        script.write_text(_BENCH.format(device=str(DEVICE), payloads=str(Path(tmp) / 'p'), cases=cases))
+        script.write_text(_RAM.format(device=str(DEVICE), payloads=str(Path(tmp) / 'p'), cases=cases))
         proc = subprocess.run([micropython_path(), str(script)], capture_output=True, text=True, timeout=120,
                               env=dict(os.environ, MICROPYPATH=''))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.split('\n')
-    with capsys.disabled():
-        print()
-        for (name, cid, count, _, size), line in zip(cases, lines):
-            _, n_s, ram, t_all, t_rows = line.rsplit(' ', 4)
-            rate_all = count / (int(t_all) / 1e6)
-            rate_rows = count / (int(t_rows) / 1e6)
-            print('  %-22s %6d B payload, decoder RAM %5s B: decode_all %4.2f Msym/s, RowStream(4096) %4.2f Msym/s'
-                  % (name, size, ram, rate_all / 1e6, rate_rows / 1e6))
-            assert int(ram) < 2600, (name, ram)
-            assert rate_all > 50_000, (name, rate_all)
+    assert len(lines) > len(cases), proc.stdout
+    for (name, cid, count, _, size), line in zip(cases, lines):
+        got, ram = line.split()
+        assert int(got) == count, name
+        assert int(ram) < 2600, (name, ram)

@@ -5,7 +5,6 @@ import heapq
 import itertools
 import os
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -816,23 +815,6 @@ def test_zerorun_within_5_percent_of_entropy_and_beats_huffman(zero_fraction):
     ratio, payload = packed_ratio('zerorun', values)
     assert ratio <= 1.05
     assert len(payload) < len(by_name('huffman').encode(values))
-
-
-def test_encode_and_decode_speed_on_250k_weights():
-    sizes = np.full(30, 250000 // 30)
-    tensors = [trained_like(int(n), 70 + i) if i % 3 else sparse_like(int(n), 70 + i, 0.85)
-               for i, n in enumerate(sizes)]
-    start = time.perf_counter()
-    payloads = [[codec.encode(t) for codec in CODECS.values()] for t in tensors]
-    encode_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    for t, row in zip(tensors, payloads):
-        for codec, payload in zip(CODECS.values(), row):
-            codec.decode(payload, t.size)
-    decode_seconds = time.perf_counter() - start
-    # the target is well under 2 s; the bound is loose so that a busy CI box does not flake
-    assert encode_seconds < 2.0
-    assert decode_seconds < 10.0
 
 
 # -- a bit-serial decoder written from docs/CODECS.md alone ------------------

@@ -833,24 +833,6 @@ def test_board_builds(native_dir):
     assert sizes["armv6m"] < ARMV6M_LIMIT, sizes
 
 
-@pytest.mark.parametrize("name", ["person_detect", "mlperf_tiny_kws_ref_model"])
-def test_native_is_faster(name, native_dir, runtime_dir):
-    data = api.convert(shared_model(name)).data
-    xs = _random_inputs(data, 2, seed=1)
-    us = {}
-    for backend in ("native", "python"):
-        res = run_model(data, xs, native_dir, runtime_dir, runs=(("resident", 4096),), backend=backend)
-        outs, info = res["resident"]
-        us[backend] = min(info["us"])
-        if backend == "native":
-            first = outs
-        else:
-            assert all(np.array_equal(a, b) for a, b in zip(first, outs))
-    print(f"\n{name}: native {us['native']} us, python {us['python']} us per inference "
-          f"({us['python'] / max(us['native'], 1):.0f}x)")
-    assert us["native"] * 5 < us["python"], us
-
-
 # ---------------------------------------------------------------------------
 # the ARM code paths (16-bit limb products on Cortex-M0, SMLAD on Cortex-M4)
 # ---------------------------------------------------------------------------
