@@ -129,18 +129,10 @@ def _measure(name, model, x_cal, xv, yv, task, per_channel, meta=None, title="mo
 
 # ---- the pipeline -------------------------------------------------------------------
 
-def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cluster: int | None = None,
-             distil_width: float | None = None, student=None, structured_fraction: float | None = None,
-             quantize_aware: bool = False, epochs: int = 8, lr: float = 1e-3,
-             batch: int = 32, seed: int = 0, meta: dict | None = None, progress=None,
-             keep_stages: bool = False) -> Result:
-    """Run the chosen stages on a Keras model (or a .keras path); returns every stage's row,
-    the last model and its .mote. x, y: training data; x_val, y_val: what the rows are
-    measured on (default: a seeded fifth of x, y held out). meta: what `motes convert
-    --meta/--labels` puts in the .mote (labels, preprocessing); keep_stages: the stage table
-    goes into its meta too (with_stages)."""
+def _load(model, student, prune, cluster, structured_fraction, distil_width):
+    """compress()'s model and student, each a Keras model or a .keras path, loaded, and the
+    stage settings checked: a ModelError naming the option for each bad one."""
     keras = _keras()
-    title = Path(model).stem if isinstance(model, (str, Path)) else "model"
     if isinstance(model, (str, Path)):
         p = Path(model)
         if not p.exists():
@@ -164,6 +156,12 @@ def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cl
                          f"{tuple(model.inputs[0].shape[1:])} and gives {tuple(model.outputs[0].shape[1:])}")
     if distil_width is not None and not 0 < distil_width <= 1:
         raise ModelError(f"--student-width {distil_width}: give a fraction of the teacher's width, e.g. 0.5")
+    return model, student
+
+
+def _data(model, x, y, x_val, y_val, seed):
+    """x shaped as the model takes it (a ModelError if its samples do not fit); without
+    x_val, a seeded fifth of x, y held out for measuring the stages."""
     x = np.asarray(x, dtype=np.float32)
     n_in = int(np.prod(model.inputs[0].shape[1:]))
     if x[0].size != n_in:
@@ -177,6 +175,23 @@ def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cl
         x_val, y_val, x, y = x[idx[:cut]], y[idx[:cut]], x[idx[cut:]], y[idx[cut:]]
     else:
         x_val = np.asarray(x_val, dtype=np.float32).reshape((len(x_val),) + x.shape[1:])
+    return x, y, x_val, y_val
+
+
+def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cluster: int | None = None,
+             distil_width: float | None = None, student=None, structured_fraction: float | None = None,
+             quantize_aware: bool = False, epochs: int = 8, lr: float = 1e-3,
+             batch: int = 32, seed: int = 0, meta: dict | None = None, progress=None,
+             keep_stages: bool = False) -> Result:
+    """Run the chosen stages on a Keras model (or a .keras path); returns every stage's row,
+    the last model and its .mote. x, y: training data; x_val, y_val: what the rows are
+    measured on (default: a seeded fifth of x, y held out). meta: what `motes convert
+    --meta/--labels` puts in the .mote (labels, preprocessing); keep_stages: the stage table
+    goes into its meta too (with_stages)."""
+    keras = _keras()
+    title = Path(model).stem if isinstance(model, (str, Path)) else "model"
+    model, student = _load(model, student, prune, cluster, structured_fraction, distil_width)
+    x, y, x_val, y_val = _data(model, x, y, x_val, y_val, seed)
     task = _task(model, y)
     stages: list[Stage] = []
     n_steps = 1 + sum(v is not None for v in (prune, cluster, distil_width, structured_fraction)) + (
