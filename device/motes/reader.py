@@ -10,6 +10,17 @@
 # buffer, the graph arrays, the code of the kernels and decoders the model
 # uses) are made right after a collection, before anything temporary: they sit
 # side by side and the free memory stays in one piece.
+#
+# One module, over 500 lines, on purpose (issue #16): its code is in the heap
+# only while loading (imported for each pass, dropped after), and the second
+# pass, with this code, the arena and the graph arrays all in the heap, is the
+# peak of loading that sets a model's smallest heap (docs/DEVICE.md, Loading).
+# Each module more would add its own module object, globals dict and names
+# (qstrs) at that peak: the reader's checks as a module of their own brought,
+# with the native backend, a fifth qstr pool, and a few hundred bytes more of
+# reader code raised person_detect's smallest heap by 1-2 KB. verify.py is
+# apart because it runs between the passes, not during them. (Comments cost
+# nothing: .mpy strips them.)
 from micropython import const
 import gc
 from array import array

@@ -31,19 +31,29 @@ After every stage one row: .mote bytes, bits per weight, MACs, peak RAM
 on the validation data. Written for Keras 3 with masks and weight projection
 of its own: tensorflow-model-optimization needs tf-keras (Keras 2) and
 switches a whole process to it (docs/COMPRESS.md says more).
+
+This module is the driver (`compress`), the rows (`Stage`, `_measure`) and their
+table and plot; each technique has a module of its own beside it: `prune.py`
+(magnitude and structured), `cluster.py`, `qat.py`, `distil.py`, with the Keras
+helpers they share in `_keras.py`.
 """
 from __future__ import annotations
 
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..compiler.graph import ModelError
-
-KERNEL_LAYERS = ("Dense", "Conv2D", "DepthwiseConv2D", "Conv1D", "SeparableConv2D")
+# Each technique has its module; the names stay importable from here (tests,
+# bench/ and the CLI use them as `compress.<name>`).
+from ._keras import (KERNEL_LAYERS, _compile, _ends_in_softmax, _fit, _keras, _kernels,  # noqa: F401
+                     _task, float_accuracy)
+from .cluster import _Clusterer, _cluster_tensor  # noqa: F401
+from .distil import FUNCTION_MATCHING, _logits, _widened, distil, train_like  # noqa: F401
+from .prune import _CHAIN_LAYERS, _Pruner, structured  # noqa: F401
+from .qat import _qat_classes, qat  # noqa: F401
 
 
 @dataclass
@@ -75,428 +85,6 @@ class Result:
     mote: bytes                    # its .mote
     tflite: bytes
 
-
-def _keras():
-    from ..compiler.keras_import import _tf
-    _tf()
-    import keras
-    return keras
-
-
-def _kernels(model):
-    """(layer, index of the kernel in layer.weights) of every prunable kernel."""
-    out = []
-    for layer in model.layers:
-        if type(layer).__name__ in KERNEL_LAYERS:
-            for i, w in enumerate(layer.weights):
-                if "kernel" in w.path.split("/")[-1]:
-                    out.append((layer, i))
-    return out
-
-
-def _task(model, y) -> str:
-    return "regress" if int(np.prod(model.outputs[0].shape[1:])) == 1 else "classify"
-
-
-def _compile(model, task, lr):
-    keras = _keras()
-    loss = "mse" if task == "regress" else (
-        "sparse_categorical_crossentropy" if _ends_in_softmax(model) else
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss,
-                  metrics=None if task == "regress" else ["accuracy"])
-
-
-def _ends_in_softmax(model) -> bool:
-    last = model.layers[-1]
-    act = getattr(last, "activation", None)
-    return getattr(act, "__name__", "") == "softmax" or type(last).__name__ == "Softmax"
-
-
-def float_accuracy(model, x, y, task) -> float:
-    out = np.asarray(model.predict(x, verbose=0, batch_size=256)).reshape(len(x), -1)
-    if task == "regress":
-        return float(np.mean(np.abs(out.ravel() - np.asarray(y, np.float64).ravel())))
-    return float(np.mean(out.argmax(axis=1) == np.asarray(y).ravel()))
-
-
-# ---- the stages -------------------------------------------------------------
-
-class _Pruner:
-    """Magnitude masks on a polynomial schedule: s(t) = s (1 - (1 - t/T)^3)."""
-
-    def __init__(self, model, sparsity, steps):
-        self.kernels = _kernels(model)
-        self.sparsity, self.steps, self.t = sparsity, max(1, steps), 0
-
-    def level(self) -> float:
-        f = min(1.0, self.t / (0.8 * self.steps))      # reach the target with a fifth left to recover
-        return self.sparsity * (1 - (1 - f) ** 3)
-
-    def apply(self, final=False):
-        s = self.sparsity if final else self.level()
-        for layer, i in self.kernels:
-            w = layer.weights[i]
-            v = np.asarray(w.numpy())
-            k = int(round(s * v.size))
-            if k:
-                cut = np.partition(np.abs(v).ravel(), k - 1)[k - 1]
-                mask = np.abs(v) > cut
-                # ties at the cut: keep exactly size - k
-                if mask.sum() < v.size - k:
-                    idx = np.flatnonzero(np.abs(v).ravel() == cut)[: v.size - k - int(mask.sum())]
-                    mask.ravel()[idx] = True
-                w.assign(v * mask)
-        self.t += 1
-
-
-def _cluster_tensor(v: np.ndarray, k: int, iters: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """1-D k-means with linear initialisation (Han et al.): (centroids, label of each weight).
-    Zeros stay a cluster of their own, so pruned weights remain zero."""
-    flat = v.ravel()
-    nz = flat != 0
-    has_zero = not nz.all()
-    kk = max(1, k - (1 if has_zero else 0))
-    vals = flat[nz] if nz.any() else flat
-    cent = np.linspace(vals.min(), vals.max(), kk) if len(vals) else np.zeros(1)
-    for _ in range(iters):
-        lab = np.abs(vals[:, None] - cent[None, :]).argmin(axis=1)
-        for j in range(len(cent)):
-            if (lab == j).any():
-                cent[j] = vals[lab == j].mean()
-    if has_zero:
-        cent = np.concatenate([[0.0], cent])
-    labels = np.abs(flat[:, None] - cent[None, :]).argmin(axis=1)
-    if has_zero:
-        labels[~nz] = 0
-        labels[nz & (labels == 0)] = 1 + np.abs(flat[nz & (labels == 0)][:, None] - cent[None, 1:]).argmin(axis=1)
-    return cent, labels
-
-
-class _Clusterer:
-    """Weight sharing: each kernel's weights are their cluster's mean after every batch."""
-
-    def __init__(self, model, k):
-        self.k = k
-        self.labels = {}
-        for layer, i in _kernels(model):
-            v = np.asarray(layer.weights[i].numpy())
-            cent, lab = _cluster_tensor(v, k)
-            zero = bool((v == 0).any())         # cluster 0 is the pruned zeros: it stays 0
-            self.labels[(id(layer), i)] = (layer, i, lab.reshape(v.shape), len(cent), zero)
-            layer.weights[i].assign(cent[lab].reshape(v.shape).astype(v.dtype))
-
-    def apply(self, final=False):
-        for layer, i, lab, n, zero in self.labels.values():
-            w = layer.weights[i]
-            v = np.asarray(w.numpy())
-            means = np.bincount(lab.ravel(), weights=v.ravel(), minlength=n)
-            counts = np.maximum(np.bincount(lab.ravel(), minlength=n), 1)
-            cent = means / counts
-            if zero:
-                cent[0] = 0.0
-            w.assign(cent[lab].astype(v.dtype))
-
-
-def _fit(model, x, y, task, epochs, lr, batch, hooks, progress, label, seed):
-    keras = _keras()
-    _compile(model, task, lr)
-
-    class Hook(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch_i, logs=None):
-            for h in hooks:
-                h.apply()
-
-        def on_epoch_end(self, epoch, logs=None):
-            if progress:
-                loss = (logs or {}).get("loss", float("nan"))
-                progress(f"{label}: epoch {epoch + 1}/{epochs}, loss {loss:.4f}")
-
-    keras.utils.set_random_seed(seed)
-    model.fit(x, y, epochs=epochs, batch_size=batch, verbose=0, callbacks=[Hook()], shuffle=True)
-    for h in hooks:
-        h.apply(final=True)
-
-
-def _widened(teacher, width: float):
-    """The teacher's architecture with `width` times the filters and units (not the output layer)."""
-    keras = _keras()
-    cfg = teacher.get_config()
-    last = teacher.layers[-1].name
-    for layer in cfg["layers"]:
-        layer.pop("build_config", None)        # the teacher's shapes: built anew
-        c = layer["config"]
-        if layer["config"].get("name") == last:
-            continue
-        for key in ("filters", "units"):
-            if key in c:
-                c[key] = max(1, int(round(c[key] * width)))
-    return keras.Model.from_config(cfg)
-
-
-_CHAIN_LAYERS = ("InputLayer", "Conv2D", "DepthwiseConv2D", "Dense", "MaxPooling2D", "AveragePooling2D",
-                 "GlobalAveragePooling2D", "Flatten", "Dropout", "BatchNormalization", "ReLU", "Activation")
-
-
-def structured(model, fraction: float):
-    """A smaller model: each Conv2D / Dense but the last keeps the (1 - fraction) of its
-    filters or units with the largest L1 norms; the layers after it lose the matching
-    inputs (through depthwise, batch-norm, pooling and Flatten). For chains of layers."""
-    keras = _keras()
-    cfg = model.get_config()
-    names = [c["name"] for c in cfg["layers"]]
-    for k, c in enumerate(cfg["layers"]):
-        if c["class_name"] not in _CHAIN_LAYERS:
-            raise ModelError(f"structured pruning takes chains of {', '.join(_CHAIN_LAYERS[1:])}; layer "
-                             f"{c['name']} is a {c['class_name']}")
-        if k:
-            nodes = c.get("inbound_nodes") or []
-            src = [a["config"]["keras_history"][0] for n in nodes for a in n.get("args", ())
-                   if isinstance(a, dict) and a.get("class_name") == "__keras_tensor__"]
-            if src != [names[k - 1]]:
-                raise ModelError(f"structured pruning takes a chain of layers; {c['name']} does not "
-                                 "follow the layer before it alone")
-    layers = {layer.name: layer for layer in model.layers}
-    with_kernel = [c["name"] for c in cfg["layers"] if c["class_name"] in ("Conv2D", "Dense")]
-    last = with_kernel[-1] if with_kernel else None
-    kept = None                 # the channels the current tensor keeps, in its original numbering
-    flat = None                 # after Flatten: (positions, channels) of what it flattened
-    weights = {}
-    for c in cfg["layers"]:
-        layer, kind = layers[c["name"]], c["class_name"]
-        w = [np.asarray(v) for v in layer.get_weights()]
-        if kind in ("Conv2D", "Dense"):
-            if kept is not None:
-                if kind == "Conv2D":
-                    w[0] = w[0][:, :, kept, :]
-                elif flat is not None:
-                    pos, ch = flat
-                    w[0] = w[0][[p * ch + k for p in range(pos) for k in kept]]
-                else:
-                    w[0] = w[0][kept]
-            flat = None
-            if c["name"] != last:
-                out = w[0].shape[-1]
-                n = max(1, int(round(out * (1 - fraction))))
-                norms = np.abs(w[0]).reshape(-1, out).sum(axis=0)
-                kept = sorted(np.argsort(-norms, kind="stable")[:n].tolist())
-                w[0] = w[0][..., kept]
-                if len(w) > 1:
-                    w[1] = w[1][kept]
-                c["config"]["filters" if kind == "Conv2D" else "units"] = n
-            else:
-                kept = None
-        elif kind == "DepthwiseConv2D" and kept is not None:
-            m = w[0].shape[3]
-            w[0] = w[0][:, :, kept, :]
-            if len(w) > 1:
-                w[1] = w[1].reshape(-1, m)[kept].ravel()
-            kept = [k * m + j for k in kept for j in range(m)]
-        elif kind == "BatchNormalization" and kept is not None:
-            w = [v[kept] for v in w]
-        elif kind == "Flatten":
-            shape = tuple(int(d) for d in layer.input.shape[1:])
-            flat = (int(np.prod(shape[:-1])), shape[-1]) if kept is not None else None
-        weights[c["name"]] = w
-        c.pop("build_config", None)
-    small = keras.Model.from_config(cfg)
-    for layer in small.layers:
-        if weights.get(layer.name):
-            layer.set_weights(weights[layer.name])
-    return small
-
-
-def _qat_classes():
-    """Dense, Conv2D and DepthwiseConv2D that train through int8 rounding: the kernel
-    fake-quantized per output channel (symmetric, -127..127, as TFLite quantizes
-    weights) and the output fake-quantized to 8 bits over its moving min/max (as
-    the int8 activations are); gradients pass straight through the rounding."""
-    keras = _keras()
-    import tensorflow as tf
-
-    def fq_kernel(k, depthwise=False):
-        shape = tf.shape(k)
-        if depthwise:                   # (kh, kw, C, m): output channels are C * m
-            k = tf.reshape(k, (shape[0], shape[1], -1))
-        m = tf.maximum(tf.reduce_max(tf.abs(tf.reshape(k, (-1, tf.shape(k)[-1]))), axis=0), 1e-8)
-        q = tf.quantization.fake_quant_with_min_max_vars_per_channel(k, -m, m, num_bits=8, narrow_range=True)
-        return tf.reshape(q, shape) if depthwise else q
-
-    class _Q:
-        # mixed in before the Keras layer: its build, then two range variables;
-        # its call with the fake-quantized kernel (_apply: the layer's own op)
-        depthwise = False
-
-        def build(self, input_shape):
-            super().build(input_shape)
-            self.a_min = self.add_weight(shape=(), initializer="zeros", trainable=False, name="qat_min")
-            self.a_max = self.add_weight(shape=(), initializer="zeros", trainable=False, name="qat_max")
-
-        def call(self, x, training=None):
-            y = self._apply(x, fq_kernel(self.kernel, self.depthwise))
-            if self.use_bias:
-                y = y + self.bias
-            y = self.activation(y)
-            if training:
-                lo, hi = tf.reduce_min(y), tf.reduce_max(y)
-                fresh = tf.logical_and(tf.equal(self.a_min, 0.0), tf.equal(self.a_max, 0.0))
-                self.a_min.assign(tf.where(fresh, lo, 0.99 * self.a_min + 0.01 * lo))
-                self.a_max.assign(tf.where(fresh, hi, 0.99 * self.a_max + 0.01 * hi))
-            lo = tf.minimum(self.a_min, 0.0)
-            hi = tf.maximum(self.a_max, lo + 1e-6)
-            return tf.quantization.fake_quant_with_min_max_vars(y, lo, hi, num_bits=8)
-
-    class QDense(_Q, keras.layers.Dense):
-        def _apply(self, x, k):
-            return keras.ops.matmul(x, k)
-
-    class QConv2D(_Q, keras.layers.Conv2D):
-        def _apply(self, x, k):
-            return keras.ops.conv(x, k, strides=self.strides, padding=self.padding,
-                                  data_format=self.data_format, dilation_rate=self.dilation_rate)
-
-    class QDepthwiseConv2D(_Q, keras.layers.DepthwiseConv2D):
-        depthwise = True
-
-        def _apply(self, x, k):
-            return keras.ops.depthwise_conv(x, k, strides=self.strides, padding=self.padding,
-                                            data_format=self.data_format, dilation_rate=self.dilation_rate)
-
-    return {"Dense": QDense, "Conv2D": QConv2D, "DepthwiseConv2D": QDepthwiseConv2D}
-
-
-def qat(model, x, y, task, epochs=8, lr=2e-4, batch=32, progress=None, seed=0):
-    """Quantization-aware fine-tuning: a twin of the model whose layers see int8
-    rounding (_qat_classes) is trained, and its weights go back into the model,
-    which is then quantized as usual (post-training, with calibration)."""
-    keras = _keras()
-    classes = _qat_classes()
-    for layer in model.layers:
-        if type(layer).__name__ == "Conv2D" and getattr(layer, "groups", 1) != 1:
-            raise ModelError(f"quantization-aware training: layer {layer.name} is a grouped Conv2D, "
-                             "which this stage does not take")
-
-    def clone(layer):
-        cls = classes.get(type(layer).__name__)
-        return cls.from_config(layer.get_config()) if cls else layer.__class__.from_config(layer.get_config())
-    twin = keras.models.clone_model(model, clone_function=clone)
-    for src, dst in zip(model.layers, twin.layers):
-        w = src.get_weights()
-        if w:
-            dst.set_weights(w + dst.get_weights()[len(w):])
-    _fit(twin, x, y, task, epochs, lr, batch, [], progress, "qat", seed)
-    for src, dst in zip(model.layers, twin.layers):
-        n = len(src.get_weights())
-        if n:
-            src.set_weights(dst.get_weights()[:n])
-    return model
-
-
-# "Function matching" (Beyer et al. 2022, "Knowledge distillation: a good teacher is patient
-# and consistent"): the student matches the teacher's outputs alone (no labels, temperature
-# 1) on the same mixed-up inputs, with a cosine decay over a long schedule.
-FUNCTION_MATCHING = dict(alpha=0.0, temperature=1.0, mixup=True, cosine=True)
-
-
-def distil(teacher, x, y, student=None, width=0.5, temperature=4.0, alpha=0.3, epochs=20, lr=2e-3,
-           batch=32, mixup=False, cosine=False, progress=None, seed=0, label="distil"):
-    """Train a student on the teacher's outputs mixed with the labels. Classifiers:
-    loss = alpha * CE(y, student) + (1 - alpha) * T^2 * KL(teacher_T || student_T)
-    (Hinton et al. 2015); regression: alpha * MSE(y) + (1 - alpha) * MSE(teacher).
-    cosine: the learning rate decays on a cosine over the epochs. mixup: each batch is
-    blended with a shuffled copy of itself (weights from Beta(1, 1)), labels
-    alike, and the teacher labels the blend: the teacher's function is matched
-    on inputs between the samples too (Beyer et al. 2022, "a good teacher is
-    patient and consistent"; FUNCTION_MATCHING). teacher=None: the student on the
-    labels alone (alpha 1), the baseline distillation must beat with the same
-    epochs, schedule and mixup."""
-    keras = _keras()
-    import tensorflow as tf
-    keras.utils.set_random_seed(seed)
-    student = student if student is not None else _widened(teacher, width)
-    if teacher is None:
-        alpha = 1.0
-    task = _task(teacher if teacher is not None else student, y)
-    classify = task == "classify"
-    n_out = int(np.prod(student.outputs[0].shape[1:]))
-    steps = epochs * -(-len(x) // batch)
-    opt = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(lr, max(1, steps)) if cosine else lr)
-
-    @tf.function(reduce_retracing=True)
-    def step(xb, yb, lam, perm):
-        if mixup:
-            shape = tf.concat([tf.shape(lam), tf.ones(tf.rank(xb) - 1, tf.int32)], 0)
-            xb = tf.reshape(lam, shape) * xb + tf.reshape(1 - lam, shape) * tf.gather(xb, perm)
-            yb = lam[:, None] * yb + (1 - lam[:, None]) * tf.gather(yb, perm)
-        t_out = t_logits(xb, training=False) if alpha < 1 else None    # (_logits, below)
-        with tf.GradientTape() as tape:
-            s_out = s_logits(xb, training=True)
-            if classify:
-                hard = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(yb, s_out))
-            else:
-                s_out = tf.reshape(s_out, tf.shape(yb))
-                hard = tf.reduce_mean(tf.square(s_out - yb))
-            loss = alpha * hard
-            if alpha < 1:
-                if classify:                # cross-entropy to the soft targets: KL up to a constant
-                    soft = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(
-                        tf.nn.softmax(t_out / temperature), s_out / temperature)) * temperature ** 2
-                else:
-                    soft = tf.reduce_mean(tf.square(s_out - tf.reshape(t_out, tf.shape(yb))))
-                loss += (1 - alpha) * soft
-        grads = tape.gradient(loss, student.trainable_variables)
-        opt.apply_gradients(zip(grads, student.trainable_variables))
-        return loss
-
-    with _logits(*[m for m in (teacher, student) if m is not None]) as out:
-        t_logits, s_logits = out if teacher is not None else (None, out[0])
-        rng = np.random.default_rng(seed)
-        xs = tf.constant(np.asarray(x, np.float32))
-        y = np.asarray(y)
-        ys = tf.constant(np.eye(n_out, dtype=np.float32)[y.astype(int).ravel()] if classify
-                         else y.reshape(len(y), -1).astype(np.float32))
-        for epoch in range(epochs):
-            order = rng.permutation(len(x))
-            total = 0.0
-            for b0 in range(0, len(x), batch):
-                idx = order[b0:b0 + batch]
-                lam = rng.beta(1.0, 1.0, size=len(idx)).astype(np.float32)
-                loss = step(tf.gather(xs, idx), tf.gather(ys, idx), tf.constant(lam),
-                            tf.constant(rng.permutation(len(idx)).astype(np.int32)))
-                total += float(loss) * len(idx)
-            if progress:
-                progress(f"{label}: epoch {epoch + 1}/{epochs}, loss {total / len(x):.4f}")
-    return student
-
-
-@contextmanager
-def _logits(*models):
-    """The models up to their logits while the block runs: a classifier that ends in a
-    softmax gives probabilities, whose logs lose every class below the float floor,
-    and at temperature T the soft targets live there. A last layer with a softmax
-    activation computes without it meanwhile (the same weights); a Softmax layer is
-    left out."""
-    keras = _keras()
-    saved, out = [], []
-    for m in models:
-        last = m.layers[-1]
-        if type(last).__name__ == "Softmax":
-            m = keras.Model(m.inputs, last.input)
-        elif getattr(getattr(last, "activation", None), "__name__", "") == "softmax":
-            saved.append((last, last.activation))
-            last.activation = keras.activations.linear
-        out.append(m)
-    try:
-        yield out
-    finally:
-        for layer, act in saved:
-            layer.activation = act
-
-
-def train_like(teacher_or_student, x, y, task, epochs, lr=2e-3, batch=32, seed=0, progress=None, label="train"):
-    """Train a model from scratch on the labels alone (the baseline distillation must beat)."""
-    _fit(teacher_or_student, x, y, task, epochs, lr, batch, [], progress, label, seed)
-    return teacher_or_student
 
 
 # ---- measuring a stage -----------------------------------------------------------
@@ -541,18 +129,10 @@ def _measure(name, model, x_cal, xv, yv, task, per_channel, meta=None, title="mo
 
 # ---- the pipeline -------------------------------------------------------------------
 
-def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cluster: int | None = None,
-             distil_width: float | None = None, student=None, structured_fraction: float | None = None,
-             quantize_aware: bool = False, epochs: int = 8, lr: float = 1e-3,
-             batch: int = 32, seed: int = 0, meta: dict | None = None, progress=None,
-             keep_stages: bool = False) -> Result:
-    """Run the chosen stages on a Keras model (or a .keras path); returns every stage's row,
-    the last model and its .mote. x, y: training data; x_val, y_val: what the rows are
-    measured on (default: a seeded fifth of x, y held out). meta: what `motes convert
-    --meta/--labels` puts in the .mote (labels, preprocessing); keep_stages: the stage table
-    goes into its meta too (with_stages)."""
+def _load(model, student, prune, cluster, structured_fraction, distil_width):
+    """compress()'s model and student, each a Keras model or a .keras path, loaded, and the
+    stage settings checked: a ModelError naming the option for each bad one."""
     keras = _keras()
-    title = Path(model).stem if isinstance(model, (str, Path)) else "model"
     if isinstance(model, (str, Path)):
         p = Path(model)
         if not p.exists():
@@ -576,6 +156,12 @@ def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cl
                          f"{tuple(model.inputs[0].shape[1:])} and gives {tuple(model.outputs[0].shape[1:])}")
     if distil_width is not None and not 0 < distil_width <= 1:
         raise ModelError(f"--student-width {distil_width}: give a fraction of the teacher's width, e.g. 0.5")
+    return model, student
+
+
+def _data(model, x, y, x_val, y_val, seed):
+    """x shaped as the model takes it (a ModelError if its samples do not fit); without
+    x_val, a seeded fifth of x, y held out for measuring the stages."""
     x = np.asarray(x, dtype=np.float32)
     n_in = int(np.prod(model.inputs[0].shape[1:]))
     if x[0].size != n_in:
@@ -589,6 +175,23 @@ def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cl
         x_val, y_val, x, y = x[idx[:cut]], y[idx[:cut]], x[idx[cut:]], y[idx[cut:]]
     else:
         x_val = np.asarray(x_val, dtype=np.float32).reshape((len(x_val),) + x.shape[1:])
+    return x, y, x_val, y_val
+
+
+def compress(model, x, y, x_val=None, y_val=None, prune: float | None = None, cluster: int | None = None,
+             distil_width: float | None = None, student=None, structured_fraction: float | None = None,
+             quantize_aware: bool = False, epochs: int = 8, lr: float = 1e-3,
+             batch: int = 32, seed: int = 0, meta: dict | None = None, progress=None,
+             keep_stages: bool = False) -> Result:
+    """Run the chosen stages on a Keras model (or a .keras path); returns every stage's row,
+    the last model and its .mote. x, y: training data; x_val, y_val: what the rows are
+    measured on (default: a seeded fifth of x, y held out). meta: what `motes convert
+    --meta/--labels` puts in the .mote (labels, preprocessing); keep_stages: the stage table
+    goes into its meta too (with_stages)."""
+    keras = _keras()
+    title = Path(model).stem if isinstance(model, (str, Path)) else "model"
+    model, student = _load(model, student, prune, cluster, structured_fraction, distil_width)
+    x, y, x_val, y_val = _data(model, x, y, x_val, y_val, seed)
     task = _task(model, y)
     stages: list[Stage] = []
     n_steps = 1 + sum(v is not None for v in (prune, cluster, distil_width, structured_fraction)) + (

@@ -158,7 +158,7 @@ def train(data, label: str, output, task: str | None = None, window: int | None 
         f"{len(names)} features ({', '.join(names)}); training on {len(tr)}, validating on {len(va)}"
         + (f"; classes {', '.join(labels)}" if labels else ""))
 
-    from .compress import _keras
+    from ._keras import _keras
     from ..compiler.keras_import import _quiet
     with _quiet():
         keras = _keras()
