@@ -25,6 +25,15 @@ def missing_tool(why: str | None) -> None:
     pytest.skip(why)
 
 
+def need_micropython() -> None:
+    """The MicroPython unix port (the emulated board, --engine micropython): else skip (CI: fail)."""
+    from motes.run import mpy_engine
+    try:
+        mpy_engine.micropython_path()
+    except Exception as e:
+        missing_tool(str(e))
+
+
 def shared_path(rel: str) -> Path:
     """A file or folder of ../shared (models, boards, circuitpython, fuzz-repro...): on a
     fresh clone without it the test skips, saying what is missing; under CI=true it fails."""

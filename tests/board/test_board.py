@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, missing_tool, shared_model
+from conftest import ROOT, missing_tool, need_micropython, shared_model
 from motes import api
 from motes.board import deploy, device_build
 from motes.run import mpy_engine
@@ -30,16 +30,9 @@ MOTES = str(Path(sys.executable).with_name("motes"))
 MPREMOTE = str(Path(sys.executable).with_name("mpremote"))
 
 
-def _tools():
-    try:
-        mpy_engine.micropython_path()
-    except Exception as e:
-        missing_tool(str(e))
-
-
 @pytest.fixture
 def board(tmp_path):
-    _tools()
+    need_micropython()
     with EmulatedBoard(tmp_path / "board", heap="256K") as b:
         yield b
 
@@ -219,7 +212,7 @@ def test_user_model_replaces_example_model(board, motes_file):
 
 def test_cut_cable_during_copy_keeps_old_model(tmp_path, motes_file):
     """The board vanishes halfway through copying a new model: the old one still loads."""
-    _tools()
+    need_micropython()
     old, new = motes_file["hello_world_int8"], motes_file["mlperf_tiny_kws_ref_model"]
     folder = tmp_path / "board"
     with EmulatedBoard(folder) as b:
@@ -262,7 +255,7 @@ def test_cut_cable_during_copy_keeps_old_model(tmp_path, motes_file):
 def test_cut_cable_while_replacing_model_in_place(tmp_path, motes_file):
     """Same cut, but the new model replaces the old one under the same name (the
     example's soil.mote): the old soil.mote must stay whole and loadable."""
-    _tools()
+    need_micropython()
     folder = tmp_path / "board"
     new = motes_file["mlperf_tiny_kws_ref_model"]
     with EmulatedBoard(folder) as b:
@@ -326,7 +319,7 @@ def test_bad_model_is_refused_before_anything_is_copied(board, tmp_path):
 
 
 def test_cli_deploy_run_inside_emulate(tmp_path):
-    _tools()
+    need_micropython()
     proc = subprocess.run([MOTES, "emulate", "--folder", str(tmp_path / "b"), "--heap", "128K", "--",
                            MOTES, "deploy", "--example", "soil_moisture", "--port", "@", "--run"],
                           capture_output=True, text=True, timeout=300)
@@ -410,7 +403,7 @@ def test_mip_install_runtime_from_repository(board):
 
 
 def test_repl_with_model(motes_file):
-    _tools()
+    need_micropython()
     from motes.cli.board_verbs import repl_command
     cmd, env = repl_command(str(motes_file["hello_world_int8"]), "256K", None)
     proc = subprocess.run(cmd, input="print('out', list(net.predict_int8([0], [0])))\n", env=env,
@@ -488,7 +481,7 @@ def test_sigkill_of_deploy_at_any_point_keeps_the_old_model(tmp_path, motes_file
     deploy finishes and leaves no .part or .old behind (issue #14)."""
     import signal
     import time
-    _tools()
+    need_micropython()
     folder = tmp_path / "board"
     new = ROOT / "examples" / "person_detection" / "person.mote"    # 210 KB: a copy that takes a while
     old_sha, new_sha = sha(SOIL / "soil.mote"), sha(new)

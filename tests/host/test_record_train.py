@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, need_micropython
 from motes import api
 from motes.learn import evaluate
 from motes.board.transport import SerialBoard
 from motes.board.emulate import EmulatedBoard
 from motes.learn.record import parse_line
-from test_board import _tools as _board_tools    # socat and the unix port, else skip (CI: fail)
 
 SOIL = ROOT / "examples" / "soil_moisture"
 MOTES = [sys.executable, "-m", "motes.cli"]
@@ -59,7 +58,7 @@ def test_parse_line():
 @pytest.fixture(scope="module")
 def soil_board(tmp_path_factory):
     """An emulated board with the soil example, and three recordings from its record.py."""
-    _board_tools()
+    need_micropython()
     d = tmp_path_factory.mktemp("soil")
     with EmulatedBoard(d / "board", heap="128K") as b:
         env = dict(b.env(), PYTHONPATH=str(ROOT / "host"))
@@ -204,7 +203,7 @@ def _wait_rows(p: Path, n: int, proc, timeout=30):
 
 
 def test_record_ctrl_c_and_lost_board_keep_rows(tmp_path):
-    _board_tools()
+    need_micropython()
     script = tmp_path / "counter.py"
     script.write_text(COUNTER)
     out = tmp_path / "n.csv"
@@ -244,7 +243,7 @@ def test_record_ctrl_c_and_lost_board_keep_rows(tmp_path):
 def test_ctrl_c_in_a_terminal_inside_emulate(tmp_path):
     """Ctrl-C reaches the whole process group: `motes emulate` keeps the board up while the
     recording inside it stops cleanly and says so."""
-    _board_tools()
+    need_micropython()
     script = tmp_path / "counter.py"
     script.write_text(COUNTER)
     out = tmp_path / "n.csv"
@@ -262,7 +261,7 @@ def test_record_until_the_script_ends(tmp_path, monkeypatch):
     """A script that ends (or fails) ends the recording, its error in one line; the board
     answers the next command at once."""
     from motes.learn.record import record
-    _board_tools()
+    need_micropython()
     with EmulatedBoard(tmp_path / "b", heap="128K") as b:
         for k, v in b.env().items():
             monkeypatch.setenv(k, v)
