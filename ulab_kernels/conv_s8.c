@@ -63,7 +63,8 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
     const outq oq = {ooff, lo, hi};
     const int il = p->interleaved;
     if (fc && il) {
-        fc_il(input, nb, ic, weights, rows, start, bias, q, &oq, output, oc, (const rqc *)(const void *)prepared);
+        il_vectors(input, nb, ic, (const uint8_t *)weights, rows, start, bias + start,
+                   (const rqc *)(const void *)prepared + start, q, &oq, output, oc);
         return MK_OK;
     }
     /* group of the first output channel of the chunk */
@@ -89,6 +90,10 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
      * weights as long as the MACs' own: micro_speech's 4000 -> 4, 7.9 -> 5.6
      * instructions per MAC on the M0) */
     const int32_t xoff = fc && !il && nb == 1 ? ioff : 0;
+    /* interleaved 1x1, stride 1, no padding: a matrix product over the pixels,
+     * as FULLY_CONNECTED's batches (il_vectors: no tap ranges, no patch) */
+    const int flat = il && fh == 1 && fw == 1 && sh == 1 && sw == 1 && !p->pad_h && !p->pad_w
+                     && oh == ih && ow == iw;
     d8job j;
     j.k.hr = hi - lo;
     j.k.lo = lo;
@@ -128,76 +133,80 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
             }
         }
 
-        int8_t *y = output;
-        for (int32_t b = 0; b < nb; b++) {
-            const int8_t *xg = input + b * ih * iw * ic + g * fd;
-            for (int32_t oy = 0; oy < oh; oy++) {
-                int32_t y0 = oy * sh - p->pad_h, ky0, ky1;
-                tap_range(y0, dh, fh, ih, &ky0, &ky1);
-                for (int32_t ox = 0; ox < ow; ox++, y += oc) {
-                    int32_t x0 = ox * sw - p->pad_w, kx0, kx1;
-                    tap_range(x0, dw, fw, iw, &kx0, &kx1);
-                    if (fh == 1 && fw == 1 && ky0 < ky1 && kx0 < kx1) {
-                        /* 1x1 on the image: the input pixel is the patch */
-                        const int8_t *xp = xg + (y0 * iw + x0) * ic;
-                        if ((il || foff) && xp != sx_of) {
-                            /* (one pixel, FULLY_CONNECTED's one batch: once) */
-                            sx = (sum_s8(xp, rl) + (uint32_t)rl * (uint32_t)xoff) * (il ? 128u : (uint32_t)-foff);
-                            sx_of = xp;
-                        }
-                        if (il) {
-                            j.k.nsx = 0u - sx;
-                            il_groups(xp, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, &j);
-                        } else {
-                            rows_s8(xp, w, rl, e - o, o, sums, rc, q, &oq, y, sx, xoff);
-                        }
-                        continue;
-                    }
-                    int8_t *pp = patch;
-                    const int32_t full = kx0 == 0 && kx1 == fw ? run : 0;
-                    /* (the part of a window line on the image, in bytes; the
-                     * line's offset in the input, a line of taps apart) */
-                    const int32_t ba = kx0 * fd, bb = kx1 * fd, lstep = dh * iw * ic;
-                    int32_t xo = (y0 * iw + x0) * ic;
-                    for (int32_t ky = 0; ky < fh; ky++, xo += lstep) {
-                        int32_t row_in = ky >= ky0 && ky < ky1;
-                        const int8_t *xp = xg + xo;
-                        if (full && row_in) {
-                            /* the whole window line: one run of the input */
-                            copy_words((uint32_t *)(void *)pp, (const uint32_t *)(const void *)xp, full);
-                            pp += 4 * full;
+        if (flat) {
+            il_vectors(input, nb * ih * iw, ic, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, output, oc);
+        } else {
+            int8_t *y = output;
+            for (int32_t b = 0; b < nb; b++) {
+                const int8_t *xg = input + b * ih * iw * ic + g * fd;
+                for (int32_t oy = 0; oy < oh; oy++) {
+                    int32_t y0 = oy * sh - p->pad_h, ky0, ky1;
+                    tap_range(y0, dh, fh, ih, &ky0, &ky1);
+                    for (int32_t ox = 0; ox < ow; ox++, y += oc) {
+                        int32_t x0 = ox * sw - p->pad_w, kx0, kx1;
+                        tap_range(x0, dw, fw, iw, &kx0, &kx1);
+                        if (fh == 1 && fw == 1 && ky0 < ky1 && kx0 < kx1) {
+                            /* 1x1 on the image: the input pixel is the patch */
+                            const int8_t *xp = xg + (y0 * iw + x0) * ic;
+                            if ((il || foff) && xp != sx_of) {
+                                /* (one pixel, FULLY_CONNECTED's one batch: once) */
+                                sx = (sum_s8(xp, rl) + (uint32_t)rl * (uint32_t)xoff) * (il ? 128u : (uint32_t)-foff);
+                                sx_of = xp;
+                            }
+                            if (il) {
+                                j.k.nsx = 0u - sx;
+                                il_groups(xp, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, &j);
+                            } else {
+                                rows_s8(xp, w, rl, e - o, o, sums, rc, q, &oq, y, sx, xoff);
+                            }
                             continue;
                         }
-                        if (brun && row_in) {
-                            /* (the same run, not whole words: shallow inputs; at
-                             * the edges the part on the image between pads) */
-                            fill_bytes(pp, pad, ba);
-                            copy_bytes(pp + ba, xp + ba, bb - ba);
-                            fill_bytes(pp + bb, pad, brun - bb);
-                            pp += brun;
-                            continue;
-                        }
-                        for (int32_t kx = 0; kx < fw; kx++, pp += fd, xp += dw * ic) {
-                            if (row_in && kx >= kx0 && kx < kx1) {
-                                if (words) {
-                                    copy_words((uint32_t *)(void *)pp, (const uint32_t *)(const void *)xp, fd >> 2);
+                        int8_t *pp = patch;
+                        const int32_t full = kx0 == 0 && kx1 == fw ? run : 0;
+                        /* (the part of a window line on the image, in bytes; the
+                         * line's offset in the input, a line of taps apart) */
+                        const int32_t ba = kx0 * fd, bb = kx1 * fd, lstep = dh * iw * ic;
+                        int32_t xo = (y0 * iw + x0) * ic;
+                        for (int32_t ky = 0; ky < fh; ky++, xo += lstep) {
+                            int32_t row_in = ky >= ky0 && ky < ky1;
+                            const int8_t *xp = xg + xo;
+                            if (full && row_in) {
+                                /* the whole window line: one run of the input */
+                                copy_words((uint32_t *)(void *)pp, (const uint32_t *)(const void *)xp, full);
+                                pp += 4 * full;
+                                continue;
+                            }
+                            if (brun && row_in) {
+                                /* (the same run, not whole words: shallow inputs; at
+                                 * the edges the part on the image between pads) */
+                                fill_bytes(pp, pad, ba);
+                                copy_bytes(pp + ba, xp + ba, bb - ba);
+                                fill_bytes(pp + bb, pad, brun - bb);
+                                pp += brun;
+                                continue;
+                            }
+                            for (int32_t kx = 0; kx < fw; kx++, pp += fd, xp += dw * ic) {
+                                if (row_in && kx >= kx0 && kx < kx1) {
+                                    if (words) {
+                                        copy_words((uint32_t *)(void *)pp, (const uint32_t *)(const void *)xp, fd >> 2);
+                                    } else {
+                                        for (int32_t c = 0; c < fd; c++) {
+                                            pp[c] = xp[c];
+                                        }
+                                    }
                                 } else {
                                     for (int32_t c = 0; c < fd; c++) {
-                                        pp[c] = xp[c];
+                                        pp[c] = pad;
                                     }
-                                }
-                            } else {
-                                for (int32_t c = 0; c < fd; c++) {
-                                    pp[c] = pad;
                                 }
                             }
                         }
-                    }
-                    if (il) {
-                        j.k.nsx = 0u - (sum_s8(patch, rl) << 7);
-                        il_groups(patch, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, &j);
-                    } else {
-                        rows_s8(patch, w, rl, e - o, o, sums, rc, q, &oq, y, 0, 0);
+                        if (il) {
+                            j.k.nsx = 0u - (sum_s8(patch, rl) << 7);
+                            il_groups(patch, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, &j);
+                        } else {
+                            rows_s8(patch, w, rl, e - o, o, sums, rc, q, &oq, y, 0, 0);
+                        }
                     }
                 }
             }

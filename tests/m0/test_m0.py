@@ -649,6 +649,10 @@ IL_CONV_CASES = [   # in shape, out, options, input offset, chunks
     ((1, 9, 9, 2), 12, dict(dilation=(2, 2)), -127, 2),
     ((1, 6, 7, 6), 8, dict(kernel=(3, 2), stride=(1, 2), act=1), 0, 1),
     ((1, 5, 5, 3), 24, dict(kernel=(5, 5), act=3, per_channel=False), None, 3),
+    # 1x1, stride 1, unpadded, shallow: conv_s8's matrix product over pixels (pixels_il)
+    ((1, 9, 7, 8), 16, dict(kernel=(1, 1), act=3), None, 1),   # person_detect's #2, smaller
+    ((2, 5, 6, 4), 17, dict(kernel=(1, 1)), 128, 2),          # a partial group (C), two batches
+    ((1, 4, 5, 12), 24, dict(kernel=(1, 1), per_channel=False), -127, 3),
 ]
 
 
@@ -668,6 +672,8 @@ IL_CONV_EXTREME = [   # in shape, out, options, input offset, weights ("min", "m
     ((1, 7, 7, 4), 12, dict(stride=(2, 2)), 128, "mixed", False),
     ((2, 4, 4, 16), 11, dict(kernel=(1, 1)), -127, "mixed", True),
     ((1, 5, 5, 8), 17, dict(kernel=(1, 1), padding="VALID"), 128, "min", False),
+    ((1, 6, 5, 8), 16, dict(kernel=(1, 1)), 128, "max", True),   # (pixels_il, rq_rows after dot8_4)
+    ((2, 3, 4, 4), 8, dict(kernel=(1, 1)), -127, "min", False),
 ]
 
 

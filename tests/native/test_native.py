@@ -307,22 +307,32 @@ def _geometry(rng, size, f, dil):
     return stride, pad, o
 
 
-def _conv_case(rng, kind, extreme=None):
+def _conv_case(rng, kind, extreme=None, pointwise=False):
     """A random CONV_2D ("conv") or DEPTHWISE_CONV_2D ("dw") case. extreme
     (conv only): an interleaved layer with weights all -128 ("min"), all 127
     ("max") or both at random ("mixed"), and an input offset at an end of
-    its range (-127 or 128: the sums of weights times offsets at their largest)."""
+    its range (-127 or 128: the sums of weights times offsets at their largest).
+    pointwise (conv only): an interleaved 1x1, stride 1, no padding, of a
+    shallow input (4 to 16 channels: conv_s8's matrix product over pixels)."""
     n = int(rng.integers(1, 3))
     ih, iw = int(rng.integers(1, 8)), int(rng.integers(1, 8))
-    fh, fw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
-    dh, dw = int(rng.integers(1, 3)), int(rng.integers(1, 3))
-    sh, ph, oh = _geometry(rng, ih, fh, dh)
-    sw, pw, ow = _geometry(rng, iw, fw, dw)
+    if pointwise:
+        fh = fw = dh = dw = sh = sw = 1
+        ph = pw = 0
+        oh, ow = ih, iw
+    else:
+        fh, fw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        dh, dw = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+        sh, ph, oh = _geometry(rng, ih, fh, dh)
+        sw, pw, ow = _geometry(rng, iw, fw, dw)
     if kind == "conv":
-        fd = int(rng.integers(1, 5))
-        groups = int(rng.choice([1, 1, 2, 3])) if extreme is None else 1
+        fd = int(rng.choice([4, 8, 12, 16])) if pointwise else int(rng.integers(1, 5))
+        groups = int(rng.choice([1, 1, 2, 3])) if extreme is None and not pointwise else 1
         ic = fd * groups
-        oc = groups * int(rng.integers(1, 4)) if groups > 1 else int(rng.integers(1, 20))
+        if pointwise:
+            oc = int(rng.choice([8, 16, 24, 5, 13]))
+        else:
+            oc = groups * int(rng.integers(1, 4)) if groups > 1 else int(rng.integers(1, 20))
         w = rng.integers(-128, 128, size=(oc, fh, fw, fd), dtype=np.int8)
         dm = 1
         if extreme == "mixed":
@@ -353,7 +363,7 @@ def _conv_case(rng, kind, extreme=None):
     layer = Layer("CONV_2D" if kind == "conv" else "DEPTHWISE_CONV_2D", [], [], params=params, consts=consts)
     y = np.zeros((n, oh, ow, oc), np.int8)
     (op_conv if kind == "conv" else op_dw).evaluate(layer, [x], [y])
-    il = kind == "conv" and groups == 1 and (extreme is not None or rng.random() < 0.5)
+    il = kind == "conv" and groups == 1 and (extreme is not None or pointwise or rng.random() < 0.5)
     if il:
         # (CONV_2D keeps TFLite's bias, None too: the kernel works out input_offset * sum(w))
         layer = interleave.interleave_layer(layer)
@@ -493,6 +503,8 @@ def test_kernels_on_random_layers(native_dir, runtime_dir):
             cases.append(_elem_case(rng))
     for i in range(60):   # interleaved CONV_2D: extreme weight sums and input offsets, bias or None
         cases.append(_conv_case(rng, "conv", extreme=("min", "max", "mixed")[i % 3]))
+    for i in range(40):   # interleaved 1x1 of shallow inputs, stride 1: the matrix product over pixels
+        cases.append(_conv_case(rng, "conv", extreme=(None, "min", "max", "mixed")[i % 4], pointwise=True))
     for i in range(200):  # SOFTMAX, LOGISTIC, TANH, MEAN (API 4)
         cases.append(_unary_case(rng, i))
     with tempfile.TemporaryDirectory() as tmp:
