@@ -67,6 +67,11 @@ GCC = os.environ.get("MOTES_ARM_GCC", "arm-none-eabi-gcc")
 CFLAGS = ("-mcpu=cortex-m0plus", "-mthumb", "-O2", "-ffreestanding", "-nostdlib",
           "-Wall", "-Wextra", "-std=c99")
 
+# The harness's entry (entry.c: its struct layout, memset/memcpy/memmove) and linker
+# script (m0.ld), package data: they ship in the wheel
+ENTRY_FILE = Path(__file__).with_name("entry.c")
+LINK_FILE = Path(__file__).with_name("m0.ld")
+
 # The flags of the armv6m native module (py/dynruntime.mk + ulab_kernels/Makefile):
 # build(cpu=NATMOD_CPU, extra_cflags=NATMOD_CFLAGS) measures the code a board really runs.
 NATMOD_CPU = "cortex-m0"
@@ -104,51 +109,6 @@ ELEM_PARAMS = ("input1_offset", "input2_offset", "output_offset", "left_shift",
                "input1_multiplier", "input1_shift", "input2_multiplier", "input2_shift",
                "output_multiplier", "output_shift", "act_min", "act_max")
 
-# The harness's own startup/entry file: nothing runs before a kernel (the loader
-# places .data and zeroes .bss itself); it pins the struct layout the harness
-# writes, and gives memset/memcpy/memmove in case the compiler emits calls to them
-# (reported: a natmod has to provide them too).
-ENTRY_C = r"""
-#include <stddef.h>
-#include "motes_kernels.h"
-
-#define OFF(t, f) ((int32_t)offsetof(t, f))
-#define SZ(t) ((int32_t)sizeof(t))
-/* (key, value) pairs; the harness checks each key it knows */
-const int32_t mk_harness_layout[] = {
-    1, SZ(mk_dims), 2, SZ(mk_ctx), 3, SZ(mk_quant), 4, SZ(mk_fc_params), 5, SZ(mk_conv_params),
-    6, SZ(mk_pool_params), 7, OFF(mk_dims, c), 8, OFF(mk_ctx, size), 9, OFF(mk_quant, shift),
-    10, OFF(mk_quant, count), 11, OFF(mk_fc_params, filter_offset), 12, OFF(mk_fc_params, out_ch_start),
-    13, OFF(mk_conv_params, dilation_h), 14, OFF(mk_conv_params, pad_w), 15, OFF(mk_conv_params, input_offset),
-    16, OFF(mk_conv_params, act_max), 17, OFF(mk_conv_params, depth_multiplier),
-    18, OFF(mk_conv_params, out_ch_start), 19, OFF(mk_pool_params, stride_h), 20, OFF(mk_pool_params, act_max),
-    21, OFF(mk_fc_params, interleaved), 22, OFF(mk_conv_params, interleaved), 23, MK_API_VERSION,
-    24, OFF(mk_fc_params, prepared), 25, MK_RQ_WORDS,
-#ifdef MK_MAX_RANK
-    30, SZ(mk_elem_params), 31, OFF(mk_elem_params, left_shift), 32, OFF(mk_elem_params, output_shift),
-    33, OFF(mk_elem_params, act_max), 34, SZ(mk_shape), 35, OFF(mk_shape, d), 36, MK_MAX_RANK,
-    37, SZ(mk_elem_op), 38, MK_ADD, 39, MK_SUB, 40, MK_MUL,
-#endif
-#ifdef MK_HUFF_MAGIC
-    50, SZ(mk_huff_table), 51, SZ(mk_bits), 52, OFF(mk_bits, nbits), 53, SZ(mk_zrun_state),
-    54, OFF(mk_zrun_state, left), 55, MK_HUFF_TABLE_MAX_BYTES,
-#endif
-    0, 0,
-};
-
-__attribute__((weak)) void *memset(void *d, int c, size_t n)
-{ unsigned char *p = d; while (n--) *p++ = (unsigned char)c; return d; }
-__attribute__((weak)) void *memcpy(void *d, const void *s, size_t n)
-{ unsigned char *p = d; const unsigned char *q = s; while (n--) *p++ = *q++; return d; }
-__attribute__((weak)) void *memmove(void *d, const void *s, size_t n)
-{
-    unsigned char *p = d; const unsigned char *q = s;
-    if (p < q) { while (n--) *p++ = *q++; } else { p += n; q += n; while (n--) *--p = *--q; }
-    return d;
-}
-
-void _start(void) { for (;;) { } }
-"""
 # What mk_harness_layout must hold for the structs as this module writes them
 # (every field int32 or a 32-bit pointer); keys 30+ / 50+ only when the header has them.
 EXPECTED_LAYOUT = {
@@ -158,22 +118,6 @@ EXPECTED_LAYOUT = {
     51: 8, 52: 4, 53: 20, 54: 16,
 }
 HUFF_TABLE_BYTES = 8192      # room for one mk_huff_table (checked against sizeof at load)
-
-LINK_LD = """
-ENTRY(_start)
-MEMORY {
-    FLASH (rx) : ORIGIN = 0x10000000, LENGTH = 1M
-    RAM (rwx)  : ORIGIN = 0x20000000, LENGTH = 64K
-}
-SECTIONS {
-    .text : { KEEP(*(.text._start)) *(.text*) . = ALIGN(4); } > FLASH
-    .rodata : { *(.rodata*) . = ALIGN(4); } > FLASH
-    .ARM.exidx : { *(.ARM.exidx*) } > FLASH
-    .got : { *(.got.plt) *(.got) . = ALIGN(4); } > FLASH
-    .data : { *(.data*) . = ALIGN(4); } > RAM AT> FLASH
-    .bss (NOLOAD) : { *(.bss*) *(COMMON) . = ALIGN(4); } > RAM
-}
-"""
 
 # ARMv6-M (Thumb) mnemonics, as objdump prints them (condition codes stripped for B).
 ARMV6M_MNEMONICS = {
@@ -259,7 +203,7 @@ def build(sources=None, cpu: str = "cortex-m0plus", extra_cflags=(), include_dir
           cache: Path | None = None) -> Image:
     """Compile and link C sources (default: ulab_kernels/kernels.c [+ huffman.c]) for the M0.
 
-    Cached under .cache/m0/<hash of sources, header, flags, compiler>/.
+    Cached under .cache/m0/<hash of sources, headers, entry.c, m0.ld, flags, compiler>/.
     """
     why = unavailable()
     if why and "gcc" in why:
@@ -274,9 +218,9 @@ def build(sources=None, cpu: str = "cortex-m0plus", extra_cflags=(), include_dir
     flags += list(extra_cflags)
     h = hashlib.sha256()
     version = _run([GCC, "--version"]).stdout.splitlines()[0]
-    for part in (version, ENTRY_C, LINK_LD, " ".join(flags), "v4"):
+    for part in (version, " ".join(flags), "v4"):
         h.update(part.encode() + b"\0")
-    for s in sources:
+    for s in [*sources, ENTRY_FILE, LINK_FILE]:
         h.update(s.name.encode() + b"\0" + s.read_bytes() + b"\0")
     for d in incs:      # headers, and the .c parts kernels.c includes (requantize.h, *_s8.c)
         for hdr in sorted(d.glob("*.[ch]")):
@@ -289,11 +233,9 @@ def build(sources=None, cpu: str = "cortex-m0plus", extra_cflags=(), include_dir
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="build-", dir=out.parent))
     try:
-        (tmp / "entry.c").write_text(ENTRY_C)
-        (tmp / "link.ld").write_text(LINK_LD)
         inc = [f"-I{d}" for d in incs]
         objs, undefined, warnings = [], {}, []
-        for i, s in enumerate([*sources, tmp / "entry.c"]):
+        for i, s in enumerate([*sources, ENTRY_FILE]):
             o = tmp / f"{i}_{s.stem}.o"
             r = _run([GCC, *flags, *inc, "-c", str(s), "-o", str(o)])
             if r.stderr.strip():
@@ -309,7 +251,7 @@ def build(sources=None, cpu: str = "cortex-m0plus", extra_cflags=(), include_dir
                           - (defined - {"memset", "memcpy", "memmove"}))
             undefined[s.name] = need
         elf = tmp / "image.elf"
-        _run([GCC, *flags, "-T", str(tmp / "link.ld"), *map(str, objs), "-lgcc", "-o", str(elf)])
+        _run([GCC, *flags, "-T", str(LINK_FILE), *map(str, objs), "-lgcc", "-o", str(elf)])
         symbols = _function_symbols(elf)
         dis = _run([_tool("objdump"), "-d", "--no-show-raw-insn", str(elf)]).stdout
         bad = _not_armv6m(dis)
