@@ -1,7 +1,7 @@
-/* The M0 harness's own startup/entry file (host/motes/m0/emu.py links it
- * with the kernels): nothing runs before a kernel (the loader in emu.py places
+/* The M0 harness's own startup/entry file (host/motes/m0/toolchain.py links it
+ * with the kernels): nothing runs before a kernel (the loader in cpu.py places
  * .data and zeroes .bss itself); it pins the struct layout the harness writes
- * (EXPECTED_LAYOUT checks mk_harness_layout at load), and gives
+ * (cpu.EXPECTED_LAYOUT checks mk_harness_layout at load), and gives
  * memset/memcpy/memmove in case the compiler emits calls to them (reported:
  * a natmod has to provide them too). */
 #include <stddef.h>
