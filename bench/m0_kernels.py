@@ -3,7 +3,7 @@
     .venv/bin/python bench/m0_kernels.py [--json] [--no-plot] [--quick]
 
 Runs ulab_kernels/kernels.c (and huffman.c) built for -mcpu=cortex-m0plus in
-the unicorn emulator (host/motes/m0/emu.py), and bench/naive_kernels.c (plain
+the unicorn emulator (host/motes/m0/, through emu.py), and bench/naive_kernels.c (plain
 TFLM-style loops, same signatures) the same way:
 
 * single layers: fully connected 256 -> 64, conv 3x3 on 16x16x16 -> 16

@@ -50,6 +50,7 @@ def test_wheel_holds_runtime_kernels_and_examples(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     host = {str(p.relative_to(ROOT / "host")) for p in (ROOT / "host" / "motes").rglob("*.py")}
     assert host <= names                                       # every host module, subpackages too
+    assert {"motes/m0/entry.c", "motes/m0/m0.ld"} <= names    # the M0 harness's entry and linker script
     runtime = {f"motes/_data/device/motes/{p.name}" for p in (ROOT / "device" / "motes").glob("*.py")}
     assert len(runtime) > 20 and runtime <= names
     parts = [p.name for p in (ROOT / "ulab_kernels").glob("*_s8.c")]     # what kernels.c includes

@@ -1,4 +1,4 @@
-"""The C kernels (ulab_kernels/) as ARMv6-M code on an emulated Cortex-M0 (host/motes/m0/emu.py).
+"""The C kernels (ulab_kernels/) as ARMv6-M code on an emulated Cortex-M0 (host/motes/m0/: emu.py re-exports toolchain, cpu, harness, decoders).
 
 * every mk_* kernel on random inputs of several shapes (strides, padding,
   dilation, groups, depth multipliers, per-channel and per-tensor quantization,
@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, missing_tool, shared_model
-from motes.m0 import emu as m0emu
+from motes.m0 import emu as m0emu, harness
 from motes import quant
 
 NAIVE = ROOT / "bench" / "naive_kernels.c"
@@ -727,7 +727,7 @@ def test_interleaved_bad_args(emu, monkeypatch):
         m0emu.run_layer(emu, layer, [x], [out_shape])
     layer.params["filter_offset"] = 0
     conv, cx, c_shape = _interleaved("CONV_2D", (1, 5, 5, 4), 2, out_ch=20)
-    monkeypatch.setattr(m0emu, "_group_chunks", m0emu._chunks)   # chunks not at groups of 8
+    monkeypatch.setattr(harness, "_group_chunks", m0emu._chunks)   # chunks not at groups of 8 (where run_layer looks)
     for lay, xx, shp in ((layer, x, out_shape), (conv, cx, c_shape)):
         with pytest.raises(m0emu.M0Fault, match="ERR_ARG"):
             m0emu.run_layer(emu, lay, [xx], [shp], chunks=3)

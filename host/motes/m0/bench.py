@@ -3,7 +3,7 @@
 Each layer whose op has a C kernel in ulab_kernels/ (FULLY_CONNECTED, CONV_2D,
 DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, MAX_POOL_2D, ADD, SUB, MUL, SOFTMAX,
 LOGISTIC, TANH, MEAN) runs as ARMv6-M code in the
-unicorn emulator (see m0emu.py); its output is compared element by element
+unicorn emulator (see emu.py); its output is compared element by element
 with the host numpy reference (motes.ops.evaluate_layer) on the same inputs,
 and its executed instructions are counted. A RESHAPE / SQUEEZE / EXPAND_DIMS
 whose output the plan put on its input's bytes does nothing on a board and
