@@ -124,6 +124,11 @@ def run_layer(emu: M0, layer, ins, out_shapes, chunks: int | None = None,
               prepared: bool = True) -> KernelResult:
     """Run a prepared Layer through its C kernel on the emulated M0.
 
+    (One function on purpose: after the shared set-up it is one case per kernel,
+    each laying out that kernel's mk_* arguments in the order its C prototype in
+    ulab_kernels/motes_kernels.h takes them; split, every case would need the shared
+    state (emu, sym, x, out_shape, go) passed in and the one table would scatter.)
+
     ins: the input arrays (int8); out_shapes: the output shapes. chunks > 1
     streams the weights of CONV_2D / FULLY_CONNECTED in that many output-channel
     pieces (out_ch_start). bias=False passes a NULL bias (when the layer's bias is
