@@ -306,6 +306,11 @@ def synthetic_layer(opcode: str, in_shape, rng: np.random.Generator, out_ch: int
                     groups: int = 1, interleaved: bool | None = None):
     """A random one-op Graph prepared by motes's own prepare(): (Layer, int8 input, output shape).
 
+    (One function on purpose: one case per op family (unary, pool, FC/conv/depthwise)
+    building the tensors and options that family's TFLite operator has, draws from rng
+    in a fixed order that the tests' and benches' seeded layers depend on; the cases
+    share the input tensor and read as one table.)
+
     SOFTMAX, LOGISTIC, TANH, MEAN: a random input scale (MEAN: over the axes
     given as kernel, kept as dims of 1, with a random output scale and zero point).
 
