@@ -112,6 +112,44 @@ def train(data, label: str, output, task: str | None = None, window: int | None 
     from ..run import report
     data, output = Path(data), Path(output)
     t0 = time.perf_counter()
+    x, y, names, labels, task = _samples(data, label, task, val, window, step)
+    tr, va = split(y, val, seed)
+    mean, std, meta = _norm_meta(data, label, x, names, labels, tr, va, window, step)
+    xn = api.normalize(x, meta)
+    say(f"{data}: {len(x)} {'windows of ' + str(window) + ' rows' if window else 'rows'}, "
+        f"{len(names)} features ({', '.join(names)}); training on {len(tr)}, validating on {len(va)}"
+        + (f"; classes {', '.join(labels)}" if labels else ""))
+    core = _fit(x, y, tr, mean, std, len(labels) if labels else 1, task, epochs, batch, seed, progress)
+    f_out = np.asarray(core.predict(xn[va], verbose=0, batch_size=256)).reshape(len(va), -1)
+    info = {"engine": "keras (float)", "labels": labels}
+    float_score = evaluate.score(f_out, y[va], info, task, "validation")
+    mote, stages = _convert(core, xn, y, tr, va, output, meta, prune, qat, epochs, batch, seed, progress)
+    tmp_out = output.with_name(output.name + ".part")
+    tmp_out.write_bytes(mote)
+    tmp_out.replace(output)
+    out8, info8 = evaluate.predict(output, x[va])
+    int8_score = evaluate.score(out8, y[va], info8, task, "validation")
+    model, size, _ = api.load_model(output)
+    summary = report.summary(model, size)
+    params = int(core.count_params())
+    key = "accuracy" if task == "classify" else "mae"
+    fmt = (lambda r: f"{100 * r['accuracy']:.2f} %") if task == "classify" else (lambda r: f"MAE {r['mae']:.4g}")
+    say(f"validation ({len(va)} {'windows' if window else 'rows'}): float {fmt(float_score)}, "
+        f"int8 {fmt(int8_score)} (as the board computes it)")
+    say(evaluate.format_table(int8_score))
+    if stages:
+        from . import compress
+        say(compress.format_table(stages, task))
+    say(f"{params:,} parameters, {summary['macs']:,} MACs, peak RAM {summary['peak_ram_resident']:,} B "
+        f"resident; wrote {output} ({size:,} bytes) in {time.perf_counter() - t0:.1f} s")
+    return {"float": float_score, "int8": int8_score, key: int8_score[key], "bytes": size, "params": params,
+            "labels": labels, "features": names, "output": str(output), "train": len(tr), "val": len(va)}
+
+
+def _samples(data: Path, label: str, task, val: float, window, step):
+    """The table read and checked: (x, y, feature names, labels, task); classes become their
+    indices in sorted order, and rows become windows with --window."""
+    from . import evaluate
     x, y, names = read_table(data, label)
     if task is None:
         task = "classify"
@@ -142,7 +180,12 @@ def train(data, label: str, output, task: str | None = None, window: int | None 
                              f"{', '.join(few)}: each class needs at least {MIN_PER_CLASS}")
     elif len(y) < MIN_PER_CLASS * 2:
         raise ModelError(f"{data}: {len(y)} {'windows' if window else 'rows'} are too few to train on")
-    tr, va = split(y, val, seed)
+    return x, y, names, labels, task
+
+
+def _norm_meta(data: Path, label: str, x, names, labels, tr, va, window, step):
+    """Each feature's mean and std over the training rows (float32, a std of ~0 as 1), and the
+    .mote's meta that carries them."""
     feats = x.reshape(len(x), -1, len(names))[tr].reshape(-1, len(names))
     mean = np.asarray(_f32(feats.mean(axis=0)), np.float32)
     std = feats.std(axis=0)
@@ -153,17 +196,17 @@ def train(data, label: str, output, task: str | None = None, window: int | None 
         meta["window"] = {"rows": window, "step": step or max(1, window // 2)}
     if labels:
         meta["labels"] = labels
-    xn = api.normalize(x, meta)
-    say(f"{data}: {len(x)} {'windows of ' + str(window) + ' rows' if window else 'rows'}, "
-        f"{len(names)} features ({', '.join(names)}); training on {len(tr)}, validating on {len(va)}"
-        + (f"; classes {', '.join(labels)}" if labels else ""))
+    return mean, std, meta
 
+
+def _fit(x, y, tr, mean, std, n_out: int, task: str, epochs: int, batch: int, seed: int, progress):
+    """The core model (build's), trained on raw readings behind a Normalization layer; for
+    regression the targets are scaled while training and scaled back into its last layer."""
     from ._keras import _keras
     from ..compiler.keras_import import _quiet
     with _quiet():
         keras = _keras()
     keras.utils.set_random_seed(seed)
-    n_out = len(labels) if labels else 1
     core = build(keras, x.shape[1:], n_out, task)
     y_mean = y_std = None
     yt = y
@@ -186,10 +229,15 @@ def train(data, label: str, output, task: str | None = None, window: int | None 
     if task == "regress":
         w, b = core.get_layer("out").get_weights()
         core.get_layer("out").set_weights([w * y_std, b * y_std + y_mean])
-    f_out = np.asarray(core.predict(xn[va], verbose=0, batch_size=256)).reshape(len(va), -1)
-    info = {"engine": "keras (float)", "labels": labels}
-    float_score = evaluate.score(f_out, y[va], info, task, "validation")
+    return core
 
+
+def _convert(core, xn, y, tr, va, output: Path, meta: dict, prune, qat: bool, epochs: int, batch: int, seed: int,
+             progress):
+    """The .mote's bytes and compress's stages (None without --prune/--qat): motes convert
+    calibrated on up to 500 training rows, or motes compress's stages."""
+    from .. import api
+    from ..compiler.keras_import import _quiet
     stages = None
     with tempfile.TemporaryDirectory() as tmp:
         if prune or qat:
@@ -206,26 +254,7 @@ def train(data, label: str, output, task: str | None = None, window: int | None 
             np.save(cal, xn[tr][rng.permutation(len(tr))[:500]])
             with _quiet():
                 mote = api.convert(path, calibration=cal, meta=meta).data
-    tmp_out = output.with_name(output.name + ".part")
-    tmp_out.write_bytes(mote)
-    tmp_out.replace(output)
-    out8, info8 = evaluate.predict(output, x[va])
-    int8_score = evaluate.score(out8, y[va], info8, task, "validation")
-    model, size, _ = api.load_model(output)
-    summary = report.summary(model, size)
-    params = int(core.count_params())
-    key = "accuracy" if task == "classify" else "mae"
-    fmt = (lambda r: f"{100 * r['accuracy']:.2f} %") if task == "classify" else (lambda r: f"MAE {r['mae']:.4g}")
-    say(f"validation ({len(va)} {'windows' if window else 'rows'}): float {fmt(float_score)}, "
-        f"int8 {fmt(int8_score)} (as the board computes it)")
-    say(evaluate.format_table(int8_score))
-    if stages:
-        from . import compress
-        say(compress.format_table(stages, task))
-    say(f"{params:,} parameters, {summary['macs']:,} MACs, peak RAM {summary['peak_ram_resident']:,} B "
-        f"resident; wrote {output} ({size:,} bytes) in {time.perf_counter() - t0:.1f} s")
-    return {"float": float_score, "int8": int8_score, key: int8_score[key], "bytes": size, "params": params,
-            "labels": labels, "features": names, "output": str(output), "train": len(tr), "val": len(va)}
+    return mote, stages
 
 
 def add_arguments(s) -> None:

@@ -98,19 +98,9 @@ def bench(path_or_bytes, seed: int = 0, inputs=None, sources=None, prefix: str =
     model, name = _load(path_or_bytes)
     if emu is None:
         emu = m0emu.M0(m0emu.build(sources))
-    rng = np.random.default_rng(seed)
-    vals: dict[int, np.ndarray] = {}
-    for k, idx in enumerate(model.inputs):
-        t = model.tensors[idx]
-        if inputs is not None:
-            vals[idx] = np.asarray(inputs[k]).reshape(t.shape).astype(t.dtype)
-        else:
-            info = np.iinfo(t.dtype) if np.issubdtype(np.dtype(t.dtype), np.integer) else None
-            vals[idx] = (rng.integers(info.min, info.max + 1, size=t.shape).astype(t.dtype) if info
-                         else rng.standard_normal(t.shape).astype(t.dtype))
+    vals = _model_inputs(model, inputs, seed)
     layers, host_ops = [], set()
     total_instr = total_macs = macs_emu = mismatches = total_decode = 0
-    decoders = {1: ("mk_huff_decode", m0emu.huffman_decode), 2: ("mk_zrun_decode", m0emu.zerorun_decode)}
     for i, layer in enumerate(model.layers):
         ins = [vals[t] for t in layer.inputs]
         out_infos = [model.tensors[t] for t in layer.outputs]
@@ -123,19 +113,8 @@ def bench(path_or_bytes, seed: int = 0, inputs=None, sources=None, prefix: str =
                    output=list(out_shapes[0]) if out_shapes else [], macs=macs,
                    elements=int(np.prod(out_shapes[0])) if out_shapes else 0)
         if decode:
-            n_dec = 0
-            row["decode_exact"] = True
-            for cname, pc in model.packed[i].items():
-                sym, fn = decoders.get(pc.codec, (None, None))
-                if fn is None or not emu.has(sym):
-                    continue
-                r = fn(emu, pc.payload, pc.count)
-                if not np.array_equal(r.values.view(np.int8).reshape(-1), pc.decode().reshape(-1)):
-                    mismatches += 1
-                    row["decode_exact"] = False
-                n_dec += r.table_instructions + r.decode_instructions
-            row["decode_instructions"] = n_dec
-            total_decode += n_dec
+            mismatches += _decode_layer(emu, model.packed[i], row)
+            total_decode += row["decode_instructions"]
         aliased = (getattr(ops.module_for(layer.op), "ALIAS", False) and len(layer.inputs) == 1
                    and model.tensors[layer.inputs[0]].offset == model.tensors[layer.outputs[0]].offset)
         if aliased:
@@ -160,14 +139,7 @@ def bench(path_or_bytes, seed: int = 0, inputs=None, sources=None, prefix: str =
             progress(row)
         for t, a in zip(layer.outputs, refs):
             vals[t] = a
-    best = {op: dict(case=label, instructions_per_mac=round(v, 3)) for op, (label, v) in
-            reference_costs(emu, {r["op"] for r in layers if r["backend"] == "m0"}, prefix).items()}
-    for r in layers:
-        v = r["instructions_per_mac"]
-        if v is not None and (r["op"] not in best or v < best[r["op"]]["instructions_per_mac"]):
-            best[r["op"]] = dict(case=f"layer {r['index']}", instructions_per_mac=v)
-    slow = [r["index"] for r in layers if r["instructions_per_mac"] is not None
-            and r["instructions_per_mac"] > SLOW_FACTOR * best[r["op"]]["instructions_per_mac"]]
+    best, slow = _best_and_slow(emu, layers, prefix)
     return dict(
         model=name, isa="armv6m", best=best, slow=slow, cpu="Cortex-M0 (unicorn), code built for -mcpu=cortex-m0plus",
         instructions=total_instr, macs=total_macs, macs_emulated=macs_emu,
@@ -176,6 +148,54 @@ def bench(path_or_bytes, seed: int = 0, inputs=None, sources=None, prefix: str =
         decode_instructions=total_decode if decode else None,
         libgcc_helpers=emu.image.libgcc_helpers, external_symbols=emu.image.external,
         kernel_sources=[Path(s).name for s in emu.image.sources])
+
+
+def _model_inputs(model, inputs, seed: int) -> dict[int, np.ndarray]:
+    """The model's input tensors: the given arrays, else seeded random values over the dtype's range."""
+    rng = np.random.default_rng(seed)
+    vals: dict[int, np.ndarray] = {}
+    for k, idx in enumerate(model.inputs):
+        t = model.tensors[idx]
+        if inputs is not None:
+            vals[idx] = np.asarray(inputs[k]).reshape(t.shape).astype(t.dtype)
+        else:
+            info = np.iinfo(t.dtype) if np.issubdtype(np.dtype(t.dtype), np.integer) else None
+            vals[idx] = (rng.integers(info.min, info.max + 1, size=t.shape).astype(t.dtype) if info
+                         else rng.standard_normal(t.shape).astype(t.dtype))
+    return vals
+
+
+def _decode_layer(emu: m0emu.M0, packed: dict, row: dict) -> int:
+    """Decode a layer's packed constants with the C decoders in the image (codecs without one
+    are skipped); sets row's decode_exact and decode_instructions, returns the mismatches."""
+    decoders = {1: ("mk_huff_decode", m0emu.huffman_decode), 2: ("mk_zrun_decode", m0emu.zerorun_decode)}
+    n_dec = mismatches = 0
+    row["decode_exact"] = True
+    for cname, pc in packed.items():
+        sym, fn = decoders.get(pc.codec, (None, None))
+        if fn is None or not emu.has(sym):
+            continue
+        r = fn(emu, pc.payload, pc.count)
+        if not np.array_equal(r.values.view(np.int8).reshape(-1), pc.decode().reshape(-1)):
+            mismatches += 1
+            row["decode_exact"] = False
+        n_dec += r.table_instructions + r.decode_instructions
+    row["decode_instructions"] = n_dec
+    return mismatches
+
+
+def _best_and_slow(emu: m0emu.M0, layers: list[dict], prefix: str) -> tuple[dict, list[int]]:
+    """The fewest instructions per MAC seen for each op (reference cases and these layers),
+    and the layers slower than SLOW_FACTOR times that."""
+    best = {op: dict(case=label, instructions_per_mac=round(v, 3)) for op, (label, v) in
+            reference_costs(emu, {r["op"] for r in layers if r["backend"] == "m0"}, prefix).items()}
+    for r in layers:
+        v = r["instructions_per_mac"]
+        if v is not None and (r["op"] not in best or v < best[r["op"]]["instructions_per_mac"]):
+            best[r["op"]] = dict(case=f"layer {r['index']}", instructions_per_mac=v)
+    slow = [r["index"] for r in layers if r["instructions_per_mac"] is not None
+            and r["instructions_per_mac"] > SLOW_FACTOR * best[r["op"]]["instructions_per_mac"]]
+    return best, slow
 
 
 def format_table(result: dict) -> str:

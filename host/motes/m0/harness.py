@@ -124,6 +124,11 @@ def run_layer(emu: M0, layer, ins, out_shapes, chunks: int | None = None,
               prepared: bool = True) -> KernelResult:
     """Run a prepared Layer through its C kernel on the emulated M0.
 
+    (One function on purpose: after the shared set-up it is one case per kernel,
+    each laying out that kernel's mk_* arguments in the order its C prototype in
+    ulab_kernels/motes_kernels.h takes them; split, every case would need the shared
+    state (emu, sym, x, out_shape, go) passed in and the one table would scatter.)
+
     ins: the input arrays (int8); out_shapes: the output shapes. chunks > 1
     streams the weights of CONV_2D / FULLY_CONNECTED in that many output-channel
     pieces (out_ch_start). bias=False passes a NULL bias (when the layer's bias is
@@ -300,6 +305,11 @@ def synthetic_layer(opcode: str, in_shape, rng: np.random.Generator, out_ch: int
                     per_channel: bool = True, act: int = 0, depth_multiplier: int = 1,
                     groups: int = 1, interleaved: bool | None = None):
     """A random one-op Graph prepared by motes's own prepare(): (Layer, int8 input, output shape).
+
+    (One function on purpose: one case per op family (unary, pool, FC/conv/depthwise)
+    building the tensors and options that family's TFLite operator has, draws from rng
+    in a fixed order that the tests' and benches' seeded layers depend on; the cases
+    share the input tensor and read as one table.)
 
     SOFTMAX, LOGISTIC, TANH, MEAN: a random input scale (MEAN: over the axes
     given as kernel, kept as dims of 1, with a random output scale and zero point).

@@ -197,8 +197,6 @@ def build(model_path, data=None, label=None, tflite=None, m0: bool = True, task=
     src_bytes = Path(tflite).stat().st_size if tflite else src
     info = report.summary(model, size, src_bytes)
     rows = info["layers"]
-    ar = arena_rows(model)
-    decoded = sum(r["decoded_bytes"] for r in rows)
     bench, why_not = m0_figures(model_path) if m0 else (None, "not asked (--no-m0)")
     ev = None
     if data:
@@ -209,6 +207,31 @@ def build(model_path, data=None, label=None, tflite=None, m0: bool = True, task=
     p = []
     p.append(f"<h1>{e(name)}</h1><p class=\"note\">{e(Path(model_path).name)}: a motes model, format "
              f"{e(info['format'])}</p>")
+    p.append(_cards(info, size, bench, ev))
+    labels = model.meta.get("labels")
+    if labels:
+        p.append(f"<p>Labels: {', '.join(e(s) for s in labels)}</p>")
+    p.append(_layers_section(info, bench))
+    p.append(_bytes_section(rows, names))
+    p.append(_ram_section(model, info, names))
+    p.append(_compute_section(rows, names, bench, why_not))
+    if ev:
+        p.append(_accuracy_section(ev, data))
+    if stages is None and isinstance(model.meta.get("compress"), dict):
+        c = model.meta["compress"]
+        stages = [dict(zip(c.get("cols", []), row)) for row in c.get("rows", [])]
+    if stages:
+        p.append(_stages_section(stages))
+    meta = {k: v for k, v in model.meta.items() if k != "compress"}
+    p.append("<h2>Metadata</h2><pre>" + e(json.dumps(meta, indent=1, ensure_ascii=False)) + "</pre>")
+    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{e(name)}: motes report</title><style>{_CSS}</style></head><body><main>"
+            + "".join(p) + "<p class=\"note\">Made by motes report.</p></main></body></html>\n")
+
+
+def _cards(info, size, bench, ev) -> str:
+    """The headline figures, one card each."""
     cards = [(f"{size:,} B", ".mote file"), (f"{info['macs']:,}", "MACs per inference"),
              (f"{info['weights']:,}", "int8 weights"), (f"{info['arena_bytes']:,} B", "activation arena"),
              (f"{info['peak_ram_resident']:,} B", "peak RAM, resident"),
@@ -222,13 +245,14 @@ def build(model_path, data=None, label=None, tflite=None, m0: bool = True, task=
         cards.append((f"{100 * ev['accuracy']:.2f} %", f"accuracy on {ev['n']:,} samples"))
     elif ev:
         cards.append((f"{ev['mae']:.4g}", f"MAE on {ev['n']:,} samples"))
-    p.append('<div class="cards">' + "".join(f"<div class=\"card\"><b>{e(a)}</b><span>{e(b)}</span></div>"
-                                              for a, b in cards) + "</div>")
-    labels = model.meta.get("labels")
-    if labels:
-        p.append(f"<p>Labels: {', '.join(e(s) for s in labels)}</p>")
+    return ('<div class="cards">' + "".join(f"<div class=\"card\"><b>{e(a)}</b><span>{e(b)}</span></div>"
+                                            for a, b in cards) + "</div>")
 
-    p.append("<h2>Layers</h2>")
+
+def _layers_section(info, bench) -> str:
+    """The table of layers (with M0 instructions when benched) and the weight totals under it."""
+    rows = info["layers"]
+    p = ["<h2>Layers</h2>"]
     head = ["#", "op", "input", "output", "MACs", "raw B", "packed B", "entropy bound B", "codec", "streaming B"]
     if bench:
         head += ["M0 instructions", "µs at 133 MHz"]
@@ -251,11 +275,21 @@ def build(model_path, data=None, label=None, tflite=None, m0: bool = True, task=
              f"{info['weights_packed_bytes']:,} B ({8 * info['weights_packed_bytes'] / w if w else 0:.2f} bits/weight; "
              f"entropy bound {info['entropy_bound_bytes']:,.0f} B + tables {info['table_bytes']:,} B). Params (bias, "
              f"multipliers, shifts): raw {info['params_raw_bytes']:,} B → packed {info['params_packed_bytes']:,} B.</p>")
+    return "".join(p)
 
-    p.append("<h2>Bytes per layer</h2>")
-    p.append(_bars([[r["weights_raw_bytes"], r["weights_packed_bytes"], r["entropy_bound_bytes"]] for r in rows],
-                   names, ["raw", "packed", "entropy bound"], "bytes of weights", title="weights per layer"))
-    p.append("<h2>RAM over the layers</h2>")
+
+def _bytes_section(rows, names) -> str:
+    return "<h2>Bytes per layer</h2>" + _bars(
+        [[r["weights_raw_bytes"], r["weights_packed_bytes"], r["entropy_bound_bytes"]] for r in rows],
+        names, ["raw", "packed", "entropy bound"], "bytes of weights", title="weights per layer")
+
+
+def _ram_section(model, info, names) -> str:
+    """Live activations and constants held per layer, resident and streaming, and the arena map."""
+    rows = info["layers"]
+    ar = arena_rows(model)
+    decoded = sum(r["decoded_bytes"] for r in rows)
+    p = ["<h2>RAM over the layers</h2>"]
     stream = [r["streaming_bytes"] for r in rows]
     pr, ps = ar["live"].index(max(ar["live"])), stream.index(max(stream))
     series = ["live activations", "constants held"]
@@ -270,8 +304,12 @@ def build(model_path, data=None, label=None, tflite=None, m0: bool = True, task=
              f"tables and the read buffer). The device allocates the whole arena ({info['arena_bytes']:,} B) "
              "once, so a peak is the arena plus the constants of the marked layer. Interpreter objects and code "
              "are not counted (motes run --engine micropython measures a whole runtime).</p>")
+    return "".join(p)
 
-    p.append("<h2>Compute</h2>")
+
+def _compute_section(rows, names, bench, why_not) -> str:
+    """MACs per layer, beside the Cortex-M0 instructions when benched, else why there are none."""
+    p = ["<h2>Compute</h2>"]
     series, vals = ["MACs"], [[r["macs"]] for r in rows]
     if bench:
         series.append("M0 instructions")
@@ -284,38 +322,32 @@ def build(model_path, data=None, label=None, tflite=None, m0: bool = True, task=
                  f"Time: one instruction a cycle at 133 MHz, an estimate.</p>")
     else:
         p.append(f"<p class=\"note\">No Cortex-M0 figures: {e(why_not)}.</p>")
+    return "".join(p)
 
-    if ev:
-        p.append("<h2>Accuracy</h2>")
-        p.append(f"<p>{ev['n']:,} samples of {e(Path(data).name)}, engine {e(ev['engine'])} (the board's "
-                 "arithmetic).</p>")
-        if ev["task"] == "classify":
-            p.append(f"<p><b>accuracy {100 * ev['accuracy']:.2f} %</b></p>" + _confusion(ev))
-        else:
-            p.append(f"<p><b>MAE {ev['mae']:.5g}</b>, RMSE {ev['rmse']:.5g}</p>")
 
-    if stages is None and isinstance(model.meta.get("compress"), dict):
-        c = model.meta["compress"]
-        stages = [dict(zip(c.get("cols", []), row)) for row in c.get("rows", [])]
-    if stages:
-        p.append("<h2>Compression stages</h2>")
-        keys = [("name", "stage"), ("bytes", ".mote bytes"), ("bits_per_weight", "bits/w"), ("macs", "MACs"),
-                ("peak_ram_resident", "RAM res."), ("peak_ram_streaming", "RAM str."), ("sparsity", "sparsity"),
-                ("accuracy_float", "float"), ("accuracy_int8", "int8")]
-        t = ['<div class="scroll"><table><tr>' + "".join(f"<th>{e(h)}</th>" for _, h in keys) + "</tr>"]
-        for s in stages:
-            t.append("<tr>" + "".join(f"<td>{e(_fmt(k, s.get(k)))}</td>" for k, _ in keys) + "</tr>")
-        t.append("</table></div>")
-        p.append("".join(t) + "<p class=\"note\">From <code>motes compress</code>: each stage fine-tuned, "
-                 "accuracy (MAE for regression) on its validation data, int8 as the board computes it; bytes "
-                 "without this table.</p>")
+def _accuracy_section(ev, data) -> str:
+    p = ["<h2>Accuracy</h2>"]
+    p.append(f"<p>{ev['n']:,} samples of {e(Path(data).name)}, engine {e(ev['engine'])} (the board's "
+             "arithmetic).</p>")
+    if ev["task"] == "classify":
+        p.append(f"<p><b>accuracy {100 * ev['accuracy']:.2f} %</b></p>" + _confusion(ev))
+    else:
+        p.append(f"<p><b>MAE {ev['mae']:.5g}</b>, RMSE {ev['rmse']:.5g}</p>")
+    return "".join(p)
 
-    meta = {k: v for k, v in model.meta.items() if k != "compress"}
-    p.append("<h2>Metadata</h2><pre>" + e(json.dumps(meta, indent=1, ensure_ascii=False)) + "</pre>")
-    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{e(name)}: motes report</title><style>{_CSS}</style></head><body><main>"
-            + "".join(p) + "<p class=\"note\">Made by motes report.</p></main></body></html>\n")
+
+def _stages_section(stages) -> str:
+    """The table of `motes compress` stages."""
+    keys = [("name", "stage"), ("bytes", ".mote bytes"), ("bits_per_weight", "bits/w"), ("macs", "MACs"),
+            ("peak_ram_resident", "RAM res."), ("peak_ram_streaming", "RAM str."), ("sparsity", "sparsity"),
+            ("accuracy_float", "float"), ("accuracy_int8", "int8")]
+    t = ['<div class="scroll"><table><tr>' + "".join(f"<th>{e(h)}</th>" for _, h in keys) + "</tr>"]
+    for s in stages:
+        t.append("<tr>" + "".join(f"<td>{e(_fmt(k, s.get(k)))}</td>" for k, _ in keys) + "</tr>")
+    t.append("</table></div>")
+    return ("<h2>Compression stages</h2>" + "".join(t) + "<p class=\"note\">From <code>motes compress</code>: "
+            "each stage fine-tuned, accuracy (MAE for regression) on its validation data, int8 as the board "
+            "computes it; bytes without this table.</p>")
 
 
 def _fmt(key, v) -> str:
