@@ -258,7 +258,7 @@ def main(argv=None) -> int:
     if why:
         print(f"m0_kernels: {why}", file=sys.stderr)
         return 2
-    have_motes = (m0emu.KERNEL_DIR / "kernels.c").exists()
+    have_motes = (m0emu.kernel_dir() / "kernels.c").exists()
     sources = (m0emu.default_sources() if have_motes else []) + [NAIVE]
     image = m0emu.build(sources)
     emu = m0emu.M0(image)

@@ -138,3 +138,18 @@ def test_an_installation_without_the_runtime_says_so_and_copies_nothing(tmp_path
     assert list(drive.iterdir()) == []
     assert main(["deploy", "--example", "soil_moisture", "--drive", str(drive)]) == 2
     assert "the device runtime" in capsys.readouterr().err and list(drive.iterdir()) == []
+
+
+def test_the_m0_build_finds_the_kernels_of_the_installation_in_use(tmp_path, monkeypatch):
+    """motes --help imports the M0 toolchain; the kernels' folder is looked up at each build,
+    so an import made while another installation was in use leaves nothing stale behind."""
+    from motes import resources
+    from motes.m0 import toolchain
+    monkeypatch.delenv("MOTES_KERNEL_DIR", raising=False)
+    with monkeypatch.context() as m:
+        m.setattr(resources, "DATA", tmp_path / "site" / "motes" / "_data")
+        m.setattr(resources, "CHECKOUT", None)
+        with pytest.raises(resources.MissingResource, match="C kernels"):
+            toolchain.default_sources()
+    assert toolchain.default_sources()[0] == resources.kernels_dir() / "kernels.c"
+    assert toolchain.default_sources()[0].exists()

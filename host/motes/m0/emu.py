@@ -18,9 +18,9 @@ calls it (e.g. harness._group_chunks), not here.
 from __future__ import annotations
 
 from .toolchain import (  # noqa: F401
-    ARMV6M_MNEMONICS, CACHE, CFLAGS, CONDS, ENTRY_FILE, GCC, KERNEL_DIR, LINK_FILE, NATMOD_CFLAGS,
-    NATMOD_CPU, ROOT, Image, M0Error, _function_symbols, _not_armv6m, _run, _tool, build, default_sources,
-    unavailable)
+    ARMV6M_MNEMONICS, CFLAGS, CONDS, ENTRY_FILE, GCC, LINK_FILE, NATMOD_CFLAGS,
+    NATMOD_CPU, Image, M0Error, _function_symbols, _not_armv6m, _run, _tool, build, cache_dir, default_sources,
+    kernel_dir, unavailable)
 from .cpu import (  # noqa: F401
     CONST, CONST_SIZE, EXPECTED_LAYOUT, FLASH, FLASH_SIZE, GUARD, GUARD_BYTE, HEAP, HEAP_SIZE,
     HUFF_TABLE_BYTES, M0, MAGIC_RETURN, RAM, RAM_SIZE, STACK_BASE, STACK_TOP, TRAMPOLINE, M0Fault,

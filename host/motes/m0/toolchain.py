@@ -27,9 +27,6 @@ from pathlib import Path
 
 from .. import resources
 
-ROOT = resources.CHECKOUT or resources.DATA          # both hold ulab_kernels/
-KERNEL_DIR = Path(os.environ.get("MOTES_KERNEL_DIR", ROOT / "ulab_kernels"))   # (env: a scratch copy)
-CACHE = Path(os.environ.get("MOTES_M0_CACHE", resources.cache_dir() / "m0"))
 GCC = os.environ.get("MOTES_ARM_GCC", "arm-none-eabi-gcc")
 CFLAGS = ("-mcpu=cortex-m0plus", "-mthumb", "-O2", "-ffreestanding", "-nostdlib",
           "-Wall", "-Wextra", "-std=c99")
@@ -98,10 +95,24 @@ class Image:
         return sorted({s for v in self.undefined.values() for s in v})
 
 
+def kernel_dir() -> Path:
+    """ulab_kernels/ ($MOTES_KERNEL_DIR: a scratch copy). Looked up at each build, not at
+    import: `motes --help` imports this module, and the installation it finds can change
+    (a test that hides the wheel's data must not leave the M0 builds looking there)."""
+    env = os.environ.get("MOTES_KERNEL_DIR")
+    return Path(env) if env else resources.kernels_dir()
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("MOTES_M0_CACHE")
+    return Path(env) if env else resources.cache_dir() / "m0"
+
+
 def default_sources() -> list[Path]:
-    srcs = [KERNEL_DIR / "kernels.c"]
-    if (KERNEL_DIR / "huffman.c").exists():
-        srcs.append(KERNEL_DIR / "huffman.c")
+    kdir = kernel_dir()
+    srcs = [kdir / "kernels.c"]
+    if (kdir / "huffman.c").exists():
+        srcs.append(kdir / "huffman.c")
     return srcs
 
 
@@ -129,7 +140,7 @@ def build(sources=None, cpu: str = "cortex-m0plus", extra_cflags=(), include_dir
     for s in sources:
         if not s.exists():
             raise M0Error(f"{s} does not exist (yet)")
-    incs = [KERNEL_DIR, *map(Path, include_dirs), *{s.parent for s in sources}]
+    incs = [kernel_dir(), *map(Path, include_dirs), *{s.parent for s in sources}]
     flags = [*CFLAGS]
     flags[0] = f"-mcpu={cpu}"
     flags += list(extra_cflags)
@@ -142,7 +153,7 @@ def build(sources=None, cpu: str = "cortex-m0plus", extra_cflags=(), include_dir
     for d in incs:      # headers, and the .c parts kernels.c includes (requantize.h, *_s8.c)
         for hdr in sorted(d.glob("*.[ch]")):
             h.update(hdr.name.encode() + b"\0" + hdr.read_bytes() + b"\0")
-    out = (cache or CACHE) / h.hexdigest()[:20]
+    out = (cache or cache_dir()) / h.hexdigest()[:20]
     meta_path = out / "image.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
