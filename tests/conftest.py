@@ -55,6 +55,35 @@ def shared_model(name: str) -> Path:
     return shared_path(f"models/{name}.tflite")
 
 
+def shared_mote(tmp_path: Path, name: str, n: int = 1, seed: int = 5):
+    """A shared model converted to tmp_path/m.mote, n seeded random int8 inputs, and the
+    host executor's output for each (the reference every runtime must match bit for bit)."""
+    import numpy as np
+    from motes import api
+    from motes.format import from_bytes
+    from motes.run.executor import Executor
+    data = api.convert(shared_model(name)).data
+    path = tmp_path / "m.mote"
+    path.write_bytes(data)
+    model = from_bytes(data)
+    shape = model.tensors[model.inputs[0]].shape
+    rng = np.random.default_rng(seed)
+    xs = [rng.integers(-128, 128, size=shape, dtype=np.int8) for _ in range(n)]
+    ex = Executor(model)
+    return path, xs, [ex.run([x])[0].ravel() for x in xs]
+
+
+def damaged_files(suffix: str) -> dict[str, Path]:
+    """name -> path of the damaged-file reproducers: those vendored in tests/data/fuzz-repro,
+    and those of ../shared/fuzz-repro when it is there (the larger ones live only there)."""
+    local = ROOT / "tests" / "data" / "fuzz-repro"
+    shared = ROOT.parent / "shared" / "fuzz-repro"
+    found = {p.name: p for p in sorted(local.glob(f"*{suffix}"))}
+    if shared.is_dir():
+        found.update({p.name: p for p in sorted(shared.glob(f"*{suffix}"))})
+    return found
+
+
 @pytest.fixture(scope="session")
 def opmodel_cache() -> Path:
     """Built op-coverage models are kept between runs (keyed by their source hash)."""

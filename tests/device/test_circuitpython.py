@@ -1,7 +1,10 @@
 """The device runtime under real CircuitPython (its unix port, ../shared/circuitpython):
 no native emitter, every array store range-checked, 32-bit floats in the
 float32 build. Every shared model bit-exact with the host executor, in
-resident and streaming mode, on the pure-Python kernels CircuitPython gets."""
+resident and streaming mode, on the pure-Python kernels CircuitPython gets;
+streaming in a fixed heap with the runtime as CircuitPython's own .mpy files
+(what a deploy puts on a CIRCUITPY drive); every damaged file refused with the
+words MicroPython's runtime uses."""
 from __future__ import annotations
 
 import os
@@ -9,11 +12,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import ROOT, SHARED_MODELS, missing_tool, shared_model
-from motes import api
+from conftest import ROOT, SHARED_MODELS, damaged_files, missing_tool, shared_mote
 from motes.run import mpy_engine
-from motes.run.executor import Executor
-from motes.format import from_bytes
 
 CP = ROOT.parent / "shared" / "circuitpython"
 
@@ -31,18 +31,56 @@ def _exe(name):
 @pytest.mark.parametrize("name", SHARED_MODELS)
 def test_every_model_bit_exact_under_circuitpython(tmp_path, exe, name):
     exe = _exe(exe)
-    conv = api.convert(shared_model(name))
-    path = tmp_path / "m.mote"
-    path.write_bytes(conv.data)
-    model = from_bytes(conv.data)
-    shape = model.tensors[model.inputs[0]].shape
-    xs = [np.random.default_rng(11).integers(-128, 128, size=shape, dtype=np.int8)]
-    ref = Executor(model).run([xs[0]])[0].ravel()
+    path, xs, refs = shared_mote(tmp_path, name, seed=11)
     modes = ["streaming"] if name == "person_detect" else ["resident", "streaming"]
     for mode in modes:
         info = mpy_engine.run(path, xs, heap="1M", mode=mode, source=True, measure=False, exe=exe)
         assert info["backend"] == "python" and info["mode"] == mode
-        np.testing.assert_array_equal(info["outputs"][0].ravel(), ref)
+        np.testing.assert_array_equal(info["outputs"][0].ravel(), refs[0])
+
+
+def _cp_runtime():
+    """The runtime as .mpy files from CircuitPython's own mpy-cross (cached), as deployed."""
+    from motes.board import circuitpy
+    cross = CP / "mpy-cross"
+    if not cross.exists():
+        missing_tool(f"CircuitPython's mpy-cross ({cross}) is missing: the tests need ../shared/circuitpython")
+    return circuitpy.build(cross)
+
+
+# Streaming mode in a fixed heap, runtime as CircuitPython .mpy (64-bit unix port:
+# its objects are twice a board's words, so these are not a board's figures; the
+# emulated 32-bit boards of test_boards.py are). Smallest heaps measured by
+# bisection in 1K steps (zero input): micro_speech 64K (float32 build 76K:
+# first-fit layout, not monotonic), kws 83K / 89K, person_detect 138K / 138K;
+# the heaps below leave room for that.
+CP_HEAPS = {"micro_speech_quantized": "80K", "mlperf_tiny_kws_ref_model": "96K", "person_detect": "144K"}
+
+
+@pytest.mark.parametrize("exe", ["circuitpython", "circuitpython-float32"])
+@pytest.mark.parametrize("name", sorted(CP_HEAPS))
+def test_streaming_in_a_small_heap_under_circuitpython(tmp_path, exe, name):
+    exe = _exe(exe)
+    path, xs, refs = shared_mote(tmp_path, name, n=2)
+    info = mpy_engine.run(path, xs, heap=CP_HEAPS[name], mode="streaming", measure=False, exe=exe,
+                          runtime=_cp_runtime())
+    assert info["backend"] == "python" and info["mode"] == "streaming"
+    for ref, out in zip(refs, info["outputs"]):
+        np.testing.assert_array_equal(out, ref)
+
+
+@pytest.mark.parametrize("mode", ["resident", "streaming"])
+def test_damaged_files_refused_as_under_micropython(mode):
+    """Every reproducer (tests/data/fuzz-repro, ../shared/fuzz-repro) gets from CircuitPython,
+    both builds, the outcome and the words MicroPython's Python backend gives."""
+    from motes.run import fuzz
+    paths = list(damaged_files(".mote").values())
+    want = fuzz.device_outcomes(paths, "python", mode=mode)
+    for exe in ("circuitpython", "circuitpython-float32"):
+        got = fuzz.device_outcomes(paths, "python", mode=mode, exe=_exe(exe))
+        for p in paths:
+            assert got[str(p)] == want[str(p)], (exe, p.name)
+            assert got[str(p)][0] == "refused", (exe, p.name, got[str(p)])
 
 
 def _cp_drive(tmp_path, version: str):

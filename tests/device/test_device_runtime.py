@@ -8,7 +8,7 @@ import zlib
 import numpy as np
 import pytest
 
-from conftest import shared_model
+from conftest import shared_model, shared_mote
 from motes import api
 from motes.run import mpy_engine
 from motes.format import HEADER
@@ -190,20 +190,11 @@ TARGET_HEAPS = {"micro_speech_quantized": "52K", "mlperf_tiny_kws_ref_model": "6
 
 
 def _streams_exactly(tmp_path, name, backend, heap, rom):
-    from motes.run.executor import Executor
-    from motes.format import from_bytes
-    conv = api.convert(shared_model(name))
-    path = tmp_path / "m.mote"
-    path.write_bytes(conv.data)
-    model = from_bytes(conv.data)
-    shape = model.tensors[model.inputs[0]].shape
-    rng = np.random.default_rng(5)
-    xs = [rng.integers(-128, 128, size=shape, dtype=np.int8) for _ in range(2)]
-    ex = Executor(model)
+    path, xs, refs = shared_mote(tmp_path, name, n=2)
     info = mpy_engine.run(path, xs, heap=heap, mode="streaming", backend=backend, measure=False, rom=rom)
     assert info["backend"] == backend and info["mode"] == "streaming"
-    for x, out in zip(xs, info["outputs"]):
-        np.testing.assert_array_equal(out, ex.run([x])[0].ravel())
+    for ref, out in zip(refs, info["outputs"]):
+        np.testing.assert_array_equal(out, ref)
 
 
 @pytest.mark.parametrize("backend", ["native", "python"])

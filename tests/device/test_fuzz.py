@@ -9,11 +9,10 @@ and no disagreement between the host, python, viper and native backends.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, missing_tool, shared_model
+from conftest import ROOT, damaged_files, missing_tool, shared_model
 from motes import api
 from motes.run import fuzz
 from motes.cli import main
@@ -24,16 +23,8 @@ LOCAL_REPRO = ROOT / "tests" / "data" / "fuzz-repro"
 BAD_INPUTS = ["empty.npy", "obj.npy", "str.npy", "text.csv"]
 
 
-def _repro(suffix: str) -> dict[str, Path]:
-    """name -> path: the vendored files, and those of ../shared/fuzz-repro when it is there."""
-    found = {p.name: p for p in sorted(LOCAL_REPRO.glob(f"*{suffix}"))}
-    if SHARED_REPRO.is_dir():
-        found.update({p.name: p for p in sorted(SHARED_REPRO.glob(f"*{suffix}"))})
-    return found
-
-
-MOTES = _repro(".mote")
-TFLITES = _repro(".tflite")
+MOTES = damaged_files(".mote")
+TFLITES = damaged_files(".tflite")
 
 
 def test_shared_reproducers_are_here():

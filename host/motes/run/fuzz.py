@@ -236,13 +236,15 @@ print("@@done")
 
 
 def device_outcomes(paths: list[Path], backend: str, heap: str = "4M", mode: str | None = "resident",
-                    timeout: float = 600) -> dict[str, tuple[str, str]]:
+                    timeout: float = 600, exe: str | None = None) -> dict[str, tuple[str, str]]:
     """{path: (outcome, detail)} of the device runtime with one backend, all files in one
     MicroPython process; a process that dies or hangs is restarted after the file it was on
-    (which is then a 'crash' or 'hang')."""
+    (which is then a 'crash' or 'hang'). exe: another interpreter of the same command line
+    (CircuitPython's unix port), given the runtime's sources: it refuses MicroPython's .mpy."""
     from ..board import device_build
+    from .. import resources
     from . import mpy_engine
-    device = device_build.build("x64")
+    device = resources.runtime_dir().parent if exe else device_build.build("x64")
     todo = [str(p) for p in paths]
     got: dict[str, tuple[str, str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -253,7 +255,7 @@ def device_outcomes(paths: list[Path], backend: str, heap: str = "4M", mode: str
             script.write_text(_BATCH.format(device=str(device), backend=backend, listing=str(listing), mode=mode))
             per_file = max(5.0, timeout / max(1, len(todo)))
             try:
-                proc = subprocess.run([mpy_engine.micropython_path(), "-X", f"heapsize={heap}", str(script)],
+                proc = subprocess.run([exe or mpy_engine.micropython_path(), "-X", f"heapsize={heap}", str(script)],
                                       capture_output=True, text=True, timeout=timeout)
                 out, hung = proc.stdout, False
             except subprocess.TimeoutExpired as e:

@@ -93,7 +93,8 @@ def parse_heap(text: str | None) -> str | None:
 
 def run(mote_path, inputs: list[np.ndarray], heap: str | None = None, mode: str | None = None,
         backend: str | None = None, measure: bool = True, source: bool = False,
-        rom: bool = False, timeout: float = 3600, exe: str | None = None) -> dict:
+        rom: bool = False, timeout: float = 3600, exe: str | None = None,
+        runtime: Path | None = None) -> dict:
     """Run int8 inputs through the device runtime; returns outputs and memory figures.
 
     The runtime runs as .mpy (compiled for x64), as a board would load it;
@@ -102,9 +103,10 @@ def run(mote_path, inputs: list[np.ndarray], heap: str | None = None, mode: str 
     weight chunk: slower, but a real figure. rom=True runs the runtime from an
     emulated ROMFS partition (romfs.py), as firmware with ROMFS would. exe:
     another interpreter of the same command line (CircuitPython's unix port,
-    with source=True: it refuses MicroPython's .mpy files).
+    with source=True, or with runtime= the folder of its own .mpy files:
+    it refuses MicroPython's).
     """
-    device, mount = _runtime(source, rom)
+    device, mount = (runtime, "") if runtime else _runtime(source, rom)
     with tempfile.TemporaryDirectory() as tmp:
         inp = Path(tmp) / "inputs.bin"
         inp.write_bytes(b"".join(np.asarray(x, dtype=np.int8).tobytes() for x in inputs))
