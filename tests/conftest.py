@@ -73,6 +73,14 @@ def shared_mote(tmp_path: Path, name: str, n: int = 1, seed: int = 5):
     return path, xs, [ex.run([x])[0].ravel() for x in xs]
 
 
+def board_files(example: str) -> list[str]:
+    """What an example's package.json sends to the board (tests/examples/test_examples_package.py
+    checks that this is exactly what its main.py needs)."""
+    import json
+    pkg = json.loads((ROOT / "examples" / example / "package.json").read_text())
+    return [dst for dst, _ in pkg["urls"]]
+
+
 def damaged_files(suffix: str) -> dict[str, Path]:
     """name -> path of the damaged-file reproducers: those vendored in tests/data/fuzz-repro,
     and those of ../shared/fuzz-repro when it is there (the larger ones live only there)."""

@@ -10,14 +10,14 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import ROOT, example_module as _module, missing_tool
+from conftest import board_files, example_module as _module, missing_tool, ROOT
 from motes import api
 from motes.run import mpy_engine
 from motes.format import from_bytes
 
 EXAMPLE = ROOT / "examples" / "digits"
 LINE = re.compile(r"^#(\d+) +written (\d)  model (\d) \(([\d.]+)\)(  <- wrong)?$")
-BOARD_FILES = ["digits.mote", "digits.py", "main.py", "samples.json"]
+BOARD_FILES = board_files("digits")
 
 
 
@@ -132,6 +132,3 @@ def test_committed_files_run_on_the_board(tmp_path):
         shutil.copy(EXAMPLE / name, tmp_path / name)
     got, rows = _run_main(tmp_path)
     assert len(rows) == 22 and sum(m.group(5) is None for m in got) == 20
-    pkg = json.loads((EXAMPLE / "package.json").read_text())
-    assert sorted(dst for dst, _ in pkg["urls"]) == BOARD_FILES
-    assert all(dst == src for dst, src in pkg["urls"])

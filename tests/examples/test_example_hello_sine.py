@@ -88,13 +88,6 @@ def test_committed_mote_runs_on_the_board(tmp_path):
     _check_against_host(tmp_path, EXAMPLE / "hello_sine.mote", 9)
 
 
-def test_package_json_lists_the_board_files():
-    import json
-    pkg = json.loads((EXAMPLE / "package.json").read_text())
-    assert sorted(dst for dst, _ in pkg["urls"]) == ["hello_sine.mote", "main.py"]
-    assert all((EXAMPLE / src).exists() for _, src in pkg["urls"])
-
-
 def test_led_glow_follows_the_model(monkeypatch):
     """glow() drives a PWM duty of 0..65535 from the model's output (fake machine.PWM, CPython)."""
     main = _module("main", EXAMPLE)
