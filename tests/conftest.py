@@ -81,6 +81,20 @@ def board_files(example: str) -> list[str]:
     return [dst for dst, _ in pkg["urls"]]
 
 
+def trained_example(tmp_path_factory, example: str):
+    """An example's train.py run into a fresh folder (its train(folder, quiet=True)), with the
+    example's board-side modules (the .py files of package.json) beside what it wrote:
+    (folder, what train() returned)."""
+    import shutil
+    src = ROOT / "examples" / example
+    folder = tmp_path_factory.mktemp(example)
+    result = example_module("train", src).train(folder, quiet=True)
+    for name in board_files(example):
+        if name.endswith(".py"):
+            shutil.copy(src / name, folder / name)
+    return folder, result
+
+
 def damaged_files(suffix: str) -> dict[str, Path]:
     """name -> path of the damaged-file reproducers: those vendored in tests/data/fuzz-repro,
     and those of ../shared/fuzz-repro when it is there (the larger ones live only there)."""

@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import board_files, example_module as _module, missing_tool, ROOT
+from conftest import ROOT, board_files, example_module as _module, missing_tool, trained_example
 from motes import api
 from motes.run import mpy_engine
 from motes.format import from_bytes
@@ -28,11 +28,7 @@ def trained(tmp_path_factory):
         import sklearn  # noqa: F401
     except ImportError:
         missing_tool("scikit-learn is not installed (the digits data set ships with it)")
-    folder = tmp_path_factory.mktemp("digits")
-    result = _module("train", EXAMPLE).train(folder, quiet=True)
-    for name in ("main.py", "digits.py"):
-        shutil.copy(EXAMPLE / name, folder / name)
-    return folder, result
+    return trained_example(tmp_path_factory, "digits")
 
 
 def test_accuracy_on_held_out_digits(trained):

@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import board_files, example_module as _module, ROOT
+from conftest import ROOT, board_files, example_module as _module, trained_example
 from motes import api
 from motes.run import mpy_engine
 from motes.format import from_bytes
@@ -26,11 +26,7 @@ GESTURES = ["idle", "shake", "circle", "punch"]
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("gesture")
-    result = _module("train", EXAMPLE).train(folder, quiet=True)
-    for name in ("main.py", "sensors.py"):
-        shutil.copy(EXAMPLE / name, folder / name)
-    return folder, result
+    return trained_example(tmp_path_factory, "gesture")
 
 
 def test_accuracy_on_unseen_people(trained):

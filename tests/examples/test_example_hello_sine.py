@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import ROOT, example_module as _module
+from conftest import ROOT, example_module as _module, trained_example
 from motes import api
 from motes.run import mpy_engine
 from motes.format import from_bytes
@@ -23,10 +23,7 @@ ROW = re.compile(r"^ *(-?[\d.]+) +(-?[\d.]+) +(-?[\d.]+)  ([ |.*]{41})$")
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("hello_sine")
-    result = _module("train", EXAMPLE).train(folder, quiet=True)
-    shutil.copy(EXAMPLE / "main.py", folder / "main.py")
-    return folder, result
+    return trained_example(tmp_path_factory, "hello_sine")
 
 
 def test_int8_model_follows_the_sine(trained):

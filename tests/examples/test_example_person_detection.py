@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import board_files, example_module as _module, ROOT, SHARED, shared_model
+from conftest import ROOT, SHARED, board_files, example_module as _module, shared_model
 from motes.run import mpy_engine
 from motes.format import from_bytes
 from tflm import tflm_run

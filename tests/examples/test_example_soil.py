@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, example_module as _module
+from conftest import ROOT, example_module as _module, trained_example
 from motes import api
 from motes.format import from_bytes
 from motes.run import mpy_engine
@@ -22,12 +21,9 @@ LINE = re.compile(r"^(\d\d:\d\d)  moisture +(\d+) +(-?[\d.]+) C +(\d+)%  -> (\w+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """The example's pipeline into a tmp folder: train + convert, record a day, copy the device files."""
-    folder = tmp_path_factory.mktemp("soil")
-    result = _module("train", EXAMPLE).train(folder, quiet=True)
+    """The example's pipeline into a tmp folder: train + convert, record a day, the device files."""
+    folder, result = trained_example(tmp_path_factory, "soil_moisture")
     _module("record_day", EXAMPLE).main(["-o", str(folder / "day.json")])
-    for name in ("main.py", "sensors.py"):
-        shutil.copy(EXAMPLE / name, folder / name)
     return folder, result
 
 
