@@ -166,13 +166,7 @@ def act_bounds(op, y):
 
 def prepare(op, graph) -> Layer:
     what = f"CONV_2D #{op.index}"
-    if len(op.inputs) < 2 or len(op.outputs) != 1:
-        raise ModelError(f"{what}: needs input, filter (and optional bias) and one output")
-    expect_int8(op, graph, [op.inputs[0], op.outputs[0]])
-    x, y = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
-    n, ih, iw, ic = as_nhwc(op, graph, op.inputs[0], "input")
-    on, oh, ow, oc = as_nhwc(op, graph, op.outputs[0], "output")
-    w = const_input(op, graph, 1, "the filter (weights)")
+    (n, ih, iw, ic), (on, oh, ow, oc), w = window_operands(op, graph, what)
     if w.ndim != 4:
         raise ModelError(f"{what}: filter must be 4-D [out, kh, kw, in], got {w.shape}")
     fo, fh, fw, fd = (int(d) for d in w.shape)
@@ -186,17 +180,35 @@ def prepare(op, graph) -> Layer:
     groups = ic // fd
     if oc % groups:
         raise ModelError(f"{what}: {oc} output channels cannot be split into {groups} groups")
-    wscale = filter_quant(op, graph, oc, 0)
+    return window_layer("CONV_2D", op, graph, what, w, (ih, iw), (oh, ow), oc, channel_axis=0)
+
+
+def window_operands(op, graph, what):
+    """The checks CONV_2D and DEPTHWISE_CONV_2D share: operand counts, int8 input and output,
+    both NHWC; returns their shapes and the constant filter."""
+    if len(op.inputs) < 2 or len(op.outputs) != 1:
+        raise ModelError(f"{what}: needs input, filter (and optional bias) and one output")
+    expect_int8(op, graph, [op.inputs[0], op.outputs[0]])
+    return (as_nhwc(op, graph, op.inputs[0], "input"), as_nhwc(op, graph, op.outputs[0], "output"),
+            const_input(op, graph, 1, "the filter (weights)"))
+
+
+def window_layer(kind, op, graph, what, w, in_hw, out_hw, oc, channel_axis, **params) -> Layer:
+    """The Layer of a convolution of either kind (TFLM's Prepare): the window geometry, the
+    filter's per-channel scales (on channel_axis) and bias, the per-channel requantization
+    multipliers and shifts, the activation bounds; params adds the op's own."""
+    x, y = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    wscale = filter_quant(op, graph, oc, channel_axis)
     bias = bias_of(op, graph, oc)
-    geo = window_geometry(what, op.options, (ih, iw), (fh, fw), (oh, ow),
+    geo = window_geometry(what, op.options, in_hw, (int(w.shape[1]), int(w.shape[2])), out_hw,
                           (op.options.get("dilation_h_factor", 1), op.options.get("dilation_w_factor", 1)))
     in_scale, in_zp = x.qparams()
     out_scale, out_zp = y.qparams()
     mult, shift = per_channel_multipliers(
         in_scale, np.broadcast_to(np.asarray(wscale, np.float32), (oc,)), out_scale)
     act_min, act_max = act_bounds(op, y)
-    return Layer("CONV_2D", [op.inputs[0]], [op.outputs[0]],
-                 params=dict(**geo, input_offset=-in_zp, output_offset=out_zp,
+    return Layer(kind, [op.inputs[0]], [op.outputs[0]],
+                 params=dict(**geo, **params, input_offset=-in_zp, output_offset=out_zp,
                              act_min=act_min, act_max=act_max),
                  consts=dict(weights=np.ascontiguousarray(w, dtype=np.int8), bias=bias,
                              multiplier=mult, shift=shift),

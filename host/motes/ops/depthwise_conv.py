@@ -17,8 +17,8 @@ import numpy as np
 
 from ..compiler.graph import ModelError
 from ..quant import requantize
-from .base import Layer, const_input, expect_int8, per_channel_multipliers
-from .conv import act_bounds, as_nhwc, bias_of, filter_quant, pad_for_windows, tap, window_geometry
+from .base import Layer
+from .conv import pad_for_windows, tap, window_layer, window_operands
 
 OPCODES = ("DEPTHWISE_CONV_2D",)
 PARAMS = ("stride_h", "stride_w", "dilation_h", "dilation_w", "pad_h", "pad_w",
@@ -28,13 +28,7 @@ CONSTS = ("weights", "bias", "multiplier", "shift")
 
 def prepare(op, graph) -> Layer:
     what = f"DEPTHWISE_CONV_2D #{op.index}"
-    if len(op.inputs) < 2 or len(op.outputs) != 1:
-        raise ModelError(f"{what}: needs input, filter (and optional bias) and one output")
-    expect_int8(op, graph, [op.inputs[0], op.outputs[0]])
-    x, y = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
-    n, ih, iw, ic = as_nhwc(op, graph, op.inputs[0], "input")
-    on, oh, ow, oc = as_nhwc(op, graph, op.outputs[0], "output")
-    w = const_input(op, graph, 1, "the filter (weights)")
+    (n, ih, iw, ic), (on, oh, ow, oc), w = window_operands(op, graph, what)
     if w.ndim != 4 or w.shape[0] != 1:
         raise ModelError(f"{what}: filter must be 4-D [1, kh, kw, out], got {w.shape}")
     _, fh, fw, fo = (int(d) for d in w.shape)
@@ -49,21 +43,8 @@ def prepare(op, graph) -> Layer:
         # TFLM trusts the option; a mismatch would leave output channels unwritten there.
         raise ModelError(f"{what}: depth_multiplier option is {dm} but output depth {oc} / input depth "
                          f"{ic} = {oc // ic}; the model is inconsistent, convert it again")
-    wscale = filter_quant(op, graph, oc, 3)
-    bias = bias_of(op, graph, oc)
-    geo = window_geometry(what, op.options, (ih, iw), (fh, fw), (oh, ow),
-                          (op.options.get("dilation_h_factor", 1), op.options.get("dilation_w_factor", 1)))
-    in_scale, in_zp = x.qparams()
-    out_scale, out_zp = y.qparams()
-    mult, shift = per_channel_multipliers(
-        in_scale, np.broadcast_to(np.asarray(wscale, np.float32), (oc,)), out_scale)
-    act_min, act_max = act_bounds(op, y)
-    return Layer("DEPTHWISE_CONV_2D", [op.inputs[0]], [op.outputs[0]],
-                 params=dict(**geo, depth_multiplier=dm, input_offset=-in_zp, output_offset=out_zp,
-                             act_min=act_min, act_max=act_max),
-                 consts=dict(weights=np.ascontiguousarray(w, dtype=np.int8), bias=bias,
-                             multiplier=mult, shift=shift),
-                 filter_scale=np.asarray(wscale, np.float32).ravel().copy())
+    return window_layer("DEPTHWISE_CONV_2D", op, graph, what, w, (ih, iw), (oh, ow), oc, channel_axis=3,
+                        depth_multiplier=dm)
 
 
 def evaluate(layer, ins, outs) -> None:
