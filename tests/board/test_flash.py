@@ -63,11 +63,12 @@ def test_esp32_steps_and_image_check(tmp_path, capsys):
     fw.write_bytes(b"\xe9" + bytes(4095))
     assert motes_main(["flash", "--chip", "esp32", str(fw), "--port", "/dev/ttyUSB0", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "erase-flash" in out and "write-flash -z 0x1000" in out and "/dev/ttyUSB0" in out
+    assert "write-flash --erase-all -z 0x1000" in out and "/dev/ttyUSB0" in out
+    assert "erase-flash" not in out                       # one esptool run: one connection
     s3 = tmp_path / "ESP32_GENERIC_S3.bin"
     s3.write_bytes(b"\xe9" + bytes(11) + b"\x09" + bytes(4083))     # chip id 9: ESP32-S3
     assert motes_main(["flash", "--chip", "esp32s3", str(s3), "--port", "/dev/ttyUSB0", "--dry-run"]) == 0
-    assert "write-flash -z 0x0 " in capsys.readouterr().out
+    assert "write-flash --erase-all -z 0x0 " in capsys.readouterr().out
     bad = tmp_path / "notes.txt"
     bad.write_bytes(b"hello" * 1000)
     assert motes_main(["flash", "--chip", "esp32", str(bad), "--port", "/dev/ttyUSB0", "--yes"]) == 2

@@ -1,7 +1,8 @@
 """`motes flash`: put MicroPython firmware on a board.
 
-ESP32 family: esptool over the serial port (erase, then write the image at the
-address MicroPython's download page gives for the chip). RP2040 / RP2350: the
+ESP32 family: esptool over the serial port, one run that erases the flash and
+writes the image at the address MicroPython's download page gives for the chip
+(one connection: a board esptool cannot reach is never left erased). RP2040 / RP2350: the
 board's UF2 bootloader shows up as a USB drive (hold BOOTSEL while plugging
 in); copying the .uf2 file onto it flashes and reboots the board.
 Images are checked before anything is erased or copied.
@@ -76,9 +77,10 @@ def find_uf2_drive() -> Path | None:
 
 
 def esptool_commands(chip: str, port: str, image: Path, baud: int) -> list[list[str]]:
-    base = [sys.executable, "-m", "esptool", "--chip", chip, "--port", port]
-    return [base + ["erase-flash"],
-            base + ["--baud", str(baud), "write-flash", "-z", hex(ESP_ADDRESS[chip]), str(image)]]
+    # one run (esptool 5's write-flash --erase-all), not erase-flash then write-flash: two
+    # connections left a board erased when the second could not connect
+    return [[sys.executable, "-m", "esptool", "--chip", chip, "--port", port, "--baud", str(baud),
+             "write-flash", "--erase-all", "-z", hex(ESP_ADDRESS[chip]), str(image)]]
 
 
 def _confirm(yes: bool) -> None:
@@ -120,8 +122,8 @@ def flash(chip: str, image: Path, port: str | None = None, drive: str | None = N
         raise BoardError("give the board's serial port with --port (e.g. /dev/ttyUSB0)")
     cmds = esptool_commands(chip, port or "PORT", image, baud)
     say(f"Flashing {image.name} ({len(data):,} bytes) onto an {chip} on {port or 'PORT'}:")
-    say("  1. erase the whole flash (your files on the board are lost)")
-    say(f"  2. write the image at {hex(ESP_ADDRESS[chip])}")
+    say(f"  erase the whole flash (your files on the board are lost) and write the image at "
+        f"{hex(ESP_ADDRESS[chip])}, in one esptool run")
     say("  (if esptool cannot connect: hold BOOT, press and release EN/RESET, let go of BOOT)")
     for c in cmds:
         say("  $ " + " ".join(["esptool"] + c[3:]))
