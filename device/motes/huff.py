@@ -30,6 +30,10 @@ def table(rd, zigzag, kmax, signed):
     listed symbols, nonzero padding, a Kraft sum other than 1) is "damaged
     weights: bad code table", as with the C decoders (dec_native.py), which
     cannot tell them apart; the host adds which rule in parentheses."""
+    # One function (~100 lines) in three steps on purpose: the lengths, their
+    # canonical order, the lookup table. They hand on six arrays and counts,
+    # and each function more is a name (a qstr) kept for good in a runtime
+    # that stays under the board's fifth qstr pool (docs/DEVICE.md, RAM)
     m = rd.take(8)
     if m == 0:
         # zero-bit form: K = 0 and one entry of length 0

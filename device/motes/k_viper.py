@@ -92,6 +92,10 @@ def _rq(bias, mult, shift, n, macs):
 # Taps outside the image are skipped: for each output pixel the kernel rows
 # ka..kb-1 and columns ja..jb-1 inside the image are found first. 1x1 windows
 # of one group (FULLY_CONNECTED, pointwise CONV_2D) take a plain dot product.
+# One function of ~140 lines on purpose: viper does not inline, and a call to
+# another viper function per output pixel or channel would pay a Python-level
+# call and the unpacking of P each time (the inner loops here are the model's
+# MACs); each function more is also a name, a qstr (docs/DEVICE.md, RAM).
 @micropython.viper
 def _conv(mv: ptr8, w: ptr8, rq: ptr32, P):
     xo0 = int(P[0])

@@ -22,6 +22,11 @@ class ZeroRun(Bits):
             self.vt = table(self, 1, 8, 1)
 
     def read(self, dest, n):
+        # One loop of ~90 lines on purpose: the decoder's state lives in locals
+        # for the whole call (a local is a register slot; an attribute is a
+        # dict lookup per access), saved back once at the end, and the run
+        # and value tokens interleave in the one loop; a helper per token
+        # would be a Python call per weight
         self.start(n)
         if n <= 0:
             return

@@ -115,6 +115,9 @@ def motion(gesture, t, person, rng, heading, start=None, kind=None):
 
     start: when the gesture starts (s; default: drawn as described above);
     kind: for idle, "held", "table", "turned" or "walking" (default: drawn)."""
+    # One function of ~85 lines: one branch per gesture, each drawing from rng in
+    # a fixed order; the seeded data sets, and the accuracy the README and tests
+    # quote, depend on that order, so the branches stay side by side here
     T = len(t)
     tempo = person["tempo"] * rng.uniform(0.9, 1.1)
     vigour = person["vigour"] * rng.uniform(0.9, 1.1)
