@@ -105,8 +105,20 @@ class Net:
             from . import reader
         except MemoryError:
             raise MemoryError(plan[3] % gc.mem_free())   # the message scan() prepared
-        # 4. the graph arrays, filled by a second pass
-        reader.fill(self, f, what, plan, mode, verbose)
+        # 4. the graph arrays, filled by a second pass: the reader hands them
+        # over (its record, in the order of the fields) and they are the
+        # Net's; in resident mode then every constant decoded (hold.py)
+        try:
+            (self._t, self._sc, self._s, self._at, self.ops, self._g, self._c, self._fns, self.mv,
+             self.inputs, self.outputs, self.mode) = reader.fill(self, f, what, plan, mode, verbose)
+            if self.mode == "resident":
+                from . import hold
+                hold.consts(self, f)
+        except MemoryError:
+            # free all we can: the message below needs a little memory too
+            self.arena = self.mv = self._held = self._g = self._c = self._s = self._t = None
+            gc.collect()
+            raise MemoryError(reader._short(self, what, self.mode or mode) % gc.mem_free())
         if self.mode == "streaming":
             # 5. the weight chunk buffer, shared by every layer, and the native
             # decoders' code tables, where the reader was

@@ -578,52 +578,46 @@ def _short(net, what, mode):
 
 
 def fill(net, f, what, plan, mode, verbose):
-    """Step 2 (after net.py made the arena): allocate the graph arrays and fill them (second pass);
-    in resident mode also decode the constants."""
+    """Step 2 (after net.py made the arena): allocate the graph arrays and fill them (second pass).
+
+    Returns the graph record net.py keeps (Net assigns its fields from it):
+    (_t, _sc, _s, _at, ops, _g, _c, _fns, mv, inputs, outputs, mode), mode
+    chosen here if None. Writes nothing on net: reads its arena, chunk and
+    ram_resident.
+    """
     nt, nsc, ns, nl, _, ng, nc = plan[0]
-    try:
-        gc.collect()
-        # the blocks that stay (net.py made the arena already), side by side
-        net._t = _ints(nt)
-        net._sc = array("f", range(nsc))
-        net._s = _ints(ns)
-        net._at = _ints(nl)
-        net.ops = bytearray(nl)
-        net._g = _ints(ng)
-        net._c = _ints(nc)
-        net._fns = [None] * nl
-        net.mv = memoryview(net.arena)
+    gc.collect()
+    # the blocks that stay (net.py made the arena already), side by side
+    t = _ints(nt)
+    sc = array("f", range(nsc))
+    s = _ints(ns)
+    at = _ints(nl)
+    ops = bytearray(nl)
+    g = _ints(ng)
+    cs = _ints(nc)
+    fns = [None] * nl
+    mv = memoryview(net.arena)
 
-        c, secs, layer_secs = _open(net, f, what)
-        o = [Out(a) for a in (net._t, net._sc, net._s, net._at, net.ops, net._g, net._c)]
-        _, ins, outs, _, _, _ = _parse(c, what, secs, layer_secs, net.chunk, o)
-        o = c = secs = layer_secs = None
-        for i in range(nl):
-            net._fns[i] = kernels.get(net.ops[i])
-        # the input and output ids stay: copied (a slice is a new tuple) once
-        # the pass's garbage is collected, into a small hole low in the heap.
-        # Made during the pass (and net.mv after it), they sat among its
-        # garbage and split the free memory it left, where the chunk buffer
-        # and the native decoders' tables go next, 4 KB each in one piece:
-        # the smallest heaps on the M3 were 1-4 KB larger (docs/DEVICE.md)
-        gc.collect()
-        net.inputs = ins[:]
-        net.outputs = outs[:]
-        ins = outs = None
+    c, secs, layer_secs = _open(net, f, what)
+    o = [Out(a) for a in (t, sc, s, at, ops, g, cs)]
+    _, ins, outs, _, _, _ = _parse(c, what, secs, layer_secs, net.chunk, o)
+    o = c = secs = layer_secs = None
+    for i in range(nl):
+        fns[i] = kernels.get(ops[i])
+    # the input and output ids stay: copied (a slice is a new tuple) once
+    # the pass's garbage is collected, into a small hole low in the heap.
+    # Made during the pass (and mv after it), they sat among its garbage
+    # and split the free memory it left, where the chunk buffer and the
+    # native decoders' tables go next, 4 KB each in one piece: the smallest
+    # heaps on the M3 were 1-4 KB larger (docs/DEVICE.md)
+    gc.collect()
+    ins = ins[:]
+    outs = outs[:]
 
-        if mode is None:
-            gc.collect()
-            free = gc.mem_free()
-            mode = "resident" if net.ram_resident + _MARGIN < free else "streaming"
-            if verbose:
-                print("motes: %s mode (resident needs %d bytes, %d free)" % (mode, net.ram_resident, free))
-        net.mode = mode
-        if mode == "resident":
-            from . import hold
-            hold.consts(net, f)
-    except MemoryError:
-        # free all we can: the message below needs a little memory too
-        o = c = secs = layer_secs = None
-        net.arena = net.mv = net._rowbuf = net._held = net._g = net._c = net._s = net._t = None
+    if mode is None:
         gc.collect()
-        raise MemoryError(_short(net, what, mode) % gc.mem_free())
+        free = gc.mem_free()
+        mode = "resident" if net.ram_resident + _MARGIN < free else "streaming"
+        if verbose:
+            print("motes: %s mode (resident needs %d bytes, %d free)" % (mode, net.ram_resident, free))
+    return t, sc, s, at, ops, g, cs, fns, mv, ins, outs, mode
