@@ -82,7 +82,8 @@ class Net:
         # so that it leaves no hole between the blocks that stay:
         # 1. check the file and count
         from . import reader
-        plan = reader.scan(self, f, what, mode)
+        (self.file_bytes, self.meta, self.labels, self.name, self.arena_size, self.ram_resident,
+         self.ram_streaming, self.prepared, plan) = reader.scan(chunk, f, what, mode)
         reader = None
         _drop_reader()
         # 2. the arena, if not made above: low in the memory the reader left
@@ -118,7 +119,7 @@ class Net:
             # free all we can: the message below needs a little memory too
             self.arena = self.mv = self._held = self._g = self._c = self._s = self._t = None
             gc.collect()
-            raise MemoryError(reader._short(self, what, self.mode or mode) % gc.mem_free())
+            raise MemoryError(reader._short(what, self.mode or mode, self.ram_resident, self.ram_streaming) % gc.mem_free())
         if self.mode == "streaming":
             # 5. the weight chunk buffer, shared by every layer, and the native
             # decoders' code tables, where the reader was

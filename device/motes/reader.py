@@ -504,27 +504,30 @@ def _ints(n):
     return array("i", range(n))
 
 
-def _open(net, f, what):
+def _open(size, f, what):
     c = Src(f, bytearray(64), what)
-    secs, layer_secs = _sections(c, net.file_bytes, what)
+    secs, layer_secs = _sections(c, size, what)
     return c, secs, layer_secs
 
 
-def scan(net, f, what, mode):
+def scan(chunk, f, what, mode):
     """Step 1 of loading: check the file, read the meta, count everything.
 
-    Returns the plan for fill(): the counts of the arrays, the op ids and the
+    Returns what Net keeps of it (Net assigns its fields from it): (file
+    bytes, meta, labels, name, arena size, the RAM resident and streaming
+    mode need, the bytes of the constants prepared in streaming mode, plan),
+    and the plan for fill(): the counts of the arrays, the op ids and the
     (codec << 4 | dtype) of the constants the model uses (bytes), and the
     message for a MemoryError meanwhile. net.py imports their code in
     between, once this module is gone.
     """
     if mode not in (None, "resident", "streaming"):
         raise ValueError("mode must be 'resident', 'streaming' or None (auto)")
-    net.file_bytes, minor = check_file(f, what)
+    size, minor = check_file(f, what)
     gc.collect()    # from here on, what is allocated stays close together
-    c, secs, layer_secs = _open(net, f, what)
+    c, secs, layer_secs = _open(size, f, what)
     # the metadata (a JSON object) first: it stays, low in the heap
-    net.meta = {}
+    meta = {}
     if _SEC_META in secs:
         pos, length = secs[_SEC_META]
         f.seek(pos)
@@ -534,23 +537,20 @@ def scan(net, f, what, mode):
             json = None
         if json:
             try:
-                net.meta = json.loads(f.read(length))
+                meta = json.loads(f.read(length))
             except ValueError:
-                net.meta = None
-            if not isinstance(net.meta, dict):
+                meta = None
+            if not isinstance(meta, dict):
                 fail(20, what)
-    net.labels = net.meta.get("labels")
-    net.name = net.meta.get("name", what)
     n = [Out() for _ in range(7)]
     n[2] = Out([])      # shapes: kept, to share equal ones
     ops = set()
     codecs = set()
-    size, ins, outs, held, most, net.prepared = _parse(c, what, secs, layer_secs, net.chunk, n, ops, codecs)
+    arena, ins, outs, held, most, prepared = _parse(c, what, secs, layer_secs, chunk, n, ops, codecs)
     if minor < 2 and (64 in ops or 65 in ops):
         fail(21, what, minor)
-    net.arena_size = size
-    net.ram_resident = size + held
-    net.ram_streaming = size + most
+    held += arena               # RAM resident mode needs
+    most += arena               # streaming mode
     n = tuple(o.n for o in n)
     c = secs = layer_secs = None
     gc.collect()
@@ -558,22 +558,24 @@ def scan(net, f, what, mode):
     # the heap at the peak of loading, in fill(): the reader's is)
     try:
         from . import verify
-        verify.check(net, f, what, n, size, ins, outs)
+        verify.check(meta, f, what, n, arena, ins, outs, size, chunk)
     except MemoryError:
         verify = None
         forget("motes.verify")
         gc.collect()
-        raise MemoryError(_short(net, what, mode) % gc.mem_free())
+        raise MemoryError(_short(what, mode, held, most) % gc.mem_free())
     verify = None
     forget("motes.verify")
     gc.collect()
-    return n, bytes(ops), bytes(c << 4 | d for c, d in codecs), _short(net, what, mode)
+    return size, meta, meta.get("labels"), meta.get("name", what), arena, held, most, prepared, (
+        n, bytes(ops), bytes(c << 4 | d for c, d in codecs), _short(what, mode, held, most))
 
 
-def _short(net, what, mode):
-    # the message of a MemoryError, but for the free bytes (%d)
+def _short(what, mode, resident, streaming):
+    # the message of a MemoryError, but for the free bytes (%d): resident and
+    # streaming, the RAM each mode needs
     return "%s: %s mode needs about %d bytes, %%d are free%s" % (
-        what, mode or "streaming", net.ram_resident if mode == "resident" else net.ram_streaming,
+        what, mode or "streaming", resident if mode == "resident" else streaming,
         "; try motes.load(..., mode='streaming')" if mode == "resident" else "")
 
 
@@ -598,7 +600,7 @@ def fill(net, f, what, plan, mode, verbose):
     fns = [None] * nl
     mv = memoryview(net.arena)
 
-    c, secs, layer_secs = _open(net, f, what)
+    c, secs, layer_secs = _open(net.file_bytes, f, what)
     o = [Out(a) for a in (t, sc, s, at, ops, g, cs)]
     _, ins, outs, _, _, _ = _parse(c, what, secs, layer_secs, net.chunk, o)
     o = c = secs = layer_secs = None
