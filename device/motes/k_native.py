@@ -14,7 +14,7 @@
 # API 3: fc and conv take one more int, 1 for an interleaved layer (format 1.2,
 # op 64 / 65), whose weights the C side takes as offset binary (w ^ 0x80):
 # a streamed chunk is flipped (_n.flip) before the call, resident weights once
-# at load (reader._decode_all). A layer the C side cannot take (_typed) runs in the Python
+# at load (hold.consts). A layer the C side cannot take (_typed) runs in the Python
 # kernel with the weights as stored. An interleaved FULLY_CONNECTED also
 # takes its requantization prepared once (_rq_table, kept in net._rq by the
 # weights' file position): about 20 fewer instructions per output on ARMv6-M.

@@ -7,8 +7,8 @@
 # Activations live in one arena (a bytearray) allocated at load and placed by
 # the host's memory plan; inference allocates no arena-sized buffers.
 #
-# RAM shapes this file. The graph is kept as a few flat arrays, filled by
-# reader.py (which is freed after loading):
+# RAM shapes this file. The graph is kept as a few flat arrays, made and
+# filled by reader.py (which is freed after loading) and handed over to Net:
 #   ops     bytearray, the op id of each layer
 #   _at     array('i'), where each layer's record starts in _g
 #   _g      array('i'), per layer: n_in, input ids, n_out, output ids,
@@ -39,25 +39,35 @@ _NATIVE_ROOM = const(26624)   # RAM a model takes besides its arena and the nati
 
 class Net:
     def __init__(self, f, what, mode=None, chunk=_CHUNK, verbose=True):
-        # every field first: the attribute table is then allocated once
+        # every field first: the attribute table is then allocated once. No
+        # other module makes a field: the reader returns what it read (scan:
+        # the file's figures, fill: the graph arrays) and the fields are
+        # assigned here; hold.py, derive.py and k_native keep their caches in
+        # the fields below that name them (tests/device/test_device_runtime.py)
         self.what = what
         self._f = f
         self.chunk = chunk
         self.probe = None      # a function called after each layer and weight chunk (memory tests)
+        # reader.scan's figures
         self.meta = self.labels = self.name = self.mode = self.file_bytes = None
         self.arena = self.mv = self.arena_size = None
         self.ram_resident = self.ram_streaming = None   # bytes each mode needs
-        self.prepared = 0      # bytes of the biases, multipliers, shifts made at load (streaming)
+        self.prepared = 0      # bytes of the biases, multipliers, shifts made at load (streaming;
+                               # hold.py sets it to what it made, 0 if there was no room)
+        # reader.fill's record: the graph (top of this file), the arena's memoryview
         self.inputs = self.outputs = None               # tensor ids
         self.ops = self._at = self._g = self._c = self._t = self._sc = self._s = None
         self._fns = None       # the kernel of each layer
+        # the caches: made at load or by an inference, by the modules named
         self._rowbuf = None    # streaming: the int8 weight chunk buffer, reused by every layer
-        self._held = None      # the constant arrays decoded at load, by index in _c (streaming
-                               # mode: all but the weight matrices, which stay None)
-        self._dv = None        # streaming, format 1.1: the multipliers or shifts rebuilt
-        self._dk = -1          # with the other slot's array, and which (derive.py)
-        self._wc = None        # streaming: (pos, weights) of a layer whose bias is predicted
-        self._rq = None        # native: interleaved FULLY_CONNECTED's prepared requantization, by weights pos
+        self._held = None      # hold.py: the constant arrays decoded at load, by index in _c
+                               # (streaming mode: all but the weight matrices, which stay None)
+        self._dv = None        # derive.py (streaming, format 1.1): the multipliers or shifts
+        self._dk = -1          # rebuilt with the other slot's array, and which slot
+        self._wc = None        # Net.const (streaming): (pos, weights) of a layer whose bias is
+                               # predicted, for derive.py; cleared after each layer
+        self._rq = None        # k_native: interleaved FULLY_CONNECTED's prepared requantization
+                               # tables, a dict by the weights' file position (first use)
         # 0. the arena, the biggest block, before anything else of the model:
         # right above what is already there, whatever was imported before
         # (the native module's code, on a board), and never above a hole

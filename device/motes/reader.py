@@ -1,7 +1,9 @@
 # Loading a .mote file on the board (docs/FORMAT.md): header and CRC, the
 # section table, then tensors, graph and the place of each layer's constants,
-# parsed straight from the stream into the flat arrays of net.py; in resident
-# mode the constants are decoded too. Only needed while loading: motes.load()
+# parsed straight from the stream into the flat arrays of net.py. It writes
+# nothing on a Net: scan() returns the file's figures and the plan, fill() the
+# graph record (the arrays, the arena's memoryview, the ids, the mode), and
+# Net assigns its fields from them. Only needed while loading: motes.load()
 # drops this module afterwards.
 #
 # RAM: the file is read 64 bytes at a time (a model much larger than RAM
