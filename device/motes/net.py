@@ -114,12 +114,9 @@ class Net:
             for k in plan[2]:
                 prepare(k >> 4, k & 15)
             from . import reader
-        except MemoryError:
-            raise MemoryError(plan[3] % gc.mem_free())   # the message scan() prepared
-        # 4. the graph arrays, filled by a second pass: the reader hands them
-        # over (its record, in the order of the fields) and they are the
-        # Net's; in resident mode then every constant decoded (hold.py)
-        try:
+            # 4. the graph arrays, filled by a second pass: the reader hands
+            # them over (its record, in the order of the fields) and they are
+            # the Net's; in resident mode then every constant decoded (hold.py)
             (self._t, self._sc, self._s, self._at, self.ops, self._g, self._c, self._fns, self.mv,
              self.inputs, self.outputs, self.mode) = reader.fill(self, f, what, plan, mode, verbose)
             if self.mode == "resident":
@@ -127,9 +124,12 @@ class Net:
                 hold.consts(self, f)
         except MemoryError:
             # free all we can: the message below needs a little memory too
+            # (step 3, no reader yet: the message scan() prepared; the same
+            # but for the mode fill() may have chosen)
             self.arena = self.mv = self._held = self._g = self._c = self._s = self._t = None
             gc.collect()
-            raise MemoryError(reader._short(what, self.mode or mode, self.ram_resident, self.ram_streaming) % gc.mem_free())
+            raise MemoryError((reader._short(what, self.mode or mode, self.ram_resident, self.ram_streaming)
+                               if reader else plan[3]) % gc.mem_free())
         if self.mode == "streaming":
             # 5. the weight chunk buffer, shared by every layer, and the native
             # decoders' code tables, where the reader was
@@ -148,12 +148,18 @@ class Net:
             # so that such a file fails now, not at an inference. (k: a name
             # already here; a new one is a qstr for good and can make its pool grow)
             k = 16 in plan[2] or 32 in plan[2]
-            if self.prepared + _margin() >= gc.mem_free():
+            # free RAM an inference needs beside prepared constants (its small
+            # objects: layer tuples, parameter arrays, decoder buffers); twice
+            # that on a 64-bit port (the unix port), whose objects are about
+            # twice the size
+            import sys
+            m = _MARGIN * 2 if sys.maxsize > 1 << 32 else _MARGIN
+            if self.prepared + m >= gc.mem_free():
                 self.prepared = 0
             if self.prepared or k:
                 try:
                     from . import hold
-                    hold.consts(self, f, True, _margin())
+                    hold.consts(self, f, True, m)
                 except MemoryError:         # not even room for its code: per inference
                     if k:
                         raise MemoryError(plan[3] % gc.mem_free())
@@ -452,54 +458,50 @@ def load(path, mode=None, chunk=_CHUNK, verbose=True):
         _drop_reader()
 
 
-def _margin():
-    # free RAM an inference needs beside prepared constants (its small objects:
-    # layer tuples, parameter arrays, decoder buffers); twice that on a 64-bit
-    # port (the unix port), whose objects are about twice the size
-    import sys
-    return _MARGIN * 2 if sys.maxsize > 1 << 32 else _MARGIN
-
-
 def _arena_bytes(f):
     # The arena size, the first varint of the graph section (docs/FORMAT.md),
     # or 0; read one byte at a time into one small buffer, so that nothing is
     # left behind below the arena. reader.scan() checks the file properly.
     b = bytearray(1)
-    pos = [16]      # no f.tell(): not every stream has it (mpremote mount)
-
-    def uv():
-        v = s = 0
-        while s < 36:
-            if f.readinto(b) != 1:
-                return -1
-            pos[0] += 1
-            v |= (b[0] & 0x7F) << s
-            if b[0] < 0x80:
-                return v
-            s += 7
-        return -1
     try:
         f.seek(0)
         if f.read(4) != b"MOTE":
             return 0
         f.seek(16)              # after the header: the section table
-        at = -1
-        skip = 0
-        for _ in range(max(0, uv())):
+        pos = 16                # no f.tell(): not every stream has it (mpremote mount)
+        # the varints in turn: the section count (n = -2), each section's
+        # length after its kind byte (n > 0: sections left; k: the kind,
+        # -1: not read yet), then the arena size (n = -3), which returns
+        n = -2
+        at = k = -1
+        skip = v = s = 0
+        while s < 36:
             if f.readinto(b) != 1:
                 return 0
-            pos[0] += 1
-            kind = b[0]
-            n = uv()
-            if n < 0:
-                return 0
-            if kind == 3 and at < 0:    # the graph section
-                at = skip
-            skip += n
-        if at < 0:
-            return 0
-        f.seek(pos[0] + at)
-        return max(0, uv())
+            pos += 1
+            if n > 0 and k < 0:
+                k = b[0]
+                continue
+            v |= (b[0] & 0x7F) << s
+            s += 7
+            if b[0] < 0x80:
+                if n == -3:
+                    return v
+                if n == -2:
+                    n = v
+                else:
+                    if k == 3 and at < 0:   # the graph section
+                        at = skip
+                    skip += v
+                    n -= 1
+                    k = -1
+                if not n:
+                    if at < 0:
+                        return 0
+                    f.seek(pos + at)
+                    n = -3
+                v = s = 0
+        return 0
     except (OSError, ValueError):
         return 0
 
