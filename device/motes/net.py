@@ -7,8 +7,8 @@
 # Activations live in one arena (a bytearray) allocated at load and placed by
 # the host's memory plan; inference allocates no arena-sized buffers.
 #
-# RAM shapes this file. The graph is kept as a few flat arrays, filled by
-# reader.py (which is freed after loading):
+# RAM shapes this file. The graph is kept as a few flat arrays, made and
+# filled by reader.py (which is freed after loading) and handed over to Net:
 #   ops     bytearray, the op id of each layer
 #   _at     array('i'), where each layer's record starts in _g
 #   _g      array('i'), per layer: n_in, input ids, n_out, output ids,
@@ -39,25 +39,35 @@ _NATIVE_ROOM = const(26624)   # RAM a model takes besides its arena and the nati
 
 class Net:
     def __init__(self, f, what, mode=None, chunk=_CHUNK, verbose=True):
-        # every field first: the attribute table is then allocated once
+        # every field first: the attribute table is then allocated once. No
+        # other module makes a field: the reader returns what it read (scan:
+        # the file's figures, fill: the graph arrays) and the fields are
+        # assigned here; hold.py, derive.py and k_native keep their caches in
+        # the fields below that name them (tests/device/test_device_runtime.py)
         self.what = what
         self._f = f
         self.chunk = chunk
         self.probe = None      # a function called after each layer and weight chunk (memory tests)
+        # reader.scan's figures
         self.meta = self.labels = self.name = self.mode = self.file_bytes = None
         self.arena = self.mv = self.arena_size = None
         self.ram_resident = self.ram_streaming = None   # bytes each mode needs
-        self.prepared = 0      # bytes of the biases, multipliers, shifts made at load (streaming)
+        self.prepared = 0      # bytes of the biases, multipliers, shifts made at load (streaming;
+                               # hold.py sets it to what it made, 0 if there was no room)
+        # reader.fill's record: the graph (top of this file), the arena's memoryview
         self.inputs = self.outputs = None               # tensor ids
         self.ops = self._at = self._g = self._c = self._t = self._sc = self._s = None
         self._fns = None       # the kernel of each layer
+        # the caches: made at load or by an inference, by the modules named
         self._rowbuf = None    # streaming: the int8 weight chunk buffer, reused by every layer
-        self._held = None      # the constant arrays decoded at load, by index in _c (streaming
-                               # mode: all but the weight matrices, which stay None)
-        self._dv = None        # streaming, format 1.1: the multipliers or shifts rebuilt
-        self._dk = -1          # with the other slot's array, and which (derive.py)
-        self._wc = None        # streaming: (pos, weights) of a layer whose bias is predicted
-        self._rq = None        # native: interleaved FULLY_CONNECTED's prepared requantization, by weights pos
+        self._held = None      # hold.py: the constant arrays decoded at load, by index in _c
+                               # (streaming mode: all but the weight matrices, which stay None)
+        self._dv = None        # derive.py (streaming, format 1.1): the multipliers or shifts
+        self._dk = -1          # rebuilt with the other slot's array, and which slot
+        self._wc = None        # Net.const (streaming): (pos, weights) of a layer whose bias is
+                               # predicted, for derive.py; cleared after each layer
+        self._rq = None        # k_native: interleaved FULLY_CONNECTED's prepared requantization
+                               # tables, a dict by the weights' file position (first use)
         # 0. the arena, the biggest block, before anything else of the model:
         # right above what is already there, whatever was imported before
         # (the native module's code, on a board), and never above a hole
@@ -82,7 +92,8 @@ class Net:
         # so that it leaves no hole between the blocks that stay:
         # 1. check the file and count
         from . import reader
-        plan = reader.scan(self, f, what, mode)
+        (self.file_bytes, self.meta, self.labels, self.name, self.arena_size, self.ram_resident,
+         self.ram_streaming, self.prepared, plan) = reader.scan(chunk, f, what, mode)
         reader = None
         _drop_reader()
         # 2. the arena, if not made above: low in the memory the reader left
@@ -103,10 +114,22 @@ class Net:
             for k in plan[2]:
                 prepare(k >> 4, k & 15)
             from . import reader
+            # 4. the graph arrays, filled by a second pass: the reader hands
+            # them over (its record, in the order of the fields) and they are
+            # the Net's; in resident mode then every constant decoded (hold.py)
+            (self._t, self._sc, self._s, self._at, self.ops, self._g, self._c, self._fns, self.mv,
+             self.inputs, self.outputs, self.mode) = reader.fill(self, f, what, plan, mode, verbose)
+            if self.mode == "resident":
+                from . import hold
+                hold.consts(self, f)
         except MemoryError:
-            raise MemoryError(plan[3] % gc.mem_free())   # the message scan() prepared
-        # 4. the graph arrays, filled by a second pass
-        reader.fill(self, f, what, plan, mode, verbose)
+            # free all we can: the message below needs a little memory too
+            # (step 3, no reader yet: the message scan() prepared; the same
+            # but for the mode fill() may have chosen)
+            self.arena = self.mv = self._held = self._g = self._c = self._s = self._t = None
+            gc.collect()
+            raise MemoryError((reader._short(what, self.mode or mode, self.ram_resident, self.ram_streaming)
+                               if reader else plan[3]) % gc.mem_free())
         if self.mode == "streaming":
             # 5. the weight chunk buffer, shared by every layer, and the native
             # decoders' code tables, where the reader was
@@ -125,12 +148,18 @@ class Net:
             # so that such a file fails now, not at an inference. (k: a name
             # already here; a new one is a qstr for good and can make its pool grow)
             k = 16 in plan[2] or 32 in plan[2]
-            if self.prepared + _margin() >= gc.mem_free():
+            # free RAM an inference needs beside prepared constants (its small
+            # objects: layer tuples, parameter arrays, decoder buffers); twice
+            # that on a 64-bit port (the unix port), whose objects are about
+            # twice the size
+            import sys
+            m = _MARGIN * 2 if sys.maxsize > 1 << 32 else _MARGIN
+            if self.prepared + m >= gc.mem_free():
                 self.prepared = 0
             if self.prepared or k:
                 try:
                     from . import hold
-                    hold.consts(self, f, True, _margin())
+                    hold.consts(self, f, True, m)
                 except MemoryError:         # not even room for its code: per inference
                     if k:
                         raise MemoryError(plan[3] % gc.mem_free())
@@ -429,54 +458,50 @@ def load(path, mode=None, chunk=_CHUNK, verbose=True):
         _drop_reader()
 
 
-def _margin():
-    # free RAM an inference needs beside prepared constants (its small objects:
-    # layer tuples, parameter arrays, decoder buffers); twice that on a 64-bit
-    # port (the unix port), whose objects are about twice the size
-    import sys
-    return _MARGIN * 2 if sys.maxsize > 1 << 32 else _MARGIN
-
-
 def _arena_bytes(f):
     # The arena size, the first varint of the graph section (docs/FORMAT.md),
     # or 0; read one byte at a time into one small buffer, so that nothing is
     # left behind below the arena. reader.scan() checks the file properly.
     b = bytearray(1)
-    pos = [16]      # no f.tell(): not every stream has it (mpremote mount)
-
-    def uv():
-        v = s = 0
-        while s < 36:
-            if f.readinto(b) != 1:
-                return -1
-            pos[0] += 1
-            v |= (b[0] & 0x7F) << s
-            if b[0] < 0x80:
-                return v
-            s += 7
-        return -1
     try:
         f.seek(0)
         if f.read(4) != b"MOTE":
             return 0
         f.seek(16)              # after the header: the section table
-        at = -1
-        skip = 0
-        for _ in range(max(0, uv())):
+        pos = 16                # no f.tell(): not every stream has it (mpremote mount)
+        # the varints in turn: the section count (n = -2), each section's
+        # length after its kind byte (n > 0: sections left; k: the kind,
+        # -1: not read yet), then the arena size (n = -3), which returns
+        n = -2
+        at = k = -1
+        skip = v = s = 0
+        while s < 36:
             if f.readinto(b) != 1:
                 return 0
-            pos[0] += 1
-            kind = b[0]
-            n = uv()
-            if n < 0:
-                return 0
-            if kind == 3 and at < 0:    # the graph section
-                at = skip
-            skip += n
-        if at < 0:
-            return 0
-        f.seek(pos[0] + at)
-        return max(0, uv())
+            pos += 1
+            if n > 0 and k < 0:
+                k = b[0]
+                continue
+            v |= (b[0] & 0x7F) << s
+            s += 7
+            if b[0] < 0x80:
+                if n == -3:
+                    return v
+                if n == -2:
+                    n = v
+                else:
+                    if k == 3 and at < 0:   # the graph section
+                        at = skip
+                    skip += v
+                    n -= 1
+                    k = -1
+                if not n:
+                    if at < 0:
+                        return 0
+                    f.seek(pos + at)
+                    n = -3
+                v = s = 0
+        return 0
     except (OSError, ValueError):
         return 0
 

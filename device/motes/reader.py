@@ -1,7 +1,9 @@
 # Loading a .mote file on the board (docs/FORMAT.md): header and CRC, the
 # section table, then tensors, graph and the place of each layer's constants,
-# parsed straight from the stream into the flat arrays of net.py; in resident
-# mode the constants are decoded too. Only needed while loading: motes.load()
+# parsed straight from the stream into the flat arrays of net.py. It writes
+# nothing on a Net: scan() returns the file's figures and the plan, fill() the
+# graph record (the arrays, the arena's memoryview, the ids, the mode), and
+# Net assigns its fields from them. Only needed while loading: motes.load()
 # drops this module afterwards.
 #
 # RAM: the file is read 64 bytes at a time (a model much larger than RAM
@@ -504,27 +506,30 @@ def _ints(n):
     return array("i", range(n))
 
 
-def _open(net, f, what):
+def _open(size, f, what):
     c = Src(f, bytearray(64), what)
-    secs, layer_secs = _sections(c, net.file_bytes, what)
+    secs, layer_secs = _sections(c, size, what)
     return c, secs, layer_secs
 
 
-def scan(net, f, what, mode):
+def scan(chunk, f, what, mode):
     """Step 1 of loading: check the file, read the meta, count everything.
 
-    Returns the plan for fill(): the counts of the arrays, the op ids and the
+    Returns what Net keeps of it (Net assigns its fields from it): (file
+    bytes, meta, labels, name, arena size, the RAM resident and streaming
+    mode need, the bytes of the constants prepared in streaming mode, plan),
+    and the plan for fill(): the counts of the arrays, the op ids and the
     (codec << 4 | dtype) of the constants the model uses (bytes), and the
     message for a MemoryError meanwhile. net.py imports their code in
     between, once this module is gone.
     """
     if mode not in (None, "resident", "streaming"):
         raise ValueError("mode must be 'resident', 'streaming' or None (auto)")
-    net.file_bytes, minor = check_file(f, what)
+    size, minor = check_file(f, what)
     gc.collect()    # from here on, what is allocated stays close together
-    c, secs, layer_secs = _open(net, f, what)
+    c, secs, layer_secs = _open(size, f, what)
     # the metadata (a JSON object) first: it stays, low in the heap
-    net.meta = {}
+    meta = {}
     if _SEC_META in secs:
         pos, length = secs[_SEC_META]
         f.seek(pos)
@@ -534,23 +539,20 @@ def scan(net, f, what, mode):
             json = None
         if json:
             try:
-                net.meta = json.loads(f.read(length))
+                meta = json.loads(f.read(length))
             except ValueError:
-                net.meta = None
-            if not isinstance(net.meta, dict):
+                meta = None
+            if not isinstance(meta, dict):
                 fail(20, what)
-    net.labels = net.meta.get("labels")
-    net.name = net.meta.get("name", what)
     n = [Out() for _ in range(7)]
     n[2] = Out([])      # shapes: kept, to share equal ones
     ops = set()
     codecs = set()
-    size, ins, outs, held, most, net.prepared = _parse(c, what, secs, layer_secs, net.chunk, n, ops, codecs)
+    arena, ins, outs, held, most, prepared = _parse(c, what, secs, layer_secs, chunk, n, ops, codecs)
     if minor < 2 and (64 in ops or 65 in ops):
         fail(21, what, minor)
-    net.arena_size = size
-    net.ram_resident = size + held
-    net.ram_streaming = size + most
+    held += arena               # RAM resident mode needs
+    most += arena               # streaming mode
     n = tuple(o.n for o in n)
     c = secs = layer_secs = None
     gc.collect()
@@ -558,72 +560,68 @@ def scan(net, f, what, mode):
     # the heap at the peak of loading, in fill(): the reader's is)
     try:
         from . import verify
-        verify.check(net, f, what, n, size, ins, outs)
+        verify.check(meta, f, what, n, arena, ins, outs, size, chunk)
     except MemoryError:
         verify = None
         forget("motes.verify")
         gc.collect()
-        raise MemoryError(_short(net, what, mode) % gc.mem_free())
+        raise MemoryError(_short(what, mode, held, most) % gc.mem_free())
     verify = None
     forget("motes.verify")
     gc.collect()
-    return n, bytes(ops), bytes(c << 4 | d for c, d in codecs), _short(net, what, mode)
+    return size, meta, meta.get("labels"), meta.get("name", what), arena, held, most, prepared, (
+        n, bytes(ops), bytes(c << 4 | d for c, d in codecs), _short(what, mode, held, most))
 
 
-def _short(net, what, mode):
-    # the message of a MemoryError, but for the free bytes (%d)
+def _short(what, mode, resident, streaming):
+    # the message of a MemoryError, but for the free bytes (%d): resident and
+    # streaming, the RAM each mode needs
     return "%s: %s mode needs about %d bytes, %%d are free%s" % (
-        what, mode or "streaming", net.ram_resident if mode == "resident" else net.ram_streaming,
+        what, mode or "streaming", resident if mode == "resident" else streaming,
         "; try motes.load(..., mode='streaming')" if mode == "resident" else "")
 
 
 def fill(net, f, what, plan, mode, verbose):
-    """Step 2 (after net.py made the arena): allocate the graph arrays and fill them (second pass);
-    in resident mode also decode the constants."""
+    """Step 2 (after net.py made the arena): allocate the graph arrays and fill them (second pass).
+
+    Returns the graph record net.py keeps (Net assigns its fields from it):
+    (_t, _sc, _s, _at, ops, _g, _c, _fns, mv, inputs, outputs, mode), mode
+    chosen here if None. Writes nothing on net: reads its arena, chunk and
+    ram_resident.
+    """
     nt, nsc, ns, nl, _, ng, nc = plan[0]
-    try:
-        gc.collect()
-        # the blocks that stay (net.py made the arena already), side by side
-        net._t = _ints(nt)
-        net._sc = array("f", range(nsc))
-        net._s = _ints(ns)
-        net._at = _ints(nl)
-        net.ops = bytearray(nl)
-        net._g = _ints(ng)
-        net._c = _ints(nc)
-        net._fns = [None] * nl
-        net.mv = memoryview(net.arena)
+    gc.collect()
+    # the blocks that stay (net.py made the arena already), side by side
+    t = _ints(nt)
+    sc = array("f", range(nsc))
+    s = _ints(ns)
+    at = _ints(nl)
+    ops = bytearray(nl)
+    g = _ints(ng)
+    cs = _ints(nc)
+    fns = [None] * nl
+    mv = memoryview(net.arena)
 
-        c, secs, layer_secs = _open(net, f, what)
-        o = [Out(a) for a in (net._t, net._sc, net._s, net._at, net.ops, net._g, net._c)]
-        _, ins, outs, _, _, _ = _parse(c, what, secs, layer_secs, net.chunk, o)
-        o = c = secs = layer_secs = None
-        for i in range(nl):
-            net._fns[i] = kernels.get(net.ops[i])
-        # the input and output ids stay: copied (a slice is a new tuple) once
-        # the pass's garbage is collected, into a small hole low in the heap.
-        # Made during the pass (and net.mv after it), they sat among its
-        # garbage and split the free memory it left, where the chunk buffer
-        # and the native decoders' tables go next, 4 KB each in one piece:
-        # the smallest heaps on the M3 were 1-4 KB larger (docs/DEVICE.md)
-        gc.collect()
-        net.inputs = ins[:]
-        net.outputs = outs[:]
-        ins = outs = None
+    c, secs, layer_secs = _open(net.file_bytes, f, what)
+    o = [Out(a) for a in (t, sc, s, at, ops, g, cs)]
+    _, ins, outs, _, _, _ = _parse(c, what, secs, layer_secs, net.chunk, o)
+    o = c = secs = layer_secs = None
+    for i in range(nl):
+        fns[i] = kernels.get(ops[i])
+    # the input and output ids stay: copied (a slice is a new tuple) once
+    # the pass's garbage is collected, into a small hole low in the heap.
+    # Made during the pass (and mv after it), they sat among its garbage
+    # and split the free memory it left, where the chunk buffer and the
+    # native decoders' tables go next, 4 KB each in one piece: the smallest
+    # heaps on the M3 were 1-4 KB larger (docs/DEVICE.md)
+    gc.collect()
+    ins = ins[:]
+    outs = outs[:]
 
-        if mode is None:
-            gc.collect()
-            free = gc.mem_free()
-            mode = "resident" if net.ram_resident + _MARGIN < free else "streaming"
-            if verbose:
-                print("motes: %s mode (resident needs %d bytes, %d free)" % (mode, net.ram_resident, free))
-        net.mode = mode
-        if mode == "resident":
-            from . import hold
-            hold.consts(net, f)
-    except MemoryError:
-        # free all we can: the message below needs a little memory too
-        o = c = secs = layer_secs = None
-        net.arena = net.mv = net._rowbuf = net._held = net._g = net._c = net._s = net._t = None
+    if mode is None:
         gc.collect()
-        raise MemoryError(_short(net, what, mode) % gc.mem_free())
+        free = gc.mem_free()
+        mode = "resident" if net.ram_resident + _MARGIN < free else "streaming"
+        if verbose:
+            print("motes: %s mode (resident needs %d bytes, %d free)" % (mode, net.ram_resident, free))
+    return t, sc, s, at, ops, g, cs, fns, mv, ins, outs, mode

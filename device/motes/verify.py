@@ -63,16 +63,16 @@ def fail(a):
     )[a[0]] % a[1:])
 
 
-def check(net, f, what, n, size, ins, outs):
+def check(meta, f, what, n, size, ins, outs, file_bytes, chunk):
     # the graph arrays of net.py (_t, _sc: None, _s, _at, ops, _g, _c) at the
     # exact sizes the counting pass found (n), filled by another pass of the
     # reader: they and this module's code take less than the kernels' and
     # decoders' code beside the same arrays in reader.fill(), the peak of loading
     from .reader import Out, _ints, _open, _parse
     a = (_ints(n[0]), None, _ints(n[2]), _ints(n[3]), bytearray(n[4]), _ints(n[5]), _ints(n[6]))
-    c, secs, layer_secs = _open(net, f, what)
-    labels = net.labels
-    _parse(c, what, secs, layer_secs, net.chunk, [Out(x) for x in a])
+    c, secs, layer_secs = _open(file_bytes, f, what)
+    labels = meta.get("labels")
+    _parse(c, what, secs, layer_secs, chunk, [Out(x) for x in a])
     c = secs = layer_secs = None
     # the pass's garbage goes before the decoders below are imported: their
     # names are qstrs, kept for good, whose block went above that garbage and
@@ -260,7 +260,7 @@ def check(net, f, what, n, size, ins, outs):
     # input_norm (Net._set_input_float): mean and std, k numbers each, k
     # dividing the input's size (the host's api.normalize asks it), finite
     # as float32 (the values are float32 there), no std 0 (a division)
-    v = net.meta.get("input_norm") if net.meta else None
+    v = meta.get("input_norm")
     if v is not None:
         n = T[5 * ins[0] + 3]
         m = v.get("mean") if isinstance(v, dict) else None

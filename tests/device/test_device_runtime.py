@@ -389,3 +389,40 @@ for b in ("python", "viper", "native"):
         line = lines[name]
         assert message in line, line
         assert "layer 0: bad interleaved layer (format 1.2): convert the model again" in line, line
+
+
+def test_only_net_py_declares_a_nets_fields():
+    # issue #16: Net.__init__ declares every field first (a comment each; the attribute
+    # table is then allocated once); the reader hands its record over and Net assigns it,
+    # and what other modules keep on a Net (hold.py's _held, derive.py's _dv and _dk,
+    # k_native's _rq) goes into those declared fields, none of their own
+    import ast
+    from conftest import ROOT
+
+    def fields(node, owner):
+        out = set()
+        for n in ast.walk(node):
+            targets = n.targets if isinstance(n, ast.Assign) else [n.target] if isinstance(n, ast.AugAssign) else []
+            for t in targets:
+                for e in ast.walk(t):
+                    if isinstance(e, ast.Attribute) and isinstance(e.value, ast.Name) and e.value.id == owner:
+                        out.add(e.attr)
+        return out
+
+    device = ROOT / "device" / "motes"
+    net = ast.parse((device / "net.py").read_text())
+    init = next(n for n in ast.walk(net) if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    head = []
+    for stmt in init.body:
+        if not isinstance(stmt, ast.Assign):
+            break
+        head.append(stmt)
+    declared = set().union(*(fields(s, "self") for s in head))
+    assert {"_t", "_g", "_c", "ops", "mv", "_held", "_dv", "_dk", "_wc", "_rq", "_rowbuf"} <= declared
+    assert fields(net, "self") <= declared, "a Net field not declared at the top of Net.__init__"
+    for path in sorted(device.glob("*.py")):
+        if path.name != "net.py":
+            made = fields(ast.parse(path.read_text()), "net")
+            assert made <= declared, f"{path.name} makes Net fields {sorted(made - declared)}"
+            if path.name in ("reader.py", "verify.py"):
+                assert not made, f"{path.name} writes {sorted(made)}: it returns them to Net"

@@ -573,3 +573,52 @@ def test_device_names_are_generated_and_fresh():
     assert names["_OP_CONV_2D"] | names["_INTERLEAVED"] == 65 and names["_CODEC_SCALES"] == 5
     kernels = (device / "kernels.py").read_text()
     assert "_PY = 'fc conv dwconv pool pool shape softmax act act elem elem mean " in kernels
+
+
+def test_native_param_layout_is_the_one_modmotes_c_reads():
+    # the native layer calls' p (fc, conv, dwconv, pool): host/motes/mote/gen.py's
+    # NATIVE_HEAD and NATIVE_OPS are the layout's one source, k_native names its indices
+    # from them (_P_*, generated), and ulab_kernels/modmotes.c must read the same places
+    from motes import ops
+    from motes.mote import gen
+    P = gen.native_params()
+    c = (ROOT / "ulab_kernels" / "modmotes.c").read_text()
+    h = (ROOT / "ulab_kernels" / "motes_kernels.h").read_text()
+    head = P["_P_HEAD"]
+
+    def fields(struct):     # the int32_t fields of a motes_kernels.h struct, in order
+        body = re.search(r"typedef struct \{([^}]*)\} %s;" % struct, h).group(1)
+        body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
+        return re.findall(r"(\w+)\s*[,;]", " ".join(d.split("int32_t", 1)[1] for d in body.split("\n")
+                                                       if "int32_t" in d and "*" not in d.split("int32_t", 1)[1]))
+
+    assert f"#define HEAD {head}\n" in c
+    for short, n in (("FC", "N_FC"), ("CONV", "N_CONV"), ("DW", "N_DW"), ("POOL", "N_POOL")):
+        assert f"#define {n} (HEAD + {P[f'_P_{short}_END'] - head})\n" in c, n
+    # head(): offsets and the three dims
+    for name, field in (("IN_N", "in"), ("OUT_N", "out"), ("ROWS", "filter")):
+        assert f"dims_at(p + {P['_P_' + name]}, &h->{field});" in c
+    assert f"h->src = s + p[{P['_P_SRC']}];" in c and f"h->dst = d + p[{P['_P_DST']}];" in c
+    # FULLY_CONNECTED: mk_fc_params is the params in file order, the chunk's first channel, interleaved
+    fc = ops.OPS["FULLY_CONNECTED"].PARAMS
+    assert fields("mk_fc_params") == list(fc) + ["out_ch_start", "interleaved"]
+    init = ", ".join(f"p[{P['_P_FC_' + n.upper()]}]" for n in fc)
+    assert f"mk_fc_params fp = {{{init}, p[{P['_P_ROW0']}], flag(p[{P['_P_FC_INTERLEAVED']}]),\n" in c
+    # CONV_2D and DEPTHWISE_CONV_2D (conv_params: q = p + HEAD, the depth multiplier after the pads)
+    conv, dw = ops.OPS["CONV_2D"].PARAMS, ops.OPS["DEPTHWISE_CONV_2D"].PARAMS
+    assert fields("mk_conv_params") == list(conv) + ["depth_multiplier", "out_ch_start", "interleaved"]
+    assert [n for n in dw if n != "depth_multiplier"] == list(conv)
+    k = P["_P_DW_DEPTH_MULTIPLIER"] - head
+    assert f"f[k] = q[k + (dw && k >= {k})];" in c and f"cp->depth_multiplier = dw ? q[{k}] : 1;" in c
+    assert f"cp->out_ch_start = dw ? 0 : p[{P['_P_ROW0']}];" in c
+    assert f"flag(p[HEAD + {P['_P_CONV_INTERLEAVED'] - head}])" in c
+    # pools: mk_pool_params is the params in file order, then 1 for AVERAGE_POOL_2D
+    pool = ops.OPS["AVERAGE_POOL_2D"].PARAMS
+    assert ops.OPS["MAX_POOL_2D"].PARAMS == pool and fields("mk_pool_params") == list(pool)
+    assert "mk_pool_params pp = {%s};" % ", ".join(f"q[{i}]" for i in range(len(pool))) in c
+    assert f"flag(q[{P['_P_POOL_AVERAGE'] - head}])" in c and f"by p[{P['_P_POOL_AVERAGE']}]" in c
+    # the top comment's head
+    assert f"`p` starts with a {head}-int head" in c and f"p[{P['_P_ROW0']}]    first output channel" in c
+    # k_native names what it sets and reads (no bare indices past the head's start)
+    native = (ROOT / "device" / "motes" / "k_native.py").read_text()
+    assert not re.findall(r"\bp\[\d+\]", native)

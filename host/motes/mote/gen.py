@@ -91,6 +91,41 @@ def device_names() -> dict:
     names.update({f"_SLOT_{n.upper()}": i for i, n in enumerate(slots)})
     names.update(_SEC_META=SEC_META, _SEC_TENSORS=SEC_TENSORS, _SEC_GRAPH=SEC_GRAPH, _SEC_LAYER=SEC_LAYER)
     names.update({f"_DT_{d.upper()}": i for i, d in enumerate(DTYPES)})
+    names.update(native_params())
+    return names
+
+
+# ---- the native module's layer parameters (ulab_kernels/modmotes.c) ----------------
+# fc, conv, dwconv and pool take one array('i') p: a head of dims (NATIVE_HEAD), then
+# the op's params in file order (docs/FORMAT.md, the op module's PARAMS), then one
+# int more for some ops (NATIVE_OPS). This table is the layout's one source: k_native
+# names the indices it sets or reads (_P_*, in its generated block), and
+# tests/host/test_format.py checks modmotes.c's HEAD, N_* and indices against it.
+NATIVE_HEAD = ("src",                               # input's arena offset
+               "in_n", "in_h", "in_w", "in_c",      # input dims
+               "dst",                               # output's arena offset
+               "out_n", "out_h", "out_w", "out_c",  # output dims
+               # filter dims: FULLY_CONNECTED rows, 1, 1, depth; CONV_2D rows, kh, kw,
+               # in/groups; DEPTHWISE 1, kh, kw, out (rows: of this chunk, streaming)
+               "rows", "f_h", "f_w", "f_c",
+               "row0")                              # first output channel of the chunk
+# name in _P_<NAME>_<PARAM>: (op, the int after its params or None)
+NATIVE_OPS = {"FC": ("FULLY_CONNECTED", "interleaved"),     # 1: interleaved, offset binary
+              "CONV": ("CONV_2D", "interleaved"),
+              "DW": ("DEPTHWISE_CONV_2D", None),
+              "POOL": ("AVERAGE_POOL_2D", "average")}       # 1: AVERAGE_POOL_2D, 0: MAX_POOL_2D
+
+
+def native_params() -> dict:
+    """_P_NAME -> index in the native layer calls' p (NATIVE_HEAD, NATIVE_OPS)."""
+    names = {f"_P_{n.upper()}": i for i, n in enumerate(NATIVE_HEAD)}
+    head = names["_P_HEAD"] = len(NATIVE_HEAD)
+    for short, (op, extra) in NATIVE_OPS.items():
+        params = ops.OPS[op].PARAMS
+        names.update({f"_P_{short}_{n.upper()}": head + j for j, n in enumerate(params)})
+        names[f"_P_{short}_END"] = head + len(params) + (extra is not None)     # p's length
+        if extra:
+            names[f"_P_{short}_{extra.upper()}"] = head + len(params)
     return names
 
 
