@@ -92,6 +92,13 @@ def device_names() -> dict:
     names.update(_SEC_META=SEC_META, _SEC_TENSORS=SEC_TENSORS, _SEC_GRAPH=SEC_GRAPH, _SEC_LAYER=SEC_LAYER)
     names.update({f"_DT_{d.upper()}": i for i, d in enumerate(DTYPES)})
     names.update(native_params())
+    # the verifier's sets of ops (host/motes/mote/verify.py) as bit masks, bit n for op id n,
+    # read `_ALIAS_OPS >> op & 1`: under 2**30, a small int on a 32-bit board (a bigger
+    # const() would be a long int in the heap)
+    from .verify import ALIAS_OPS, CONST_INPUT_OPS, ONE_TO_ONE_OPS
+    for name, group in (("ALIAS", ALIAS_OPS), ("CONST_INPUT", CONST_INPUT_OPS), ("ONE_TO_ONE", ONE_TO_ONE_OPS)):
+        mask = names[f"_{name}_OPS"] = sum(1 << ops.OP_IDS[op] for op in group)
+        assert mask < 1 << 30, name
     return names
 
 
@@ -153,7 +160,7 @@ def device_names_block(text: str, device_dir) -> str:
     _, tail = rest.split(GENERATED_END + "\n", 1)
     used = set(re.findall(r"\b_[A-Z][A-Z0-9_]*\b", head + tail))
     names = device_names()
-    lines = [f"{n} = const({v})" for n, v in sorted(names.items(), key=lambda kv: (kv[0].split("_")[1], kv[1]))
+    lines = [f"{n} = const({hex(v) if n.endswith('_OPS') else v})" for n, v in sorted(names.items(), key=lambda kv: (kv[0].split("_")[1], kv[1]))
              if n in used]
     if "_PY" in used:
         lines.append(f"_PY = {device_kernel_words(device_dir)!r}")

@@ -10,8 +10,9 @@ from .model import CODEC_SCALES, DERIVED, DERIVED_OPS, DTYPE_SIZES, DTYPES, Mote
 
 ALIAS_OPS = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
 CONST_INPUT_OPS = ("ADD", "SUB", "MUL", "CONCATENATION")    # may take all their inputs from constants
-# one value out per value in: activations, SOFTMAX, QUANTIZE / DEQUANTIZE, RESHAPE and its kin (op ids)
-ONE_TO_ONE_OPS = (5, 6, 7, 8, 14, 15, 16, 17, 18, 21, 22, 23)
+# one value out per value in: activations, SOFTMAX, QUANTIZE / DEQUANTIZE, RESHAPE and its kin
+ONE_TO_ONE_OPS = ("RESHAPE", "SOFTMAX", "LOGISTIC", "TANH", "RELU", "RELU6", "QUANTIZE", "SQUEEZE",
+                  "EXPAND_DIMS", "LEAKY_RELU", "HARD_SWISH", "DEQUANTIZE")
 
 
 def verify(model: MoteModel, what: str = "file") -> None:
@@ -57,7 +58,7 @@ def verify(model: MoteModel, what: str = "file") -> None:
             # pools: the same batch and channels, 4-d
             if len(xs) != 4 or len(ys) != 4 or xs[0] != ys[0] or xs[3] != ys[3]:
                 raise FormatError(_SHAPES % (what, i))
-        if ops.OP_IDS[layer.op] in ONE_TO_ONE_OPS and (sizes[layer.inputs[0]] != sizes[layer.outputs[0]] or (
+        if layer.op in ONE_TO_ONE_OPS and (sizes[layer.inputs[0]] != sizes[layer.outputs[0]] or (
                 layer.op not in ALIAS_OPS and xs[-1:] != ys[-1:])):
             # one value out per value in, the rows of the same length but for the aliases
             raise FormatError(_SHAPES % (what, i))
