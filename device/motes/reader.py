@@ -309,6 +309,9 @@ def _tensors(c, what, secs, out):
 
 
 def _graph(c, what, secs, out, last, ops):
+    # Over 80 lines, on purpose: this code is in the heap at the peak of loading
+    # (fill); a layer's params read by a helper (_params) added 3 qstrs and cost
+    # person_detect (python, streaming, unix port) 1 KB of smallest heap, 126->127K
     # the graph section: arena size, the model's inputs and outputs, and per
     # layer its op (OP), where its ids, params and slots start in G (AT), and
     # those; returns (arena, inputs, outputs, with_consts, 5 x the layers
@@ -413,6 +416,8 @@ def _graph(c, what, secs, out, last, ops):
 
 
 def _consts(c, what, layer_secs, chunk, out, with_consts, w, codecs):
+    # Over 80 lines, on purpose, as _graph: code at the peak of loading, and a
+    # function called per constant has its frame (over 11 words) on the heap
     # the constants' headers, one layer data section a layer with constants,
     # into C (4 ints a constant: kind, shape, payload position and size) and
     # the slots of G; the payloads are skipped. Returns (bytes of all decoded
