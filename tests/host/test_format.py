@@ -569,7 +569,12 @@ def test_device_names_are_generated_and_fresh():
         else:
             used = set(re.findall(r"\b_[A-Z][A-Z0-9_]*\b", text)) & set(names)
             assert not used, f"{path.name} names {sorted(used)} without the generated block"
-    assert blocks >= 2         # kernels.py (_PY), reader.py
+    assert blocks >= 3         # kernels.py (_PY), reader.py, verify.py
+    # the verifier's op sets as masks, bit n for op id n: small ints on a 32-bit board
+    from motes.mote import ALIAS_OPS, CONST_INPUT_OPS, ONE_TO_ONE_OPS
+    for name, ops in (("_ALIAS_OPS", ALIAS_OPS), ("_CONST_INPUT_OPS", CONST_INPUT_OPS),
+                      ("_ONE_TO_ONE_OPS", ONE_TO_ONE_OPS)):
+        assert names[name] == sum(1 << names[f"_OP_{op}"] for op in ops) < 1 << 30
     assert names["_OP_CONV_2D"] | names["_INTERLEAVED"] == 65 and names["_CODEC_SCALES"] == 5
     kernels = (device / "kernels.py").read_text()
     assert "_PY = 'fc conv dwconv pool pool shape softmax act act elem elem mean " in kernels
