@@ -115,20 +115,14 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
                           : xoff || !ioff ? 0u : (uint32_t)rl * (uint32_t)foff + sum_s8(w + r * rl, rl);
             sums[r] = (int32_t)(a + (uint32_t)ioff * ws);
         }
-        if (il) {
-            /* input_offset * sum(u) by dot8 against a patch of -input_offset */
-            for (int32_t c = 0; c < rl; c++) {
-                patch[c] = pad;
-            }
+        if (il && ioff) {
+            /* input_offset * sum(u), the rows' sums by il_sums */
             for (int32_t r8 = 0; r8 < e - o; r8 += 8) {
                 uint32_t t[8];
                 const int32_t R = e - o - r8 < 8 ? e - o - r8 : 8;
-                for (int32_t j = 0; j < 8; j++) {
-                    t[j] = 0;
-                }
-                dot8(patch, rl, (const uint8_t *)w + r8 * rl, R, t);
+                il_sums((const uint8_t *)w + r8 * rl, rl, R, t);
                 for (int32_t j = 0; j < R; j++) {
-                    sums[r8 + j] = (int32_t)((uint32_t)sums[r8 + j] - t[j]);
+                    sums[r8 + j] = (int32_t)((uint32_t)sums[r8 + j] + (uint32_t)ioff * t[j]);
                 }
             }
         }

@@ -150,6 +150,39 @@ MK_FAST static uint32_t sum_s8(const int8_t *x, int32_t n) {
     return s;
 }
 
+/* s[r] = sum_k w[k * R + r], r = 0 .. R-1, k = 0 .. n-1 (n >= 1): the rows'
+ * sums of one interleaved group (offset binary), which CONV_2D's bias fold
+ * needs once a layer. A whole aligned group of 8 (n <= 256) takes its bytes
+ * four a word, rows 0-3 then 4-7: a sums the words, b their odd bytes in two
+ * 16-bit lanes, and a less b's part leaves the even bytes' lanes. 2
+ * instructions a weight on the M0 instead of dot8's 3.25 against a constant
+ * patch (person_detect: 0.33 M instructions less). */
+__attribute__((noinline)) static void il_sums(const uint8_t *w, int32_t n, int32_t R, uint32_t *s) {
+    if (R == 8 && n <= 256 && !((uintptr_t)w & 3u)) {
+        for (int32_t h = 0; h < 2; h++, s += 4) {
+            uint32_t a = 0, b = 0;
+            for (const uint8_t *p = w + 4 * h, *e = p + 8 * n; p != e; p += 8) {
+                const uint32_t v = *(const u32a *)(const void *)p;
+                a += v;
+                b += (v >> 8) & 0x00FF00FFu;
+            }
+            a -= b << 8;
+            s[0] = a & 0xFFFFu;
+            s[1] = b & 0xFFFFu;
+            s[2] = a >> 16;
+            s[3] = b >> 16;
+        }
+        return;
+    }
+    for (int32_t r = 0; r < R; r++) {
+        uint32_t a = 0;
+        for (const uint8_t *p = w + r, *e = p + n * R; p != e; p += R) {
+            a += *p;
+        }
+        s[r] = a;
+    }
+}
+
 /* Output channels o0 .. o0+rows-1 against x[0 .. n) (n >= 1), requantized
  * with rc[r] (r = 0 .. rows-1; in the general case rq8 with q) into y[o].
  * The sums start at init[r] (rows <= RQ_STRIPE). Weights row-major (w row
