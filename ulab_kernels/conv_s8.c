@@ -77,7 +77,7 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
      * each: the sums start at bias + input_offset * sum(w) (so the dot
      * products take the raw input), then every output pixel: im2col of the
      * raw int8 input into the patch (-input_offset off the image: it adds
-     * nothing), and rows_s8: row by row (row-major weights), or il_groups:
+     * nothing), and rows_s8: row by row (row-major weights), or il_vectors:
      * eight output channels per pass (interleaved, dot8_4 with the
      * requantization). */
     int8_t *patch = (int8_t *)ctx->buf;
@@ -94,9 +94,6 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
      * as FULLY_CONNECTED's batches (il_vectors: no tap ranges, no patch) */
     const int flat = il && fh == 1 && fw == 1 && sh == 1 && sw == 1 && !p->pad_h && !p->pad_w
                      && oh == ih && ow == iw;
-    d8job j;
-    j.k.hr = hi - lo;
-    j.k.lo = lo;
     const int8_t *sx_of = 0;
     uint32_t sx = 0;
     int32_t sums[RQ_STRIPE];
@@ -142,17 +139,16 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
                         if (fh == 1 && fw == 1 && ky0 < ky1 && kx0 < kx1) {
                             /* 1x1 on the image: the input pixel is the patch */
                             const int8_t *xp = xg + (y0 * iw + x0) * ic;
-                            if ((il || foff) && xp != sx_of) {
-                                /* (one pixel, FULLY_CONNECTED's one batch: once) */
-                                sx = (sum_s8(xp, rl) + (uint32_t)rl * (uint32_t)xoff) * (il ? 128u : (uint32_t)-foff);
+                            if (il) {
+                                il_vectors(xp, 1, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, 0);
+                                continue;
+                            }
+                            if (foff && xp != sx_of) {
+                                /* (FULLY_CONNECTED's one batch: once) */
+                                sx = (sum_s8(xp, rl) + (uint32_t)rl * (uint32_t)xoff) * (uint32_t)-foff;
                                 sx_of = xp;
                             }
-                            if (il) {
-                                j.k.nsx = 0u - sx;
-                                il_groups(xp, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, &j);
-                            } else {
-                                rows_s8(xp, w, rl, e - o, o, sums, rc, q, &oq, y, sx, xoff);
-                            }
+                            rows_s8(xp, w, rl, e - o, o, sums, rc, q, &oq, y, sx, xoff);
                             continue;
                         }
                         int8_t *pp = patch;
@@ -196,8 +192,7 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
                             }
                         }
                         if (il) {
-                            j.k.nsx = 0u - (sum_s8(patch, rl) << 7);
-                            il_groups(patch, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, &j);
+                            il_vectors(patch, 1, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, 0);
                         } else {
                             rows_s8(patch, w, rl, e - o, o, sums, rc, q, &oq, y, 0, 0);
                         }
