@@ -150,7 +150,8 @@ static uint8_t *rq_fast(const uint32_t *acc, const rqc *rc, uint8_t *y, const rq
         const uint32_t uv = (uint32_t)v;
         int32_t s1 = (int32_t)(uv * (uint32_t)rc->m1 + (uint32_t)((int32_t)(uv * (uint32_t)rc->m0) >> 11));
         int32_t S = (int32_t)((uint32_t)(s1 >> 11) + uv * (uint32_t)rc->m2);
-        S = (int32_t)((uint32_t)S + ((uint32_t)(S >> 31) << 9));   /* S < 0: -2^9 */
+        /* v < 0: -2^9 (S < 0 then, or m = 0 and S = 0, where it changes nothing) */
+        S = (int32_t)((uint32_t)S + ((uint32_t)(v >> 31) << 9));
         const int32_t t = (int32_t)((uint32_t)S + (uint32_t)rc->c);
         const uint32_t e = (uint32_t)rc->e9 & 255u;
         int32_t u = e > 31 ? t >> 31 : t >> e;

@@ -12,7 +12,7 @@
 /* y[j] = the fast form of (acc[j] + k->nsx) with rc[j], j = 0, 1, ... up to
  * k->end (at least one row) or the first row the fast form cannot take;
  * returns where it stopped. */
-/* (27 instructions a row) */
+/* (26 instructions a row) */
 __attribute__((naked, noinline)) static uint8_t *rq_fast(const uint32_t *acc, const rqc *rc, uint8_t *y,
                                                         const rqk *k) {
     (void)acc;
@@ -30,12 +30,12 @@ __attribute__((naked, noinline)) static uint8_t *rq_fast(const uint32_t *acc, co
         "mk_rq_loop:\n"                                       /* (dot8_4 joins here, its job in ip) */
         "1:\n"
         "ldm r0!, {r3}\n add r3, r8\n"                       /* v */
-        "asrs r7, r3, #19\n adds r7, #1\n cmp r7, #1\n bhi 9f\n"
+        "asrs r7, r3, #19\n adds r6, r7, #1\n cmp r6, #1\n bhi 9f\n"   /* (r7: v < 0 ? -1 : 0) */
         "ldm r1!, {r4, r5, r6}\n"
         "muls r4, r3\n asrs r4, r4, #11\n"
         "muls r5, r3\n adds r5, r4\n asrs r5, r5, #11\n"
         "muls r6, r3\n adds r5, r6\n"                        /* S */
-        "asrs r6, r5, #31\n lsls r6, r6, #9\n adds r5, r6\n"
+        "lsls r7, r7, #9\n adds r5, r7\n"                    /* v < 0 (so S < 0, or m = 0 and S = 0: the same result): -2^9 */
         "ldm r1!, {r6, r7}\n adds r5, r6\n asrs r5, r7\n"
         "cmp r5, r9\n bls 2f\n"
         "cmp r5, #0\n blt 4f\n"                              /* u < 0: act_min */
