@@ -39,22 +39,6 @@ static void copy_words(uint32_t *d, const uint32_t *s, int32_t n) {
 }
 #endif
 
-/* d[0 .. n) = s[0 .. n), n >= 0 bytes (im2col of inputs that are not whole words) */
-static void copy_bytes(int8_t *dst, const int8_t *src, int32_t n) {
-    /* (unsigned: Thumb-1's LDRB has an immediate offset, LDRSB does not) */
-    uint8_t *d = (uint8_t *)dst;
-    const uint8_t *s = (const uint8_t *)src;
-    for (; n >= 4; n -= 4, d += 4, s += 4) {
-        d[0] = s[0];
-        d[1] = s[1];
-        d[2] = s[2];
-        d[3] = s[3];
-    }
-    for (; n > 0; n--) {
-        *d++ = *s++;
-    }
-}
-
 /* d[0 .. n) = v, n >= 0 */
 static void fill_bytes(int8_t *d, int8_t v, int32_t n) {
     for (; n > 0; n--) {
