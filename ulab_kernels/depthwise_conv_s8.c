@@ -63,8 +63,8 @@ typedef struct {
 
 /* g[r * gstep + i] = x[r * xstep + i * ic] + 128 for i < n, r < rows (n,
  * rows >= 1): a channel's part of the image into the plane, every row in one
- * call (kws's planes are 5 bytes wide: a call a row cost 35 instructions a
- * row besides the bytes, this 14) */
+ * call (kws's planes are 5 bytes wide: a call a row cost about 28 instructions a
+ * row besides the bytes, this 19) */
 #if MK_THUMB_ASM
 #define GATHER1(k) "ldrb r4, [r1]\n add r1, r3\n eors r4, r5\n strb r4, [r0, #" #k "]\n"
 __attribute__((naked, noinline)) static void gather_rows(uint8_t *g, const int8_t *x, int32_t n, int32_t ic,
