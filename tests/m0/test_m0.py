@@ -233,6 +233,9 @@ SHAPE_CASES = [
     ("DEPTHWISE_CONV_2D", (1, 41, 90, 1), dict(stride=(2, 2), depth_multiplier=3)),  # strips of 2, one gather for 3
     ("DEPTHWISE_CONV_2D", (1, 4, 200, 1), dict()),                                # too wide for a plane: the general loop
     ("AVERAGE_POOL_2D", (1, 5, 5, 70), dict(kernel=(5, 5), padding="VALID")),     # global, 70 channels
+    ("AVERAGE_POOL_2D", (1, 25, 5, 64), dict(kernel=(25, 5), padding="VALID")),   # global, kws's
+    ("AVERAGE_POOL_2D", (1, 16, 16, 8), dict(kernel=(16, 16), padding="VALID")),  # global, 256 pixels
+    ("AVERAGE_POOL_2D", (2, 17, 16, 4), dict(kernel=(17, 16), padding="VALID")),  # two batches of 272
     ("AVERAGE_POOL_2D", (1, 7, 6, 67), dict(kernel=(3, 3), stride=(2, 2))),       # clipped windows
 ]
 
