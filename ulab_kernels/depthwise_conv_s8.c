@@ -50,13 +50,13 @@ typedef struct {
  * (x + 2^(e-1) - (x < 0)) >> e, in one step with the output offset, less
  * act_min: (S + 2^8 + 2^(8+e) + (ooff - act_min) * 2^(9+e) - (S < 0 ? 2^9 :
  * 0)) >> (9 + e) (for -2^8 <= S < 0 both give 0; within int32 for e <= 12);
- * then one unsigned compare clamps. */
+ * then one unsigned compare clamps. The channel's c is in r11. */
 #define DW_RQ(R, L) \
     "ldr r3, [r7, #0]\n muls r3, " R "\n asrs r3, r3, #11\n" \
     "ldr r4, [r7, #4]\n muls r4, " R "\n adds r4, r3\n asrs r4, r4, #11\n" \
     "ldr r3, [r7, #8]\n muls r3, " R "\n adds r4, r3\n" \
     "asrs r3, r4, #31\n lsls r3, r3, #9\n adds r4, r3\n" \
-    "ldr r3, [r7, #12]\n adds r4, r3\n ldr r3, [r7, #16]\n asrs r4, r3\n" \
+    "add r4, r11\n ldr r3, [r7, #16]\n asrs r4, r3\n" \
     "cmp r4, lr\n bls " L "f\n asrs r3, r4, #31\n mov r4, lr\n bics r4, r3\n" L ":\n" \
     "add r4, ip\n"
 #endif
@@ -154,9 +154,10 @@ static void plane_gather(uint8_t *P, const int8_t *x, const dw_area *A) {
     T("r5", 0, 6) T("r5", 1, 7) T("r5", 2, 8)
 /* r0 r2 r5 the window's three rows, r1 the sum, r6 y, r7 the struct, r8 oc,
  * r9 the stride (the second sum in a pair), r10 g_end (the pairs' end),
- * r11 last, ip act_min, lr act_max - act_min. A line of stride 1 runs two
- * outputs a pass (59 instructions per output, 9 MACs) but the last of an odd
- * count; other strides one (64), 9 more per line */
+ * r11 the requantization's c (the end, last, read once a line), ip act_min,
+ * lr act_max - act_min. A line of stride 1 runs two outputs a pass (58
+ * instructions per output, 9 MACs) but the last of an odd count; other
+ * strides one (63), 10 more per line */
 __attribute__((naked, noinline)) static void plane_rows(dw_row *r) {
     (void)r;
     __asm__ volatile(
@@ -170,7 +171,7 @@ __attribute__((naked, noinline)) static void plane_rows(dw_row *r) {
         "ldr r6, [r7, #80]\n"
         "ldr r0, [r7, #72]\n"
         "ldr r4, [r7, #88]\n adds r2, r0, r4\n adds r5, r2, r4\n"
-        "ldr r4, [r7, #100]\n mov r11, r4\n"
+        "ldr r4, [r7, #12]\n mov r11, r4\n"
         /* a line: its pairs up to g_end - single, then the rest one at a time.
          * Every line of a call has pairs or none does (then r9 is still the stride) */
         "6:\n"
@@ -197,7 +198,7 @@ __attribute__((naked, noinline)) static void plane_rows(dw_row *r) {
         "strb r4, [r6]\n add r6, r8\n"
         "add r0, r9\n add r2, r9\n add r5, r9\n"
         "cmp r0, r10\n bne 1b\n"
-        "2:\n cmp r10, r11\n beq 5f\n"
+        "2:\n ldr r4, [r7, #100]\n cmp r10, r4\n beq 5f\n"
         "ldr r4, [r7, #92]\n add r0, r4\n add r2, r4\n add r5, r4\n"
         "ldr r4, [r7, #96]\n add r10, r4\n b 6b\n"
         "5:\n"
