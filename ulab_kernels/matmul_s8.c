@@ -226,7 +226,7 @@ __attribute__((noinline)) static void il_vectors(const int8_t *x, int32_t nb, in
     j.k.lo = oq->lo;
     int32_t whole = 0;
 #ifdef THUMB1_DOT8
-    whole = n & 3 ? 0 : rows & ~7;   /* (rows in whole groups over whole words) */
+    whole = n & 3 || !n ? 0 : rows & ~7;   /* (rows in whole groups over whole words; dot8_4 needs n >= 4) */
 #endif
     for (; nb > 0; nb--, x += n, y += oc) {
         j.k.nsx = 0u - (sum_s8(x, n) << 7);
