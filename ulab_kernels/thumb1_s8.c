@@ -77,7 +77,10 @@ __attribute__((naked, noinline)) static void copy_words(uint32_t *d, const uint3
 /* ARMv6-M: one interleaved group of 8 rows, n a multiple of 4 (n >= 4):
  * acc[r] = j->init[r] + sum_k x[k] * w[8 k + r] (w unsigned), written back to
  * j->init when j->rc is NULL; else to j->acc, and then requantized into
- * j->y[0 .. 8) by rq_fast's loop (returns where it stopped, as rq_fast). The 8 sums in r6, r7,
+ * j->y[0 .. 8) by rq_fast's loop, which then goes on with the next group (its
+ * loop's exit 5: init, rc, y, k.end on by 8, the weights from j->w) until
+ * j->y_last; returns where it stopped (y_last, or the row the fast form
+ * left: j then holds that group). The 8 sums in r6, r7,
  * r8-r12, lr; x[k] from two bases (x_end, x_end + 1) at a negative index
  * stepping by 2, the weights by 5-bit immediate offsets from one pointer:
  * 3 instructions per MAC plus 8 per 4 inputs (3.25 per MAC). */
