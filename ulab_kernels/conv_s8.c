@@ -13,6 +13,33 @@ int32_t mk_convolve_s8_scratch_size(const mk_conv_params *p, const mk_dims *in, 
     return mul_count(mul_count(filter->h, filter->w), filter->c);
 }
 
+/* im2col of a window whose lines are runs of the input (dilation 1, one
+ * group, the run not whole words: shallow inputs, as the 1-channel stems of
+ * kws and micro_speech): line ky from x + ky * lstep, its bytes ba .. bb - 1
+ * on the image and pads around, the lines outside ky0 .. ky1 - 1 all pads.
+ * A function of its own: inside conv_s8's loop nest the compiler kept none of
+ * these in registers (kws's 10x4 stem on the M0: about 84 instructions a
+ * line there, 34 here) */
+__attribute__((noinline)) static void im2col_runs(int8_t *pp, const int8_t *x, int32_t fh, int32_t ky0, int32_t ky1,
+                                                  int32_t lstep, int32_t ba, int32_t bb, int32_t brun, int8_t pad) {
+    uint8_t *d = (uint8_t *)pp;
+    const uint8_t *sl = (const uint8_t *)x;
+    for (int32_t ky = 0; ky < fh; ky++, sl += lstep, d += brun) {
+        /* (the line's bytes on the image: a .. b - 1) */
+        const int32_t on = ky >= ky0 && ky < ky1, a = on ? ba : brun, b = on ? bb : brun;
+        int32_t i = 0;
+        for (; i < a; i++) {
+            d[i] = (uint8_t)pad;
+        }
+        for (; i < b; i++) {
+            d[i] = sl[i];
+        }
+        for (; i < brun; i++) {
+            d[i] = (uint8_t)pad;
+        }
+    }
+}
+
 /* fc: a FULLY_CONNECTED layer as a 1x1 convolution (every tap on the image,
  * so no patch: ctx is not checked), foff its filter offset */
 MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_quant *q,
@@ -77,7 +104,7 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
      * each: the sums start at bias + input_offset * sum(w) (so the dot
      * products take the raw input), then every output pixel: im2col of the
      * raw int8 input into the patch (-input_offset off the image: it adds
-     * nothing), and rows_s8: row by row (row-major weights), or il_groups:
+     * nothing), and rows_s8: row by row (row-major weights), or il_vectors:
      * eight output channels per pass (interleaved, dot8_4 with the
      * requantization). */
     int8_t *patch = (int8_t *)ctx->buf;
@@ -94,9 +121,6 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
      * as FULLY_CONNECTED's batches (il_vectors: no tap ranges, no patch) */
     const int flat = il && fh == 1 && fw == 1 && sh == 1 && sw == 1 && !p->pad_h && !p->pad_w
                      && oh == ih && ow == iw;
-    d8job j;
-    j.k.hr = hi - lo;
-    j.k.lo = lo;
     const int8_t *sx_of = 0;
     uint32_t sx = 0;
     int32_t sums[RQ_STRIPE];
@@ -115,20 +139,14 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
                           : xoff || !ioff ? 0u : (uint32_t)rl * (uint32_t)foff + sum_s8(w + r * rl, rl);
             sums[r] = (int32_t)(a + (uint32_t)ioff * ws);
         }
-        if (il) {
-            /* input_offset * sum(u) by dot8 against a patch of -input_offset */
-            for (int32_t c = 0; c < rl; c++) {
-                patch[c] = pad;
-            }
+        if (il && ioff) {
+            /* input_offset * sum(u), the rows' sums by il_sums */
             for (int32_t r8 = 0; r8 < e - o; r8 += 8) {
                 uint32_t t[8];
                 const int32_t R = e - o - r8 < 8 ? e - o - r8 : 8;
-                for (int32_t j = 0; j < 8; j++) {
-                    t[j] = 0;
-                }
-                dot8(patch, rl, (const uint8_t *)w + r8 * rl, R, t);
+                il_sums((const uint8_t *)w + r8 * rl, rl, R, t);
                 for (int32_t j = 0; j < R; j++) {
-                    sums[r8 + j] = (int32_t)((uint32_t)sums[r8 + j] - t[j]);
+                    sums[r8 + j] = (int32_t)((uint32_t)sums[r8 + j] + (uint32_t)ioff * t[j]);
                 }
             }
         }
@@ -148,17 +166,16 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
                         if (fh == 1 && fw == 1 && ky0 < ky1 && kx0 < kx1) {
                             /* 1x1 on the image: the input pixel is the patch */
                             const int8_t *xp = xg + (y0 * iw + x0) * ic;
-                            if ((il || foff) && xp != sx_of) {
-                                /* (one pixel, FULLY_CONNECTED's one batch: once) */
-                                sx = (sum_s8(xp, rl) + (uint32_t)rl * (uint32_t)xoff) * (il ? 128u : (uint32_t)-foff);
+                            if (il) {
+                                il_vectors(xp, 1, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, 0);
+                                continue;
+                            }
+                            if (foff && xp != sx_of) {
+                                /* (FULLY_CONNECTED's one batch: once) */
+                                sx = (sum_s8(xp, rl) + (uint32_t)rl * (uint32_t)xoff) * (uint32_t)-foff;
                                 sx_of = xp;
                             }
-                            if (il) {
-                                j.k.nsx = 0u - sx;
-                                il_groups(xp, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, &j);
-                            } else {
-                                rows_s8(xp, w, rl, e - o, o, sums, rc, q, &oq, y, sx, xoff);
-                            }
+                            rows_s8(xp, w, rl, e - o, o, sums, rc, q, &oq, y, sx, xoff);
                             continue;
                         }
                         int8_t *pp = patch;
@@ -167,6 +184,10 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
                          * line's offset in the input, a line of taps apart) */
                         const int32_t ba = kx0 * fd, bb = kx1 * fd, lstep = dh * iw * ic;
                         int32_t xo = (y0 * iw + x0) * ic;
+                        if (brun && !full) {
+                            /* the lines as runs, not whole words: shallow inputs */
+                            im2col_runs(pp, xg + xo, fh, ky0, ky1, lstep, ba, bb, brun, pad);
+                        } else
                         for (int32_t ky = 0; ky < fh; ky++, xo += lstep) {
                             int32_t row_in = ky >= ky0 && ky < ky1;
                             const int8_t *xp = xg + xo;
@@ -174,15 +195,6 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
                                 /* the whole window line: one run of the input */
                                 copy_words((uint32_t *)(void *)pp, (const uint32_t *)(const void *)xp, full);
                                 pp += 4 * full;
-                                continue;
-                            }
-                            if (brun && row_in) {
-                                /* (the same run, not whole words: shallow inputs; at
-                                 * the edges the part on the image between pads) */
-                                fill_bytes(pp, pad, ba);
-                                copy_bytes(pp + ba, xp + ba, bb - ba);
-                                fill_bytes(pp + bb, pad, brun - bb);
-                                pp += brun;
                                 continue;
                             }
                             for (int32_t kx = 0; kx < fw; kx++, pp += fd, xp += dw * ic) {
@@ -202,8 +214,7 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
                             }
                         }
                         if (il) {
-                            j.k.nsx = 0u - (sum_s8(patch, rl) << 7);
-                            il_groups(patch, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, &j);
+                            il_vectors(patch, 1, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, 0);
                         } else {
                             rows_s8(patch, w, rl, e - o, o, sums, rc, q, &oq, y, 0, 0);
                         }

@@ -50,30 +50,41 @@ typedef struct {
  * (x + 2^(e-1) - (x < 0)) >> e, in one step with the output offset, less
  * act_min: (S + 2^8 + 2^(8+e) + (ooff - act_min) * 2^(9+e) - (S < 0 ? 2^9 :
  * 0)) >> (9 + e) (for -2^8 <= S < 0 both give 0; within int32 for e <= 12);
- * then one unsigned compare clamps. */
+ * then one unsigned compare clamps. The channel's c is in r11. */
 #define DW_RQ(R, L) \
     "ldr r3, [r7, #0]\n muls r3, " R "\n asrs r3, r3, #11\n" \
     "ldr r4, [r7, #4]\n muls r4, " R "\n adds r4, r3\n asrs r4, r4, #11\n" \
     "ldr r3, [r7, #8]\n muls r3, " R "\n adds r4, r3\n" \
     "asrs r3, r4, #31\n lsls r3, r3, #9\n adds r4, r3\n" \
-    "ldr r3, [r7, #12]\n adds r4, r3\n ldr r3, [r7, #16]\n asrs r4, r3\n" \
+    "add r4, r11\n ldr r3, [r7, #16]\n asrs r4, r3\n" \
     "cmp r4, lr\n bls " L "f\n asrs r3, r4, #31\n mov r4, lr\n bics r4, r3\n" L ":\n" \
     "add r4, ip\n"
 #endif
 
-/* g[i] = x[i * ic] + 128 for i < n (n >= 1) */
+/* g[r * gstep + i] = x[r * xstep + i * ic] + 128 for i < n, r < rows (n,
+ * rows >= 1): a channel's part of the image into the plane, every row in one
+ * call (kws's planes are 5 bytes wide: a call a row cost about 28 instructions a
+ * row besides the bytes, this 19) */
 #if MK_THUMB_ASM
 #define GATHER1(k) "ldrb r4, [r1]\n add r1, r3\n eors r4, r5\n strb r4, [r0, #" #k "]\n"
-__attribute__((naked, noinline)) static void gather1(uint8_t *g, const int8_t *x, int32_t n, int32_t ic) {
+__attribute__((naked, noinline)) static void gather_rows(uint8_t *g, const int8_t *x, int32_t n, int32_t ic,
+                                                         int32_t rows, int32_t gstep, int32_t xstep) {
     (void)g;
     (void)x;
     (void)n;
     (void)ic;
+    (void)rows;
+    (void)gstep;
+    (void)xstep;
     __asm__ volatile(
         ".syntax unified\n"
         "push {r4, r5, r6, r7, lr}\n"
+        "mov r4, r8\n mov r5, r9\n mov r6, r10\n mov r7, r11\n push {r4, r5, r6, r7}\n"
+        /* r8, r9: the row's starts, r10 the rows left, r11 n; rows, gstep, xstep at sp + 36, 40, 44 */
+        "mov r8, r0\n mov r9, r1\n mov r11, r2\n ldr r4, [sp, #36]\n mov r10, r4\n"
         "movs r5, #128\n"
         "lsls r6, r3, #1\n adds r7, r6, r3\n lsls r4, r3, #2\n mov ip, r4\n"
+        "0:\n mov r0, r8\n mov r1, r9\n mov r2, r11\n"
         "lsls r4, r2, #31\n beq 1f\n"
         GATHER1(0)
         "adds r0, #1\n subs r2, #1\n beq 3f\n"
@@ -87,12 +98,18 @@ __attribute__((naked, noinline)) static void gather1(uint8_t *g, const int8_t *x
         "ldrb r4, [r1, r6]\n eors r4, r5\n strb r4, [r0, #2]\n"
         "ldrb r4, [r1, r7]\n eors r4, r5\n strb r4, [r0, #3]\n"
         "add r1, ip\n adds r0, #4\n subs r2, #4\n bne 2b\n"
-        "3:\n pop {r4, r5, r6, r7, pc}\n");
+        "3:\n ldr r4, [sp, #40]\n add r8, r4\n ldr r4, [sp, #44]\n add r9, r4\n"
+        "mov r4, r10\n subs r4, #1\n mov r10, r4\n bne 0b\n"
+        "pop {r4, r5, r6, r7}\n mov r8, r4\n mov r9, r5\n mov r10, r6\n mov r11, r7\n"
+        "pop {r4, r5, r6, r7, pc}\n");
 }
 #else
-static void gather1(uint8_t *g, const int8_t *x, int32_t n, int32_t ic) {
-    for (; n; n--, g++, x += ic) {
-        *g = (uint8_t)((uint8_t)*x ^ 0x80u);
+static void gather_rows(uint8_t *g, const int8_t *x, int32_t n, int32_t ic, int32_t rows, int32_t gstep,
+                        int32_t xstep) {
+    for (; rows; rows--, g += gstep, x += xstep) {
+        for (int32_t i = 0; i < n; i++) {
+            g[i] = (uint8_t)((uint8_t)x[i * ic] ^ 0x80u);
+        }
     }
 }
 #endif
@@ -114,12 +131,11 @@ static void plane_gather(uint8_t *P, const int8_t *x, const dw_area *A) {
     int32_t r0, r1;
     plane_rows_in(A, &r0, &r1);
     const int32_t e0 = A->pad_w, e1 = A->iw + A->pad_w < A->pw ? A->iw + A->pad_w : A->pw;
-    if (e0 >= e1) {
+    if (e0 >= e1 || r0 >= r1) {
         return;
     }
-    for (int32_t r = r0; r < r1; r++) {
-        gather1(P + r * A->pw + e0, x + (r - A->pad_h) * A->iw * A->ic, e1 - e0, A->ic);
-    }
+    gather_rows(P + r0 * A->pw + e0, x + (r0 - A->pad_h) * A->iw * A->ic, e1 - e0, A->ic, r1 - r0, A->pw,
+                A->iw * A->ic);
 }
 
 /* The output lines of a channel from the plane: outputs from r->g (the
@@ -138,9 +154,10 @@ static void plane_gather(uint8_t *P, const int8_t *x, const dw_area *A) {
     T("r5", 0, 6) T("r5", 1, 7) T("r5", 2, 8)
 /* r0 r2 r5 the window's three rows, r1 the sum, r6 y, r7 the struct, r8 oc,
  * r9 the stride (the second sum in a pair), r10 g_end (the pairs' end),
- * r11 last, ip act_min, lr act_max - act_min. A line of stride 1 runs two
- * outputs a pass (59 instructions per output, 9 MACs) but the last of an odd
- * count; other strides one (64), 9 more per line */
+ * r11 the requantization's c (the end, last, read once a line), ip act_min,
+ * lr act_max - act_min. A line of stride 1 runs two outputs a pass (58
+ * instructions per output, 9 MACs) but the last of an odd count; other
+ * strides one (63), 10 more per line */
 __attribute__((naked, noinline)) static void plane_rows(dw_row *r) {
     (void)r;
     __asm__ volatile(
@@ -154,7 +171,7 @@ __attribute__((naked, noinline)) static void plane_rows(dw_row *r) {
         "ldr r6, [r7, #80]\n"
         "ldr r0, [r7, #72]\n"
         "ldr r4, [r7, #88]\n adds r2, r0, r4\n adds r5, r2, r4\n"
-        "ldr r4, [r7, #100]\n mov r11, r4\n"
+        "ldr r4, [r7, #12]\n mov r11, r4\n"
         /* a line: its pairs up to g_end - single, then the rest one at a time.
          * Every line of a call has pairs or none does (then r9 is still the stride) */
         "6:\n"
@@ -181,7 +198,7 @@ __attribute__((naked, noinline)) static void plane_rows(dw_row *r) {
         "strb r4, [r6]\n add r6, r8\n"
         "add r0, r9\n add r2, r9\n add r5, r9\n"
         "cmp r0, r10\n bne 1b\n"
-        "2:\n cmp r10, r11\n beq 5f\n"
+        "2:\n ldr r4, [r7, #100]\n cmp r10, r4\n beq 5f\n"
         "ldr r4, [r7, #92]\n add r0, r4\n add r2, r4\n add r5, r4\n"
         "ldr r4, [r7, #96]\n add r10, r4\n b 6b\n"
         "5:\n"
@@ -258,8 +275,12 @@ __attribute__((noinline)) static int dw3x3(const int8_t *input, int32_t nb, int3
                 }
                 if (dw_fast(q, bias, o)) {
                     int32_t ws = 0;
-                    for (int32_t d = 0; d < 9; d++) {
-                        ws += r.w[d] = weights[d * oc + o];
+                    const int8_t *wp = weights + o;
+                    /* (unrolled: the small layers have few outputs a channel,
+                     * person_detect's 3x3x128 nine, to share this set-up) */
+#pragma GCC unroll 9
+                    for (int32_t d = 0; d < 9; d++, wp += oc) {
+                        ws += r.w[d] = *wp;
                     }
                     const int32_t qc = q->count > 1 ? o : 0, m = q->multiplier[qc], sft = q->shift[qc];
                     r.bc = (int32_t)((uint32_t)(bias ? bias[o] : 0) + (uint32_t)(ioff - 128) * (uint32_t)ws);

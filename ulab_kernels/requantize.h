@@ -120,13 +120,17 @@ __attribute__((noinline)) static void rq_prep(rqc *r, const mk_quant *q, int32_t
  * act_min, act_min */
 typedef struct { uint8_t *end; uint32_t nsx; int32_t hr, lo; } rqk;
 
-/* one group of 8 rows for dot8_4 (ARMv6-M): its field offsets are in the asm */
+/* groups of 8 rows for dot8_4 (ARMv6-M): its field offsets are in the asm */
 typedef struct {
     const uint32_t *init;   /* the 8 sums start from here */
     uint32_t acc[8];        /* and end here (rc not NULL) */
     const rqc *rc;          /* NULL: no requantization, the sums go back to init */
     uint8_t *y;             /* where the 8 outputs go */
     rqk k;                  /* k.end = y + 8 */
+    uint8_t *y_last;        /* the groups' end: after each, the next (init, rc, y, k.end on by 8) */
+    const int8_t *x_end;    /* (the asm's: x_end, neg_n and the next group's weights) */
+    int32_t neg_n;
+    const uint8_t *w;
 } d8job;
 
 /* y[j] = the fast form of (acc[j] + k->nsx) with rc[j], j = 0, 1, ... up to
@@ -146,7 +150,8 @@ static uint8_t *rq_fast(const uint32_t *acc, const rqc *rc, uint8_t *y, const rq
         const uint32_t uv = (uint32_t)v;
         int32_t s1 = (int32_t)(uv * (uint32_t)rc->m1 + (uint32_t)((int32_t)(uv * (uint32_t)rc->m0) >> 11));
         int32_t S = (int32_t)((uint32_t)(s1 >> 11) + uv * (uint32_t)rc->m2);
-        S = (int32_t)((uint32_t)S + ((uint32_t)(S >> 31) << 9));   /* S < 0: -2^9 */
+        /* v < 0: -2^9 (S < 0 then, or m = 0 and S = 0, where it changes nothing) */
+        S = (int32_t)((uint32_t)S + ((uint32_t)(v >> 31) << 9));
         const int32_t t = (int32_t)((uint32_t)S + (uint32_t)rc->c);
         const uint32_t e = (uint32_t)rc->e9 & 255u;
         int32_t u = e > 31 ? t >> 31 : t >> e;

@@ -12,7 +12,7 @@
 /* y[j] = the fast form of (acc[j] + k->nsx) with rc[j], j = 0, 1, ... up to
  * k->end (at least one row) or the first row the fast form cannot take;
  * returns where it stopped. */
-/* (27 instructions a row) */
+/* (26 instructions a row) */
 __attribute__((naked, noinline)) static uint8_t *rq_fast(const uint32_t *acc, const rqc *rc, uint8_t *y,
                                                         const rqk *k) {
     (void)acc;
@@ -24,29 +24,38 @@ __attribute__((naked, noinline)) static uint8_t *rq_fast(const uint32_t *acc, co
         "push {r4, r5, r6, r7, lr}\n"
         "mov r4, r8\n mov r5, r9\n mov r6, r10\n mov r7, r11\n"
         "push {r4, r5, r6, r7}\n"
+        "movs r4, #0\n mov ip, r4\n"                        /* (no dot8_4 job) */
         "ldm r3!, {r4, r5, r6, r7}\n"
         "mov r11, r4\n mov r8, r5\n mov r9, r6\n mov r10, r7\n"
-        "mk_rq_loop:\n"                                       /* (dot8_4 joins here) */
+        "mk_rq_loop:\n"                                       /* (dot8_4 joins here, its job in ip) */
         "1:\n"
         "ldm r0!, {r3}\n add r3, r8\n"                       /* v */
-        "asrs r7, r3, #19\n adds r7, #1\n cmp r7, #1\n bhi 9f\n"
+        "asrs r7, r3, #19\n adds r6, r7, #1\n cmp r6, #1\n bhi 9f\n"   /* (r7: v < 0 ? -1 : 0) */
         "ldm r1!, {r4, r5, r6}\n"
         "muls r4, r3\n asrs r4, r4, #11\n"
         "muls r5, r3\n adds r5, r4\n asrs r5, r5, #11\n"
         "muls r6, r3\n adds r5, r6\n"                        /* S */
-        "asrs r6, r5, #31\n lsls r6, r6, #9\n adds r5, r6\n"
+        "lsls r7, r7, #9\n adds r5, r7\n"                    /* v < 0 (so S < 0, or m = 0 and S = 0: the same result): -2^9 */
         "ldm r1!, {r6, r7}\n adds r5, r6\n asrs r5, r7\n"
-        "cmp r5, r9\n bhi 3f\n"
+        "cmp r5, r9\n bls 2f\n"
+        "cmp r5, #0\n blt 4f\n"                              /* u < 0: act_min */
+        "cmp r7, #0\n beq 9f\n"                              /* (not a fast channel) */
+        "mov r5, r9\n b 2f\n"                                /* u > hr: act_max */
+        "4:\n movs r5, #0\n"
         "2:\n add r5, r10\n strb r5, [r2]\n adds r2, #1\n"
         "cmp r2, r11\n bne 1b\n"
+        "mov r3, ip\n cmp r3, #0\n bne 5f\n"
         "9:\n movs r0, r2\n"
         "pop {r4, r5, r6, r7}\n"
         "mov r8, r4\n mov r9, r5\n mov r10, r6\n mov r11, r7\n"
         "pop {r4, r5, r6, r7, pc}\n"
-        "3:\n movs r6, #0\n cmp r5, r6\n blt 4f\n"          /* u < 0: act_min */
-        "cmp r7, r6\n beq 9b\n"                              /* (not a fast channel) */
-        "mov r6, r9\n"                                       /* u > hr: act_max */
-        "4:\n movs r5, r6\n b 2b\n");
+        /* a dot8_4 job's group done (r1, r2: the next one's rc and y): the
+         * next group, until y_last */
+        "5:\n ldr r4, [r3, #60]\n cmp r2, r4\n beq 9b\n"
+        "str r1, [r3, #36]\n str r2, [r3, #40]\n adds r2, #8\n str r2, [r3, #44]\n"
+        "ldr r4, [r3]\n adds r4, #32\n str r4, [r3]\n"      /* init */
+        "ldr r0, [r3, #64]\n ldr r1, [r3, #68]\n ldr r2, [r3, #72]\n"
+        "b mk_d8_group\n");
 }
 
 /* d[0 .. n) = s[0 .. n), n >= 1 words */
@@ -68,7 +77,10 @@ __attribute__((naked, noinline)) static void copy_words(uint32_t *d, const uint3
 /* ARMv6-M: one interleaved group of 8 rows, n a multiple of 4 (n >= 4):
  * acc[r] = j->init[r] + sum_k x[k] * w[8 k + r] (w unsigned), written back to
  * j->init when j->rc is NULL; else to j->acc, and then requantized into
- * j->y[0 .. 8) by rq_fast's loop (returns where it stopped, as rq_fast). The 8 sums in r6, r7,
+ * j->y[0 .. 8) by rq_fast's loop, which then goes on with the next group (its
+ * loop's exit 5: init, rc, y, k.end on by 8, the weights from j->w) until
+ * j->y_last; returns where it stopped (y_last, or the row the fast form
+ * left: j then holds that group). The 8 sums in r6, r7,
  * r8-r12, lr; x[k] from two bases (x_end, x_end + 1) at a negative index
  * stepping by 2, the weights by 5-bit immediate offsets from one pointer:
  * 3 instructions per MAC plus 8 per 4 inputs (3.25 per MAC). */
@@ -91,7 +103,10 @@ __attribute__((naked, noinline)) static uint8_t *dot8_4(const int8_t *x_end, int
         ".syntax unified\n"
         "push {r4, r5, r6, r7, lr}\n"
         "mov r4, r8\n mov r5, r9\n mov r6, r10\n mov r7, r11\n"
-        "push {r3, r4, r5, r6, r7}\n"
+        "push {r4, r5, r6, r7}\n"
+        "str r0, [r3, #64]\n str r1, [r3, #68]\n"            /* (for the next groups) */
+        "mk_d8_group:\n"
+        "push {r3}\n"
         "ldr r3, [r3]\n"                                      /* j->init */
         "ldm r3!, {r6, r7}\n"
         "ldm r3!, {r4, r5}\n mov r8, r4\n mov r9, r5\n"
@@ -108,6 +123,7 @@ __attribute__((naked, noinline)) static uint8_t *dot8_4(const int8_t *x_end, int
         "adds r1, #2\n"
         "bne 1b\n"
         "pop {r3}\n"
+        "str r2, [r3, #72]\n"                                 /* the next group's weights */
         "ldr r1, [r3, #36]\n adds r3, #4\n"                   /* j->rc, j->acc */
         "cmp r1, #0\n bne 5f\n"
         "subs r3, #4\n ldr r3, [r3]\n"                        /* (no rc: the sums back to j->init) */
@@ -118,7 +134,8 @@ __attribute__((naked, noinline)) static uint8_t *dot8_4(const int8_t *x_end, int
         /* requantize the 8 sums: rq_fast's loop with rc, y, k from j (its frame is this one) */
         "ldm r3!, {r1, r2, r4, r5, r6, r7}\n"
         "mov r11, r4\n mov r8, r5\n mov r9, r6\n mov r10, r7\n"
-        "movs r0, r3\n subs r0, #56\n"                         /* j->acc */
+        "movs r0, r3\n subs r0, #60\n mov ip, r0\n"          /* j */
+        "adds r0, #4\n"                                       /* j->acc */
         "b mk_rq_loop\n"
         "8:\n"
         "pop {r4, r5, r6, r7}\n"

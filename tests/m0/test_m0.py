@@ -233,6 +233,9 @@ SHAPE_CASES = [
     ("DEPTHWISE_CONV_2D", (1, 41, 90, 1), dict(stride=(2, 2), depth_multiplier=3)),  # strips of 2, one gather for 3
     ("DEPTHWISE_CONV_2D", (1, 4, 200, 1), dict()),                                # too wide for a plane: the general loop
     ("AVERAGE_POOL_2D", (1, 5, 5, 70), dict(kernel=(5, 5), padding="VALID")),     # global, 70 channels
+    ("AVERAGE_POOL_2D", (1, 25, 5, 64), dict(kernel=(25, 5), padding="VALID")),   # global, kws's
+    ("AVERAGE_POOL_2D", (1, 16, 16, 8), dict(kernel=(16, 16), padding="VALID")),  # global, 256 pixels
+    ("AVERAGE_POOL_2D", (2, 17, 16, 4), dict(kernel=(17, 16), padding="VALID")),  # two batches of 272
     ("AVERAGE_POOL_2D", (1, 7, 6, 67), dict(kernel=(3, 3), stride=(2, 2))),       # clipped windows
 ]
 
@@ -629,6 +632,28 @@ def test_interleaved_fully_connected_requant_edges(emu, seed):
     layer = interleave.interleave_layer(layer)
     assert layer.interleaved
     _exact(emu, layer, x, out_shape, chunks=int(rng.choice([1, 2])))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_conv_group_job_resumes_after_a_slow_channel(emu, seed):
+    """A 1x1 convolution's whole groups are one dot8_4 job per pixel (il_vectors):
+    channels outside the fast form or sums beyond +-2^19 in any group (the
+    job stops there, C finishes that group, the job goes on from the next),
+    with 32 or 40 outputs (a last group of 8 and one of the C forms), stride 1
+    (the flat path) and 2 (one pixel at a time)."""
+    _need(emu, "CONV_2D")
+    rng = np.random.default_rng(4000 + seed)
+    out = [32, 40, 24][seed % 3]
+    layer, x, out_shape = m0emu.synthetic_layer("CONV_2D", (1, 4, 5, 8 + 4 * (seed % 2)), rng, out_ch=out,
+                                                kernel=(1, 1), stride=(1 + seed // 3,) * 2, per_channel=True,
+                                                act=int(rng.choice([0, 1, 3])))
+    assert layer.interleaved
+    c = layer.consts
+    n = c["shift"].shape
+    slow = rng.random(n) < 0.15
+    c["shift"] = np.where(slow, rng.choice([0, -14, 1], size=n), c["shift"]).astype(c["shift"].dtype)
+    c["bias"] = np.where(rng.random(c["bias"].shape) < 0.1, 1 << 20, c["bias"]).astype(np.int32)
+    _exact(emu, layer, x, out_shape)
 
 
 def test_rq_table_flags_channels_outside_the_fast_form():

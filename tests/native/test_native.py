@@ -54,7 +54,10 @@ NATIVE_OPS = {"FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2
 MPY_ARCH = {"x64": 2, "armv6m": 4, "armv7m": 5, "armv7emsp": 7}
 # (the old 12 KB file limit is lifted: what counts is the heap the code takes on a
 # board, bench/boards.py --heap; this only catches a module that grows by accident)
-ARMV6M_LIMIT = 15 * 1024   # 14,896 bytes with the C SOFTMAX, LOGISTIC, TANH, MEAN (12,967 before)
+# 14,896 bytes with the C SOFTMAX, LOGISTIC, TANH, MEAN (12,967 before); 15,420 with
+# the depthwise set-up unrolled (issue 17: the emulated M3 board's smallest heaps
+# then micro_speech 48K, kws 62K, person_detect 107K, was 106K)
+ARMV6M_LIMIT = 15 * 1024 + 128
 
 
 # ---------------------------------------------------------------------------
