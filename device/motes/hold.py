@@ -27,6 +27,10 @@ def consts(net, f, streaming=False, margin=0):
     # only the weight decoders and the kernels, never the per-channel
     # arithmetic of format 1.1 (derive.py). The arrays are allocated first,
     # together, then filled (the decoders' buffers come and go above them).
+    # One function of ~100 lines: its steps (what to keep, the blocks, the
+    # decoding) share the per-constant arrays, and it runs at the peak of a
+    # streaming load, where a frame of over 11 words goes on the heap and a
+    # new function name is a qstr kept for good (docs/DEVICE.md, RAM)
     n = len(net._c) // 4
     if streaming and not net.prepared:     # no room for them: only the check
         return shifts(net, f)
