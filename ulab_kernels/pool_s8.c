@@ -70,8 +70,8 @@ MK_SMALL static mk_status pool(const mk_pool_params *p, const mk_dims *in, const
                          * channels): four channels a pass, a word a tap, its
                          * bytes as offset binary (x ^ 0x80 = x + 128) in two
                          * 16-bit lanes each of a and b (at most 256 taps of
-                         * 255). On the M0: kws's 25x5x64 about 17 -> 5
-                         * instructions a tap and channel. */
+                         * 255). On the M0: kws's 25x5x64 13.7 -> 5.9
+                         * instructions a tap and channel (-Os 17.9 -> 6.4). */
                         uint32_t a = 0, b = 0;
                         for (int32_t ky = ky0; ky < ky1; ky++) {
                             const int8_t *xr = xb + ((y0 + ky) * iw + x0) * ch + c;
