@@ -51,7 +51,6 @@ MK_SMALL static mk_status pool(const mk_pool_params *p, const mk_dims *in, const
     }
     const int32_t nb = in->n, ih = in->h, iw = in->w, ch = in->c, oh = out->h, ow = out->w;
     const int32_t lo = p->act_min, hi = p->act_max;
-    const int quad = avg && !(ch & 3) && !((uintptr_t)input & 3u);
     int8_t *y = output;
     for (int32_t b = 0; b < nb; b++) {
         const int8_t *xb = input + b * ih * iw * ch;
@@ -62,55 +61,26 @@ MK_SMALL static mk_status pool(const mk_pool_params *p, const mk_dims *in, const
                 int32_t x0 = ox * p->stride_w - p->pad_w, kx0, kx1;
                 tap_range(x0, 1, p->filter_w, iw, &kx0, &kx1);
                 uint32_t count = (uint32_t)((ky1 - ky0) * (kx1 - kx0));
-                for (int32_t c = 0; c < ch;) {
-                    int32_t v[4], g = 1;
-                    if (quad && count <= 256) {
-                        /* AVERAGE_POOL_2D with whole words of channels (the
-                         * global pools of kws and person_detect, 64 and 256
-                         * channels): four channels a pass, a word a tap, its
-                         * bytes as offset binary (x ^ 0x80 = x + 128) in two
-                         * 16-bit lanes each of a and b (at most 256 taps of
-                         * 255). On the M0: kws's 25x5x64 13.7 -> 5.9
-                         * instructions a tap and channel (-Os 17.9 -> 6.4). */
-                        uint32_t a = 0, b = 0;
-                        for (int32_t ky = ky0; ky < ky1; ky++) {
-                            const int8_t *xr = xb + ((y0 + ky) * iw + x0) * ch + c;
-                            for (int32_t kx = kx0; kx < kx1; kx++) {
-                                const uint32_t u = *(const u32a *)(const void *)(xr + kx * ch) ^ 0x80808080u;
-                                a += u & 0x00FF00FFu;
-                                b += (u >> 8) & 0x00FF00FFu;
-                            }
-                        }
-                        const int32_t off = (int32_t)(count << 7);
-                        v[0] = (int32_t)(a & 0xFFFFu) - off;
-                        v[1] = (int32_t)(b & 0xFFFFu) - off;
-                        v[2] = (int32_t)(a >> 16) - off;
-                        v[3] = (int32_t)(b >> 16) - off;
-                        g = 4;
-                    } else {
-                        v[0] = avg ? 0 : -128;
-                        for (int32_t ky = ky0; ky < ky1; ky++) {
-                            const int8_t *xr = xb + ((y0 + ky) * iw + x0) * ch + c;
-                            for (int32_t kx = kx0; kx < kx1; kx++) {
-                                int32_t u = xr[kx * ch];
-                                if (avg) {
-                                    v[0] += u;
-                                } else if (u > v[0]) {
-                                    v[0] = u;
-                                }
+                for (int32_t c = 0; c < ch; c++) {
+                    int32_t v = avg ? 0 : -128;
+                    for (int32_t ky = ky0; ky < ky1; ky++) {
+                        const int8_t *xr = xb + ((y0 + ky) * iw + x0) * ch + c;
+                        for (int32_t kx = kx0; kx < kx1; kx++) {
+                            int32_t u = xr[kx * ch];
+                            if (avg) {
+                                v += u;
+                            } else if (u > v) {
+                                v = u;
                             }
                         }
                     }
-                    for (int32_t j = 0; j < g; j++, c++) {
-                        int32_t t = v[j];
-                        if (avg) {
-                            /* acc > 0 ? (acc + n/2) / n : (acc - n/2) / n, truncating */
-                            uint32_t mag = (uint32_t)(t < 0 ? -t : t) + (count >> 1);
-                            int32_t qv = (int32_t)udiv_avg(mag, count);
-                            t = t < 0 ? -qv : qv;
-                        }
-                        *y++ = clamp8(t, lo, hi);
+                    if (avg) {
+                        /* acc > 0 ? (acc + n/2) / n : (acc - n/2) / n, truncating */
+                        uint32_t mag = (uint32_t)(v < 0 ? -v : v) + (count >> 1);
+                        int32_t qv = (int32_t)udiv_avg(mag, count);
+                        v = v < 0 ? -qv : qv;
                     }
+                    *y++ = clamp8(v, lo, hi);
                 }
             }
         }
