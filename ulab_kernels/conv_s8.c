@@ -1,5 +1,5 @@
 /*
- * CONV_2D (conv_s8, which FULLY_CONNECTED also runs as a 1x1 convolution).
+ * CONV_2D (FULLY_CONNECTED has its own entry: fully_connected_s8.c).
  *
  * Part of the single compilation unit kernels.c (not compiled on its own).
  */
@@ -13,15 +13,24 @@ int32_t mk_convolve_s8_scratch_size(const mk_conv_params *p, const mk_dims *in, 
     return mul_count(mul_count(filter->h, filter->w), filter->c);
 }
 
+/* What stays the same over a layer for im2col_runs: the window's lines, their
+ * step in the input and their bytes, the pad byte (one pointer instead of
+ * four arguments a pixel) */
+typedef struct {
+    int32_t fh, lstep, brun, pad;
+} im2col_lines;
+
 /* im2col of a window whose lines are runs of the input (dilation 1, one
  * group, the run not whole words: shallow inputs, as the 1-channel stems of
  * kws and micro_speech): line ky from x + ky * lstep, its bytes ba .. bb - 1
  * on the image and pads around, the lines outside ky0 .. ky1 - 1 all pads.
- * A function of its own: inside conv_s8's loop nest the compiler kept none of
+ * A function of its own: inside mk_convolve_s8's loop nest the compiler kept none of
  * these in registers (kws's 10x4 stem on the M0: about 84 instructions a
  * line there, 34 here) */
-__attribute__((noinline)) static void im2col_runs(int8_t *pp, const int8_t *x, int32_t fh, int32_t ky0, int32_t ky1,
-                                                  int32_t lstep, int32_t ba, int32_t bb, int32_t brun, int8_t pad) {
+__attribute__((noinline)) static void im2col_runs(int8_t *pp, const int8_t *x, int32_t ky0, int32_t ky1,
+                                                  int32_t ba, int32_t bb, const im2col_lines *L) {
+    const int32_t fh = L->fh, lstep = L->lstep, brun = L->brun;
+    const uint8_t pad = (uint8_t)L->pad;
     uint8_t *d = (uint8_t *)pp;
     const uint8_t *sl = (const uint8_t *)x;
     for (int32_t ky = 0; ky < fh; ky++, sl += lstep, d += brun) {
@@ -29,25 +38,22 @@ __attribute__((noinline)) static void im2col_runs(int8_t *pp, const int8_t *x, i
         const int32_t on = ky >= ky0 && ky < ky1, a = on ? ba : brun, b = on ? bb : brun;
         int32_t i = 0;
         for (; i < a; i++) {
-            d[i] = (uint8_t)pad;
+            d[i] = pad;
         }
         for (; i < b; i++) {
             d[i] = sl[i];
         }
         for (; i < brun; i++) {
-            d[i] = (uint8_t)pad;
+            d[i] = pad;
         }
     }
 }
 
-/* fc: a FULLY_CONNECTED layer as a 1x1 convolution (every tap on the image,
- * so no patch: ctx is not checked), foff its filter offset */
-MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_quant *q,
-                         const mk_dims *in, const int8_t *input,
-                         const mk_dims *filter, const int8_t *weights,
-                         const int32_t *bias,
-                         const mk_dims *out, int8_t *output, int fc, int32_t foff,
-                         const int32_t *prepared) {
+MK_SMALL mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_quant *q,
+                                  const mk_dims *in, const int8_t *input,
+                                  const mk_dims *filter, const int8_t *weights,
+                                  const int32_t *bias,
+                                  const mk_dims *out, int8_t *output) {
     int32_t n_in = mk_dims_count(in), n_f = mk_dims_count(filter), n_out = mk_dims_count(out);
     if (!p || n_in < 0 || n_f < 0 || n_out < 0 || !quant_ok(q, out->c) || !geometry_ok(p)
         || !act_ok(p->act_min, p->act_max) || !offset_ok(p->input_offset) || !offset_ok(p->output_offset)) {
@@ -57,13 +63,13 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
     const int32_t oh = out->h, ow = out->w, oc = out->c;
     const int32_t fh = filter->h, fw = filter->w, fd = filter->c, rows = filter->n;
     const int32_t start = p->out_ch_start;
-    if (out->n != nb || fd < !fc || fh < 1 || fw < 1 || ic < fd || start < 0 || start > oc || rows > oc - start
-        || (!fc && (p->input_offset < -127 || p->input_offset > 128))   /* -(an int8 zero point) */
-        || (p->interleaved && (fd != ic || !il_ok(start, rows, oc, !fc || (bias && prepared))))) {
+    if (out->n != nb || fd < 1 || fh < 1 || fw < 1 || ic < fd || start < 0 || start > oc || rows > oc - start
+        || p->input_offset < -127 || p->input_offset > 128   /* -(an int8 zero point) */
+        || (p->interleaved && (fd != ic || !il_ok(start, rows, oc, 1)))) {
         return MK_ERR_ARG;
     }
     /* groups = ic / fd exactly, and oc a multiple of groups */
-    int32_t groups = fc || fd == ic ? 1 : (int32_t)udiv32((uint32_t)ic, (uint32_t)fd);
+    int32_t groups = fd == ic ? 1 : (int32_t)udiv32((uint32_t)ic, (uint32_t)fd);
     if (groups * fd != ic) {
         return MK_ERR_ARG;
     }
@@ -81,19 +87,13 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
     if ((!input && n_in) || (!weights && n_f) || !output) {
         return MK_ERR_ARG;
     }
-    if (!fc && (!ctx || !ctx->buf || ctx->size < rl
-                || ((uintptr_t)ctx->buf & 1u))) {
+    if (!ctx || !ctx->buf || ctx->size < rl || ((uintptr_t)ctx->buf & 1u)) {
         return MK_ERR_SCRATCH;
     }
     const int32_t sh = p->stride_h, sw = p->stride_w, dh = p->dilation_h, dw = p->dilation_w;
     const int32_t ioff = p->input_offset, ooff = p->output_offset, lo = p->act_min, hi = p->act_max;
     const outq oq = {ooff, lo, hi};
     const int il = p->interleaved;
-    if (fc && il) {
-        il_vectors(input, nb, ic, (const uint8_t *)weights, rows, start, bias + start,
-                   (const rqc *)(const void *)prepared + start, q, &oq, output, oc);
-        return MK_OK;
-    }
     /* group of the first output channel of the chunk */
     int32_t g0 = 0, g0_end = opg;
     while (start >= g0_end) {
@@ -112,17 +112,11 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
     const int words = !((fd | ic) & 3) && !(((uintptr_t)input | (uintptr_t)patch) & 3u);
     const int32_t run = words && dw == 1 && fd == ic ? (fw * fd) >> 2 : 0;   /* words of a window line */
     const int32_t brun = dw == 1 && fd == ic ? fw * fd : 0;                   /* or its bytes */
-    /* row-major FULLY_CONNECTED of one batch: x + input_offset in the dot
-     * products instead of input_offset * sum(w) per row (a pass over the
-     * weights as long as the MACs' own: micro_speech's 4000 -> 4, 7.9 -> 5.6
-     * instructions per MAC on the M0) */
-    const int32_t xoff = fc && !il && nb == 1 ? ioff : 0;
+    const im2col_lines lines = {fh, dh * iw * ic, brun, pad};
     /* interleaved 1x1, stride 1, no padding: a matrix product over the pixels,
      * as FULLY_CONNECTED's batches (il_vectors: no tap ranges, no patch) */
     const int flat = il && fh == 1 && fw == 1 && sh == 1 && sw == 1 && !p->pad_h && !p->pad_w
                      && oh == ih && ow == iw;
-    const int8_t *sx_of = 0;
-    uint32_t sx = 0;
     int32_t sums[RQ_STRIPE];
     rqc rc[RQ_STRIPE];
     const int8_t *w = weights;
@@ -136,7 +130,7 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
              * (offset binary u = w + 128): -128 rl input_offset here, the rest below */
             uint32_t a = bias ? (uint32_t)bias[o + r] : 0u;
             uint32_t ws = il ? (uint32_t)rl * 0xFFFFFF80u
-                          : xoff || !ioff ? 0u : (uint32_t)rl * (uint32_t)foff + sum_s8(w + r * rl, rl);
+                          : !ioff ? 0u : sum_s8(w + r * rl, rl);
             sums[r] = (int32_t)(a + (uint32_t)ioff * ws);
         }
         if (il && ioff) {
@@ -163,60 +157,52 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
                     for (int32_t ox = 0; ox < ow; ox++, y += oc) {
                         int32_t x0 = ox * sw - p->pad_w, kx0, kx1;
                         tap_range(x0, dw, fw, iw, &kx0, &kx1);
+                        const int8_t *xp = patch;
                         if (fh == 1 && fw == 1 && ky0 < ky1 && kx0 < kx1) {
                             /* 1x1 on the image: the input pixel is the patch */
-                            const int8_t *xp = xg + (y0 * iw + x0) * ic;
-                            if (il) {
-                                il_vectors(xp, 1, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, 0);
-                                continue;
-                            }
-                            if (foff && xp != sx_of) {
-                                /* (FULLY_CONNECTED's one batch: once) */
-                                sx = (sum_s8(xp, rl) + (uint32_t)rl * (uint32_t)xoff) * (uint32_t)-foff;
-                                sx_of = xp;
-                            }
-                            rows_s8(xp, w, rl, e - o, o, sums, rc, q, &oq, y, sx, xoff);
-                            continue;
-                        }
-                        int8_t *pp = patch;
-                        const int32_t full = kx0 == 0 && kx1 == fw ? run : 0;
-                        /* (the part of a window line on the image, in bytes; the
-                         * line's offset in the input, a line of taps apart) */
-                        const int32_t ba = kx0 * fd, bb = kx1 * fd, lstep = dh * iw * ic;
-                        int32_t xo = (y0 * iw + x0) * ic;
-                        if (brun && !full) {
-                            /* the lines as runs, not whole words: shallow inputs */
-                            im2col_runs(pp, xg + xo, fh, ky0, ky1, lstep, ba, bb, brun, pad);
-                        } else
-                        for (int32_t ky = 0; ky < fh; ky++, xo += lstep) {
-                            int32_t row_in = ky >= ky0 && ky < ky1;
-                            const int8_t *xp = xg + xo;
-                            if (full && row_in) {
-                                /* the whole window line: one run of the input */
-                                copy_words((uint32_t *)(void *)pp, (const uint32_t *)(const void *)xp, full);
-                                pp += 4 * full;
-                                continue;
-                            }
-                            for (int32_t kx = 0; kx < fw; kx++, pp += fd, xp += dw * ic) {
-                                if (row_in && kx >= kx0 && kx < kx1) {
-                                    if (words) {
-                                        copy_words((uint32_t *)(void *)pp, (const uint32_t *)(const void *)xp, fd >> 2);
+                            xp = xg + (y0 * iw + x0) * ic;
+                        } else {
+                            /* im2col into the patch */
+                            int8_t *pp = patch;
+                            const int32_t full = kx0 == 0 && kx1 == fw ? run : 0;
+                            /* (the part of a window line on the image, in bytes; the
+                             * line's offset in the input, a line of taps apart) */
+                            const int32_t ba = kx0 * fd, bb = kx1 * fd, lstep = dh * iw * ic;
+                            int32_t xo = (y0 * iw + x0) * ic;
+                            if (brun && !full) {
+                                /* the lines as runs, not whole words: shallow inputs */
+                                im2col_runs(pp, xg + xo, ky0, ky1, ba, bb, &lines);
+                            } else
+                            for (int32_t ky = 0; ky < fh; ky++, xo += lstep) {
+                                int32_t row_in = ky >= ky0 && ky < ky1;
+                                const int8_t *xs = xg + xo;
+                                if (full && row_in) {
+                                    /* the whole window line: one run of the input */
+                                    copy_words((uint32_t *)(void *)pp, (const uint32_t *)(const void *)xs, full);
+                                    pp += 4 * full;
+                                    continue;
+                                }
+                                for (int32_t kx = 0; kx < fw; kx++, pp += fd, xs += dw * ic) {
+                                    if (row_in && kx >= kx0 && kx < kx1) {
+                                        if (words) {
+                                            copy_words((uint32_t *)(void *)pp, (const uint32_t *)(const void *)xs, fd >> 2);
+                                        } else {
+                                            for (int32_t c = 0; c < fd; c++) {
+                                                pp[c] = xs[c];
+                                            }
+                                        }
                                     } else {
                                         for (int32_t c = 0; c < fd; c++) {
-                                            pp[c] = xp[c];
+                                            pp[c] = pad;
                                         }
-                                    }
-                                } else {
-                                    for (int32_t c = 0; c < fd; c++) {
-                                        pp[c] = pad;
                                     }
                                 }
                             }
                         }
                         if (il) {
-                            il_vectors(patch, 1, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, 0);
+                            il_vectors(xp, 1, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, 0);
                         } else {
-                            rows_s8(patch, w, rl, e - o, o, sums, rc, q, &oq, y, 0, 0);
+                            rows_s8(xp, w, rl, e - o, o, sums, rc, q, &oq, y, 0, 0);
                         }
                     }
                 }
@@ -230,12 +216,4 @@ MK_SMALL static mk_status conv_s8(const mk_ctx *ctx, const mk_conv_params *p, co
         }
     }
     return MK_OK;
-}
-
-mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, const mk_quant *q,
-                         const mk_dims *in, const int8_t *input,
-                         const mk_dims *filter, const int8_t *weights,
-                         const int32_t *bias,
-                         const mk_dims *out, int8_t *output) {
-    return conv_s8(ctx, p, q, in, input, filter, weights, bias, out, output, 0, 0, 0);
 }

@@ -21,7 +21,7 @@
  *   matmul_s8.c           rows of weights against a vector (FC, CONV_2D)
  *   support_s8.c          division, counts, params checks, tap ranges
  *   conv_s8.c             CONV_2D
- *   fully_connected_s8.c  FULLY_CONNECTED (through conv_s8)
+ *   fully_connected_s8.c  FULLY_CONNECTED
  *   depthwise_conv_s8.c   DEPTHWISE_CONV_2D (with its own ARMv6-M routine)
  *   pool_s8.c             AVERAGE_POOL_2D, MAX_POOL_2D
  *   elementwise_s8.c      ADD, SUB, MUL

@@ -30,20 +30,22 @@ MK_SMALL mk_status mk_mean_s8(const mk_mean_params *p, const mk_shape *in, int32
     }
     /* [0]: the kept dims, [1]: the reduced ones, innermost first, with their
      * strides; an odometer over each */
-    int32_t d[2][MK_MAX_RANK], s[2][MK_MAX_RANK], i[2][MK_MAX_RANK], c[2] = {0, 0}, outs = 1;
+    int32_t d[2][MK_MAX_RANK], s[2][MK_MAX_RANK], i[2][MK_MAX_RANK], c[2] = {0, 0};
     uint32_t st = 1;
     for (int32_t k = in->rank - 1; k >= 0; k--) {
         int32_t r = (axes >> k) & 1, dk = in->d[k];
         if (r && !dk) {
             return MK_ERR_ARG;      /* a mean over nothing (TFLM's Prepare refuses it) */
         }
-        outs = r ? outs : mul_count(outs, dk);
         d[r][c[r]] = dk;
         s[r][c[r]] = (int32_t)st;
         i[r][c[r]++] = 0;
         st *= (uint32_t)dk;
     }
-    if (!outs) {
+    /* no values: a kept dim is 0 (a reduced one was refused above), so no
+     * outputs either. (Not the kept dims' product: it can leave int32 before
+     * a 0 dim comes, as 8 x 2^31-1 x 0, and then read the empty input.) */
+    if (!n) {
         return MK_OK;
     }
     if (!input || !output) {

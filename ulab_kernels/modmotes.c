@@ -134,16 +134,16 @@ static void *buffer(mp_obj_t o, int kind, int writable, int32_t *len) {
     if (!mp_get_buffer(o, &bi, writable ? MP_BUFFER_RW : MP_BUFFER_READ)) {
         fail(what);
     }
-    int tc = bi.typecode;
+    /* (tc | 0x20: 'b' for 'b' and 'B', 'i' for 'i' and 'I', 'l' for 'l' and
+     * 'L'; an int is 4 bytes on every port, a long where it is 4: no call to
+     * mp_binary_get_size) */
+    int tc = bi.typecode, lc = tc | 0x20;
     if (kind == T_I8) {
-        if (tc != 'b' && tc != 'B' && tc != BYTEARRAY_TYPECODE) {
+        if (lc != 'b' && tc != BYTEARRAY_TYPECODE) {
             fail(what);
         }
-    } else {
-        size_t sz = mp_binary_get_size('@', tc, NULL);
-        if ((tc != 'i' && tc != 'I' && tc != 'l' && tc != 'L') || sz != 4 || ((uintptr_t)bi.buf & 3u)) {
-            fail(what);
-        }
+    } else if ((lc != 'i' && (lc != 'l' || sizeof(long) != 4)) || ((uintptr_t)bi.buf & 3u)) {
+        fail(what);
     }
     if (bi.len > 0x7FFFFFFF) {
         fail(what);
@@ -159,13 +159,6 @@ static const int32_t *params(mp_obj_t o, int32_t want) {
         fail(MP_ERROR_TEXT("bad args"));
     }
     return p;
-}
-
-static void dims_at(const int32_t *p, mk_dims *d) {
-    d->n = p[0];
-    d->h = p[1];
-    d->w = p[2];
-    d->c = p[3];
 }
 
 /* offset + count <= len, with offset >= 0 and count >= 0 */
@@ -195,9 +188,10 @@ static int32_t flag(int32_t v) {
     return v;
 }
 
-/* The common head: src/dst buffers and dims, checked against their lengths. */
+/* The common head: src/dst buffers and dims, checked against their lengths
+ * (the dims are p's ints in place: n, h, w, c in the struct's order) */
 typedef struct {
-    mk_dims in, out, filter;
+    const mk_dims *in, *out, *filter;
     const int8_t *src;
     int8_t *dst;
 } head_t;
@@ -206,12 +200,12 @@ static void head(const int32_t *p, mp_obj_t src, mp_obj_t dst, head_t *h) {
     int32_t ls, ld;
     const int8_t *s = buffer(src, T_I8, 0, &ls);
     int8_t *d = buffer(dst, T_I8, 1, &ld);
-    dims_at(p + 1, &h->in);
-    dims_at(p + 6, &h->out);
-    dims_at(p + 10, &h->filter);
+    h->in = (const mk_dims *)(p + 1);
+    h->out = (const mk_dims *)(p + 6);
+    h->filter = (const mk_dims *)(p + 10);
     /* (a bad dims count is -1: fits() refuses it) */
-    fits(p[0], mk_dims_count(&h->in), ls);
-    fits(p[5], mk_dims_count(&h->out), ld);
+    fits(p[0], mk_dims_count(h->in), ls);
+    fits(p[5], mk_dims_count(h->out), ld);
     h->src = s + p[0];
     h->dst = d + p[5];
 }
@@ -270,11 +264,11 @@ static mp_obj_t layer(size_t n_args, const mp_obj_t *args, int kind) {
     consts_t c;
     mk_status st;
     head(p, args[1], args[2], &h);
-    consts(args + 3, &h.filter, h.out.c, &c);
+    consts(args + 3, h.filter, h.out->c, &c);
     if (!kind) {
         mk_fc_params fp = {p[15], p[16], p[17], p[18], p[19], p[14], flag(p[20]),
-                           n_args == 8 && args[7] != mp_const_none ? rq_table(args[7], h.out.c) : NULL};
-        st = mk_fully_connected_s8(&fp, &c.q, &h.in, h.src, &h.filter, c.w, c.bias, &h.out, h.dst);
+                           n_args == 8 && args[7] != mp_const_none ? rq_table(args[7], h.out->c) : NULL};
+        st = mk_fully_connected_s8(&fp, &c.q, h.in, h.src, h.filter, c.w, c.bias, h.out, h.dst);
     } else {
         mk_conv_params cp;
         conv_params(p, &cp, kind == 2);
@@ -283,9 +277,9 @@ static mp_obj_t layer(size_t n_args, const mp_obj_t *args, int kind) {
             mk_ctx ctx;
             ctx.buf = buffer(args[7], T_I8, 1, &ls);
             ctx.size = ls;
-            st = mk_convolve_s8(&ctx, &cp, &c.q, &h.in, h.src, &h.filter, c.w, c.bias, &h.out, h.dst);
+            st = mk_convolve_s8(&ctx, &cp, &c.q, h.in, h.src, h.filter, c.w, c.bias, h.out, h.dst);
         } else {
-            st = mk_depthwise_conv_s8(&cp, &c.q, &h.in, h.src, &h.filter, c.w, c.bias, &h.out, h.dst);
+            st = mk_depthwise_conv_s8(&cp, &c.q, h.in, h.src, h.filter, c.w, c.bias, h.out, h.dst);
         }
     }
     status(st);
@@ -312,10 +306,11 @@ static mp_obj_t mn_pool(size_t n_args, const mp_obj_t *args) {
     const int32_t *p = params(args[0], N_POOL);
     head_t h;
     head(p, args[1], args[2], &h);
+    /* (p[15:23]: the struct's fields in order, as mn_unary's q) */
     const int32_t *q = p + HEAD;
-    mk_pool_params pp = {q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]};
-    status(flag(q[8]) ? mk_avgpool_s8(&pp, &h.in, h.src, &h.out, h.dst)
-                      : mk_maxpool_s8(&pp, &h.in, h.src, &h.out, h.dst));
+    const mk_pool_params *pp = (const mk_pool_params *)q;
+    status(flag(q[8]) ? mk_avgpool_s8(pp, h.in, h.src, h.out, h.dst)
+                      : mk_maxpool_s8(pp, h.in, h.src, h.out, h.dst));
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_pool_obj, 0, mn_pool);
@@ -347,8 +342,8 @@ static mp_obj_t mn_elem(size_t n_args, const mp_obj_t *args) {
     if ((int)op < 0) {
         fail(MP_ERROR_TEXT("bad args"));
     }
-    mk_elem_params ep = {p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11]};
-    status(mk_elementwise_s8(op, &ep, &s1, a + p[13], &s2, b + p[14], &so, d + p[15]));
+    /* (p[0:12]: the struct's fields in order) */
+    status(mk_elementwise_s8(op, (const mk_elem_params *)p, &s1, a + p[13], &s2, b + p[14], &so, d + p[15]));
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_elem_obj, 0, mn_elem);
@@ -457,15 +452,11 @@ static mp_obj_t mn_huff_decode(size_t n_args, const mp_obj_t *args) {
     const uint8_t *data;
     int32_t ld, n;
     uint8_t *out = decode_args(args + 2, &data, &ld, &n);
-    mk_bits br = {(uint32_t)s[0], s[1]};
-    int32_t pos = s[2];
-    int32_t got = mk_huff_decode(t, &br, data, ld, &pos, out, n);
+    /* (the state in place: acc, nbits as mk_bits, then pos) */
+    int32_t got = mk_huff_decode(t, (mk_bits *)s, data, ld, s + 2, out, n);
     if (got < 0) {
         fail(MP_ERROR_TEXT("bad args"));
     }
-    s[0] = (int32_t)br.acc;
-    s[1] = br.nbits;
-    s[2] = pos;
     return mp_obj_new_int(got);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_huff_decode_obj, 0, mn_huff_decode);

@@ -50,7 +50,7 @@ MK_SMALL static mk_status pool(const mk_pool_params *p, const mk_dims *in, const
         return st;
     }
     const int32_t nb = in->n, ih = in->h, iw = in->w, ch = in->c, oh = out->h, ow = out->w;
-    const int32_t lo = p->act_min, hi = p->act_max;
+    const int32_t lo = p->act_min, hi = p->act_max, lstep = iw * ch;
     int8_t *y = output;
     for (int32_t b = 0; b < nb; b++) {
         const int8_t *xb = input + b * ih * iw * ch;
@@ -61,16 +61,27 @@ MK_SMALL static mk_status pool(const mk_pool_params *p, const mk_dims *in, const
                 int32_t x0 = ox * p->stride_w - p->pad_w, kx0, kx1;
                 tap_range(x0, 1, p->filter_w, iw, &kx0, &kx1);
                 uint32_t count = (uint32_t)((ky1 - ky0) * (kx1 - kx0));
+                /* the offset of the window's first tap on the image (made a
+                 * pointer only on a line with taps: a MAX_POOL_2D window may
+                 * have none), the bytes of its lines' taps */
+                const int32_t o1 = ((y0 + ky0) * iw + x0 + kx0) * ch;
+                const int32_t run = (kx1 - kx0) * ch;
                 for (int32_t c = 0; c < ch; c++) {
                     int32_t v = avg ? 0 : -128;
-                    for (int32_t ky = ky0; ky < ky1; ky++) {
-                        const int8_t *xr = xb + ((y0 + ky) * iw + x0) * ch + c;
-                        for (int32_t kx = kx0; kx < kx1; kx++) {
-                            int32_t u = xr[kx * ch];
-                            if (avg) {
-                                v += u;
-                            } else if (u > v) {
-                                v = u;
+                    /* (pointers a tap and a line, and the op's own loop: this
+                     * function is built without loop optimisations, MK_SMALL,
+                     * which left kx * ch, the line's offset and the avg test
+                     * in the loops; kws's global pool, 25x5x64, 13.7 -> 9.8
+                     * instructions a tap on the M0) */
+                    for (int32_t ky = ky0, ol = o1 + c; ky < ky1; ky++, ol += lstep) {
+                        const int8_t *xr = xb + ol, *const xe = xr + run;
+                        if (avg) {
+                            for (; xr != xe; xr += ch) {
+                                v += *xr;
+                            }
+                        } else {
+                            for (; xr != xe; xr += ch) {
+                                v = *xr > v ? *xr : v;
                             }
                         }
                     }
