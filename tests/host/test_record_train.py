@@ -24,7 +24,8 @@ from motes.board.emulate import EmulatedBoard
 from motes.learn.record import parse_line
 
 SOIL = ROOT / "examples" / "soil_moisture"
-MOTES = [sys.executable, "-m", "motes.cli"]
+# (faulthandler: a recording that does not stop is sent SIGABRT and shows where it waits)
+MOTES = [sys.executable, "-X", "faulthandler", "-m", "motes.cli"]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT / "host"))
 
 
@@ -202,6 +203,17 @@ def _wait_rows(p: Path, n: int, proc, timeout=30):
         time.sleep(0.1)
 
 
+def _stderr_when_done(proc, timeout=60) -> str:
+    """The process's stderr once it exits. The timeout is above record's own bounds (two
+    waits of up to 10 s for the board to end its script, 5 s for the clean-up, on a
+    loaded machine); past it the process dumps its threads' stacks into the failure."""
+    try:
+        return proc.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        pytest.fail(f"motes record did not stop in {timeout} s:\n{proc.communicate()[1][-4000:]}")
+
+
 def test_record_ctrl_c_and_lost_board_keep_rows(tmp_path):
     need_micropython()
     script = tmp_path / "counter.py"
@@ -215,7 +227,7 @@ def test_record_ctrl_c_and_lost_board_keep_rows(tmp_path):
                                 text=True)
         _wait_rows(out, 5, proc)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        err = _stderr_when_done(proc)
         assert proc.returncode == 0, err
         kept = _rows(out)
         assert re.search(rf"{kept} rows .*stopped: interrupted", err), err
@@ -233,7 +245,7 @@ def test_record_ctrl_c_and_lost_board_keep_rows(tmp_path):
                                 text=True)
         _wait_rows(out, kept + 5, proc)
         b.kill()
-        _, err = proc.communicate(timeout=30)
+        err = _stderr_when_done(proc)
         assert proc.returncode == 0, err
         assert "stopped: board lost" in err and "Traceback" not in err, err
         lines = out.read_text().splitlines()
@@ -252,7 +264,7 @@ def test_ctrl_c_in_a_terminal_inside_emulate(tmp_path):
         start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_rows(out, 5, proc)
     os.killpg(proc.pid, signal.SIGINT)                  # what a terminal's Ctrl-C does
-    _, err = proc.communicate(timeout=30)
+    err = _stderr_when_done(proc)
     assert proc.returncode == 0, err
     assert re.search(rf"{_rows(out)} rows .*stopped: interrupted", err), err
 
