@@ -146,13 +146,7 @@ MK_SMALL mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, co
         }
 
         if (flat) {
-            /* more than one stripe: each pixel's input sum kept in the last four
-             * bytes of its output channels start .. start + rows - 1 from the
-             * first stripe to the last (il_vectors' keep), when the last
-             * stripe has all four */
-            const int32_t keep = rows > RQ_STRIPE && ((rows - 1) & (RQ_STRIPE - 1)) >= 3 ? start + rows - 4 : 0;
-            il_vectors(input, nb * ih * iw, ic, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, output, oc,
-                       o == start ? keep : -keep);
+            il_vectors(input, nb * ih * iw, ic, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, output, oc);
         } else {
             int8_t *y = output;
             for (int32_t b = 0; b < nb; b++) {
@@ -206,7 +200,7 @@ MK_SMALL mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, co
                             }
                         }
                         if (il) {
-                            il_vectors(xp, 1, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, 0, 0);
+                            il_vectors(xp, 1, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, 0);
                         } else {
                             rows_s8(xp, w, rl, e - o, o, sums, rc, q, &oq, y, 0, 0);
                         }

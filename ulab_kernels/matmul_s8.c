@@ -203,21 +203,6 @@ MK_FAST static void rows_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t
     rq_rows(acc, rc, y + o0, o0, q, oq, &k);
 }
 
-/* -128 sum(x[0 .. n)) for il_vectors' keep (k != 0): stored at y + k (k > 0)
- * or read back from y - k (a function of its own: inline, it cost
- * the other calls of il_vectors registers: micro_speech's 500 per-pixel
- * calls 23 M0 instructions each, about 6 now) */
-__attribute__((noinline)) static uint32_t kept_sum(const int8_t *x, int32_t n, uint8_t *y, int32_t k) {
-    if (k < 0) {
-        const uint8_t *p = y - k;
-        return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-    }
-    const uint32_t v = 0u - (sum_s8(x, n) << 7);
-    y += k;
-    y[0] = (uint8_t)v, y[1] = (uint8_t)(v >> 8), y[2] = (uint8_t)(v >> 16), y[3] = (uint8_t)(v >> 24);
-    return v;
-}
-
 /* Interleaved rows against nb vectors x[0 .. n), x + n, ... (n >= 1) into y,
  * y + oc, ...: output channels o0 .. o0 + rows - 1 in groups of 8 (w: their
  * offset binary bytes, n a row), the sums from init[0 .. rows) less 128 *
@@ -232,19 +217,10 @@ __attribute__((noinline)) static uint32_t kept_sum(const int8_t *x, int32_t n, u
  * back here only for a row the fast form leaves, then the job goes on from
  * the next group (person_detect's 48x48x8 -> 16 on the M0: 9.0 -> 8.6
  * instructions per MAC, its 128 -> 128 layers 3.77 -> 3.72); the C forms take
- * the rest.
- * keep: where a vector's -128 sum(x) waits between the stripes of a 1x1
- * convolution (conv_s8; a stripe is at most RQ_STRIPE channels, each a pass
- * over all the pixels), four bytes of its own output the last stripe writes:
- * 0 worked out here; k > 0 worked out and stored at y + k; k < 0 read back
- * from y - k (the last stripe reads it before its requantization writes
- * there; the output never overlaps the input, which every stripe reads
- * whole). No memory for it, and a pixel's sum once instead of once a
- * stripe: on the M0 kws's 64 -> 64 layers (two stripes) 19K instructions
- * less each (3.95 -> 3.91 a MAC), person_detect 0.25 M less in all. */
+ * the rest. */
 __attribute__((noinline)) static void il_vectors(const int8_t *x, int32_t nb, int32_t n, const uint8_t *w, int32_t rows,
                                                  int32_t o0, const int32_t *init, const rqc *rc, const mk_quant *q,
-                                                 const outq *oq, int8_t *y, int32_t oc, int32_t keep) {
+                                                 const outq *oq, int8_t *y, int32_t oc) {
     d8job j;
     j.k.hr = oq->hi - oq->lo;
     j.k.lo = oq->lo;
@@ -253,7 +229,7 @@ __attribute__((noinline)) static void il_vectors(const int8_t *x, int32_t nb, in
     whole = n & 3 || !n ? 0 : rows & ~7;   /* (rows in whole groups over whole words; dot8_4 needs n >= 4) */
 #endif
     for (; nb > 0; nb--, x += n, y += oc) {
-        j.k.nsx = keep ? kept_sum(x, n, (uint8_t *)y, keep) : 0u - (sum_s8(x, n) << 7);
+        j.k.nsx = 0u - (sum_s8(x, n) << 7);
         uint8_t *y0 = (uint8_t *)y + o0;
 #ifdef THUMB1_DOT8
         if (whole) {
