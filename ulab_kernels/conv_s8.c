@@ -100,7 +100,7 @@ MK_SMALL mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, co
         g0++;
         g0_end += opg;
     }
-    /* Output channels in stripes of up to RQ_STRIPE within one group. For
+    /* Output channels in stripes of up to CONV_STRIPE within one group. For
      * each: the sums start at bias + input_offset * sum(w) (so the dot
      * products take the raw input), then every output pixel: im2col of the
      * raw int8 input into the patch (-input_offset off the image: it adds
@@ -117,12 +117,12 @@ MK_SMALL mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, co
      * as FULLY_CONNECTED's batches (il_vectors: no tap ranges, no patch) */
     const int flat = il && fh == 1 && fw == 1 && sh == 1 && sw == 1 && !p->pad_h && !p->pad_w
                      && oh == ih && ow == iw;
-    int32_t sums[RQ_STRIPE];
-    rqc rc[RQ_STRIPE];
+    int32_t sums[CONV_STRIPE];
+    rqc rc[CONV_STRIPE];
     const int8_t *w = weights;
     int32_t o = start, g = g0, g_end = g0_end;
     while (o < start + rows) {
-        int32_t e = o + RQ_STRIPE < g_end ? o + RQ_STRIPE : g_end;
+        int32_t e = o + CONV_STRIPE < g_end ? o + CONV_STRIPE : g_end;
         e = e < start + rows ? e : start + rows;
         for (int32_t r = 0; r < e - o; r++) {
             rq_prep(&rc[r], q, o + r, &oq);

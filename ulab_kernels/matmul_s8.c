@@ -169,13 +169,13 @@ __attribute__((noinline)) static void il_sums(const uint8_t *w, int32_t n, int32
 
 /* Output channels o0 .. o0+rows-1 against x[0 .. n) (n >= 1), requantized
  * with rc[r] (r = 0 .. rows-1; in the general case rq8 with q) into y[o].
- * The sums start at init[r] (rows <= RQ_STRIPE). Weights row-major (w row
+ * The sums start at init[r] (rows <= CONV_STRIPE, the widest stripe). Weights row-major (w row
  * r at w + r n; interleaved ones go to il_groups), against x[k] + xoff; sx
  * is taken off every sum first. */
 MK_FAST static void rows_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t rows, int32_t o0,
                     const int32_t *init, const rqc *rc, const mk_quant *q,
                     const outq *oq, int8_t *y, uint32_t sx, int32_t xoff) {
-    uint32_t acc[RQ_STRIPE];
+    uint32_t acc[CONV_STRIPE];
     for (int32_t j = 0; j < rows; j++) {
         acc[j] = (uint32_t)init[j] - sx;
     }
