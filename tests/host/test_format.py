@@ -601,8 +601,10 @@ def test_native_param_layout_is_the_one_modmotes_c_reads():
     for short, n in (("FC", "N_FC"), ("CONV", "N_CONV"), ("DW", "N_DW"), ("POOL", "N_POOL")):
         assert f"#define {n} (HEAD + {P[f'_P_{short}_END'] - head})\n" in c, n
     # head(): offsets and the three dims
+    # (read in place: mk_dims is four int32 fields, n h w c, as p holds them)
+    assert fields("mk_dims") == ["n", "h", "w", "c"]
     for name, field in (("IN_N", "in"), ("OUT_N", "out"), ("ROWS", "filter")):
-        assert f"dims_at(p + {P['_P_' + name]}, &h->{field});" in c
+        assert f"h->{field} = (const mk_dims *)(p + {P['_P_' + name]});" in c
     assert f"h->src = s + p[{P['_P_SRC']}];" in c and f"h->dst = d + p[{P['_P_DST']}];" in c
     # FULLY_CONNECTED: mk_fc_params is the params in file order, the chunk's first channel, interleaved
     fc = ops.OPS["FULLY_CONNECTED"].PARAMS
@@ -620,7 +622,7 @@ def test_native_param_layout_is_the_one_modmotes_c_reads():
     # pools: mk_pool_params is the params in file order, then 1 for AVERAGE_POOL_2D
     pool = ops.OPS["AVERAGE_POOL_2D"].PARAMS
     assert ops.OPS["MAX_POOL_2D"].PARAMS == pool and fields("mk_pool_params") == list(pool)
-    assert "mk_pool_params pp = {%s};" % ", ".join(f"q[{i}]" for i in range(len(pool))) in c
+    assert "const mk_pool_params *pp = (const mk_pool_params *)q;" in c      # read in place
     assert f"flag(q[{P['_P_POOL_AVERAGE'] - head}])" in c and f"by p[{P['_P_POOL_AVERAGE']}]" in c
     # the top comment's head
     assert f"`p` starts with a {head}-int head" in c and f"p[{P['_P_ROW0']}]    first output channel" in c

@@ -222,9 +222,13 @@ def test_record_ctrl_c_and_lost_board_keep_rows(tmp_path):
     folder = tmp_path / "board"
     with EmulatedBoard(folder, heap="128K") as b:
         env = dict(b.env(), PYTHONPATH=str(ROOT / "host"))    # --port @: joined without a soft reset
-        proc = subprocess.Popen(MOTES + ["record", "--port", "@", "--script", str(script), "--label", "on",
-                                         "-o", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        # started as a script's background job (`motes record ... &`) is: SIGINT ignored,
+        # which Python keeps; Ctrl-C must stop the recording all the same
+        # (a shell's trap "" sets it and exec keeps it; no preexec_fn beside the board's threads)
+        ignoring = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"]
+        proc = subprocess.Popen(ignoring + MOTES + ["record", "--port", "@", "--script", str(script), "--label", "on",
+                                                    "-o", str(out)], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
         _wait_rows(out, 5, proc)
         proc.send_signal(signal.SIGINT)
         err = _stderr_when_done(proc)

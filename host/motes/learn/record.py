@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import signal
 import sys
 import time
 from pathlib import Path
@@ -317,6 +318,11 @@ def do_record(args) -> int:
         raise BoardError("--rows: give at least 1")
     if args.seconds is not None and args.seconds <= 0:
         raise BoardError("--seconds: give a time above 0")
+    # Ctrl-C is how a recording stops. A command started in the background by a
+    # non-interactive shell (`cmd &` in a script) inherits SIGINT ignored, and Python
+    # then leaves it ignored: such a recording would never stop on SIGINT
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     r = record(args.port, Path(args.output), args.label, script, seconds=args.seconds, rows=args.rows,
                baud=args.baud)
     return 0 if r["rows"] else 1
