@@ -313,8 +313,7 @@ MK_SMALL mk_status mk_depthwise_conv_s8(const mk_conv_params *p, const mk_quant 
                                const int32_t *bias,
                                const mk_dims *out, int8_t *output) {
     int32_t n_in = mk_dims_count(in), n_f = mk_dims_count(filter), n_out = mk_dims_count(out);
-    if (!p || n_in < 0 || n_f < 0 || n_out < 0 || !quant_ok(q, out->c) || !geometry_ok(p)
-        || !act_ok(p->act_min, p->act_max) || !offset_ok(p->input_offset) || !offset_ok(p->output_offset)) {
+    if (!conv_args_ok(p, q, n_in, n_f, n_out, out->c)) {
         return MK_ERR_ARG;
     }
     const int32_t nb = in->n, ih = in->h, iw = in->w, ic = in->c;

@@ -107,6 +107,15 @@ static int offset_ok(int32_t o) {
     return -255 <= o && o <= 255;
 }
 
+/* The checks CONV_2D and DEPTHWISE_CONV_2D start with: params given, the three
+ * element counts valid (mk_dims_count >= 0), the quantization of the output
+ * channels, the window geometry, the activation bounds and the offsets. */
+static int conv_args_ok(const mk_conv_params *p, const mk_quant *q, int32_t n_in, int32_t n_f, int32_t n_out,
+                        int32_t oc) {
+    return p && n_in >= 0 && n_f >= 0 && n_out >= 0 && quant_ok(q, oc) && geometry_ok(p)
+        && act_ok(p->act_min, p->act_max) && offset_ok(p->input_offset) && offset_ok(p->output_offset);
+}
+
 /* First and end (exclusive) tap index k in [0, f) with 0 <= o + k*d < size. */
 MK_SMALL __attribute__((noinline)) static void tap_range(int32_t o, int32_t d, int32_t f, int32_t size, int32_t *k0, int32_t *k1) {
     int32_t a = 0, b = f;
