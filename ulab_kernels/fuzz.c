@@ -3,8 +3,8 @@
  * sizes its dims describe (as modmotes.c's checks guarantee), so that a read or write
  * outside them, a signed overflow or an over-wide shift stops the run.
  *
- *   make -C ulab_kernels fuzz            # builds build/fuzz with gcc, runs 1,000,000 calls
- *   build/fuzz [calls] [seed]
+ *   make fuzz          # (top level) builds build/kernels-fuzz with gcc, runs 1,000,000 calls
+ *   build/kernels-fuzz [calls] [seed]
  *
  * What it calls: mk_huff_table_build on random and on valid-then-damaged code-length
  * tables, mk_huff_decode and mk_zrun_decode on random bitstreams; mk_fully_connected_s8
