@@ -227,6 +227,17 @@ __attribute__((noinline)) static void il_vectors(const int8_t *x, int32_t nb, in
     int32_t whole = 0;
 #ifdef THUMB1_DOT8
     whole = n & 3 || !n ? 0 : rows & ~7;   /* (rows in whole groups over whole words; dot8_4 needs n >= 4) */
+    /* every row in a group: one job for the vectors, from one to the next
+     * in the asm too (person_detect's 48x48x8 -> 16 on the M0: 8.46 -> 7.88
+     * instructions per MAC, 82 fewer a pixel; the model 0.31 M fewer) */
+    const int more = whole == rows && n <= 512 && !((uintptr_t)x & 3u);
+    j.oc = oc;
+    j.whole = whole;
+    j.init0 = (const uint32_t *)init;
+    j.rc0 = rc;
+    j.w0 = w;
+    j.k80 = 0x80808080u;
+    j.mff = 0x00FF00FFu;
 #endif
     for (; nb > 0; nb--, x += n, y += oc) {
         j.k.nsx = 0u - (sum_s8(x, n) << 7);
@@ -235,24 +246,33 @@ __attribute__((noinline)) static void il_vectors(const int8_t *x, int32_t nb, in
         if (whole) {
             j.init = (const uint32_t *)init;
             j.rc = rc;
-            j.y = y0;
+            j.y = j.y0 = y0;
             j.k.end = y0 + 8;
             j.y_last = y0 + whole;
+            const int32_t left = more ? nb - 1 : 0;
+            j.pix = left;
+            const int8_t *xe = x + n;
             const uint8_t *wg = w;
             uint8_t *p;
-            while ((p = dot8_4(x + n, -n, wg, &j)) != j.y_last) {
-                /* (j: the group the fast form stopped in) */
+            while ((p = dot8_4(xe, -n, wg, &j)) != j.y_last) {
+                /* (j: the group the fast form stopped in, of the vector at j.y0) */
                 const int32_t d = p - j.y;
-                rq_rows(j.acc + d, j.rc + d, (int8_t *)p, o0 + (int32_t)(j.y - y0) + d, q, oq, &j.k);
+                rq_rows(j.acc + d, j.rc + d, (int8_t *)p, o0 + (int32_t)(j.y - j.y0) + d, q, oq, &j.k);
                 if (j.k.end == j.y_last) {
-                    break;
+                    break;   /* (that vector done: the next, if any, from this loop) */
                 }
                 j.init += 8;
                 j.rc += 8;
                 j.y += 8;
                 j.k.end += 8;
                 wg = j.w;
+                xe = j.x_end;
             }
+            /* (the vectors the job went on to) */
+            const int32_t done = left - j.pix;
+            nb -= done;
+            x += done * n;
+            y += done * oc;
         }
 #endif
         const uint8_t *wg = w + whole * n;

@@ -139,6 +139,17 @@ typedef struct {
     const int8_t *x_end;    /* (the asm's: x_end, neg_n and the next group's weights) */
     int32_t neg_n;
     const uint8_t *w;
+    /* after y_last, the next of pix more vectors (x_end on by n, their
+     * outputs oc on from y0), their groups from init0, rc0, w0 again and
+     * their k.nsx summed by the asm (x word-aligned, n <= 512: the 16-bit
+     * lanes of its sum; k80 = 0x80808080, mff = 0x00FF00FF) */
+    int32_t pix, oc;
+    uint8_t *y0;
+    int32_t whole;          /* y_last - y0 */
+    const uint32_t *init0;
+    const rqc *rc0;
+    const uint8_t *w0;
+    uint32_t k80, mff;
 } d8job;
 
 /* y[j] = the fast form of (acc[j] + k->nsx) with rc[j], j = 0, 1, ... up to
@@ -167,7 +178,9 @@ static uint8_t *rq_fast(const uint32_t *acc, const rqc *rc, uint8_t *y, const rq
             if (!rc->e9) {
                 break;
             }
-            u = u < 0 ? 0 : k->hr;
+            /* (the asm's test: the sign of u - hr, which for a valid
+             * table is the sign of u) */
+            u = (int32_t)((uint32_t)u - (uint32_t)k->hr) < 0 ? 0 : k->hr;
         }
         *y++ = (uint8_t)(u + k->lo);
         rc++;

@@ -38,7 +38,7 @@ __attribute__((naked, noinline)) static uint8_t *rq_fast(const uint32_t *acc, co
         "lsls r7, r7, #9\n adds r5, r7\n"                    /* v < 0 (so S < 0, or m = 0 and S = 0: the same result): -2^9 */
         "ldm r1!, {r6, r7}\n adds r5, r6\n asrs r5, r7\n"
         "cmp r5, r9\n bls 2f\n"
-        "cmp r5, #0\n blt 4f\n"                              /* u < 0: act_min */
+        "bmi 4f\n"                                           /* u - hr < 0, so u < 0: act_min */
         "cmp r7, #0\n beq 9f\n"                              /* (not a fast channel) */
         "mov r5, r9\n b 2f\n"                                /* u > hr: act_max */
         "4:\n movs r5, #0\n"
@@ -51,10 +51,26 @@ __attribute__((naked, noinline)) static uint8_t *rq_fast(const uint32_t *acc, co
         "pop {r4, r5, r6, r7, pc}\n"
         /* a dot8_4 job's group done (r1, r2: the next one's rc and y): the
          * next group, until y_last */
-        "5:\n ldr r4, [r3, #60]\n cmp r2, r4\n beq 9b\n"
+        "5:\n ldr r4, [r3, #60]\n cmp r2, r4\n beq 6f\n"
         "str r1, [r3, #36]\n str r2, [r3, #40]\n adds r2, #8\n str r2, [r3, #44]\n"
         "ldr r4, [r3]\n adds r4, #32\n str r4, [r3]\n"      /* init */
         "ldr r0, [r3, #64]\n ldr r1, [r3, #68]\n ldr r2, [r3, #72]\n"
+        "b mk_d8_group\n"
+        /* the vector's groups done: the next vector's, j->pix of them left */
+        "6:\n ldr r4, [r3, #76]\n subs r4, #1\n bcc 9b\n str r4, [r3, #76]\n"
+        "ldr r2, [r3, #84]\n ldr r4, [r3, #80]\n adds r2, r4\n str r2, [r3, #84]\n"   /* y0 */
+        "str r2, [r3, #40]\n movs r4, #8\n adds r4, r2\n str r4, [r3, #44]\n"          /* y, end */
+        "ldr r4, [r3, #88]\n adds r4, r2\n str r4, [r3, #60]\n"                        /* y_last */
+        "ldr r4, [r3, #92]\n str r4, [r3]\n ldr r4, [r3, #96]\n str r4, [r3, #36]\n" /* init, rc */
+        "ldr r0, [r3, #64]\n ldr r1, [r3, #68]\n subs r0, r1\n str r0, [r3, #64]\n"  /* x_end */
+        /* nsx = -128 sum(x): its words as x + 128 in two 16-bit lanes */
+        "ldr r5, [r3, #104]\n ldr r7, [r3, #108]\n movs r4, #0\n"
+        "7:\n ldr r2, [r0, r1]\n eors r2, r5\n lsrs r6, r2, #8\n ands r2, r7\n ands r6, r7\n"
+        "adds r4, r2\n adds r4, r6\n adds r1, #4\n bne 7b\n"
+        "lsrs r2, r4, #16\n lsls r4, r4, #16\n lsrs r4, r4, #16\n adds r4, r2\n"
+        "ldr r1, [r3, #68]\n lsls r2, r1, #7\n adds r4, r2\n"                          /* sum(x) */
+        "lsls r4, r4, #7\n negs r4, r4\n str r4, [r3, #48]\n"
+        "ldr r2, [r3, #100]\n"
         "b mk_d8_group\n");
 }
 
