@@ -230,14 +230,16 @@ __attribute__((noinline)) static void il_vectors(const int8_t *x, int32_t nb, in
     /* every row in a group: one job for the vectors, from one to the next
      * in the asm too (person_detect's 48x48x8 -> 16 on the M0: 8.46 -> 7.88
      * instructions per MAC, 82 fewer a pixel; the model 0.31 M fewer) */
-    const int more = whole == rows && n <= 512 && !((uintptr_t)x & 3u);
-    j.oc = oc;
-    j.whole = whole;
-    j.init0 = (const uint32_t *)init;
-    j.rc0 = rc;
-    j.w0 = w;
-    j.k80 = 0x80808080u;
-    j.mff = 0x00FF00FFu;
+    const int more = nb > 1 && whole == rows && n <= 512 && !((uintptr_t)x & 3u);
+    if (more) {
+        j.oc = oc;
+        j.whole = whole;
+        j.init0 = (const uint32_t *)init;
+        j.rc0 = rc;
+        j.w0 = w;
+        j.k80 = 0x80808080u;
+        j.mff = 0x00FF00FFu;
+    }
 #endif
     for (; nb > 0; nb--, x += n, y += oc) {
         j.k.nsx = 0u - (sum_s8(x, n) << 7);
@@ -268,11 +270,13 @@ __attribute__((noinline)) static void il_vectors(const int8_t *x, int32_t nb, in
                 wg = j.w;
                 xe = j.x_end;
             }
-            /* (the vectors the job went on to) */
-            const int32_t done = left - j.pix;
-            nb -= done;
-            x += done * n;
-            y += done * oc;
+            if (left) {
+                /* (the vectors the job went on to) */
+                const int32_t done = left - j.pix;
+                nb -= done;
+                x += done * n;
+                y += done * oc;
+            }
         }
 #endif
         const uint8_t *wg = w + whole * n;
