@@ -143,6 +143,10 @@ MK_FAST static uint32_t sum_s8(const int8_t *x, int32_t n) {
  * patch (person_detect: 0.33 M instructions less). */
 __attribute__((noinline)) static void il_sums(const uint8_t *w, int32_t n, int32_t R, uint32_t *s) {
     if (R == 8 && n <= 256 && !((uintptr_t)w & 3u)) {
+#ifdef THUMB1_DOT8
+        il_sums8(w, n, s);
+        return;
+#endif
         for (int32_t h = 0; h < 2; h++, s += 4) {
             uint32_t a = 0, b = 0;
             for (const uint8_t *p = w + 4 * h, *e = p + 8 * n; p != e; p += 8) {
