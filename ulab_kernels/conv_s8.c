@@ -116,6 +116,20 @@ MK_SMALL mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, co
      * as FULLY_CONNECTED's batches (il_vectors: no tap ranges, no patch) */
     const int flat = il && fh == 1 && fw == 1 && sh == 1 && sw == 1 && !p->pad_h && !p->pad_w
                      && oh == ih && ow == iw;
+    /* With input_offset 128 (an input zero point of -128, as after a ReLU)
+     * the ARMv6-M dot products (dot8_4) take x + 128 as unsigned bytes from
+     * a copy, the patch (flip: every row in a group of 8, whole aligned
+     * words, at most 512 for flip_words' lanes): the sums then start at the
+     * bias, no weights to sum (person_detect summed 282K weights an
+     * inference) */
+    uint8_t *flip = 0;
+#ifdef THUMB1_DOT8
+    if (il && ioff == 128 && !(rl & 3) && rl <= 512 && !(rows & 7)
+        && !(((uintptr_t)input | (uintptr_t)patch) & 3u)) {
+        flip = (uint8_t *)patch;
+    }
+#endif
+    const int32_t xo = flip ? 0 : ioff;
     int32_t sums[CONV_STRIPE];
     rqc rc[CONV_STRIPE];
     const int8_t *w = weights;
@@ -130,22 +144,22 @@ MK_SMALL mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, co
             uint32_t a = bias ? (uint32_t)bias[o + r] : 0u;
             uint32_t ws = il ? (uint32_t)rl * 0xFFFFFF80u
                           : !ioff ? 0u : sum_s8(w + r * rl, rl);
-            sums[r] = (int32_t)(a + (uint32_t)ioff * ws);
+            sums[r] = (int32_t)(a + (uint32_t)xo * ws);
         }
-        if (il && ioff) {
+        if (il && xo) {
             /* input_offset * sum(u), the rows' sums by il_sums */
             for (int32_t r8 = 0; r8 < e - o; r8 += 8) {
                 uint32_t t[8];
                 const int32_t R = e - o - r8 < 8 ? e - o - r8 : 8;
                 il_sums((const uint8_t *)w + r8 * rl, rl, R, t);
                 for (int32_t j = 0; j < R; j++) {
-                    sums[r8 + j] = (int32_t)((uint32_t)sums[r8 + j] + (uint32_t)ioff * t[j]);
+                    sums[r8 + j] = (int32_t)((uint32_t)sums[r8 + j] + (uint32_t)xo * t[j]);
                 }
             }
         }
 
         if (flat) {
-            il_vectors(input, nb * ih * iw, ic, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, output, oc);
+            il_vectors(input, nb * ih * iw, ic, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, output, oc, flip);
         } else {
             int8_t *y = output;
             for (int32_t b = 0; b < nb; b++) {
@@ -199,7 +213,7 @@ MK_SMALL mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, co
                             }
                         }
                         if (il) {
-                            il_vectors(xp, 1, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, 0);
+                            il_vectors(xp, 1, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, 0, flip);
                         } else {
                             rows_s8(xp, w, rl, e - o, o, sums, rc, q, &oq, y, 0, 0);
                         }

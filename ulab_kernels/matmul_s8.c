@@ -56,6 +56,7 @@ __attribute__((noinline)) static void dot8(const int8_t *x, int32_t n, const uin
         d8job j;
         j.init = acc;
         j.rc = 0;
+        j.uns = 0;
         dot8_4(x + n4, -n4, w, &j);
         x += n4;
         w += 8 * n4;
@@ -107,6 +108,7 @@ __attribute__((noinline)) static void dot8(const int8_t *x, int32_t n, const uin
 
 typedef uint32_t __attribute__((may_alias)) u32a;
 
+
 /* sum(x[0 .. n)) (wrapping): aligned words as four unsigned bytes
  * (x ^ 0x80 = x + 128) in two 16-bit lanes, at most 128 words a run */
 MK_FAST static uint32_t sum_s8(const int8_t *x, int32_t n) {
@@ -136,32 +138,9 @@ MK_FAST static uint32_t sum_s8(const int8_t *x, int32_t n) {
 
 /* s[r] = sum_k w[k * R + r], r = 0 .. R-1, k = 0 .. n-1 (n >= 1): the rows'
  * sums of one interleaved group (offset binary), which CONV_2D's bias fold
- * needs once a layer. A whole aligned group of 8 (n <= 256) takes its bytes
- * four a word, rows 0-3 then 4-7: a sums the words, b their odd bytes in two
- * 16-bit lanes, and a less b's part leaves the even bytes' lanes. 2
- * instructions a weight on the M0 instead of dot8's 3.25 against a constant
- * patch (person_detect: 0.33 M instructions less). */
+ * needs once a layer unless its dot products take x + 128 (conv_s8.c: only
+ * the layers whose input offset is not 128, as the stems, sum here) */
 __attribute__((noinline)) static void il_sums(const uint8_t *w, int32_t n, int32_t R, uint32_t *s) {
-    if (R == 8 && n <= 256 && !((uintptr_t)w & 3u)) {
-#ifdef THUMB1_DOT8
-        il_sums8(w, n, s);
-        return;
-#endif
-        for (int32_t h = 0; h < 2; h++, s += 4) {
-            uint32_t a = 0, b = 0;
-            for (const uint8_t *p = w + 4 * h, *e = p + 8 * n; p != e; p += 8) {
-                const uint32_t v = *(const u32a *)(const void *)p;
-                a += v;
-                b += (v >> 8) & 0x00FF00FFu;
-            }
-            a -= b << 8;
-            s[0] = a & 0xFFFFu;
-            s[1] = b & 0xFFFFu;
-            s[2] = a >> 16;
-            s[3] = b >> 16;
-        }
-        return;
-    }
     for (int32_t r = 0; r < R; r++) {
         uint32_t a = 0;
         for (const uint8_t *p = w + r, *e = p + n * R; p != e; p += R) {
@@ -224,17 +203,18 @@ MK_FAST static void rows_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t
  * the rest. */
 __attribute__((noinline)) static void il_vectors(const int8_t *x, int32_t nb, int32_t n, const uint8_t *w, int32_t rows,
                                                  int32_t o0, const int32_t *init, const rqc *rc, const mk_quant *q,
-                                                 const outq *oq, int8_t *y, int32_t oc) {
+                                                 const outq *oq, int8_t *y, int32_t oc, uint8_t *flip) {
     d8job j;
     j.k.hr = oq->hi - oq->lo;
     j.k.lo = oq->lo;
     int32_t whole = 0;
 #ifdef THUMB1_DOT8
     whole = n & 3 || !n ? 0 : rows & ~7;   /* (rows in whole groups over whole words; dot8_4 needs n >= 4) */
-    /* every row in a group: one job for the vectors, from one to the next
-     * in the asm too (person_detect's 48x48x8 -> 16 on the M0: 8.46 -> 7.88
+    j.uns = flip != 0;
+    /* x unsigned: one job for the vectors, from one to the next in the asm
+     * too (person_detect's 48x48x8 -> 16 on the M0: 8.46 -> 7.88
      * instructions per MAC, 82 fewer a pixel; the model 0.31 M fewer) */
-    const int more = nb > 1 && whole == rows && n <= 512 && !((uintptr_t)x & 3u);
+    const int more = nb > 1 && flip;
     if (more) {
         j.oc = oc;
         j.whole = whole;
@@ -246,7 +226,11 @@ __attribute__((noinline)) static void il_vectors(const int8_t *x, int32_t nb, in
     }
 #endif
     for (; nb > 0; nb--, x += n, y += oc) {
+#ifdef THUMB1_DOT8
+        j.k.nsx = 0u - ((flip ? flip_words(x + n, -n, flip + n) : sum_s8(x, n)) << 7);
+#else
         j.k.nsx = 0u - (sum_s8(x, n) << 7);
+#endif
         uint8_t *y0 = (uint8_t *)y + o0;
 #ifdef THUMB1_DOT8
         if (whole) {
@@ -257,7 +241,8 @@ __attribute__((noinline)) static void il_vectors(const int8_t *x, int32_t nb, in
             j.y_last = y0 + whole;
             const int32_t left = more ? nb - 1 : 0;
             j.pix = left;
-            const int8_t *xe = x + n;
+            const int8_t *xe = (flip ? (const int8_t *)flip : x) + n;
+            j.src = x + n;
             const uint8_t *wg = w;
             uint8_t *p;
             while ((p = dot8_4(xe, -n, wg, &j)) != j.y_last) {

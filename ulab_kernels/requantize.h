@@ -139,10 +139,11 @@ typedef struct {
     const int8_t *x_end;    /* (the asm's: x_end, neg_n and the next group's weights) */
     int32_t neg_n;
     const uint8_t *w;
-    /* after y_last, the next of pix more vectors (x_end on by n, their
-     * outputs oc on from y0), their groups from init0, rc0, w0 again and
-     * their k.nsx summed by the asm (x word-aligned, n <= 512: the 16-bit
-     * lanes of its sum; k80 = 0x80808080, mff = 0x00FF00FF) */
+    /* after y_last, the next of pix more vectors (x unsigned only: the
+     * source src on by n, copied to x_end - n as x + 128 and summed into
+     * k.nsx by the asm, word-aligned, n <= 512 for the 16-bit lanes of the
+     * sum, k80 = 0x80808080, mff = 0x00FF00FF; their outputs oc on from y0),
+     * their groups from init0, rc0, w0 again */
     int32_t pix, oc;
     uint8_t *y0;
     int32_t whole;          /* y_last - y0 */
@@ -150,6 +151,9 @@ typedef struct {
     const rqc *rc0;
     const uint8_t *w0;
     uint32_t k80, mff;
+    int32_t uns;            /* x unsigned (the bytes x + 128) */
+    const void *group;      /* (the asm's: the group code for uns) */
+    const int8_t *src;
 } d8job;
 
 /* y[j] = the fast form of (acc[j] + k->nsx) with rc[j], j = 0, 1, ... up to

@@ -55,23 +55,44 @@ __attribute__((naked, noinline)) static uint8_t *rq_fast(const uint32_t *acc, co
         "str r1, [r3, #36]\n str r2, [r3, #40]\n adds r2, #8\n str r2, [r3, #44]\n"
         "ldr r4, [r3]\n adds r4, #32\n str r4, [r3]\n"      /* init */
         "ldr r0, [r3, #64]\n ldr r1, [r3, #68]\n ldr r2, [r3, #72]\n"
-        "b mk_d8_group\n"
-        /* the vector's groups done: the next vector's, j->pix of them left */
+        "ldr r4, [r3, #116]\n mov pc, r4\n"                 /* (j->group) */
+        /* the vector's groups done: the next vector's, j->pix of them left
+         * (x unsigned: its bytes + 128 copied to x_end - n as they are summed) */
         "6:\n ldr r4, [r3, #76]\n subs r4, #1\n bcc 9b\n str r4, [r3, #76]\n"
         "ldr r2, [r3, #84]\n ldr r4, [r3, #80]\n adds r2, r4\n str r2, [r3, #84]\n"   /* y0 */
         "str r2, [r3, #40]\n movs r4, #8\n adds r4, r2\n str r4, [r3, #44]\n"          /* y, end */
         "ldr r4, [r3, #88]\n adds r4, r2\n str r4, [r3, #60]\n"                        /* y_last */
         "ldr r4, [r3, #92]\n str r4, [r3]\n ldr r4, [r3, #96]\n str r4, [r3, #36]\n" /* init, rc */
-        "ldr r0, [r3, #64]\n ldr r1, [r3, #68]\n subs r0, r1\n str r0, [r3, #64]\n"  /* x_end */
-        /* nsx = -128 sum(x): its words as x + 128 in two 16-bit lanes */
+        "ldr r0, [r3, #120]\n ldr r1, [r3, #68]\n subs r0, r1\n str r0, [r3, #120]\n" /* src */
+        /* nsx = -128 sum(x + 128): flip_words' loop (its constants kept in j) */
         "ldr r5, [r3, #104]\n ldr r7, [r3, #108]\n movs r4, #0\n"
-        "7:\n ldr r2, [r0, r1]\n eors r2, r5\n lsrs r6, r2, #8\n ands r2, r7\n ands r6, r7\n"
-        "adds r4, r2\n adds r4, r6\n adds r1, #4\n bne 7b\n"
-        "lsrs r2, r4, #16\n lsls r4, r4, #16\n lsrs r4, r4, #16\n adds r4, r2\n"
-        "ldr r1, [r3, #68]\n lsls r2, r1, #7\n adds r4, r2\n"                          /* sum(x) */
+        "push {r3}\n ldr r3, [r3, #64]\n"
+        "7:\n ldr r2, [r0, r1]\n eors r2, r5\n str r2, [r3, r1]\n lsrs r6, r2, #8\n"
+        "ands r2, r7\n ands r6, r7\n adds r4, r2\n adds r4, r6\n adds r1, #4\n bne 7b\n"
+        "movs r0, r3\n pop {r3}\n"
+        "lsrs r2, r4, #16\n uxth r4, r4\n adds r4, r2\n"
         "lsls r4, r4, #7\n negs r4, r4\n str r4, [r3, #48]\n"
-        "ldr r2, [r3, #100]\n"
-        "b mk_d8_group\n");
+        "ldr r1, [r3, #68]\n ldr r2, [r3, #100]\n"
+        "b mk_d8_group_u\n");
+}
+
+/* d[i] = x[i] + 128 (x ^ 0x80) for i from neg_n (-n) up to 0, n a multiple
+ * of 4 (4 .. 512), x and d the ends of word-aligned vectors (d may be x);
+ * returns the sum of d (10 instructions a word: two 16-bit lanes) */
+__attribute__((naked, noinline)) static uint32_t flip_words(const int8_t *x, int32_t neg_n, uint8_t *d) {
+    (void)x;
+    (void)neg_n;
+    (void)d;
+    __asm__ volatile(
+        ".syntax unified\n"
+        "push {r4, r5, r6, r7}\n"
+        "movs r5, #128\n lsls r3, r5, #8\n orrs r5, r3\n lsls r3, r5, #16\n orrs r5, r3\n"  /* 0x80808080 */
+        "movs r7, #255\n lsls r3, r7, #16\n orrs r7, r3\n"                                /* 0x00FF00FF */
+        "movs r4, #0\n"
+        "1:\n ldr r3, [r0, r1]\n eors r3, r5\n str r3, [r2, r1]\n lsrs r6, r3, #8\n"
+        "ands r3, r7\n ands r6, r7\n adds r4, r3\n adds r4, r6\n adds r1, #4\n bne 1b\n"
+        "lsrs r0, r4, #16\n uxth r4, r4\n adds r0, r4\n"
+        "pop {r4, r5, r6, r7}\n bx lr\n");
 }
 
 /* d[0 .. n) = s[0 .. n), n >= 1 words */
@@ -109,6 +130,15 @@ __attribute__((naked, noinline)) static void copy_words(uint32_t *d, const uint3
     "ldrb r4, [r2, #" #o "+5]\n muls r4, r5\n add r11, r4\n" \
     "ldrb r4, [r2, #" #o "+6]\n muls r4, r5\n add r12, r4\n" \
     "ldrb r4, [r2, #" #o "+7]\n muls r4, r5\n add lr, r4\n"
+/* a group's start: its 8 sums from j->init (r3 = j, pushed), r3 = x_end + 1 */
+#define D8_INIT \
+        "push {r3}\n" \
+        "ldr r3, [r3]\n" \
+        "ldm r3!, {r6, r7}\n" \
+        "ldm r3!, {r4, r5}\n mov r8, r4\n mov r9, r5\n" \
+        "ldm r3!, {r4, r5}\n mov r10, r4\n mov r11, r5\n" \
+        "ldm r3!, {r4, r5}\n mov r12, r4\n mov lr, r5\n" \
+        "adds r3, r0, #1\n"
 __attribute__((naked, noinline)) static uint8_t *dot8_4(const int8_t *x_end, int32_t neg_n, const uint8_t *w,
                                                        d8job *j) {
     (void)x_end;
@@ -121,14 +151,15 @@ __attribute__((naked, noinline)) static uint8_t *dot8_4(const int8_t *x_end, int
         "mov r4, r8\n mov r5, r9\n mov r6, r10\n mov r7, r11\n"
         "push {r4, r5, r6, r7}\n"
         "str r0, [r3, #64]\n str r1, [r3, #68]\n"            /* (for the next groups) */
+        /* the group code for x signed or unsigned (j->uns), its address
+         * kept in j->group for the next groups */
+        "ldr r4, [r3, #112]\n cmp r4, #0\n bne 1f\n"
+        "adr r4, mk_d8_group\n b 2f\n"
+        "1:\n adr r4, mk_d8_group_u\n"
+        "2:\n str r4, [r3, #116]\n mov pc, r4\n"
+        ".balign 4\n"
         "mk_d8_group:\n"
-        "push {r3}\n"
-        "ldr r3, [r3]\n"                                      /* j->init */
-        "ldm r3!, {r6, r7}\n"
-        "ldm r3!, {r4, r5}\n mov r8, r4\n mov r9, r5\n"
-        "ldm r3!, {r4, r5}\n mov r10, r4\n mov r11, r5\n"
-        "ldm r3!, {r4, r5}\n mov r12, r4\n mov lr, r5\n"
-        "adds r3, r0, #1\n"
+        D8_INIT
         "1:\n"
         "ldrsb r5, [r0, r1]\n" MAC8(0)
         "ldrsb r5, [r3, r1]\n" MAC8(8)
@@ -138,6 +169,7 @@ __attribute__((naked, noinline)) static uint8_t *dot8_4(const int8_t *x_end, int
         "adds r2, #32\n"
         "adds r1, #2\n"
         "bne 1b\n"
+        "mk_d8_after:\n"
         "pop {r3}\n"
         "str r2, [r3, #72]\n"                                 /* the next group's weights */
         "ldr r1, [r3, #36]\n adds r3, #4\n"                   /* j->rc, j->acc */
@@ -156,38 +188,22 @@ __attribute__((naked, noinline)) static uint8_t *dot8_4(const int8_t *x_end, int
         "8:\n"
         "pop {r4, r5, r6, r7}\n"
         "mov r8, r4\n mov r9, r5\n mov r10, r6\n mov r11, r7\n"
-        "pop {r4, r5, r6, r7, pc}\n");
+        "pop {r4, r5, r6, r7, pc}\n"
+        /* the same with x unsigned (x + 128, LDRB) */
+        ".balign 4\n"
+        "mk_d8_group_u:\n"
+        D8_INIT
+        "1:\n"
+        "ldrb r5, [r0, r1]\n" MAC8(0)
+        "ldrb r5, [r3, r1]\n" MAC8(8)
+        "adds r1, #2\n"
+        "ldrb r5, [r0, r1]\n" MAC8(16)
+        "ldrb r5, [r3, r1]\n" MAC8(24)
+        "adds r2, #32\n"
+        "adds r1, #2\n"
+        "bne 1b\n"
+        "b mk_d8_after\n");
 }
 #define THUMB1_DOT8 1
 
-/* il_sums' whole aligned group of 8 rows (1 <= n <= 256): both words of an
- * input (rows 0-3, 4-7) a pass, 11 instructions for 8 weights (the C loop
- * took 16: person_detect's layers with few pixels, as 3x3x256, sum 256 rows
- * of 256 weights every inference) */
-__attribute__((naked, noinline)) static void il_sums8(const uint8_t *w, int32_t n, uint32_t *s) {
-    (void)w;
-    (void)n;
-    (void)s;
-    __asm__ volatile(
-        ".syntax unified\n"
-        "push {r2, r4, r5, r6, r7, lr}\n"
-        "mov r4, r8\n mov r5, r9\n push {r4, r5}\n"
-        "lsls r7, r1, #3\n adds r7, r0\n"                    /* the end */
-        "movs r6, #255\n lsls r3, r6, #16\n orrs r6, r3\n"   /* 0x00FF00FF */
-        "movs r4, #0\n movs r5, #0\n mov r8, r4\n mov r9, r4\n"
-        /* r4, r8: the words' sums; r5, r9: their odd bytes' in 16-bit lanes */
-        "1:\n ldm r0!, {r1, r2}\n"
-        "adds r4, r1\n lsrs r3, r1, #8\n ands r3, r6\n adds r5, r3\n"
-        "add r8, r2\n lsrs r3, r2, #8\n ands r3, r6\n add r9, r3\n"
-        "cmp r0, r7\n bne 1b\n"
-        /* the words' sums less the odd bytes' leave the even bytes' lanes */
-        "ldr r0, [sp, #8]\n"
-        "lsls r3, r5, #8\n subs r4, r3\n"
-        "uxth r3, r4\n uxth r7, r5\n lsrs r4, #16\n lsrs r5, #16\n stm r0!, {r3, r7}\n stm r0!, {r4, r5}\n"
-        "mov r4, r8\n mov r5, r9\n"
-        "lsls r3, r5, #8\n subs r4, r3\n"
-        "uxth r3, r4\n uxth r7, r5\n lsrs r4, #16\n lsrs r5, #16\n stm r0!, {r3, r7}\n stm r0!, {r4, r5}\n"
-        "pop {r4, r5}\n mov r8, r4\n mov r9, r5\n"
-        "pop {r2, r4, r5, r6, r7, pc}\n");
-}
 #endif

@@ -29,6 +29,7 @@ import pytest
 from conftest import ROOT, missing_tool, shared_model
 from motes.m0 import emu as m0emu, harness
 from motes import quant
+from motes.compiler import interleave
 
 NAIVE = ROOT / "bench" / "naive_kernels.c"
 
@@ -180,6 +181,35 @@ def test_conv_pointwise_and_offsets(emu):
             ref = m0emu.reference(layer, [x], [out_shape])[0]
             got = m0emu.run_layer(emu, layer, [x], [out_shape])
             np.testing.assert_array_equal(got.outputs[0], ref, err_msg=f"{shape} {kw} input_offset {ioff}")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_pointwise_input_offset_128_one_job_over_the_pixels(emu, seed):
+    """Interleaved 1x1 convolutions with input offset 128 (ARMv6-M: x + 128
+    as unsigned bytes from a copy, one dot8_4 job going from pixel to pixel):
+    rows the fast form leaves (shifts outside it, sums beyond +-2^19) go back
+    to C mid-job, and the job goes on from the next group or pixel."""
+    _need(emu, "CONV_2D")
+    rng = np.random.default_rng(3000 + seed)
+    ic, oc = [(8, 16), (12, 8), (16, 24), (4, 32), (32, 8), (64, 16), (8, 8), (16, 16)][seed]
+    layer, x, out_shape = m0emu.synthetic_layer("CONV_2D", (1, 5, 7, ic), rng, out_ch=oc, kernel=(1, 1),
+                                                act=int(rng.choice([0, 1])), interleaved=True)
+    layer.params["input_offset"] = 128
+    c = layer.consts
+    if seed % 2:
+        for k in rng.choice(oc, 3, replace=False):
+            c["shift"][k] = int(rng.choice([0, 1, -20]))
+        c["bias"][int(rng.integers(0, oc))] = 1 << 20
+    # one channel's sums beyond 2^19 at about half the pixels: back to C in
+    # some pixels only, after the job went on from pixel to pixel
+    w = interleave.deinterleave_layer(layer).consts["weights"].reshape(oc, ic).astype(np.int64)
+    dots = (x.reshape(-1, ic).astype(np.int64) + 128) @ w.T
+    k = int(rng.integers(0, oc))
+    c["bias"][k] = (1 << 19) - int(np.median(dots[:, k])) - 1
+    ref = m0emu.reference(layer, [x], [out_shape])[0]
+    got = m0emu.run_layer(emu, layer, [x], [out_shape])
+    np.testing.assert_array_equal(got.outputs[0], ref, err_msg=f"ic {ic} oc {oc}")
+    assert got.outputs[0].std() > 0
 
 
 @pytest.mark.parametrize("seed", range(45))
