@@ -146,6 +146,13 @@ MK_SMALL mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, co
                           : !ioff ? 0u : sum_s8(w + r * rl, rl);
             sums[r] = (int32_t)(a + (uint32_t)xo * ws);
         }
+        /* (the sums' largest start: with x + 128, a vector's sums are within
+         * 128 sum(x + 128) of it, and rq_fast's range check can go) */
+        int32_t maxb = 0;
+        for (int32_t r = 0; flip && r < e - o; r++) {
+            const int32_t b = sums[r] < 0 ? -sums[r] : sums[r];
+            maxb = b > maxb ? b : maxb;
+        }
         if (il && xo) {
             /* input_offset * sum(u), the rows' sums by il_sums */
             for (int32_t r8 = 0; r8 < e - o; r8 += 8) {
@@ -159,7 +166,7 @@ MK_SMALL mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, co
         }
 
         if (flat) {
-            il_vectors(input, nb * ih * iw, ic, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, output, oc, flip);
+            il_vectors(input, nb * ih * iw, ic, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, output, oc, flip, maxb);
         } else {
             int8_t *y = output;
             for (int32_t b = 0; b < nb; b++) {
@@ -213,7 +220,7 @@ MK_SMALL mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, co
                             }
                         }
                         if (il) {
-                            il_vectors(xp, 1, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, 0, flip);
+                            il_vectors(xp, 1, rl, (const uint8_t *)w, e - o, o, sums, rc, q, &oq, y, 0, flip, maxb);
                         } else {
                             rows_s8(xp, w, rl, e - o, o, sums, rc, q, &oq, y, 0, 0);
                         }

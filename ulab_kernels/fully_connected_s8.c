@@ -47,7 +47,7 @@ MK_SMALL mk_status mk_fully_connected_s8(const mk_fc_params *p, const mk_quant *
     if (p->interleaved) {
         /* the folded bias and the prepared requantization: every batch */
         il_vectors(input, batches, depth, (const uint8_t *)weights, rows, start, bias + start,
-                   (const rqc *)(const void *)p->prepared + start, q, &oq, output, oc, 0);
+                   (const rqc *)(const void *)p->prepared + start, q, &oq, output, oc, 0, 0);
         return MK_OK;
     }
     /* Row-major: the rows in stripes of up to RQ_STRIPE, a stripe's

@@ -151,9 +151,12 @@ typedef struct {
     const rqc *rc0;
     const uint8_t *w0;
     uint32_t k80, mff;
-    int32_t uns;            /* x unsigned (the bytes x + 128) */
-    const void *group;      /* (the asm's: the group code for uns) */
+    uintptr_t group;        /* x signed 0, unsigned (the bytes x + 128) 1; then
+                               (the asm's) the address of its group code */
     const int8_t *src;
+    int32_t maxb;           /* x unsigned: max |init| of the rows */
+    int32_t chk;            /* the vector's sums need rq_fast's range check (else
+                               128 sum(x + 128) + maxb < 2^19) */
 } d8job;
 
 /* y[j] = the fast form of (acc[j] + k->nsx) with rc[j], j = 0, 1, ... up to

@@ -44,18 +44,38 @@ __attribute__((naked, noinline)) static uint8_t *rq_fast(const uint32_t *acc, co
         "4:\n movs r5, #0\n"
         "2:\n add r5, r10\n strb r5, [r2]\n adds r2, #1\n"
         "cmp r2, r11\n bne 1b\n"
-        "mov r3, ip\n cmp r3, #0\n bne 5f\n"
+        "8:\n mov r3, ip\n cmp r3, #0\n bne 5f\n"
         "9:\n movs r0, r2\n"
         "pop {r4, r5, r6, r7}\n"
         "mov r8, r4\n mov r9, r5\n mov r10, r6\n mov r11, r7\n"
         "pop {r4, r5, r6, r7, pc}\n"
+        /* the same for a vector whose every sum is within +-2^19 (j->chk 0:
+         * dot8_4's jobs of unsigned x, 128 sum(x + 128) + max |bias| < 2^19):
+         * no range check */
+        "mk_rq_nc:\n"
+        "1:\n"
+        "ldm r0!, {r3}\n add r3, r8\n asrs r7, r3, #31\n"
+        "ldm r1!, {r4, r5, r6}\n"
+        "muls r4, r3\n asrs r4, r4, #11\n"
+        "muls r5, r3\n adds r5, r4\n asrs r5, r5, #11\n"
+        "muls r6, r3\n adds r5, r6\n"
+        "lsls r7, r7, #9\n adds r5, r7\n"
+        "ldm r1!, {r6, r7}\n adds r5, r6\n asrs r5, r7\n"
+        "cmp r5, r9\n bls 2f\n"
+        "bmi 4f\n"
+        "cmp r7, #0\n beq 9b\n"
+        "mov r5, r9\n b 2f\n"
+        "4:\n movs r5, #0\n"
+        "2:\n add r5, r10\n strb r5, [r2]\n adds r2, #1\n"
+        "cmp r2, r11\n bne 1b\n"
+        "b 8b\n"
         /* a dot8_4 job's group done (r1, r2: the next one's rc and y): the
          * next group, until y_last */
         "5:\n ldr r4, [r3, #60]\n cmp r2, r4\n beq 6f\n"
         "str r1, [r3, #36]\n str r2, [r3, #40]\n adds r2, #8\n str r2, [r3, #44]\n"
         "ldr r4, [r3]\n adds r4, #32\n str r4, [r3]\n"      /* init */
         "ldr r0, [r3, #64]\n ldr r1, [r3, #68]\n ldr r2, [r3, #72]\n"
-        "ldr r4, [r3, #116]\n mov pc, r4\n"                 /* (j->group) */
+        "ldr r4, [r3, #112]\n mov pc, r4\n"                 /* (j->group) */
         /* the vector's groups done: the next vector's, j->pix of them left
          * (x unsigned: its bytes + 128 copied to x_end - n as they are summed) */
         "6:\n ldr r4, [r3, #76]\n subs r4, #1\n bcc 9b\n str r4, [r3, #76]\n"
@@ -63,7 +83,7 @@ __attribute__((naked, noinline)) static uint8_t *rq_fast(const uint32_t *acc, co
         "str r2, [r3, #40]\n movs r4, #8\n adds r4, r2\n str r4, [r3, #44]\n"          /* y, end */
         "ldr r4, [r3, #88]\n adds r4, r2\n str r4, [r3, #60]\n"                        /* y_last */
         "ldr r4, [r3, #92]\n str r4, [r3]\n ldr r4, [r3, #96]\n str r4, [r3, #36]\n" /* init, rc */
-        "ldr r0, [r3, #120]\n ldr r1, [r3, #68]\n subs r0, r1\n str r0, [r3, #120]\n" /* src */
+        "ldr r0, [r3, #116]\n ldr r1, [r3, #68]\n subs r0, r1\n str r0, [r3, #116]\n" /* src */
         /* nsx = -128 sum(x + 128): flip_words' loop (its constants kept in j) */
         "ldr r5, [r3, #104]\n ldr r7, [r3, #108]\n movs r4, #0\n"
         "push {r3}\n ldr r3, [r3, #64]\n"
@@ -71,7 +91,8 @@ __attribute__((naked, noinline)) static uint8_t *rq_fast(const uint32_t *acc, co
         "ands r2, r7\n ands r6, r7\n adds r4, r2\n adds r4, r6\n adds r1, #4\n bne 7b\n"
         "movs r0, r3\n pop {r3}\n"
         "lsrs r2, r4, #16\n uxth r4, r4\n adds r4, r2\n"
-        "lsls r4, r4, #7\n negs r4, r4\n str r4, [r3, #48]\n"
+        "lsls r4, r4, #7\n ldr r2, [r3, #120]\n adds r2, r4\n lsrs r2, r2, #19\n str r2, [r3, #124]\n"
+        "negs r4, r4\n str r4, [r3, #48]\n"
         "ldr r1, [r3, #68]\n ldr r2, [r3, #100]\n"
         "b mk_d8_group_u\n");
 }
@@ -151,47 +172,15 @@ __attribute__((naked, noinline)) static uint8_t *dot8_4(const int8_t *x_end, int
         "mov r4, r8\n mov r5, r9\n mov r6, r10\n mov r7, r11\n"
         "push {r4, r5, r6, r7}\n"
         "str r0, [r3, #64]\n str r1, [r3, #68]\n"            /* (for the next groups) */
-        /* the group code for x signed or unsigned (j->uns), its address
-         * kept in j->group for the next groups */
-        "ldr r4, [r3, #112]\n cmp r4, #0\n bne 1f\n"
-        "adr r4, mk_d8_group\n b 2f\n"
+        /* the group code for x signed (j->group 0) or unsigned (1), its
+         * address then kept in j->group */
+        "ldr r4, [r3, #112]\n cmp r4, #1\n bhi 2f\n beq 1f\n"
+        "adr r4, mk_d8_group\n b 3f\n"
         "1:\n adr r4, mk_d8_group_u\n"
-        "2:\n str r4, [r3, #116]\n mov pc, r4\n"
+        "3:\n str r4, [r3, #112]\n"
+        "2:\n mov pc, r4\n"
         ".balign 4\n"
-        "mk_d8_group:\n"
-        D8_INIT
-        "1:\n"
-        "ldrsb r5, [r0, r1]\n" MAC8(0)
-        "ldrsb r5, [r3, r1]\n" MAC8(8)
-        "adds r1, #2\n"
-        "ldrsb r5, [r0, r1]\n" MAC8(16)
-        "ldrsb r5, [r3, r1]\n" MAC8(24)
-        "adds r2, #32\n"
-        "adds r1, #2\n"
-        "bne 1b\n"
-        "mk_d8_after:\n"
-        "pop {r3}\n"
-        "str r2, [r3, #72]\n"                                 /* the next group's weights */
-        "ldr r1, [r3, #36]\n adds r3, #4\n"                   /* j->rc, j->acc */
-        "cmp r1, #0\n bne 5f\n"
-        "subs r3, #4\n ldr r3, [r3]\n"                        /* (no rc: the sums back to j->init) */
-        "5:\n"
-        "mov r4, r8\n mov r5, r9\n stm r3!, {r6, r7}\n stm r3!, {r4, r5}\n"
-        "mov r4, r10\n mov r5, r11\n mov r6, r12\n mov r7, lr\n stm r3!, {r4, r5, r6, r7}\n"
-        "cmp r1, #0\n beq 8f\n"
-        /* requantize the 8 sums: rq_fast's loop with rc, y, k from j (its frame is this one) */
-        "ldm r3!, {r1, r2, r4, r5, r6, r7}\n"
-        "mov r11, r4\n mov r8, r5\n mov r9, r6\n mov r10, r7\n"
-        "movs r0, r3\n subs r0, #60\n mov ip, r0\n"          /* j */
-        "adds r0, #4\n"                                       /* j->acc */
-        "b mk_rq_loop\n"
-        "8:\n"
-        "pop {r4, r5, r6, r7}\n"
-        "mov r8, r4\n mov r9, r5\n mov r10, r6\n mov r11, r7\n"
-        "pop {r4, r5, r6, r7, pc}\n"
-        /* the same with x unsigned (x + 128, LDRB) */
-        ".balign 4\n"
-        "mk_d8_group_u:\n"
+        "mk_d8_group_u:\n"                                   /* x unsigned (x + 128, LDRB) */
         D8_INIT
         "1:\n"
         "ldrb r5, [r0, r1]\n" MAC8(0)
@@ -199,6 +188,38 @@ __attribute__((naked, noinline)) static uint8_t *dot8_4(const int8_t *x_end, int
         "adds r1, #2\n"
         "ldrb r5, [r0, r1]\n" MAC8(16)
         "ldrb r5, [r3, r1]\n" MAC8(24)
+        "adds r2, #32\n"
+        "adds r1, #2\n"
+        "bne 1b\n"
+        "mk_d8_after:\n"
+        "pop {r3}\n"
+        "str r2, [r3, #72]\n"                                 /* the next group's weights */
+        "ldr r1, [r3, #36]\n cmp r1, #0\n beq 8f\n"         /* j->rc (none: the sums back to j->init) */
+        "adds r0, r3, #4\n"                                   /* j->acc */
+        "mov r4, r8\n mov r5, r9\n stm r0!, {r6, r7}\n stm r0!, {r4, r5}\n"
+        "mov r4, r10\n mov r5, r11\n mov r6, r12\n mov r7, lr\n stm r0!, {r4, r5, r6, r7}\n"
+        /* requantize the 8 sums: rq_fast's loop with rc, y, k from j (its frame is this one) */
+        "ldm r0!, {r1, r2, r4, r5, r6, r7}\n"
+        "mov r11, r4\n mov r8, r5\n mov r9, r6\n mov r10, r7\n"
+        "mov ip, r3\n adds r0, r3, #4\n"                    /* j, j->acc */
+        "ldr r4, [r3, #124]\n cmp r4, #0\n beq 1f\n"
+        "b mk_rq_loop\n"
+        "1:\n b mk_rq_nc\n"
+        "8:\n ldr r3, [r3]\n"
+        "mov r4, r8\n mov r5, r9\n stm r3!, {r6, r7}\n stm r3!, {r4, r5}\n"
+        "mov r4, r10\n mov r5, r11\n mov r6, r12\n mov r7, lr\n stm r3!, {r4, r5, r6, r7}\n"
+        "pop {r4, r5, r6, r7}\n"
+        "mov r8, r4\n mov r9, r5\n mov r10, r6\n mov r11, r7\n"
+        "pop {r4, r5, r6, r7, pc}\n"
+        ".balign 4\n"
+        "mk_d8_group:\n"                                     /* x signed (LDRSB) */
+        D8_INIT
+        "1:\n"
+        "ldrsb r5, [r0, r1]\n" MAC8(0)
+        "ldrsb r5, [r3, r1]\n" MAC8(8)
+        "adds r1, #2\n"
+        "ldrsb r5, [r0, r1]\n" MAC8(16)
+        "ldrsb r5, [r3, r1]\n" MAC8(24)
         "adds r2, #32\n"
         "adds r1, #2\n"
         "bne 1b\n"

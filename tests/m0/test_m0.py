@@ -200,12 +200,14 @@ def test_pointwise_input_offset_128_one_job_over_the_pixels(emu, seed):
         for k in rng.choice(oc, 3, replace=False):
             c["shift"][k] = int(rng.choice([0, 1, -20]))
         c["bias"][int(rng.integers(0, oc))] = 1 << 20
-    # one channel's sums beyond 2^19 at about half the pixels: back to C in
-    # some pixels only, after the job went on from pixel to pixel
-    w = interleave.deinterleave_layer(layer).consts["weights"].reshape(oc, ic).astype(np.int64)
-    dots = (x.reshape(-1, ic).astype(np.int64) + 128) @ w.T
-    k = int(rng.integers(0, oc))
-    c["bias"][k] = (1 << 19) - int(np.median(dots[:, k])) - 1
+    if seed % 4 != 2:
+        # one channel's sums beyond 2^19 at about half the pixels: back to C in
+        # some pixels only, after the job went on from pixel to pixel
+        w = interleave.deinterleave_layer(layer).consts["weights"].reshape(oc, ic).astype(np.int64)
+        dots = (x.reshape(-1, ic).astype(np.int64) + 128) @ w.T
+        k = int(rng.integers(0, oc))
+        c["bias"][k] = (1 << 19) - int(np.median(dots[:, k])) - 1
+    # (else small sums: rq_fast without its range check)
     ref = m0emu.reference(layer, [x], [out_shape])[0]
     got = m0emu.run_layer(emu, layer, [x], [out_shape])
     np.testing.assert_array_equal(got.outputs[0], ref, err_msg=f"ic {ic} oc {oc}")
