@@ -70,7 +70,14 @@ typedef struct {
 /* g[r * gstep + i] = x[r * xstep + i * ic] + 128 for i < n, r < rows (n,
  * rows >= 1): a channel's part of the image into the plane, every row in one
  * call (kws's planes are 5 bytes wide: a call a row cost about 28 instructions a
- * row besides the bytes, this 19) */
+ * row besides the bytes, this 19). n < 0: four channels at once (x 4-byte
+ * aligned, ic a multiple of 4), a word each pixel, g[k * DW_QUAD + r * gstep
+ * + i] = x[r * xstep + i * ic + k] + 128 for i < -n, k < 4: 13 instructions
+ * a pixel for 4 bytes (the one-channel loop 18) and a fourth of the rows'
+ * overhead; the small layers' channels were mostly that (person_detect's
+ * 6x6x128: 274 instructions a channel, 36 bytes) */
+#define DW_QUAD (DW_PLANE / 4)
+typedef char dw_quad_is_256[DW_QUAD == 256 ? 1 : -1];   /* (the asm's plane offsets) */
 #if MK_THUMB_ASM
 #define GATHER1(k) "ldrb r4, [r1]\n add r1, r3\n eors r4, r5\n strb r4, [r0, #" #k "]\n"
 __attribute__((naked, noinline)) static void gather_rows(uint8_t *g, const int8_t *x, int32_t n, int32_t ic,
@@ -88,15 +95,19 @@ __attribute__((naked, noinline)) static void gather_rows(uint8_t *g, const int8_
         "mov r4, r8\n mov r5, r9\n mov r6, r10\n mov r7, r11\n push {r4, r5, r6, r7}\n"
         /* r8, r9: the row's starts, r10 the rows left, r11 n; rows, gstep, xstep at sp + 36, 40, 44 */
         "mov r8, r0\n mov r9, r1\n mov r11, r2\n ldr r4, [sp, #36]\n mov r10, r4\n"
+        "cmp r2, #0\n blt 5f\n"
         "movs r5, #128\n"
         "lsls r6, r3, #1\n adds r7, r6, r3\n lsls r4, r3, #2\n mov ip, r4\n"
+        "b 0f\n"
+        /* four channels: r5 0x80808080, r3 r6 r7 the planes' offsets, ip ic */
+        "5:\n mov ip, r3\n ldr r5, 9f\n"
+        "movs r3, #1\n lsls r3, r3, #8\n lsls r6, r3, #1\n adds r7, r6, r3\n"   /* (DW_QUAD: 256) */
         "0:\n mov r0, r8\n mov r1, r9\n mov r2, r11\n"
-        "lsls r4, r2, #31\n beq 1f\n"
-        GATHER1(0)
-        "adds r0, #1\n subs r2, #1\n beq 3f\n"
+        "cmp r2, #0\n blt 4f\n"
+        /* (n % 4 bytes one at a time first: person_detect's rows are 4 n) */
         "1:\n lsls r4, r2, #30\n beq 2f\n"
-        GATHER1(0) GATHER1(1)
-        "adds r0, #2\n subs r2, #2\n beq 3f\n"
+        GATHER1(0)
+        "adds r0, #1\n subs r2, #1\n bne 1b\n b 3f\n"
         /* four a pass: x, x + ic, x + 2 ic (r6), x + 3 ic (r7), then x += 4 ic */
         "2:\n"
         "ldrb r4, [r1]\n eors r4, r5\n strb r4, [r0, #0]\n"
@@ -107,29 +118,34 @@ __attribute__((naked, noinline)) static void gather_rows(uint8_t *g, const int8_
         "3:\n ldr r4, [sp, #40]\n add r8, r4\n ldr r4, [sp, #44]\n add r9, r4\n"
         "mov r4, r10\n subs r4, #1\n mov r10, r4\n bne 0b\n"
         "pop {r4, r5, r6, r7}\n mov r8, r4\n mov r9, r5\n mov r10, r6\n mov r11, r7\n"
-        "pop {r4, r5, r6, r7, pc}\n");
+        "pop {r4, r5, r6, r7, pc}\n"
+        /* a pixel's four channels, a byte to each plane */
+        "4:\n ldr r4, [r1]\n add r1, ip\n eors r4, r5\n strb r4, [r0]\n"
+        "lsrs r4, r4, #8\n strb r4, [r0, r3]\n lsrs r4, r4, #8\n strb r4, [r0, r6]\n"
+        "lsrs r4, r4, #8\n strb r4, [r0, r7]\n"
+        "adds r0, #1\n adds r2, #1\n bne 4b\n b 3b\n"
+        ".align 2\n 9: .word 0x80808080\n");
 }
 #else
 static void gather_rows(uint8_t *g, const int8_t *x, int32_t n, int32_t ic, int32_t rows, int32_t gstep,
                         int32_t xstep) {
+    const int32_t k1 = n < 0 ? 4 : 1, m = n < 0 ? -n : n;
     for (; rows; rows--, g += gstep, x += xstep) {
-        for (int32_t i = 0; i < n; i++) {
-            g[i] = (uint8_t)((uint8_t)x[i * ic] ^ 0x80u);
+        for (int32_t k = 0; k < k1; k++) {
+            for (int32_t i = 0; i < m; i++) {
+                g[k * DW_QUAD + i] = (uint8_t)((uint8_t)x[i * ic + k] ^ 0x80u);
+            }
         }
     }
 }
 #endif
 
-/* a strip: its plane (ph x pw; plane row r is input row r - pad_h, which may
- * be off the image on either side) and its outputs (oh x ow) */
-typedef struct {
-    int32_t ph, pw, pad_h, pad_w, ih, iw, ic, oh, ow, sh, sw, oc;
-} dw_area;
-
 /* dw3x3's arguments (one pointer: its plane puts stack arguments out of
- * ldr's reach from sp) */
+ * ldr's reach from sp): the layer, its plane's row length pw (a strip's
+ * plane row r is input row r - (the strip's) pad_h, which may be off the
+ * image on either side) */
 typedef struct {
-    dw_area a;
+    int32_t pw, pad_h, pad_w, ih, iw, ic, oh, ow, sh, sw, oc;
     int32_t nb, dm, ioff;
     const int8_t *input;
     int8_t *output;
@@ -138,24 +154,6 @@ typedef struct {
     const mk_quant *q;
     const outq *oq;
 } dw_layer;
-
-/* the plane's rows on the image: r0 .. r1 - 1 */
-static void plane_rows_in(const dw_area *A, int32_t *r0, int32_t *r1) {
-    *r0 = A->pad_h > 0 ? A->pad_h : 0;
-    *r1 = A->ih + A->pad_h < A->ph ? A->ih + A->pad_h : A->ph;
-}
-
-/* the channel's image part into the plane (the pads stay as they are) */
-static void plane_gather(uint8_t *P, const int8_t *x, const dw_area *A) {
-    int32_t r0, r1;
-    plane_rows_in(A, &r0, &r1);
-    const int32_t e0 = A->pad_w, e1 = A->iw + A->pad_w < A->pw ? A->iw + A->pad_w : A->pw;
-    if (e0 >= e1 || r0 >= r1) {
-        return;
-    }
-    gather_rows(P + r0 * A->pw + e0, x + (r0 - A->pad_h) * A->iw * A->ic, e1 - e0, A->ic, r1 - r0, A->pw,
-                A->iw * A->ic);
-}
 
 /* The output lines of a channel from the plane: outputs from r->g (the
  * window's top left tap; its rows pw = r->pw apart) to r->g_end, r->step
@@ -253,18 +251,18 @@ static int dw_fast(const mk_quant *q, const int32_t *bias, int32_t o) {
 }
 
 /* (returns whether it left channels outside the fast form to the caller) */
-__attribute__((noinline)) static int dw3x3(const dw_layer *J) {
+__attribute__((noinline)) static int dw3x3(const dw_layer *L) {
     uint8_t P[DW_PLANE];
-    const dw_area *L = &J->a;
-    const int8_t *input = J->input, *weights = J->weights;
-    const int32_t nb = J->nb, dm = J->dm, ioff = J->ioff, *bias = J->bias;
-    int8_t *output = J->output;
-    const mk_quant *q = J->q;
-    const outq *oq = J->oq;
+    const int8_t *weights = L->weights;
+    const int32_t dm = L->dm, ioff = L->ioff, *bias = L->bias;
+    const mk_quant *q = L->q;
+    const outq *oq = L->oq;
     const uint8_t pad = (uint8_t)(128 - ioff);
-    const int32_t oc = L->oc, pw = L->pw, ow = L->ow, sh = L->sh;
+    const int32_t oc = L->oc, pw = L->pw, ow = L->ow, sh = L->sh, ic = L->ic, xstep = L->iw * ic;
     /* output lines a strip: as many as fit (pw <= DW_PLANE / 3) */
     const int32_t so = (int32_t)udiv32(udiv32(DW_PLANE, (uint32_t)pw) - 3, (uint32_t)sh) + 1;
+    /* the plane's columns on the image: pad_w .. e1 - 1 */
+    const int32_t e1 = L->iw + L->pad_w < pw ? L->iw + L->pad_w : pw;
     dw_row r;
     r.lo = oq->lo;
     r.hi = oq->hi - oq->lo;
@@ -274,35 +272,44 @@ __attribute__((noinline)) static int dw3x3(const dw_layer *J) {
     r.rstep = sh * pw;
     r.skip = r.rstep - ow * L->sw;
     r.single = L->sw == 1 ? (ow & 1) : ow * L->sw;
+    /* four planes (gathered four channels at a time) when the whole image
+     * fits in a fourth of P: one strip, so the pads of the four stay put
+     * (the strips' refills below are plane 0's) */
+    const int g4 = dm == 1 && !(ic & 3) && !((uintptr_t)L->input & 3) && ((L->oh - 1) * sh + 3) * pw <= DW_QUAD;
     /* (the planes' pads: the first strip's plane is the largest) */
-    fill_bytes((int8_t *)P, (int8_t)pad, ((so < L->oh ? so : L->oh) - 1) * sh * pw + 3 * pw);
+    for (int32_t k = 0; k <= 3 * DW_QUAD * g4; k += DW_QUAD) {
+        fill_bytes((int8_t *)P + k, (int8_t)pad, ((so < L->oh ? so : L->oh) - 1) * sh * pw + 3 * pw);
+    }
     int left = 0;
-    for (int32_t b = 0; b < nb; b++) {
-        const int8_t *xb = input + b * L->ih * L->iw * L->ic;
+    for (int32_t b = 0; b < L->nb; b++) {
         for (int32_t oy0 = 0; oy0 < L->oh; oy0 += so) {
-            dw_area A = *L;
-            A.oh = L->oh - oy0 < so ? L->oh - oy0 : so;
-            A.ph = (A.oh - 1) * sh + 3;
-            A.pad_h = L->pad_h - oy0 * sh;
-            /* (rows off the image are pads: the gathers write only those on it) */
-            int32_t r0, r1;
-            plane_rows_in(&A, &r0, &r1);
-            for (int32_t rr = 0; rr < A.ph; rr++) {
-                if (rr < r0 || rr >= r1) {
-                    fill_bytes((int8_t *)P + rr * pw, (int8_t)pad, pw);
-                }
-            }
-            int8_t *yb = output + (b * L->oh + oy0) * ow * oc;
+            const int32_t soh = L->oh - oy0 < so ? L->oh - oy0 : so, ph = (soh - 1) * sh + 3;
+            const int32_t pad_h = L->pad_h - oy0 * sh;
+            /* the plane's rows on the image: r0 .. r1 - 1 (the others are
+             * pads: the gathers write only those on it) */
+            const int32_t r0 = pad_h > 0 ? pad_h : 0, r1 = L->ih + pad_h < ph ? L->ih + pad_h : ph;
+            const int32_t a = r0 < ph ? r0 : ph, z = r1 > a ? r1 : a;
+            fill_bytes((int8_t *)P, (int8_t)pad, a * pw);
+            fill_bytes((int8_t *)P + z * pw, (int8_t)pad, (ph - z) * pw);
+            /* (the gathers: from x + c, the plane's row r0 column pad_w, the
+             * image's row r0 - pad_h column 0; n bytes a row, 4 channels if n < 0) */
+            const int32_t xo = (b * L->ih + r0 - pad_h) * xstep;
+            const int32_t n = L->pad_w < e1 && r0 < r1 ? (g4 ? L->pad_w - e1 : e1 - L->pad_w) : 0;
+            int8_t *yb = L->output + (b * L->oh + oy0) * ow * oc;
             for (int32_t o = 0, c = 0, mm = 0; o < oc; o++) {
-                if (mm == 0) {
-                    plane_gather(P, xb + c, &A);
+                /* (a channel's image part into its plane; g4: four) */
+                if (mm == 0 && !(c & 3 & -g4) && n) {
+                    gather_rows(P + r0 * pw + L->pad_w, L->input + xo + c, n, ic, r1 - r0, pw, xstep);
                 }
                 if (dw_fast(q, bias, o)) {
                     int32_t ws = 0;
                     const int8_t *wp = weights + o;
-                    /* (unrolled: the small layers have few outputs a channel,
-                     * person_detect's 3x3x128 nine, to share this set-up) */
-#pragma GCC unroll 9
+                    /* (unrolled by 3: the small layers have few outputs a
+                     * channel, person_detect's 3x3x128 nine, to share this
+                     * set-up; by 9 it was 40 K instructions less on
+                     * person_detect for 92 bytes more, which the .mpy's
+                     * limit did not have) */
+#pragma GCC unroll 3
                     for (int32_t d = 0; d < 9; d++, wp += oc) {
                         ws += r.w[d] = *wp;
                     }
@@ -313,9 +320,9 @@ __attribute__((noinline)) static int dw3x3(const dw_layer *J) {
                     r.m0 = m & 0x7FF;
                     r.c = (1 << (8 - sft)) + 256 + (oq->ooff - oq->lo) * (1 << (9 - sft));
                     r.e9 = 9 - sft;
-                    r.g = P;
-                    r.g_end = P + ow * A.sw;
-                    r.last = r.g_end + (A.oh - 1) * r.rstep;
+                    r.g = P + (g4 ? (c & 3) * DW_QUAD : 0);
+                    r.g_end = r.g + ow * L->sw;
+                    r.last = r.g_end + (soh - 1) * r.rstep;
                     r.y = yb + o;
                     plane_rows(&r);
                 } else {
@@ -360,7 +367,7 @@ MK_SMALL mk_status mk_depthwise_conv_s8(const mk_conv_params *p, const mk_quant 
     int slow = 0;
     if (fh == 3 && fw == 3 && dh == 1 && dw == 1 && ioff >= -127 && ioff <= 128 && oh > 0 && ow > 0
         && (ow - 1) * sw + 3 <= DW_PLANE / 3) {
-        const dw_layer J = {{0, (ow - 1) * sw + 3, p->pad_h, pw, ih, iw, ic, oh, ow, sh, sw, oc},
+        const dw_layer J = {(ow - 1) * sw + 3, p->pad_h, pw, ih, iw, ic, oh, ow, sh, sw, oc,
                             nb, dm, ioff, input, output, weights, bias, q, &oq};
         if (!dw3x3(&J)) {
             return MK_OK;
