@@ -42,6 +42,9 @@ typedef struct {
     const uint8_t *last;   /* the end of the last line's windows */
     int32_t single;  /* the bytes of a line's windows done one output at a time (the asm: stride 1
                         runs the others two outputs a pass) */
+    const int8_t *wp;   /* the channel's weights, oc apart: plane_rows sets w from them and adds
+                           (ioff - 128) * their sum to bc (the bias) */
+    int32_t ioff;       /* ioff - 128 */
 } dw_row;
 
 #if MK_THUMB_ASM
@@ -180,6 +183,15 @@ __attribute__((naked, noinline)) static void plane_rows(dw_row *r) {
     __asm__ volatile(
         ".syntax unified\n"
         DW_ENTER
+        /* the weights: w[d] = wp[d * oc], bc += their sum * (ioff - 128), a
+         * row of three a pass (r7 on 12 a pass); 56 instructions, the C
+         * loop 118 */
+        "ldr r1, [r7, #108]\n ldr r2, [r7, #84]\n movs r0, #0\n movs r5, #0\n movs r6, #3\n"
+        "8:\n ldrsb r4, [r1, r5]\n adds r5, r2\n str r4, [r7, #36]\n adds r0, r4\n"
+        "ldrsb r4, [r1, r5]\n adds r5, r2\n str r4, [r7, #40]\n adds r0, r4\n"
+        "ldrsb r4, [r1, r5]\n adds r5, r2\n str r4, [r7, #44]\n adds r0, r4\n"
+        "adds r7, #12\n subs r6, #1\n bne 8b\n subs r7, #36\n"
+        "ldr r3, [r7, #112]\n muls r0, r3\n ldr r3, [r7, #32]\n adds r0, r3\n str r0, [r7, #32]\n"
         "ldr r4, [r7, #84]\n mov r8, r4\n"
         "ldr r4, [r7, #20]\n mov r9, r4\n"
         "ldr r4, [r7, #76]\n mov r10, r4\n"
@@ -224,6 +236,11 @@ __attribute__((naked, noinline)) static void plane_rows(dw_row *r) {
 #else
 static void plane_rows(dw_row *r) {
     const int32_t pw = r->pw;
+    uint32_t ws = 0;
+    for (int32_t d = 0; d < 9; d++) {
+        ws += (uint32_t)(r->w[d] = r->wp[d * r->oc]);
+    }
+    r->bc = (int32_t)((uint32_t)r->bc + (uint32_t)r->ioff * ws);
     int8_t *y = r->y;
     for (const uint8_t *g = r->g, *ge = r->g_end;; g += r->skip, ge += r->rstep) {
     for (; g != ge; g += r->step, y += r->oc) {
@@ -272,6 +289,7 @@ __attribute__((noinline)) static int dw3x3(const dw_layer *L) {
     r.rstep = sh * pw;
     r.skip = r.rstep - ow * L->sw;
     r.single = L->sw == 1 ? (ow & 1) : ow * L->sw;
+    r.ioff = ioff - 128;
     /* four planes (gathered four channels at a time) when the whole image
      * fits in a fourth of P: one strip, so the pads of the four stay put
      * (the strips' refills below are plane 0's) */
@@ -302,19 +320,9 @@ __attribute__((noinline)) static int dw3x3(const dw_layer *L) {
                     gather_rows(P + r0 * pw + L->pad_w, L->input + xo + c, n, ic, r1 - r0, pw, xstep);
                 }
                 if (dw_fast(q, bias, o)) {
-                    int32_t ws = 0;
-                    const int8_t *wp = weights + o;
-                    /* (unrolled by 3: the small layers have few outputs a
-                     * channel, person_detect's 3x3x128 nine, to share this
-                     * set-up; by 9 it was 40 K instructions less on
-                     * person_detect for 92 bytes more, which the .mpy's
-                     * limit did not have) */
-#pragma GCC unroll 3
-                    for (int32_t d = 0; d < 9; d++, wp += oc) {
-                        ws += r.w[d] = *wp;
-                    }
+                    r.wp = weights + o;
                     const int32_t qc = q->count > 1 ? o : 0, m = q->multiplier[qc], sft = q->shift[qc];
-                    r.bc = (int32_t)((uint32_t)(bias ? bias[o] : 0) + (uint32_t)(ioff - 128) * (uint32_t)ws);
+                    r.bc = bias ? bias[o] : 0;
                     r.m2 = m >> 22;
                     r.m1 = (m >> 11) & 0x7FF;
                     r.m0 = m & 0x7FF;
