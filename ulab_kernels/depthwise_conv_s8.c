@@ -28,7 +28,9 @@
 /* One channel's constants and where plane_rows is (the asm reads the
  * fields by their offsets): the requantization (dw fast form: every sum
  * within +-2^19, 1 <= e <= 12), the sum's start bc, the weights, the
- * windows. */
+ * windows. The caller sets m0 = the multiplier, e9 = the shift, bc = the
+ * bias, wp, g and y, plane_rows the rest of the channel's fields from
+ * them (or returns 0 when the channel is not of the fast form: dw_ok). */
 typedef struct {
     int32_t m0, m1, m2, c, e9, step, lo, hi, bc;   /* c = 2^(8+e) + 2^8 + (ooff - lo) * 2^(9+e),
                                                       e9 = 9 + e, hi: act_max - act_min, step: the stride */
@@ -45,7 +47,16 @@ typedef struct {
     const int8_t *wp;   /* the channel's weights, oc apart: plane_rows sets w from them and adds
                            (ioff - 128) * their sum to bc (the bias) */
     int32_t ioff;       /* ioff - 128 */
+    int32_t k;          /* 2 (ooff - lo) + 1: c = k * 2^(8+e) + 2^8 */
+    int32_t gw;         /* g_end - g */
+    int32_t gl;         /* last - g_end */
 } dw_row;
+
+/* a channel whose every sum plane_rows' requantization takes: |bias| + 9 *
+ * 128 * 255 < 2^19, 1 <= -shift <= 12 (the others: the general loop) */
+static int dw_ok(int32_t m, int32_t sft, int32_t b) {
+    return m >= 0 && sft <= -1 && sft >= -12 && b <= 230528 && b >= -230528;
+}
 
 #if MK_THUMB_ASM
 /* plane_rows' entry and exit: r4-r11 saved, r7 = the dw_row */
@@ -178,11 +189,27 @@ typedef struct {
  * lr act_max - act_min. A line of stride 1 runs two outputs a pass (58
  * instructions per output, 9 MACs) but the last of an odd count; other
  * strides one (63), 10 more per line */
-__attribute__((naked, noinline)) static void plane_rows(dw_row *r) {
+__attribute__((naked, noinline)) static int plane_rows(dw_row *r) {
     (void)r;
     __asm__ volatile(
         ".syntax unified\n"
         DW_ENTER
+        /* the channel: dw_ok (m >= 0, 1 <= e = -shift <= 12, b + 230528 <=
+         * 2 * 230528 unsigned) or return 0; m's three limbs, c, e9, g_end, last */
+        "ldr r0, [r7, #0]\n cmp r0, #0\n blt 9f\n"
+        "ldr r1, [r7, #16]\n negs r1, r1\n subs r2, r1, #1\n cmp r2, #11\n bhi 9f\n"
+        "movs r3, #225\n lsls r3, r3, #10\n adds r3, #128\n"     /* (230528) */
+        "ldr r2, [r7, #32]\n adds r2, r3\n lsls r3, r3, #1\n cmp r2, r3\n bls 11f\n"
+        "9:\n movs r0, #0\n b 10f\n"
+        "11:\n"
+        "asrs r2, r0, #22\n str r2, [r7, #8]\n"
+        "lsls r2, r0, #10\n lsrs r2, r2, #21\n str r2, [r7, #4]\n"
+        "lsls r2, r0, #21\n lsrs r2, r2, #21\n str r2, [r7, #0]\n"
+        "adds r1, #7\n adds r1, #1\n ldr r3, [r7, #116]\n lsls r3, r1\n"
+        "movs r2, #1\n lsls r2, r2, #8\n adds r3, r2\n str r3, [r7, #12]\n"
+        "adds r1, #1\n str r1, [r7, #16]\n"
+        "ldr r0, [r7, #72]\n ldr r1, [r7, #120]\n adds r1, r0\n str r1, [r7, #76]\n"
+        "ldr r2, [r7, #124]\n adds r1, r2\n str r1, [r7, #100]\n"
         /* the weights: w[d] = wp[d * oc], bc += their sum * (ioff - 128), a
          * row of three a pass (r7 on 12 a pass); 56 instructions, the C
          * loop 118 */
@@ -230,12 +257,23 @@ __attribute__((naked, noinline)) static void plane_rows(dw_row *r) {
         "2:\n ldr r4, [r7, #100]\n cmp r10, r4\n beq 5f\n"
         "ldr r4, [r7, #92]\n add r0, r4\n add r2, r4\n add r5, r4\n"
         "ldr r4, [r7, #96]\n add r10, r4\n b 6b\n"
-        "5:\n"
+        "5:\n movs r0, #1\n"
+        "10:\n"
         DW_LEAVE);
 }
 #else
-static void plane_rows(dw_row *r) {
-    const int32_t pw = r->pw;
+static int plane_rows(dw_row *r) {
+    const int32_t pw = r->pw, m = r->m0, sft = r->e9;
+    if (!dw_ok(m, sft, r->bc)) {
+        return 0;
+    }
+    r->m2 = m >> 22;
+    r->m1 = (m >> 11) & 0x7FF;
+    r->m0 = m & 0x7FF;
+    r->c = (int32_t)((uint32_t)r->k << (8 - sft)) + 256;
+    r->e9 = 9 - sft;
+    r->g_end = r->g + r->gw;
+    r->last = r->g_end + r->gl;
     uint32_t ws = 0;
     for (int32_t d = 0; d < 9; d++) {
         ws += (uint32_t)(r->w[d] = r->wp[d * r->oc]);
@@ -254,17 +292,16 @@ static void plane_rows(dw_row *r) {
         *y = (int8_t)((v < 0 ? 0 : v > r->hi ? r->hi : v) + r->lo);
     }
     if (ge == r->last) {
-        return;
+        return 1;
     }
     }
 }
 #endif
 
-/* a channel whose every sum plane_rows' requantization takes: |bias| + 9 *
- * 128 * 255 < 2^19, 1 <= -shift <= 12 (the others: the general loop) */
+/* (dw_ok of channel o) */
 static int dw_fast(const mk_quant *q, const int32_t *bias, int32_t o) {
-    const int32_t qc = q->count > 1 ? o : 0, m = q->multiplier[qc], sft = q->shift[qc], b = bias ? bias[o] : 0;
-    return m >= 0 && sft <= -1 && sft >= -12 && b <= 230528 && b >= -230528;
+    const int32_t qc = q->count > 1 ? o : 0;
+    return dw_ok(q->multiplier[qc], q->shift[qc], bias ? bias[o] : 0);
 }
 
 /* (returns whether it left channels outside the fast form to the caller) */
@@ -290,6 +327,9 @@ __attribute__((noinline)) static int dw3x3(const dw_layer *L) {
     r.skip = r.rstep - ow * L->sw;
     r.single = L->sw == 1 ? (ow & 1) : ow * L->sw;
     r.ioff = ioff - 128;
+    r.k = 2 * (oq->ooff - oq->lo) + 1;
+    r.gw = ow * L->sw;
+    const int32_t pc = q->count > 1;
     /* four planes (gathered four channels at a time) when the whole image
      * fits in a fourth of P: one strip, so the pads of the four stay put
      * (the strips' refills below are plane 0's) */
@@ -314,26 +354,19 @@ __attribute__((noinline)) static int dw3x3(const dw_layer *L) {
             const int32_t xo = (b * L->ih + r0 - pad_h) * xstep;
             const int32_t n = L->pad_w < e1 && r0 < r1 ? (g4 ? L->pad_w - e1 : e1 - L->pad_w) : 0;
             int8_t *yb = L->output + (b * L->oh + oy0) * ow * oc;
+            r.gl = (soh - 1) * r.rstep;
             for (int32_t o = 0, c = 0, mm = 0; o < oc; o++) {
                 /* (a channel's image part into its plane; g4: four) */
                 if (mm == 0 && !(c & 3 & -g4) && n) {
                     gather_rows(P + r0 * pw + L->pad_w, L->input + xo + c, n, ic, r1 - r0, pw, xstep);
                 }
-                if (dw_fast(q, bias, o)) {
-                    r.wp = weights + o;
-                    const int32_t qc = q->count > 1 ? o : 0, m = q->multiplier[qc], sft = q->shift[qc];
-                    r.bc = bias ? bias[o] : 0;
-                    r.m2 = m >> 22;
-                    r.m1 = (m >> 11) & 0x7FF;
-                    r.m0 = m & 0x7FF;
-                    r.c = (1 << (8 - sft)) + 256 + (oq->ooff - oq->lo) * (1 << (9 - sft));
-                    r.e9 = 9 - sft;
-                    r.g = P + (g4 ? (c & 3) * DW_QUAD : 0);
-                    r.g_end = r.g + ow * L->sw;
-                    r.last = r.g_end + (soh - 1) * r.rstep;
-                    r.y = yb + o;
-                    plane_rows(&r);
-                } else {
+                r.m0 = q->multiplier[o & -pc];
+                r.e9 = q->shift[o & -pc];
+                r.bc = bias ? bias[o] : 0;
+                r.wp = weights + o;
+                r.g = P + (g4 ? (c & 3) * DW_QUAD : 0);
+                r.y = yb + o;
+                if (!plane_rows(&r)) {
                     left = 1;
                 }
                 if (++mm == dm) {
