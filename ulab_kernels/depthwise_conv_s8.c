@@ -194,7 +194,9 @@ typedef struct {
  * r11 the requantization's c (the end, last, read once a line), ip act_min,
  * lr act_max - act_min. A line of stride 1 runs two outputs a pass (58
  * instructions per output, 9 MACs) but the last of an odd count; other
- * strides one (63), 10 more per line */
+ * strides one (63). 15 more a line of pairs only (20 when r10 was the
+ * line's end: person_detect 26 K less), 18 a line of singles (15), and
+ * about 120 a channel (its set-up: dw_ok, the weights, the limbs) */
 __attribute__((naked, noinline)) static int plane_rows(dw_row *r) {
     (void)r;
     __asm__ volatile(
@@ -211,11 +213,11 @@ __attribute__((naked, noinline)) static int plane_rows(dw_row *r) {
         "asrs r2, r0, #22\n str r2, [r7, #8]\n"
         "lsls r2, r0, #10\n lsrs r2, r2, #21\n str r2, [r7, #4]\n"
         "lsls r2, r0, #21\n lsrs r2, r2, #21\n str r2, [r7, #0]\n"
-        "adds r1, #7\n adds r1, #1\n ldr r3, [r7, #116]\n lsls r3, r1\n"
-        "movs r2, #1\n lsls r2, r2, #8\n adds r3, r2\n str r3, [r7, #12]\n"
-        "adds r1, #1\n str r1, [r7, #16]\n"
-        "ldr r0, [r7, #72]\n ldr r1, [r7, #120]\n adds r1, r0\n str r1, [r7, #76]\n"
-        "ldr r2, [r7, #124]\n adds r1, r2\n str r1, [r7, #100]\n"
+        "ldr r3, [r7, #116]\n lsls r3, r1\n adds r3, #1\n lsls r3, r3, #8\n str r3, [r7, #12]\n"
+        "adds r1, #9\n str r1, [r7, #16]\n"
+        /* r10 the first line's pairs' end (g + gw - single), last the last line's */
+        "ldr r0, [r7, #72]\n ldr r1, [r7, #120]\n adds r1, r0\n ldr r3, [r7, #104]\n subs r1, r1, r3\n"
+        "mov r10, r1\n ldr r2, [r7, #124]\n adds r1, r2\n str r1, [r7, #100]\n"
         /* the weights: w[d] = wp[d * oc], bc += their sum * (ioff - 128), a
          * row of three a pass (r7 on 12 a pass); 56 instructions, the C
          * loop 118 */
@@ -227,19 +229,15 @@ __attribute__((naked, noinline)) static int plane_rows(dw_row *r) {
         "ldr r3, [r7, #112]\n muls r0, r3\n ldr r3, [r7, #32]\n adds r0, r3\n str r0, [r7, #32]\n"
         "ldr r4, [r7, #84]\n mov r8, r4\n"
         "ldr r4, [r7, #20]\n mov r9, r4\n"
-        "ldr r4, [r7, #76]\n mov r10, r4\n"
         "ldr r4, [r7, #24]\n mov ip, r4\n"
         "ldr r4, [r7, #28]\n mov lr, r4\n"
         "ldr r6, [r7, #80]\n"
         "ldr r0, [r7, #72]\n"
         "ldr r4, [r7, #88]\n adds r2, r0, r4\n adds r5, r2, r4\n"
         "ldr r4, [r7, #12]\n mov r11, r4\n"
-        /* a line: its pairs up to g_end - single, then the rest one at a time.
+        /* a line: its pairs up to r10, then the rest (single) one at a time.
          * Every line of a call has pairs or none does (then r9 is still the stride) */
-        "6:\n"
-        "ldr r4, [r7, #104]\n mov r3, r10\n subs r3, r3, r4\n"
-        "cmp r0, r3\n beq 1f\n"
-        "mov r10, r3\n"
+        "6:\n cmp r0, r10\n beq 1f\n"
         "7:\n"
         "ldr r1, [r7, #32]\n mov r9, r1\n"
         PL_TAPS(PL_TAP2)
@@ -250,16 +248,17 @@ __attribute__((naked, noinline)) static int plane_rows(dw_row *r) {
         "strb r4, [r6]\n add r6, r8\n"
         "adds r0, #2\n adds r2, #2\n adds r5, #2\n"
         "cmp r0, r10\n bne 7b\n"
-        "ldr r4, [r7, #104]\n add r10, r4\n"
-        "cmp r0, r10\n beq 2f\n"
+        "ldr r4, [r7, #104]\n cmp r4, #0\n beq 2f\n"
         "movs r4, #1\n mov r9, r4\n"              /* (the stride) */
-        "1:\n"
+        "1:\n ldr r4, [r7, #104]\n add r10, r4\n"   /* (the line's end) */
+        "12:\n"
         "ldr r1, [r7, #32]\n"
         PL_TAPS(PL_TAP)
         DW_RQ("r1", "3")
         "strb r4, [r6]\n add r6, r8\n"
         "add r0, r9\n add r2, r9\n add r5, r9\n"
-        "cmp r0, r10\n bne 1b\n"
+        "cmp r0, r10\n bne 12b\n"
+        "ldr r4, [r7, #104]\n mov r3, r10\n subs r3, r3, r4\n mov r10, r3\n"
         "2:\n ldr r4, [r7, #100]\n cmp r10, r4\n beq 5f\n"
         "ldr r4, [r7, #92]\n add r0, r4\n add r2, r4\n add r5, r4\n"
         "ldr r4, [r7, #96]\n add r10, r4\n b 6b\n"
