@@ -15,8 +15,10 @@
  * is its 9 taps from there (plane_rows): no per-line gather, no edge logic.
  * The small layers at the end of MobileNets (6x6 and 3x3 outputs) went from
  * 10.8 and 22-25 instructions per MAC on the M0 (line by line, each line a
- * gather and a call) to 9.4 and 13-15; a multiplier on one input channel
- * (person_detect's layer 0) gathers once for all of them.
+ * gather and a call) to 9.4 and 13-15, and with four-plane gathers and
+ * the channel's set-up in plane_rows to 7.8 (person_detect's 6x6x128) and
+ * 12.0 / 10.4 (its 3x3x128 of stride 2, 3x3x256); a multiplier on one
+ * input channel (person_detect's layer 0) gathers once for all of them.
  * DW_PLANE 1024 (was 512): the big layers take fewer, taller strips (each
  * strip re-gathers 2 or 1 rows and sets every channel up again):
  * person_detect's layers 0/1/3/5/7 22/13/20/13/10 K instructions less,
