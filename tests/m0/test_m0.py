@@ -135,6 +135,10 @@ DW_CASES = [
     ((1, 3, 7, 2), dict(stride=(1, 2))),      # odd lines: the last pair again, shifted
     ((1, 7, 13, 2), dict(depth_multiplier=2, padding="VALID")),   # stride 1: five pairs a line, then one
     ((1, 25, 40, 2), dict(act=1)),            # stride 1, even lines: pairs only, in strips of 10 lines
+    ((2, 7, 5, 8), dict(stride=(2, 2))),      # four planes a gather (the image fits a fourth of it), 2 batches
+    ((1, 11, 13, 12), dict(padding="VALID", act=1)),   # four planes, three gathers of them
+    ((1, 12, 16, 4), dict()),                 # four planes of 14 x 18 = 252 bytes (of 256)
+    ((1, 14, 16, 4), dict()),                 # 16 x 18: one plane at a time
 ]
 
 
