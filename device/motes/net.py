@@ -31,7 +31,8 @@ from .structs import Tensor, Const, Layer, MoteError, forget
 from .decode import decode_all, decode_into, RowStream, prepare, new_array
 from . import kernels
 
-_CHUNK = const(4096)      # streaming: bytes of decoded weights per chunk
+_CHUNK = const(2048)      # streaming: bytes of decoded weights per chunk (the buffer: what the
+                          # model's layers take of it, or a group or row that is more)
 _MARGIN = const(6144)     # streaming: free RAM left for an inference beside prepared constants
 _NATIVE_ROOM = const(26624)   # RAM a model takes besides its arena and the native module's code:
                               # kernel and decoder modules, graph, buffers (M3 board, streaming)
@@ -142,7 +143,7 @@ class Net:
             try:
                 for k in plan[2]:
                     prepare(k >> 4, k & 15, 1)
-                self._rowbuf = new_array(0, chunk)
+                self._rowbuf = new_array(0, plan[4])
             except MemoryError:
                 raise MemoryError(plan[3] % gc.mem_free())
             # 6. the biases, multipliers and shifts, made once where they fit
@@ -259,8 +260,9 @@ class Net:
         per = max(1, self.chunk // row_len)
         if L.op & 64:
             # interleaved (format 1.2): whole groups of 8 output channels, and
-            # one group if it is more than a chunk (the buffer grows to it)
-            per = min(n_rows, max(8, per & ~7))
+            # one group if it is more than a chunk (the scan sized the buffer)
+            per = max(8, per & ~7)
+        per = min(n_rows, per)
         buf = self._rowbuf if ref.dtype == 0 else None   # one int8 chunk buffer for all layers
         stream = RowStream(self._f, ref, per * row_len, buf)
         if ref.dtype == 0 and stream.buf is not buf:

@@ -268,7 +268,8 @@ def _parse(c, what, secs, layer_secs, chunk, out, ops=None, codecs=None):
 
     Returns (arena size, inputs, outputs, bytes of all decoded constants, the
     most one layer needs in streaming mode: the mirror of motes.report on the
-    host, and the bytes of the constants other than weight matrices). The
+    host, the bytes of the constants other than weight matrices, and the
+    largest int8 piece a layer decodes into the chunk buffer). The
     counting pass also notes the ops and the (codec, dtype) pairs used in the
     sets ops and codecs. Three steps, one a section kind: _tensors, _graph
     (which notes the layers with constants), _consts.
@@ -422,10 +423,10 @@ def _consts(c, what, layer_secs, chunk, out, with_consts, w, codecs):
     # into C (4 ints a constant: kind, shape, payload position and size) and
     # the slots of G; the payloads are skipped. Returns (bytes of all decoded
     # constants, the most one layer needs in streaming mode, the bytes of
-    # those that are not weight matrices)
+    # those that are not weight matrices, the chunk buffer's bytes)
     S, G, C = out[2], out[5], out[6]
     c.what = what
-    total = small = 0
+    total = small = buf = 0
     most = _READ_BUF
     for j in range(0, w, 5):
         first, n, mask, channels, op = with_consts[j:j + 5]
@@ -495,15 +496,20 @@ def _consts(c, what, layer_secs, chunk, out, with_consts, w, codecs):
                 row = b // rows
                 size = max(1, chunk // row)
                 if op & _INTERLEAVED:                   # whole groups of 8 rows
-                    size = min(rows, max(8, size & ~7))
-                b = size * row
+                    size = max(8, size & ~7)
+                b = min(rows, size) * row               # (a smaller matrix: its own bytes)
+                if dt == _DT_INT8:
+                    buf = max(buf, b)
+            elif slot == _SLOT_WEIGHTS and dt == _DT_INT8 and b <= 2 * chunk \
+                    and op & _OP_BITS <= _OP_DEPTHWISE_CONV_2D:
+                buf = max(buf, b)                       # decoded whole into the chunk buffer
             if codec == _CODEC_HUFFMAN or codec == _CODEC_ZERORUN:
                 b += _TABLES
             need += b
         if pos != end:
             fail(19, what, i, end - pos)
         most = max(most, need)
-    return total, most, small
+    return total, most, small, buf
 
 
 def _ints(n):
@@ -524,8 +530,8 @@ def scan(chunk, f, what, mode):
     bytes, meta, labels, name, arena size, the RAM resident and streaming
     mode need, the bytes of the constants prepared in streaming mode, plan),
     and the plan for fill(): the counts of the arrays, the op ids and the
-    (codec << 4 | dtype) of the constants the model uses (bytes), and the
-    message for a MemoryError meanwhile. net.py imports their code in
+    (codec << 4 | dtype) of the constants the model uses (bytes), the
+    message for a MemoryError meanwhile, and the chunk buffer's bytes. net.py imports their code in
     between, once this module is gone.
     """
     if mode not in (None, "resident", "streaming"):
@@ -553,7 +559,7 @@ def scan(chunk, f, what, mode):
     n[2] = Out([])      # shapes: kept, to share equal ones
     ops = set()
     codecs = set()
-    arena, ins, outs, held, most, prepared = _parse(c, what, secs, layer_secs, chunk, n, ops, codecs)
+    arena, ins, outs, held, most, prepared, buf = _parse(c, what, secs, layer_secs, chunk, n, ops, codecs)
     if minor < 2 and (64 in ops or 65 in ops):
         fail(21, what, minor)
     held += arena               # RAM resident mode needs
@@ -575,7 +581,7 @@ def scan(chunk, f, what, mode):
     forget("motes.verify")
     gc.collect()
     return size, meta, meta.get("labels"), meta.get("name", what), arena, held, most, prepared, (
-        n, bytes(ops), bytes(c << 4 | d for c, d in codecs), _short(what, mode, held, most))
+        n, bytes(ops), bytes(c << 4 | d for c, d in codecs), _short(what, mode, held, most), buf)
 
 
 def _short(what, mode, resident, streaming):
@@ -609,7 +615,7 @@ def fill(net, f, what, plan, mode, verbose):
 
     c, secs, layer_secs = _open(net.file_bytes, f, what)
     o = [Out(a) for a in (t, sc, s, at, ops, g, cs)]
-    _, ins, outs, _, _, _ = _parse(c, what, secs, layer_secs, net.chunk, o)
+    _, ins, outs, _, _, _, _ = _parse(c, what, secs, layer_secs, net.chunk, o)
     o = c = secs = layer_secs = None
     for i in range(nl):
         fns[i] = kernels.get(ops[i])

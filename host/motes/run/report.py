@@ -27,7 +27,7 @@ from ..mote import MoteModel
 
 STREAM_BUFFER = 512    # device: file read buffer and decoder state (device/motes/net.py)
 STREAM_TABLES = 2048   # device: Huffman decoding tables of one entropy-coded array
-STREAM_CHUNK = 4096    # device: bytes of weight rows decoded at a time in streaming mode
+STREAM_CHUNK = 2048    # device: bytes of weight rows decoded at a time in streaming mode
 
 
 def streaming_bytes(op: str, packed: dict, interleaved: bool = False) -> int:
@@ -41,7 +41,7 @@ def streaming_bytes(op: str, packed: dict, interleaved: bool = False) -> int:
             row = n // pc.shape[0]
             if interleaved:      # format 1.2: by groups of 8 output channels
                 row *= min(8, pc.shape[0])
-            n = max(row, (STREAM_CHUNK // row) * row)
+            n = min(n, max(row, (STREAM_CHUNK // row) * row))   # (a smaller matrix: its own bytes)
         if pc.codec_name in ("huffman", "zerorun"):
             n += STREAM_TABLES
         elif pc.codec_name == "scales":        # the rebuilt int8 shifts come with the multipliers
