@@ -12,7 +12,8 @@ TFLM-style loops, same signatures) the same way:
   best (issue 17: a 1-channel stem with a multiplier of 8 written as a conv,
   FULLY_CONNECTED 4000 -> 4, a shallow 1x1 conv, depthwise over 6x6 and 3x3
   outputs, global average pools), each against SLOW_FACTOR (2) times its
-  op's best case (motes.m0.bench.REFERENCE_LAYERS);
+  op's best case on comparable sizes (motes.m0.bench.REFERENCE_LAYERS and the
+  rows here whose MACs per output value are within SIZE_FACTOR, 2, of its own);
 * whole models, layer by layer (motes.m0.bench): person_detect,
   mlperf_tiny_kws and micro_speech from ../shared/models, instructions per
   inference (layers with a C kernel) and per MAC;
@@ -89,7 +90,8 @@ def layer_rows(emu, have_motes: bool, emu_os=None) -> list[dict]:
         layer, x, out_shape = m0emu.synthetic_layer(op, shape, rng, **kw)
         ref = m0emu.reference(layer, [x], [out_shape])[0]
         macs = ops.layer_macs(layer, [x.shape], [out_shape])
-        row = dict(case=label, op=op, macs=macs, target=target, slow_limit=target is None)
+        row = dict(case=label, op=op, macs=macs, target=target, slow_limit=target is None,
+                   per_output=bench_m0.per_output(macs, int(np.prod(out_shape))))
         for name, prefix, e in (("motes", "mk_", emu), ("naive", "naive_", emu), ("motes_os", "mk_", emu_os)):
             if name.startswith("motes") and not have_motes or e is None or not m0emu.has_kernel(e, op, prefix):
                 row[name] = None
@@ -100,8 +102,11 @@ def layer_rows(emu, have_motes: bool, emu_os=None) -> list[dict]:
         rows.append(row)
     for row in rows:
         if row["slow_limit"] and row["op"] in best:
-            cheapest = min([best[row["op"]][1]] + [r["motes"]["per_mac"] for r in rows
-                                                   if r["op"] == row["op"] and r["motes"]])
+            # the op's cheapest case on comparable sizes (bench_m0.comparable: MACs per output)
+            _, v, n = best[row["op"]]
+            cheapest = min([v] * bench_m0.comparable(row["per_output"], n)
+                           + [r["motes"]["per_mac"] for r in rows if r["op"] == row["op"] and r["motes"]
+                              and bench_m0.comparable(row["per_output"], r["per_output"])])
             row["target"] = bench_m0.SLOW_FACTOR * cheapest
     return rows
 
@@ -172,7 +177,8 @@ def print_report(res: dict) -> None:
     print("instructions per MAC: motes = kernels.c at -O2 -mcpu=cortex-m0plus (the target build); "
           "-Os = the same with the armv6m natmod flags (-Os -fpic, cortex-m0); naive = bench/naive_kernels.c at -O2")
     print("(target: the layer's own, or for the real models' shapes below the first three "
-          f"{bench_m0.SLOW_FACTOR:g}x the best case of their op)")
+          f"{bench_m0.SLOW_FACTOR:g}x the best case of their op with MACs per output within "
+          f"{bench_m0.SIZE_FACTOR:g}x)")
     print(f"{'layer':<46}{'MACs':>9}  {'motes':>7}  {'-Os':>7}  {'naive':>7}  {'target':>6}  verdict")
     for r in res["layers"]:
         m, n, mo = r["motes"], r["naive"], r["motes_os"]

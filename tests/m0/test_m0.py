@@ -582,10 +582,21 @@ def test_bench_model_matches_reference(emu, name):
     # MACs have a best case (SOFTMAX has none: no instructions per MAC)
     assert res["host_ops"] == []
     assert {r["op"] for r in res["layers"] if r["backend"] == "m0" and r["macs"]} <= set(res["best"])
+    # a layer is slow against the best of its op on comparable sizes (MACs per
+    # output within SIZE_FACTOR), which is never better than the op's best
     for r in res["layers"]:
         v = r["instructions_per_mac"]
         if v is not None:
-            assert (r["index"] in res["slow"]) == (v > bench_m0.SLOW_FACTOR * res["best"][r["op"]]["instructions_per_mac"])
+            c = res["compared"][r["index"]]
+            assert c["instructions_per_mac"] >= res["best"][r["op"]]["instructions_per_mac"]
+            assert c["instructions_per_mac"] <= v
+            assert (r["index"] in res["slow"]) == (v > bench_m0.SLOW_FACTOR * c["instructions_per_mac"])
+    by_case = {f"layer {r['index']}": r for r in res["layers"]}
+    for i, c in res["compared"].items():
+        r = by_case.get(c["case"])
+        if r is not None:
+            n = bench_m0.per_output(res["layers"][i]["macs"], res["layers"][i]["elements"])
+            assert bench_m0.comparable(n, bench_m0.per_output(r["macs"], r["elements"]))
 
 
 def test_bench_cli(emu, capsys):
