@@ -137,8 +137,8 @@ MK_SMALL mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, co
     while (o < start + rows) {
         int32_t e = o + CONV_STRIPE < g_end ? o + CONV_STRIPE : g_end;
         e = e < start + rows ? e : start + rows;
+        rq_prep(rc, q, o, e - o, &oq);
         for (int32_t r = 0; r < e - o; r++) {
-            rq_prep(&rc[r], q, o + r, &oq);
             /* bias + input_offset * sum(w): row-major row r at w + r rl; interleaved
              * (offset binary u = w + 128): -128 rl input_offset here, the rest below */
             uint32_t a = bias ? (uint32_t)bias[o + r] : 0u;

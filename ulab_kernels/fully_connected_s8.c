@@ -63,8 +63,8 @@ MK_SMALL mk_status mk_fully_connected_s8(const mk_fc_params *p, const mk_quant *
     const int8_t *w = weights;
     for (int32_t o = start, e; o < start + rows; w += (e - o) * depth, o = e) {
         e = o + RQ_STRIPE < start + rows ? o + RQ_STRIPE : start + rows;
+        rq_prep(rc, q, o, e - o, &oq);
         for (int32_t r = 0; r < e - o; r++) {
-            rq_prep(&rc[r], q, o + r, &oq);
             /* bias + input_offset * sum(w + filter_offset) */
             uint32_t ws = xoff || !ioff ? 0u : (uint32_t)depth * (uint32_t)foff + sum_s8(w + r * depth, depth);
             sums[r] = (int32_t)((bias ? (uint32_t)bias[o + r] : 0u) + (uint32_t)ioff * ws);

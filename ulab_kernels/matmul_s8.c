@@ -208,6 +208,8 @@ __attribute__((noinline)) static void il_vectors(const int8_t *x, int32_t nb, in
     j.k.hr = oq->hi - oq->lo;
     j.k.lo = oq->lo;
     int32_t whole = 0;
+    (void)flip;     /* (ARMv6-M only) */
+    (void)maxb;
 #ifdef THUMB1_DOT8
     whole = n & 3 || !n ? 0 : rows & ~7;   /* (rows in whole groups over whole words; dot8_4 needs n >= 4) */
     j.group = flip != 0;
