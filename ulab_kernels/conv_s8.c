@@ -138,20 +138,19 @@ MK_SMALL mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, co
         int32_t e = o + CONV_STRIPE < g_end ? o + CONV_STRIPE : g_end;
         e = e < start + rows ? e : start + rows;
         rq_prep(rc, q, o, e - o, &oq);
+        /* (maxb: the sums' largest start, for flip, where it is the bias: with
+         * x + 128, a vector's sums are within 128 sum(x + 128) of it, and
+         * rq_fast's range check can go) */
+        int32_t maxb = 0;
         for (int32_t r = 0; r < e - o; r++) {
             /* bias + input_offset * sum(w): row-major row r at w + r rl; interleaved
              * (offset binary u = w + 128): -128 rl input_offset here, the rest below */
             uint32_t a = bias ? (uint32_t)bias[o + r] : 0u;
             uint32_t ws = il ? (uint32_t)rl * 0xFFFFFF80u
                           : !ioff ? 0u : sum_s8(w + r * rl, rl);
-            sums[r] = (int32_t)(a + (uint32_t)xo * ws);
-        }
-        /* (the sums' largest start: with x + 128, a vector's sums are within
-         * 128 sum(x + 128) of it, and rq_fast's range check can go) */
-        int32_t maxb = 0;
-        for (int32_t r = 0; flip && r < e - o; r++) {
-            const int32_t b = sums[r] < 0 ? -sums[r] : sums[r];
-            maxb = b > maxb ? b : maxb;
+            const uint32_t v = a + (uint32_t)xo * ws, m = (int32_t)v < 0 ? 0u - v : v;
+            sums[r] = (int32_t)v;
+            maxb = m > (uint32_t)maxb ? (m < (1u << 19) ? (int32_t)m : 1 << 19) : maxb;
         }
         if (il && xo) {
             /* input_offset * sum(u), the rows' sums by il_sums */
