@@ -86,11 +86,13 @@ def test_a_board_without_the_native_module_file_uses_viper(motes_files):
 
 
 # Smallest heaps measured with bench/boards.py (streaming, native, runtime in
-# ROMFS, M3: micro_speech 48K, kws 62K, person_detect 106K), plus 2 KB: the
-# GC's first-fit layout makes the boundary not quite monotonic. At these heaps
-# the constants are rebuilt per inference (person_detect's fit from 133K).
-TARGET_HEAPS = {"micro_speech_quantized": 50 * 1024, "mlperf_tiny_kws_ref_model": 64 * 1024,
-                "person_detect": 108 * 1024}
+# ROMFS, M3: micro_speech 49K, kws 58K, person_detect 105K, every heap tried
+# above them passing up to 51K, 64K and 111K), plus 1-2 KB: the GC's
+# first-fit layout has made the boundary not quite monotonic (person_detect
+# failed at 108K between 107K and 109K with a 4 KB weight chunk). At these
+# heaps the constants are rebuilt per inference (person_detect's fit from 132K).
+TARGET_HEAPS = {"micro_speech_quantized": 50 * 1024, "mlperf_tiny_kws_ref_model": 60 * 1024,
+                "person_detect": 107 * 1024}
 
 
 @pytest.mark.parametrize("name", sorted(TARGET_HEAPS))
