@@ -119,17 +119,18 @@ __attribute__((noinline)) static void rq_prep(rqc *r, const mk_quant *q, int32_t
     const int32_t *mp = q->multiplier + (step ? o : 0);
     const int8_t *sp = q->shift + (step ? o : 0);
     for (rqc *e = r + n; r != e; r++, mp += step, sp += step) {
-        const int32_t m = *mp, sft = *sp;
-        if (m >= 0 && sft <= -1 && sft >= -13) {
-            r->m0 = m & 0x7FF;
-            r->m1 = (m >> 11) & 0x7FF;
-            r->m2 = m >> 22;
-            r->c = (1 + d * 2) * (1 << (8 - sft)) + 256;
-            r->e9 = 9 - sft;
+        int32_t m = *mp, sft = *sp, c = 1 << 30;
+        if (m < 0 || sft > -1 || sft < -13) {
+            m = 0;             /* (m0 = m1 = m2 = e9 = 0) */
+            sft = 9;
         } else {
-            r->m0 = r->m1 = r->m2 = r->e9 = 0;
-            r->c = 1 << 30;
+            c = (1 + d * 2) * (1 << (8 - sft)) + 256;
         }
+        r->m0 = m & 0x7FF;
+        r->m1 = (m >> 11) & 0x7FF;
+        r->m2 = m >> 22;
+        r->c = c;
+        r->e9 = 9 - sft;
     }
 }
 
