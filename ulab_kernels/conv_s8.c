@@ -118,14 +118,13 @@ MK_SMALL mk_status mk_convolve_s8(const mk_ctx *ctx, const mk_conv_params *p, co
                      && oh == ih && ow == iw;
     /* With input_offset 128 (an input zero point of -128, as after a ReLU)
      * the ARMv6-M dot products (dot8_4) take x + 128 as unsigned bytes from
-     * a copy, the patch (flip: every row in a group of 8, whole aligned
-     * words, at most 512 for flip_words' lanes): the sums then start at the
-     * bias, no weights to sum (person_detect summed 282K weights an
-     * inference) */
+     * a copy, the patch (flip: whole aligned words, at most 512 for
+     * flip_words' lanes; a last group of fewer than 8 rows reads it too, in
+     * dot8): the sums then start at the bias, no weights to sum
+     * (person_detect summed 282K weights an inference) */
     uint8_t *flip = 0;
 #ifdef THUMB1_DOT8
-    if (il && ioff == 128 && !(rl & 3) && rl <= 512 && !(rows & 7)
-        && !(((uintptr_t)input | (uintptr_t)patch) & 3u)) {
+    if (il && ioff == 128 && !(rl & 3) && rl <= 512 && !(((uintptr_t)input | (uintptr_t)patch) & 3u)) {
         flip = (uint8_t *)patch;
     }
 #endif

@@ -49,7 +49,8 @@ static void fill_bytes(int8_t *d, int8_t v, int32_t n) {
 /* acc[r] += sum_k x[k] * w[k * R + r], r = 0 .. R-1, k = 0 .. n-1: one
  * interleaved group (offset binary weights, read unsigned: the caller takes
  * 128 * sum(x) off the sums). 1 <= R <= 8. */
-__attribute__((noinline)) static void dot8(const int8_t *x, int32_t n, const uint8_t *w, int32_t R, uint32_t *acc) {
+__attribute__((noinline)) static void dot8(const int8_t *x, int32_t n, const uint8_t *w, int32_t R, uint32_t *acc,
+                                           int uns) {
 #ifdef THUMB1_DOT8
     if (R == 8 && n >= 4) {
         int32_t n4 = n & ~3;
@@ -88,11 +89,13 @@ __attribute__((noinline)) static void dot8(const int8_t *x, int32_t n, const uin
      * in registers, each input loaded once per pass (the general loop kept
      * the sums in memory: 12 instructions per MAC on the M0, 6 now) */
     int32_t r = n ? 0 : R;      /* (nothing left after dot8_4) */
+    /* (uns: x is x + 128, unsigned bytes; il_vectors' flip) */
+    const int32_t mask = uns ? 0xFF : -1;
     for (; r + 1 < R; r += 2) {
         const uint8_t *p = w + r;
         uint32_t a0 = acc[r], a1 = acc[r + 1];
         for (int32_t k = 0; k < n; k++, p += R) {
-            const int32_t v = x[k];
+            const int32_t v = x[k] & mask;
             a0 += (uint32_t)(v * p[0]);
             a1 += (uint32_t)(v * p[1]);
         }
@@ -101,7 +104,7 @@ __attribute__((noinline)) static void dot8(const int8_t *x, int32_t n, const uin
     }
     for (; r < R; r++) {
         for (int32_t k = 0; k < n; k++) {
-            acc[r] += (uint32_t)(x[k] * w[k * R + r]);
+            acc[r] += (uint32_t)((x[k] & mask) * w[k * R + r]);
         }
     }
 }
@@ -217,7 +220,7 @@ __attribute__((noinline)) static void il_vectors(const int8_t *x, int32_t nb, in
     /* x unsigned: one job for the vectors, from one to the next in the asm
      * too (person_detect's 48x48x8 -> 16 on the M0: 8.46 -> 7.88
      * instructions per MAC, 82 fewer a pixel; the model 0.31 M fewer) */
-    const int more = nb > 1 && flip;
+    const int more = nb > 1 && flip && whole == rows;
     if (more) {
         j.oc = oc;
         j.whole = whole;
@@ -278,7 +281,7 @@ __attribute__((noinline)) static void il_vectors(const int8_t *x, int32_t nb, in
             const int32_t R = rows - r < 8 ? rows - r : 8;
             j.k.end = y0 + r + R;
             copy_words(j.acc, (const uint32_t *)init + r, R);
-            dot8(x, n, wg, R, j.acc);
+            dot8(flip ? (const int8_t *)flip : x, n, wg, R, j.acc, flip != 0);
             rq_rows(j.acc, rc + r, (int8_t *)y0 + r, o0 + r, q, oq, &j.k);
             wg += R * n;
         }

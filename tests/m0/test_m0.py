@@ -218,6 +218,22 @@ def test_pointwise_input_offset_128_one_job_over_the_pixels(emu, seed):
     assert got.outputs[0].std() > 0
 
 
+@pytest.mark.parametrize("ic, oc, k", [(256, 2, 1), (8, 10, 1), (16, 12, 3), (4, 5, 3), (32, 1, 1)])
+def test_input_offset_128_with_a_last_group_of_fewer_than_8_rows(emu, ic, oc, k):
+    """CONV_2D with input offset 128 and a last group of fewer than 8 rows:
+    those rows take x + 128 from the same copy as the whole groups (dot8's
+    unsigned mask), so no weights are summed (person_detect's 256 -> 2)."""
+    _need(emu, "CONV_2D")
+    rng = np.random.default_rng(4000 + ic + oc)
+    layer, x, out_shape = m0emu.synthetic_layer("CONV_2D", (1, 3, 4, ic), rng, out_ch=oc, kernel=(k, k),
+                                                interleaved=True)
+    layer.params["input_offset"] = 128
+    ref = m0emu.reference(layer, [x], [out_shape])[0]
+    got = m0emu.run_layer(emu, layer, [x], [out_shape])
+    np.testing.assert_array_equal(got.outputs[0], ref)
+    assert ref.std() > 0
+
+
 @pytest.mark.parametrize("seed", range(45))
 def test_requantization_edges_in_kernels(emu, seed):
     """The kernels' fused requantization (a fast exact form for sums within
