@@ -89,19 +89,27 @@ __attribute__((noinline)) static void dot8(const int8_t *x, int32_t n, const uin
      * in registers, each input loaded once per pass (the general loop kept
      * the sums in memory: 12 instructions per MAC on the M0, 6 now) */
     int32_t r = n ? 0 : R;      /* (nothing left after dot8_4) */
-    /* (uns: x is x + 128, unsigned bytes; il_vectors' flip) */
+    /* (uns: x is x + 128, unsigned bytes, il_vectors' flip: its own copy of
+     * the loop, so that the signed one takes no mask) */
     const int32_t mask = uns ? 0xFF : -1;
-    for (; r + 1 < R; r += 2) {
-        const uint8_t *p = w + r;
-        uint32_t a0 = acc[r], a1 = acc[r + 1];
-        for (int32_t k = 0; k < n; k++, p += R) {
-            const int32_t v = x[k] & mask;
-            a0 += (uint32_t)(v * p[0]);
-            a1 += (uint32_t)(v * p[1]);
-        }
-        acc[r] = a0;
-        acc[r + 1] = a1;
+#define DOT8_PAIRS(X) \
+    for (; r + 1 < R; r += 2) { \
+        const uint8_t *p = w + r; \
+        uint32_t a0 = acc[r], a1 = acc[r + 1]; \
+        for (int32_t k = 0; k < n; k++, p += R) { \
+            const int32_t v = X[k]; \
+            a0 += (uint32_t)(v * p[0]); \
+            a1 += (uint32_t)(v * p[1]); \
+        } \
+        acc[r] = a0; \
+        acc[r + 1] = a1; \
     }
+    if (uns) {
+        DOT8_PAIRS(((const uint8_t *)x))
+    } else {
+        DOT8_PAIRS(x)
+    }
+#undef DOT8_PAIRS
     for (; r < R; r++) {
         for (int32_t k = 0; k < n; k++) {
             acc[r] += (uint32_t)((x[k] & mask) * w[k * R + r]);
