@@ -12,7 +12,8 @@
 /* y[j] = the fast form of (acc[j] + k->nsx) with rc[j], j = 0, 1, ... up to
  * k->end (at least one row) or the first row the fast form cannot take;
  * returns where it stopped. */
-/* (26 instructions a row) */
+/* (26 instructions a row; 23 in mk_rq_nc, dot8_4's loop for a pixel whose
+ * sums are known to be in range) */
 __attribute__((naked, noinline)) static uint8_t *rq_fast(const uint32_t *acc, const rqc *rc, uint8_t *y,
                                                         const rqk *k) {
     (void)acc;
@@ -133,7 +134,9 @@ __attribute__((naked, noinline)) static void copy_words(uint32_t *d, const uint3
 }
 
 /* ARMv6-M: one interleaved group of 8 rows, n a multiple of 4 (n >= 4):
- * acc[r] = j->init[r] + sum_k x[k] * w[8 k + r] (w unsigned), written back to
+ * acc[r] = j->init[r] + sum_k x[k] * w[8 k + r] (w unsigned; x signed, or
+ * unsigned when j->group is 1: then also from vector to vector, d8job's pix),
+ * written back to
  * j->init when j->rc is NULL; else to j->acc, and then requantized into
  * j->y[0 .. 8) by rq_fast's loop, which then goes on with the next group (its
  * loop's exit 5: init, rc, y, k.end on by 8, the weights from j->w) until
