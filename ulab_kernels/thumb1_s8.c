@@ -85,16 +85,13 @@ __attribute__((naked, noinline)) static uint8_t *rq_fast(const uint32_t *acc, co
         "ldr r4, [r3, #88]\n adds r4, r2\n str r4, [r3, #60]\n"                        /* y_last */
         "ldr r4, [r3, #92]\n str r4, [r3]\n ldr r4, [r3, #96]\n str r4, [r3, #36]\n" /* init, rc */
         "ldr r0, [r3, #116]\n ldr r1, [r3, #68]\n subs r0, r1\n str r0, [r3, #116]\n" /* src */
-        /* nsx = -128 sum(x + 128): flip_words' loop (its constants kept in j) */
-        "ldr r5, [r3, #104]\n ldr r7, [r3, #108]\n movs r4, #0\n"
-        "push {r3}\n ldr r3, [r3, #64]\n"
-        "7:\n ldr r2, [r0, r1]\n eors r2, r5\n str r2, [r3, r1]\n lsrs r6, r2, #8\n"
-        "ands r2, r7\n ands r6, r7\n adds r4, r2\n adds r4, r6\n adds r1, #4\n bne 7b\n"
-        "movs r0, r3\n pop {r3}\n"
-        "lsrs r2, r4, #16\n uxth r4, r4\n adds r4, r2\n"
-        "lsls r4, r4, #7\n ldr r2, [r3, #120]\n adds r2, r4\n lsrs r2, r2, #19\n str r2, [r3, #124]\n"
+        /* nsx = -128 sum(x + 128): flip_words' loop, its constants from j
+         * (pushed as its frame, which it pops) */
+        "push {r3}\n ldr r2, [r3, #64]\n ldr r5, [r3, #104]\n ldr r7, [r3, #108]\n"
+        "push {r4, r5, r6, r7}\n bl mk_flip_k\n pop {r3}\n"
+        "lsls r4, r0, #7\n ldr r2, [r3, #120]\n adds r2, r4\n lsrs r2, r2, #19\n str r2, [r3, #124]\n"
         "negs r4, r4\n str r4, [r3, #48]\n"
-        "ldr r1, [r3, #68]\n ldr r2, [r3, #100]\n"
+        "ldr r0, [r3, #64]\n ldr r1, [r3, #68]\n ldr r2, [r3, #100]\n"
         "b mk_d8_group_u\n");
 }
 
@@ -110,6 +107,7 @@ __attribute__((naked, noinline)) static uint32_t flip_words(const int8_t *x, int
         "push {r4, r5, r6, r7}\n"
         "movs r5, #128\n lsls r3, r5, #8\n orrs r5, r3\n lsls r3, r5, #16\n orrs r5, r3\n"  /* 0x80808080 */
         "movs r7, #255\n lsls r3, r7, #16\n orrs r7, r3\n"                                /* 0x00FF00FF */
+        "mk_flip_k:\n"                                  /* (dot8_4's vector advance: r5, r7 set) */
         "movs r4, #0\n"
         "1:\n ldr r3, [r0, r1]\n eors r3, r5\n str r3, [r2, r1]\n lsrs r6, r3, #8\n"
         "ands r3, r7\n ands r6, r7\n adds r4, r3\n adds r4, r6\n adds r1, #4\n bne 1b\n"

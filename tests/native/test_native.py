@@ -61,7 +61,7 @@ MPY_ARCH = {"x64": 2, "armv6m": 4, "armv7m": 5, "armv7emsp": 7}
 # fewer instructions on the M0; the M3 board's smallest heaps 48K, 60K, 106K);
 # 15,904 with the unsigned dot products of CONV_2D (0.24 M fewer; 49K, 62K, 107K);
 # 16,072 with rq_fast unchecked where a pixel bounds its sums (0.27 M fewer);
-# 16,296 at the end of issue 17 (depthwise round, unsigned short groups; the M3
+# 16,272 at the end of issue 17 (depthwise round, unsigned short groups; the M3
 # board's smallest heaps 49K, 58K, 105K with the 2 KB weight chunk)
 ARMV6M_LIMIT = 16 * 1024
 
