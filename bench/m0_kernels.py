@@ -104,9 +104,9 @@ def layer_rows(emu, have_motes: bool, emu_os=None) -> list[dict]:
         if row["slow_limit"] and row["op"] in best:
             # the op's cheapest case on comparable sizes (bench_m0.comparable: MACs per output)
             _, v, n = best[row["op"]]
-            cheapest = min([v] * bench_m0.comparable(row["per_output"], n)
-                           + [r["motes"]["per_mac"] for r in rows if r["op"] == row["op"] and r["motes"]
-                              and bench_m0.comparable(row["per_output"], r["per_output"])])
+            cases = [(v, n)] + [(r["motes"]["per_mac"], r["per_output"]) for r in rows
+                                if r["op"] == row["op"] and r["motes"]]
+            cheapest = min(c for c, m in cases if bench_m0.comparable(row["per_output"], m))
             row["target"] = bench_m0.SLOW_FACTOR * cheapest
     return rows
 
