@@ -165,7 +165,7 @@ def convert_graph(graph: Graph, meta: dict | None = None, progress=None, compact
     layers = []
     for op in graph.operators:
         layer = ops.prepare_layer(op, graph)
-        if opts.dw_as_conv and op.inputs:
+        if opts.dw_as_conv and layer.op == "DEPTHWISE_CONV_2D":
             layer = depthwise_as_conv(layer, int(graph.tensors[op.inputs[0]].shape[-1])) or layer
         layers.append(layer)
     say(f"prepared {len(layers)} layers")
