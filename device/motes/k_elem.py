@@ -25,8 +25,9 @@ def _bstrides(shape, r):
     return shape, st
 
 
-def binary(net, L, ins, outs):
-    o1, o2, ooff, ls, m1, s1, m2, s2, mo, so, lo, hi = L.p
+def operands(net, L, ins):
+    # both operands broadcast: (buffer, base offset, strides) of each, and the
+    # output's shape (also k_select.py's MAXIMUM / MINIMUM)
     a, ao, sa, k = _operand(net, L, ins, 0, 0)
     b, bo, sb, k = _operand(net, L, ins, 1, k)
     r = max(len(sa), len(sb))
@@ -35,6 +36,12 @@ def binary(net, L, ins, outs):
     shape = [max(sa[i], sb[i]) for i in range(r)] or [1]
     if not ta:
         ta = tb = [0]
+    return a, ao, ta, b, bo, tb, shape
+
+
+def binary(net, L, ins, outs):
+    o1, o2, ooff, ls, m1, s1, m2, s2, mo, so, lo, hi = L.p
+    a, ao, ta, b, bo, tb, shape = operands(net, L, ins)
     mul = L.op == 10
     if mul:
         A = stab(o1)

@@ -4,10 +4,8 @@
 from .qmath import mbqm, wrap32, walk, strides, stab
 
 
-def mean(net, L, ins, outs):
-    axes, m, s, soff, ozp = L.p
-    x = ins[0]
-    shape = x.shape
+def dims(shape, axes):
+    # (kept dims, their strides, reduced dims, theirs): also k_select.py's REDUCE_MAX
     st = strides(shape)
     kd = []
     ks = []
@@ -20,6 +18,13 @@ def mean(net, L, ins, outs):
         else:
             kd.append(shape[i])
             ks.append(st[i])
+    return kd, ks, rd, rs
+
+
+def mean(net, L, ins, outs):
+    axes, m, s, soff, ozp = L.p
+    x = ins[0]
+    kd, ks, rd, rs = dims(x.shape, axes)
     if rd:
         n = rd.pop()
         step = rs.pop()

@@ -288,6 +288,43 @@ def test_sub_padv2_const_operands(opmodel_cache, backend):
     check_each_output(model, _inputs(data, seed=10), backend=backend)
 
 
+def _select_build(k, x):
+    # x [1, 6, 4, 3]: every op of k_gather.py and k_select.py, in two outputs
+    L = k.layers
+    flat = L.Flatten()
+    p = k.ops.split(x, 3, axis=3)                               # SPLIT
+    u = k.ops.unstack(x, axis=1)                                # UNPACK: 6 of [1, 4, 3]
+    q = k.ops.split(x, [1, 4], axis=1)                          # SPLIT_V: 1, 3, 2 rows
+    moved = L.Concatenate()([
+        flat(x[:, 1:5:2, ::-1, :]),                             # STRIDED_SLICE, negative step
+        flat(L.Permute((3, 1, 2))(x)),                          # TRANSPOSE
+        flat(L.Concatenate()([p[2], p[0], p[1]])),
+        flat(k.ops.stack([u[0], u[5]], axis=2)),                # PACK
+        flat(q[1]), flat(q[2]),
+        flat(k.ops.slice(x, (0, 2, 1, 0), (1, 3, 2, 3))),       # SLICE
+    ])
+    c = np.array([0.5, -0.25, 1.0], np.float32)
+    picked = L.Concatenate()([
+        flat(k.ops.maximum(u[1], u[2])),                        # MAXIMUM
+        flat(k.ops.minimum(x, c)),                              # MINIMUM, a constant broadcast
+        L.GlobalMaxPooling2D()(x),                              # REDUCE_MAX
+        flat(k.ops.max(x, axis=(1, 3), keepdims=True)),
+    ])
+    return [moved, picked]
+
+
+@pytest.mark.parametrize("backend", ["python", "native"])
+def test_slices_and_picks(opmodel_cache, backend):
+    # (no backend has C for these: the native backend runs their Python kernels
+    # beside its own, the two outputs checked in both modes)
+    model = _keras_model_mote("select", _select_build, (6, 4, 3), opmodel_cache, seed=12)
+    ops_seen = {L.op for L in model.layers}
+    assert {"STRIDED_SLICE", "SLICE", "TRANSPOSE", "SPLIT", "SPLIT_V", "UNPACK", "PACK", "MAXIMUM",
+            "MINIMUM", "REDUCE_MAX"} <= ops_seen, ops_seen
+    data = raw_mote_bytes(model)
+    check_each_output(model, _inputs(data, seed=13), backend=backend)
+
+
 def _float_edges_model() -> mote_format.MoteModel:
     """int8 [1,64] -> RESHAPE (copied: own offset) -> DEQUANTIZE -> float32 -> QUANTIZE x4."""
     T = mote_format.TensorInfo

@@ -9,6 +9,7 @@ from .container import FormatError
 from .model import CODEC_SCALES, DERIVED, DERIVED_OPS, DTYPE_SIZES, DTYPES, MoteModel
 
 ALIAS_OPS = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+GATHER_OPS = ("STRIDED_SLICE", "SLICE", "TRANSPOSE", "SPLIT", "SPLIT_V", "UNPACK", "PACK")
 CONST_INPUT_OPS = ("ADD", "SUB", "MUL", "CONCATENATION")    # may take all their inputs from constants
 # one value out per value in: activations, SOFTMAX, QUANTIZE / DEQUANTIZE, RESHAPE and its kin
 ONE_TO_ONE_OPS = ("RESHAPE", "SOFTMAX", "LOGISTIC", "TANH", "RELU", "RELU6", "QUANTIZE", "SQUEEZE",
@@ -64,6 +65,8 @@ def verify(model: MoteModel, what: str = "file") -> None:
             raise FormatError(_SHAPES % (what, i))
         if layer.op in DERIVED_OPS:
             _verify_conv(what, i, layer, model.packed[i], tensors, sizes)
+        if layer.op in GATHER_OPS and not _gather_ok(layer, tensors, sizes):
+            raise FormatError(_SHAPES % (what, i))
     for u in range(len(tensors)):
         if last[u] < 0:
             continue
@@ -86,6 +89,27 @@ def verify(model: MoteModel, what: str = "file") -> None:
     if norm is not None and not _norm_ok(norm, sizes[model.inputs[0]]):
         raise FormatError(f'{what}: metadata: input_norm must be {{"mean": [...], "std": [...]}}, as many finite '
                           f'numbers each, a divisor of the {sizes[model.inputs[0]]} inputs, no std 0')
+
+
+def _gather_ok(layer, tensors, sizes) -> bool:
+    """STRIDED_SLICE and its kin (ops/gather.py): one offset per contiguous tensor, one step
+    per axis of it, and every place reached inside the strided tensor (k_gather.py checks
+    the same before it copies)."""
+    pack = layer.op == "PACK"
+    big, small = (layer.outputs[0], layer.inputs) if pack else (layer.inputs[0], layer.outputs)
+    offs, steps = layer.params.get("offsets", []), layer.params.get("steps", [])
+    if len(offs) != len(small) or len(layer.outputs if pack else layer.inputs) != 1:
+        return False
+    for t, off in zip(small, offs):
+        shape = tensors[t].shape or (1,)
+        st = list(steps) or [0]
+        if len(st) != len(shape):
+            return False
+        if sizes[t]:
+            reach = [(d - 1) * s for d, s in zip(shape, st)]
+            if off + sum(r for r in reach if r < 0) < 0 or off + sum(r for r in reach if r > 0) >= sizes[big]:
+                return False
+    return True
 
 
 def _norm_ok(norm, n: int) -> bool:

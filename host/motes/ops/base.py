@@ -56,3 +56,29 @@ def per_channel_multipliers(input_scale: float, filter_scales: np.ndarray, outpu
         mults.append(m)
         shifts.append(s)
     return np.array(mults, dtype=np.int32), np.array(shifts, dtype=np.int8)
+
+
+def same_quantization(op: Operator, graph: Graph, inputs, output: int, does: str) -> None:
+    """A ModelError unless every tensor in inputs has output's scale and zero point: for the ops
+    that move or compare int8 values without requantizing them (TFLM does not always check)."""
+    y = graph.tensors[output]
+    so, zo = y.qparams()
+    for i in inputs:
+        s, z = graph.tensors[i].qparams()
+        if abs(s - so) > 1e-6 * max(abs(so), 1e-30) or z != zo:
+            raise ModelError(f"{op.opcode} #{op.index}: input {graph.tensors[i].name!r} (scale {s:g}, zero point "
+                             f"{z}) and output (scale {so:g}, zero point {zo}) quantization differ; the op {does}, "
+                             "so they must be equal. Convert the model again.")
+
+
+def split_operands(op: Operator, graph: Graph) -> tuple[list[int], dict]:
+    """A binary op's activation inputs and its constant operands ('input1' / 'input2',
+    int8 in their own shapes, so that broadcasting works on the board as here)."""
+    inputs, consts = [], {}
+    for k, i in enumerate(op.inputs):
+        t = graph.tensors[i]
+        if t.is_const:
+            consts[f"input{k + 1}"] = np.asarray(t.data, dtype=np.int8).reshape(t.shape)
+        else:
+            inputs.append(i)
+    return inputs, consts

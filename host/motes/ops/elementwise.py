@@ -32,7 +32,7 @@ from ..compiler.graph import ModelError
 from ..quant import (
     activation_range, multiply_by_quantized_multiplier, quantize_multiplier,
     quantize_multiplier_smaller_than_one, wrap_int32)
-from .base import Layer
+from .base import Layer, split_operands
 
 OPCODES = ("ADD", "SUB", "MUL")
 PARAMS = ("input1_offset", "input2_offset", "output_offset", "left_shift",
@@ -106,12 +106,7 @@ def prepare(op, graph) -> Layer:
         p.update(left_shift=_LEFT_SHIFT, input1_multiplier=m1, input1_shift=sh1,
                  input2_multiplier=m2, input2_shift=sh2, output_multiplier=mo, output_shift=sho)
 
-    inputs, consts = [], {}
-    for k, t in enumerate((t1, t2)):
-        if t.is_const:
-            consts[f"input{k + 1}"] = np.asarray(t.data, dtype=np.int8).reshape(t.shape)
-        else:
-            inputs.append(op.inputs[k])
+    inputs, consts = split_operands(op, graph)
     return Layer(name, inputs, [op.outputs[0]], params=p, consts=consts)
 
 

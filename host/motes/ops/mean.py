@@ -37,22 +37,7 @@ def prepare(op, graph) -> Layer:
     expect_int8(op, graph, [op.inputs[0], op.outputs[0]])
     if x.is_const:
         raise ModelError(f"MEAN #{op.index}: constant input; fold it before conversion")
-    axis_t = graph.tensors[op.inputs[1]]
-    if axis_t.dtype != "int32":
-        raise ModelError(f"MEAN #{op.index}: the axis tensor is {axis_t.dtype}; TFLM needs int32")
-    axis = const_input(op, graph, 1, "the axis tensor (a non-constant axis is not supported)")
-    nd = len(x.shape)
-    axes = []
-    for a in (int(v) for v in np.asarray(axis).reshape(-1)):
-        r = a + nd if a < 0 else a
-        if not 0 <= r < nd:
-            raise ModelError(f"MEAN #{op.index}: axis {a} is out of range for a {nd}-D input")
-        if r not in axes:
-            axes.append(r)
-    kept = [d for k, d in enumerate(x.shape) if k not in axes]
-    if int(np.prod(y.shape, dtype=np.int64)) != int(np.prod(kept, dtype=np.int64)):
-        raise ModelError(f"MEAN #{op.index}: output shape {y.shape} does not match input "
-                         f"{x.shape} reduced over axes {axes}")
+    axes = resolve_axes(op, graph)
     n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64)) if axes else 1
     if n <= 0:
         raise ModelError(f"MEAN #{op.index}: reduces over an empty axis")
@@ -65,6 +50,30 @@ def prepare(op, graph) -> Layer:
     return Layer("MEAN", [op.inputs[0]], [op.outputs[0]],
                  params=dict(axes=axes, multiplier=mult, shift=shift,
                              sum_offset=int(wrap_int32(-in_zp * n)), output_zero_point=out_zp))
+
+
+def resolve_axes(op, graph) -> list[int]:
+    """The reduced axes of MEAN or REDUCE_MAX as TFLM's ResolveAxis (negative ones wrapped,
+    duplicates dropped), checked against the input's rank and the output's size."""
+    what = f"{op.opcode} #{op.index}"
+    x, y = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    axis_t = graph.tensors[op.inputs[1]]
+    if axis_t.dtype != "int32":
+        raise ModelError(f"{what}: the axis tensor is {axis_t.dtype}; TFLM needs int32")
+    axis = const_input(op, graph, 1, "the axis tensor (a non-constant axis is not supported)")
+    nd = len(x.shape)
+    axes = []
+    for a in (int(v) for v in np.asarray(axis).reshape(-1)):
+        r = a + nd if a < 0 else a
+        if not 0 <= r < nd:
+            raise ModelError(f"{what}: axis {a} is out of range for a {nd}-D input")
+        if r not in axes:
+            axes.append(r)
+    kept = [d for k, d in enumerate(x.shape) if k not in axes]
+    if int(np.prod(y.shape, dtype=np.int64)) != int(np.prod(kept, dtype=np.int64)):
+        raise ModelError(f"{what}: output shape {y.shape} does not match input "
+                         f"{x.shape} reduced over axes {axes}")
+    return axes
 
 
 def evaluate(layer, ins, outs) -> None:
