@@ -2,7 +2,7 @@
 # LEAKY_RELU, HARD_SWISH (params input_zero_point, output_zero_point,
 # multiplier, shift, multiplier2, shift2, range_radius, act_min, act_max) and
 # QUANTIZE / DEQUANTIZE (params mode, input_zero_point, output_zero_point,
-# multiplier, shift, scale_f32). An int8 input has 256 values: unary ops
+# multiplier, shift, scale_f32; modes in host/motes/ops/quantize.py). An int8 input has 256 values: unary ops
 # compute each value seen once and look it up after that.
 from .qmath import mbqm, rdpot, wrap32
 from .fixedpoint import logistic, tanh
@@ -76,6 +76,32 @@ def unary(net, L, ins, outs):
     _map(net, ins[0], outs[0], _unary, (L.op,) + L.p)
 
 
+def _f2q(f, ozp):
+    # float32 f -> int8 as TFLM: roundf(f) (halves away from zero) + zero point,
+    # clamped; f is rounded to float32 first (on ports whose floats are doubles)
+    from struct import pack, unpack
+    q = -0x80000000                     # x86's answer for NaN, inf and overflow
+    try:
+        f = unpack("<f", pack("<f", f))[0]
+    except OverflowError:
+        f = None
+    if f is not None and f - f == 0:
+        t = int(f)
+        if abs(f - t) >= 0.5:
+            t += 1 if f > 0 else -1
+        if -0x80000000 <= t < 0x80000000:
+            q = t
+    v = wrap32(q + ozp)
+    return -128 if v < -128 else 127 if v > 127 else v
+
+
+def _through_float(p, v):
+    # mode 3: DEQUANTIZE then QUANTIZE, each in float32 (_map's table: once per value)
+    from struct import pack, unpack
+    izp, ozp, si, so = p
+    return _f2q(unpack("<f", pack("<f", si * (v - izp)))[0] / so, ozp)
+
+
 def quantize(net, L, ins, outs):
     mode, izp, ozp, m, s, bits = L.p
     x = ins[0]
@@ -87,6 +113,9 @@ def quantize(net, L, ins, outs):
     # ports whose floats are doubles (rounded to float32 after each operation)
     from struct import pack, unpack, pack_into, unpack_from
     sc = unpack("<f", pack("<i", bits))[0]
+    if mode == 3:                       # int8 -> int8 through float32
+        _map(net, x, y, _through_float, (izp, ozp, unpack("<f", pack("<i", m))[0], sc))
+        return
     mv = net.mv
     if mode == 2:                       # DEQUANTIZE: scale * float(q - zp)
         for i in range(x.n):
@@ -94,20 +123,7 @@ def quantize(net, L, ins, outs):
             pack_into("<f", mv, y.off + 4 * i, sc * ((v - 256 if v > 127 else v) - izp))
         return
     for i in range(y.n):                # QUANTIZE float -> int8: roundf(x / scale) + zp
-        f = unpack_from("<f", mv, x.off + 4 * i)[0] / sc
-        q = -0x80000000                 # x86's answer for NaN, inf and overflow
-        try:
-            f = unpack("<f", pack("<f", f))[0]
-        except OverflowError:
-            f = None
-        if f is not None and f - f == 0:
-            t = int(f)
-            if abs(f - t) >= 0.5:
-                t += 1 if f > 0 else -1
-            if -0x80000000 <= t < 0x80000000:
-                q = t
-        v = wrap32(q + ozp)
-        mv[y.off + i] = (-128 if v < -128 else 127 if v > 127 else v) & 0xFF
+        mv[y.off + i] = _f2q(unpack_from("<f", mv, x.off + 4 * i)[0] / sc, ozp) & 0xFF
 
 
 OPS = {7: unary, 8: unary, 14: unary, 15: unary, 21: unary, 22: unary,

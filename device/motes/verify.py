@@ -172,7 +172,7 @@ def check(meta, f, what, n, size, ins, outs, file_bytes, chunk):
             v = G[k]
             r = b"saogpfmhkqviu".find(kinds[j:j + 1])
             lo = (-0x80000000, -128, -128, 1, 0, 1, 0, -63, 0, 0, -128, -127, 0)[r]
-            hi = (0x7FFFFFFF, 127, 127, 255, 32767, 32767, 0x7FFFFFFF, 31, 20, 2, 127, 128, 31)[r]
+            hi = (0x7FFFFFFF, 127, 127, 255, 32767, 32767, 0x7FFFFFFF, 31, 20, 3, 127, 128, 31)[r]
             if v < lo or v > hi:
                 fail((_E_PARAM, what, i, j, v, lo, hi))
             if r == 1:                  # 'a': act_min, then act_max

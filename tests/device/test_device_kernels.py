@@ -325,6 +325,17 @@ def test_slices_and_picks(opmodel_cache, backend):
     check_each_output(model, _inputs(data, seed=13), backend=backend)
 
 
+@pytest.mark.parametrize("backend", ["python", "native"])
+def test_float_island_on_device(backend):
+    # an LSTM whose converter left DEQUANTIZE -> SPLIT (float32) -> QUANTIZE: on the board
+    # the SPLIT moves int8 values and each QUANTIZE goes through float32 (mode 3)
+    path = Path(__file__).parents[1] / "data" / "float_island" / "lstm_island.tflite"
+    model = convert_graph(read_tflite(path.read_bytes()))
+    assert any(L.op == "QUANTIZE" and L.params["mode"] == 3 for L in model.layers)
+    data = raw_mote_bytes(model)
+    check_each_output(model, _inputs(data, seed=14, n=40), backend=backend)
+
+
 def _float_edges_model() -> mote_format.MoteModel:
     """int8 [1,64] -> RESHAPE (copied: own offset) -> DEQUANTIZE -> float32 -> QUANTIZE x4."""
     T = mote_format.TensorInfo

@@ -50,6 +50,56 @@ def strip_float_edges(graph: Graph) -> EdgeInfo:
     return info
 
 
+# ops that only move values: a float32 island of them runs on int8 (fold_float_islands)
+_FLOAT_COPIES = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS", "SPLIT", "SPLIT_V", "STRIDED_SLICE", "SLICE",
+                 "TRANSPOSE", "UNPACK")
+
+
+def fold_float_islands(graph: Graph) -> int:
+    """DEQUANTIZE -> ops that copy float32 values -> QUANTIZE, inside a model, run on int8.
+
+    TensorFlow's converter leaves such an island where a copy's int8 outputs could not
+    share one scale (an LSTM cell SPLITs its gates, each of its own range). The copies
+    move values unchanged, so they move the int8 values just as well (their tensors take
+    the DEQUANTIZE input's scale and zero point), and each QUANTIZE at an end takes the
+    int8 values to its scale through float32 as TFLM does (option 'through_float':
+    ops/quantize.py's mode 3, bit-exact). Returns the number of islands folded."""
+    folded = 0
+    for dq in [op for op in graph.operators if op.opcode == "DEQUANTIZE"]:
+        src = graph.tensors[dq.inputs[0]]
+        if src.dtype != "int8" or src.scale is None or len(src.scale) != 1:
+            continue
+        floats, copies, ends, todo = [dq.outputs[0]], [], [], [dq.outputs[0]]
+        ok = True
+        while todo and ok:
+            t = todo.pop()
+            ok = t not in graph.outputs
+            for c in graph.consumers(t) if ok else ():
+                others = [i for i in c.inputs if i != t and i >= 0]
+                if c.opcode == "QUANTIZE" and graph.tensors[c.outputs[0]].dtype == "int8":
+                    ends.append(c)
+                elif c.opcode in _FLOAT_COPIES and all(graph.tensors[i].is_const for i in others) \
+                        and all(graph.tensors[o].dtype == "float32" for o in c.outputs):
+                    copies.append(c)
+                    floats += c.outputs
+                    todo += c.outputs
+                else:
+                    ok = False
+        if not ok or not ends:
+            continue
+        for t in floats[1:]:
+            graph.tensors[t].dtype = "int8"
+            graph.tensors[t].scale = np.array(src.scale, dtype=np.float32)
+            graph.tensors[t].zero_point = np.array(src.zero_point, dtype=np.int64)
+        for c in copies + ends:
+            c.inputs = [dq.inputs[0] if i == dq.outputs[0] else i for i in c.inputs]
+        for q in ends:
+            q.options = dict(q.options, through_float=True)
+        graph.operators = [op for op in graph.operators if op is not dq]
+        folded += 1
+    return folded
+
+
 def prune_shape_computations(graph: Graph) -> int:
     """Drop ops that only compute shape tensors nobody needs; return how many.
 
@@ -160,6 +210,9 @@ def convert_graph(graph: Graph, meta: dict | None = None, progress=None, compact
     edges = strip_float_edges(graph)
     if prune_shape_computations(graph):
         say("removed shape computations (the batch size is fixed to 1)")
+    n = fold_float_islands(graph)
+    if n:
+        say(f"runs {n} float32 island(s) (DEQUANTIZE, copies, QUANTIZE) on int8, bit-exact")
     ops.check_supported(graph)
     _check_io(graph)
     layers = []

@@ -38,7 +38,7 @@ PARAM_LIMITS = {
     "m": (0, (1 << 31) - 1),            # a fixed-point multiplier
     "h": (-63, 31),                     # a shift (right shifts past 31 round to 0 or -1 alike everywhere)
     "k": (0, 20),                       # the left shift of ADD / SUB
-    "q": (0, 2),                        # QUANTIZE / DEQUANTIZE mode
+    "q": (0, 3),                        # QUANTIZE / DEQUANTIZE mode
     "v": (-128, 127),                   # a padding value
     "i": (-127, 128),                   # an input or filter offset: minus an int8 zero point
     "u": (0, 31),                       # SOFTMAX's input left shift

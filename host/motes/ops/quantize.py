@@ -10,9 +10,18 @@ mode 1, QUANTIZE float32 -> int8 (AffineQuantize):
     y = clamp(int32(roundf(x / out_scale)) + output_zp, -128, 127)   (float32 division)
 mode 2, DEQUANTIZE int8 -> float32:
     y = in_scale * float(q - input_zp)                                (float32 multiply)
+mode 3, QUANTIZE int8 -> int8 through float32: mode 2 then mode 1, what TFLM
+    computes for DEQUANTIZE -> copies of float32 values -> QUANTIZE, an island
+    the converter leaves inside a model where a copy's outputs could not share
+    one scale (an LSTM cell's SPLIT into its gates). motes runs the copies on
+    int8 and marks each QUANTIZE at the island's end (option 'through_float',
+    compiler/converter.py fold_float_islands); the result is TFLM's bit for bit,
+    which mode 0's integer requantization would not always be.
 
-The float32 scale of modes 1 and 2 is stored as its IEEE-754 bit pattern in
-'scale_f32' (params are integers). Unused params are 0.
+The float32 scale of modes 1 to 3 is stored as its IEEE-754 bit pattern in
+'scale_f32' (params are integers): the output's, mode 2 the input's. Mode 3
+stores the input's scale in 'multiplier' the same way (the bits of a positive
+float32 are a multiplier's range). Unused params are 0.
 """
 from __future__ import annotations
 
@@ -28,7 +37,7 @@ OPCODES = ("QUANTIZE", "DEQUANTIZE")
 PARAMS = ("mode", "input_zero_point", "output_zero_point", "multiplier", "shift", "scale_f32")
 CONSTS = ()
 
-MODE_REQUANTIZE, MODE_QUANTIZE_FLOAT, MODE_DEQUANTIZE = 0, 1, 2
+MODE_REQUANTIZE, MODE_QUANTIZE_FLOAT, MODE_DEQUANTIZE, MODE_THROUGH_FLOAT = 0, 1, 2, 3
 
 
 def _per_tensor(op, t, what):
@@ -47,7 +56,12 @@ def prepare(op, graph) -> Layer:
                          "conversion")
     p = dict(mode=0, input_zero_point=0, output_zero_point=0, multiplier=0, shift=0, scale_f32=0)
     kinds = (x.dtype, y.dtype)
-    if op.opcode == "QUANTIZE" and kinds == ("int8", "int8"):
+    if op.opcode == "QUANTIZE" and kinds == ("int8", "int8") and op.options.get("through_float"):
+        s_in, z_in = _per_tensor(op, x, "input")
+        s_out, z_out = _per_tensor(op, y, "output")
+        p.update(mode=MODE_THROUGH_FLOAT, input_zero_point=z_in, output_zero_point=z_out,
+                 multiplier=f32_bits(s_in), scale_f32=f32_bits(s_out))
+    elif op.opcode == "QUANTIZE" and kinds == ("int8", "int8"):
         s_in, z_in = _per_tensor(op, x, "input")
         s_out, z_out = _per_tensor(op, y, "output")
         m, s = quantize_multiplier(s_in / s_out)
@@ -67,26 +81,38 @@ def prepare(op, graph) -> Layer:
     return Layer(op.opcode, [op.inputs[0]], [op.outputs[0]], params=p)
 
 
+def _dequantize(q, zero_point, bits):
+    """int8 -> float32: scale * float(q - zero_point), in float32."""
+    return f32_from_bits(bits) * (q.astype(np.int64) - zero_point).astype(np.float32)
+
+
+def _quantize_float(x, zero_point, bits):
+    """float32 -> int8: int32(roundf(x / scale)) + zero_point, clamped."""
+    x = np.asarray(x, dtype=np.float32)
+    with np.errstate(all="ignore"):
+        r = round_half_away_f32(x / f32_from_bits(bits))
+        ok = np.isfinite(r) & (r >= -2.0 ** 31) & (r < 2.0 ** 31)
+        q = np.where(ok, np.where(ok, r, 0).astype(np.int64), INT32_MIN)  # x86 cvt overflow
+    return np.clip(wrap_int32(q + zero_point), INT8_MIN, INT8_MAX).astype(np.int8)
+
+
 def evaluate(layer, ins, outs) -> None:
     p = layer.params
     mode = p["mode"]
     if mode == MODE_REQUANTIZE:
         q = ins[0].astype(np.int64) - p["input_zero_point"]
         y = multiply_by_quantized_multiplier(q, p["multiplier"], p["shift"]) + p["output_zero_point"]
-        outs[0][...] = np.clip(y, INT8_MIN, INT8_MAX).astype(np.int8).reshape(outs[0].shape)
+        y = np.clip(y, INT8_MIN, INT8_MAX).astype(np.int8)
     elif mode == MODE_QUANTIZE_FLOAT:
-        x = np.asarray(ins[0], dtype=np.float32)
-        with np.errstate(all="ignore"):
-            r = round_half_away_f32(x / f32_from_bits(p["scale_f32"]))
-            ok = np.isfinite(r) & (r >= -2.0 ** 31) & (r < 2.0 ** 31)
-            q = np.where(ok, np.where(ok, r, 0).astype(np.int64), INT32_MIN)  # x86 cvt overflow
-        y = wrap_int32(q + p["output_zero_point"])
-        outs[0][...] = np.clip(y, INT8_MIN, INT8_MAX).astype(np.int8).reshape(outs[0].shape)
+        y = _quantize_float(ins[0], p["output_zero_point"], p["scale_f32"])
     elif mode == MODE_DEQUANTIZE:
-        q = (ins[0].astype(np.int64) - p["input_zero_point"]).astype(np.float32)
-        outs[0][...] = (f32_from_bits(p["scale_f32"]) * q).astype(np.float32).reshape(outs[0].shape)
+        y = _dequantize(ins[0], p["input_zero_point"], p["scale_f32"]).astype(np.float32)
+    elif mode == MODE_THROUGH_FLOAT:
+        f = _dequantize(ins[0], p["input_zero_point"], p["multiplier"])
+        y = _quantize_float(f, p["output_zero_point"], p["scale_f32"])
     else:
         raise ValueError(f"{layer.op}: unknown mode {mode}")
+    outs[0][...] = y.reshape(outs[0].shape)
 
 
 def macs(layer, in_shapes, out_shapes) -> int:

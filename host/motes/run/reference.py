@@ -12,7 +12,9 @@ from ..compiler.graph import Graph
 
 
 def prepare_graph(graph: Graph) -> list:
+    from ..compiler.converter import fold_float_islands
     ops.check_supported(graph)
+    fold_float_islands(graph)       # (as convert does: the graph's float32 copies run on int8)
     return [ops.prepare_layer(op, graph) for op in graph.operators]
 
 
