@@ -34,4 +34,5 @@ NAMES = {
     31: 'SPLIT_V',
     32: 'UNPACK',
     33: 'PACK',
+    34: 'TRANSPOSE_CONV',
 }

@@ -5,7 +5,7 @@
 # constants, '/'. One string, so that it costs no RAM in ROMFS or frozen code.
 from .structs import nth
 
-SPECS = 'iioaa4/ggggppioaa4/ggggppfioaa4/ffggppaa0/ffggppaa0/0/mus0/oomhmhsaa0/oomhmhsaa0/iiokmhmhmhaa2/iiokmhmhmhaa2/lmhso0/sll1/vll0/oomhmhsaa0/oomhmhsaa0/qoomhs0/0/0/vll0/iiokmhmhmhaa2/oomhmhsaa0/oomhmhsaa0/qoomhs0/2/2/l0/ll0/ll0/ll0/ll0/ll0/ll0/ll0/'
+SPECS = 'iioaa4/ggggppioaa4/ggggppfioaa4/ffggppaa0/ffggppaa0/0/mus0/oomhmhsaa0/oomhmhsaa0/iiokmhmhmhaa2/iiokmhmhmhaa2/lmhso0/sll1/vll0/oomhmhsaa0/oomhmhsaa0/qoomhs0/0/0/vll0/iiokmhmhmhaa2/oomhmhsaa0/oomhmhsaa0/qoomhs0/2/2/l0/ll0/ll0/ll0/ll0/ll0/ll0/ll0/ggppioaa4/'
 
 
 def spec(op):

@@ -325,6 +325,22 @@ def test_slices_and_picks(opmodel_cache, backend):
     check_each_output(model, _inputs(data, seed=13), backend=backend)
 
 
+def _tconv_build(k, x):
+    # x [1, 3, 4, 2]: a decoder's two TRANSPOSE_CONVs (SAME, stride 2, relu; VALID, stride (1, 2))
+    L = k.layers
+    init = k.initializers.RandomNormal(stddev=0.5, seed=3)
+    h = L.Conv2DTranspose(3, 3, strides=2, padding="same", activation="relu", bias_initializer=init)(x)
+    return L.Conv2DTranspose(2, (2, 3), strides=(1, 2), padding="valid", bias_initializer=init)(h)
+
+
+@pytest.mark.parametrize("backend", ["python", "native"])
+def test_transpose_conv_on_device(opmodel_cache, backend):
+    model = _keras_model_mote("tconv", _tconv_build, (3, 4, 2), opmodel_cache, seed=15)
+    assert [L.op for L in model.layers].count("TRANSPOSE_CONV") == 2
+    data = raw_mote_bytes(model)
+    check_each_output(model, _inputs(data, seed=16), backend=backend)
+
+
 @pytest.mark.parametrize("backend", ["python", "native"])
 def test_float_island_on_device(backend):
     # an LSTM whose converter left DEQUANTIZE -> SPLIT (float32) -> QUANTIZE: on the board

@@ -511,6 +511,54 @@ def test_reshape_quantization_mismatch():
 
 
 # ---------------------------------------------------------------------------
+# TRANSPOSE_CONV (Keras Conv2DTranspose)
+# ---------------------------------------------------------------------------
+
+def _tconv(filters, kernel, strides, padding, **kw):
+    return lambda k, x: k.layers.Conv2DTranspose(filters, kernel, strides=strides, padding=padding,
+                                                 bias_initializer=_bias(), **kw)(x)
+
+
+TCONV_CASES = {
+    "tconv_3x3_s2_valid":  ((4, 4, 2), _tconv(3, 3, 2, "valid")),
+    "tconv_3x3_s2_same":   ((4, 5, 3), _tconv(4, 3, 2, "same")),
+    "tconv_2x2_s2_same":   ((3, 3, 4), _tconv(2, 2, 2, "same")),
+    "tconv_4x4_s2_same":   ((3, 4, 2), _tconv(3, 4, 2, "same")),
+    "tconv_3x3_s1_same":   ((5, 5, 2), _tconv(3, 3, 1, "same", activation="relu")),
+    "tconv_5x3_s12_valid": ((3, 4, 2), _tconv(2, (5, 3), (1, 2), "valid")),
+    "tconv_no_bias":       ((4, 4, 3), lambda k, x: k.layers.Conv2DTranspose(2, 3, strides=2, use_bias=False)(x)),
+    "tconv_decoder":       ((8,), lambda k, x: k.layers.Conv2DTranspose(1, 3, strides=2, padding="same")(
+        k.layers.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu")(
+            k.layers.Reshape((2, 2, 2))(k.layers.Dense(8)(x))))),
+}
+
+
+@pytest.mark.parametrize("case", list(TCONV_CASES))
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_transpose_conv(case, per_channel):
+    shape, layer = TCONV_CASES[case]
+    check_bitexact(convert(("tconv", case), layer, shape, per_channel=per_channel), ["TRANSPOSE_CONV"])
+
+
+def test_transpose_conv_verify_refuses_constants_that_do_not_fit():
+    from motes.compiler.converter import convert_graph
+    from motes.mote.container import FormatError
+    from motes.mote.verify import verify
+    shape, layer = TCONV_CASES["tconv_3x3_s2_valid"]
+    model = convert_graph(read_tflite(convert(("tconv", "tconv_3x3_s2_valid"), layer, shape)))
+    verify(model)
+    i = next(k for k, L in enumerate(model.layers) if L.op == "TRANSPOSE_CONV")
+    good = model.packed[i]
+    import dataclasses
+    for bad in ({**good, "bias": dataclasses.replace(good["bias"], shape=(1,))},   # 1 bias, 3 channels
+                {**good, "weights": dataclasses.replace(good["weights"], shape=(3, 3, 3, 1))},
+                {k: v for k, v in good.items() if k != "shift"}):
+        model.packed[i] = bad
+        with pytest.raises(FormatError, match="shapes do not fit"):
+            verify(model)
+
+
+# ---------------------------------------------------------------------------
 # real models: every tensor produced by these ops equals TFLM's
 # ---------------------------------------------------------------------------
 

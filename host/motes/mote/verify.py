@@ -67,6 +67,8 @@ def verify(model: MoteModel, what: str = "file") -> None:
             _verify_conv(what, i, layer, model.packed[i], tensors, sizes)
         if layer.op in GATHER_OPS and not _gather_ok(layer, tensors, sizes):
             raise FormatError(_SHAPES % (what, i))
+        if layer.op == "TRANSPOSE_CONV" and not _tconv_ok(model.packed[i], xs, ys):
+            raise FormatError(_SHAPES % (what, i))
     for u in range(len(tensors)):
         if last[u] < 0:
             continue
@@ -110,6 +112,17 @@ def _gather_ok(layer, tensors, sizes) -> bool:
             if off + sum(r for r in reach if r < 0) < 0 or off + sum(r for r in reach if r > 0) >= sizes[big]:
                 return False
     return True
+
+
+def _tconv_ok(packed, xs, ys) -> bool:
+    """TRANSPOSE_CONV: 4-d input and output, weights [out, kh, kw, in] of theirs, one bias per
+    output channel, one multiplier and shift or one per channel (k_tconv.py checks the same)."""
+    w, m, s, b = (packed.get(k) for k in ("weights", "multiplier", "shift", "bias"))
+    if w is None or m is None or s is None or len(xs) != 4 or len(ys) != 4:
+        return False
+    ws = tuple(w.shape)
+    return len(ws) == 4 and ws[0] == ys[3] and ws[3] == xs[3] and m.count in (1, ys[3]) \
+        and s.count == m.count and (b is None or b.count == ys[3])
 
 
 def _norm_ok(norm, n: int) -> bool:

@@ -29,7 +29,7 @@ from .base import Layer  # noqa: F401  (re-exported for callers)
 _MODULES = (
     "fully_connected", "conv", "depthwise_conv", "pooling", "reshape", "softmax",
     "activations", "elementwise", "mean", "concatenation", "pad", "quantize",
-    "minmax", "reduce_max", "gather",
+    "minmax", "reduce_max", "gather", "transpose_conv",
 )
 
 OPS: dict[str, object] = {}          # opcode -> module
@@ -49,7 +49,7 @@ OP_IDS = {name: i for i, name in enumerate((
     "RESHAPE", "SOFTMAX", "LOGISTIC", "TANH", "ADD", "MUL", "MEAN", "CONCATENATION", "PAD",
     "RELU", "RELU6", "QUANTIZE", "SQUEEZE", "EXPAND_DIMS", "PADV2", "SUB", "LEAKY_RELU",
     "HARD_SWISH", "DEQUANTIZE", "MAXIMUM", "MINIMUM", "REDUCE_MAX", "STRIDED_SLICE", "SLICE",
-    "TRANSPOSE", "SPLIT", "SPLIT_V", "UNPACK", "PACK",
+    "TRANSPOSE", "SPLIT", "SPLIT_V", "UNPACK", "PACK", "TRANSPOSE_CONV",
 ))}
 
 
