@@ -175,6 +175,8 @@ class Net:
                 gc.collect()
 
     # ---- the graph, as kernels see it ---------------------------------------
+    # (in resident mode hold.calls() replaces tensor() and layer() with lookups
+    # of what they made at load, where RAM allows)
     def _shape(self, at):
         s = self._s
         return tuple(s[at + 1:at + 1 + s[at]])

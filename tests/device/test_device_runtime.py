@@ -158,6 +158,37 @@ def test_streaming_equals_resident(files):
     assert stream["peak_heap_bytes"] < res["peak_heap_bytes"] // 2
 
 
+def test_resident_mode_makes_the_layers_once_where_ram_allows(files):
+    # hold.calls() (end of a resident load) makes every Tensor and each layer's
+    # Layer once, if 6 KB stay free beside them: the inferences take them from
+    # there and give the same outputs; with less free, nothing is kept and the
+    # inferences make them as before
+    d = files[0]
+    code, out = run(f"""
+import motes, gc
+mote = {str(d / 'speech.mote')!r}
+net = motes.load(mote, mode="resident", verbose=False)
+def outs(net):
+    x = net.input_buffer()
+    r = []
+    for seed in (1, 2, 1):
+        for i in range(len(x)):
+            x[i] = (i * seed * 37) & 0xFF
+        r.append(list(net.predict_int8(None)))
+    return r
+kept = outs(net)
+print("KEPT", net.layer(1) is net.layer(1), net.tensor(0) is net.tensor(0))
+print("SAME", kept[0] == kept[2], kept[0] != kept[1])
+del net.layer, net.tensor             # Net's methods again
+from motes import hold
+hold.calls(net, 1 << 20)             # less than that margin free: nothing kept
+print("NONE", net.layer(1) is net.layer(1), outs(net) == kept)
+""", heap="256K")
+    assert code == 0, out
+    assert "KEPT True True" in out and "SAME True True" in out, out
+    assert "NONE False True" in out, out
+
+
 # streaming mode at a fixed heap, bit-exact with the host executor (itself
 # checked against tflite-micro in test_bitexact.py). Issue #3 asks for 48K, 64K
 # and 128K (64-bit unix port).
@@ -423,6 +454,12 @@ def test_only_net_py_declares_a_nets_fields():
     for path in sorted(device.glob("*.py")):
         if path.name != "net.py":
             made = fields(ast.parse(path.read_text()), "net")
+            if path.name == "hold.py":
+                # the one exception: hold.calls() shadows Net's tensor() and layer() with
+                # lookups at the end of a resident load, with 6 KB to spare (the table
+                # grows once then); a field of net.py's would grow net.py's code, which
+                # is in the heap of a board without ROMFS (CircuitPython)
+                made -= {"tensor", "layer"}
             assert made <= declared, f"{path.name} makes Net fields {sorted(made - declared)}"
             if path.name in ("reader.py", "verify.py"):
                 assert not made, f"{path.name} writes {sorted(made)}: it returns them to Net"
