@@ -25,15 +25,23 @@ def _bstrides(shape, r):
     return shape, st
 
 
-def operands(net, L, ins):
+def operands(net, L, ins, y):
     # both operands broadcast: (buffer, base offset, strides) of each, and the
-    # output's shape (also k_select.py's MAXIMUM / MINIMUM)
+    # output's shape (also k_select.py's MAXIMUM / MINIMUM); as many values as
+    # the output tensor y holds (a damaged file: an error, not other bytes)
     a, ao, sa, k = _operand(net, L, ins, 0, 0)
     b, bo, sb, k = _operand(net, L, ins, 1, k)
     r = max(len(sa), len(sb))
     sa, ta = _bstrides(sa, r)
     sb, tb = _bstrides(sb, r)
     shape = [max(sa[i], sb[i]) for i in range(r)] or [1]
+    n = 1
+    for i in range(r):
+        if sa[i] != shape[i] and sa[i] != 1 or sb[i] != shape[i] and sb[i] != 1:
+            n = -1
+        n *= shape[i]
+    if n != y.n:
+        raise ValueError("bad dims")
     if not ta:
         ta = tb = [0]
     return a, ao, ta, b, bo, tb, shape
@@ -41,7 +49,7 @@ def operands(net, L, ins):
 
 def binary(net, L, ins, outs):
     o1, o2, ooff, ls, m1, s1, m2, s2, mo, so, lo, hi = L.p
-    a, ao, ta, b, bo, tb, shape = operands(net, L, ins)
+    a, ao, ta, b, bo, tb, shape = operands(net, L, ins, outs[0])
     mul = L.op == 10
     if mul:
         A = stab(o1)

@@ -4,8 +4,9 @@
 from .qmath import mbqm, wrap32, walk, strides, stab
 
 
-def dims(shape, axes):
-    # (kept dims, their strides, reduced dims, theirs): also k_select.py's REDUCE_MAX
+def dims(shape, axes, y):
+    # (kept dims, their strides, reduced dims, theirs): also k_select.py's
+    # REDUCE_MAX; as many kept values as the output tensor y holds
     st = strides(shape)
     kd = []
     ks = []
@@ -18,13 +19,18 @@ def dims(shape, axes):
         else:
             kd.append(shape[i])
             ks.append(st[i])
+    n = 1
+    for d in kd:
+        n *= d
+    if n != y.n:
+        raise ValueError("bad dims")
     return kd, ks, rd, rs
 
 
 def mean(net, L, ins, outs):
     axes, m, s, soff, ozp = L.p
     x = ins[0]
-    kd, ks, rd, rs = dims(x.shape, axes)
+    kd, ks, rd, rs = dims(x.shape, axes, outs[0])
     if rd:
         n = rd.pop()
         step = rs.pop()

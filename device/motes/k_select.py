@@ -8,7 +8,7 @@ from .k_mean import dims
 
 
 def minmax(net, L, ins, outs):
-    a, ao, ta, b, bo, tb, shape = operands(net, L, ins)
+    a, ao, ta, b, bo, tb, shape = operands(net, L, ins, outs[0])
     v = stab(0)        # arena byte or int8 constant -> its value
     big = L.op == 24
     mv = net.mv
@@ -28,7 +28,7 @@ def minmax(net, L, ins, outs):
 
 def reduce_max(net, L, ins, outs):
     x = ins[0]
-    kd, ks, rd, rs = dims(x.shape, L.p[0])
+    kd, ks, rd, rs = dims(x.shape, L.p[0], outs[0])
     v = stab(0)
     mv = net.mv
     y = outs[0].off

@@ -1,7 +1,6 @@
 # Data movement, int8: RESHAPE / SQUEEZE / EXPAND_DIMS (a copy unless the plan
 # aliased output and input), PAD / PADV2 (params: pad_value, pad_before[],
-# pad_after[]) and CONCATENATION (params: axis, sizes[], is_const[]; constant
-# inputs come flattened and joined in slot 0).
+# pad_after[]); CONCATENATION is k_concat.py's.
 # qmath only for PAD: a model whose only shape op is RESHAPE (micro_speech,
 # person_detect) then never imports it, nor its names (qstrs, kept for good)
 
@@ -39,39 +38,4 @@ def pad(net, L, ins, outs):
         src += il
 
 
-def concat(net, L, ins, outs):
-    axis, sizes, is_const = L.p
-    y = outs[0]
-    mv = net.mv
-    outer = 1
-    for d in y.shape[:axis]:
-        outer *= d
-    inner = 1
-    for d in y.shape[axis + 1:]:
-        inner *= d
-    step = y.shape[axis] * inner
-    cdata = None
-    cpos = 0
-    pos = y.off
-    i = 0
-    for size, isc in zip(sizes, is_const):
-        blk = size * inner
-        if isc:
-            if cdata is None:
-                cdata = net.const(L, 0)
-            for o in range(outer):
-                d = pos + o * step
-                for j in range(cpos, cpos + blk):
-                    mv[d] = cdata[j] & 0xFF
-                    d += 1
-                cpos += blk
-        else:
-            s = ins[i].off
-            i += 1
-            for d in range(pos, pos + outer * step, step):
-                mv[d:d + blk] = mv[s:s + blk]
-                s += blk
-        pos += blk
-
-
-OPS = {5: reshape, 17: reshape, 18: reshape, 13: pad, 19: pad, 12: concat}
+OPS = {5: reshape, 17: reshape, 18: reshape, 13: pad, 19: pad}

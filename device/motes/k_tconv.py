@@ -19,6 +19,11 @@ def tconv(net, L, ins, outs):
     o_, fh, fw, i_ = L.refs[0].shape
     if o_ != oc or i_ != ic or len(m) not in (1, oc) or len(s) != len(m) or b is not None and len(b) != oc:
         raise ValueError("bad dims")
+    for j in range(len(m)):
+        # as the verifier checks CONV_2D's at load (docs/FORMAT.md, Verification)
+        if m[j] < 0 or s[j] < -63 or s[j] > 31:
+            raise ValueError("constant %d holds %d, outside %d..%d" % (
+                (2, m[j], 0, 0x7FFFFFFF) if m[j] < 0 else (3, s[j], -63, 31)))
     acc = [0] * (oh * ow * oc)
     mv = net.mv
     xs = [0] * ic

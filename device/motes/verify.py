@@ -33,6 +33,7 @@ _CONST_INPUT_OPS = const(0x101600)
 _DT_INT8 = const(0)
 _DT_INT32 = const(3)
 _DT_FLOAT32 = const(4)
+_INT8_CONST_OPS = const(0x3101600)
 _ONE_TO_ONE_OPS = const(0xe7c1e0)
 _OP_FULLY_CONNECTED = const(0)
 _OP_CONV_2D = const(1)
@@ -63,6 +64,7 @@ _E_LABELS = const(25)
 _E_CONST_VALUE = const(26)
 _E_NOT_INT8 = const(27)
 _E_INPUT_NORM = const(28)
+_E_CONST_INT8 = const(36)
 
 def fail(a):
     # raise the MoteError of check a[0] with the values a[1:]. The messages of
@@ -107,6 +109,7 @@ def fail(a):
         "%s: codec %d is unknown to this runtime: update motes on the board",
         "%s: layer %d: derived constant (codec %d) in the wrong place",
         "%s: implied shape [C] on a layer without output channels",
+        "%s: layer %d: constant %d has dtype code %d: this op's constants are int8",
     )[a[0]] % a[1:])
 
 
@@ -189,6 +192,8 @@ def check(meta, f, what, n, size, ins, outs, file_bytes, chunk):
                 v = C[4 * G[k + 1 + j]]
                 if v >> 4 > _DT_INT32:
                     fail((_E_CONST_DTYPE, what, i, j, v >> 4))
+                if v >> 4 and _INT8_CONST_OPS >> op & 1:
+                    fail((_E_CONST_INT8, what, i, j, v >> 4))
                 if v >> 4 != _DT_INT8 and _CODEC_HUFFMAN <= v & 15 <= _CODEC_ZERORUN:
                     fail((_E_CODEC_DTYPE, what, i, j, v & 15, v >> 4))
         at = T[5 * x[0] + 4] if x else 0

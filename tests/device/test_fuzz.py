@@ -140,6 +140,50 @@ def test_short_fuzz_campaign_every_backend_agrees():
     assert sum(t.values()) == 500 and t.get("accepted, same output", 0) > 50 and t.get("refused by all", 0) > 250, t
 
 
+def test_fuzz_campaign_of_the_copy_and_pick_ops(opmodel_cache):
+    """300 mutants of models with the ops of k_gather, k_select and k_tconv (slices,
+    transposes, splits, packs, max / min, TRANSPOSE_CONV) and an LSTM's QUANTIZE through
+    float32: a damaged shape or param is refused by every reader (or makes the same
+    output), never read or written past its tensor."""
+    from motes.compiler.converter import convert_graph
+    from motes.compiler.tflite_reader import read_tflite
+    from motes.format import to_bytes
+    from test_device_kernels import _keras_model_mote, _select_build, _tconv_build
+    island = ROOT / "tests" / "data" / "float_island" / "lstm_island.tflite"
+    bases = [to_bytes(_keras_model_mote("select", _select_build, (6, 4, 3), opmodel_cache, seed=12)),
+             to_bytes(_keras_model_mote("tconv", _tconv_build, (3, 4, 2), opmodel_cache, seed=15)),
+             to_bytes(convert_graph(read_tflite(island.read_bytes())))]
+    result = fuzz.campaign(bases, 300, seed=17)
+    assert result["findings"] == [], fuzz.format_table(result) + "\n" + "\n".join(
+        f"{name}: {'; '.join(f)}" for name, f in result["findings"][:10])
+    t = result["table"]
+    assert sum(t.values()) == 300 and t.get("accepted, same output", 0) > 20 and t.get("refused by all", 0) > 150, t
+
+
+def test_a_wider_constant_of_an_elementwise_op_is_refused_everywhere(opmodel_cache, tmp_path):
+    # an int16 operand of MINIMUM (or ADD, ...) holding -129: the kernels look operands up
+    # as int8 values, so the host computed another answer than the board (a fuzz finding);
+    # now every reader refuses it at load, with one message
+    import dataclasses
+    import numpy as np
+    from motes.format import to_bytes
+    from test_device_kernels import _keras_model_mote, _select_build
+    m = _keras_model_mote("select", _select_build, (6, 4, 3), opmodel_cache, seed=12)
+    i = next(k for k, L in enumerate(m.layers) if L.op == "MINIMUM")
+    pc = m.packed[i]["input2"]
+    v = pc.decode().astype("<i2")
+    v[0] = -129
+    m.packed[i]["input2"] = dataclasses.replace(pc, dtype="int16", codec=0, payload=v.tobytes())
+    path = tmp_path / "minimum_int16.mote"
+    path.write_bytes(to_bytes(m))
+    want = f"layer {i}: constant 1 has dtype code 2: this op's constants are int8"
+    with pytest.raises(FormatError, match=want):
+        from_bytes(path.read_bytes(), path.name)
+    for b in fuzz.DEVICE_BACKENDS:
+        kind, message = fuzz.device_outcomes([path], b, mode=fuzz.MODES[b])[str(path)]
+        assert kind == "refused" and want in message, (b, kind, message)
+
+
 def test_short_tflite_fuzz_campaign():
     """200 mutants of the shared .tflite models, flatbuffer fields set to boundary values:
     each converts (and reads back) or is refused with a ModelError, never another exception."""

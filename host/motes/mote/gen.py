@@ -95,8 +95,9 @@ def device_names() -> dict:
     # the verifier's sets of ops (host/motes/mote/verify.py) as bit masks, bit n for op id n,
     # read `_ALIAS_OPS >> op & 1`: under 2**30, a small int on a 32-bit board (a bigger
     # const() would be a long int in the heap)
-    from .verify import ALIAS_OPS, CONST_INPUT_OPS, ONE_TO_ONE_OPS
-    for name, group in (("ALIAS", ALIAS_OPS), ("CONST_INPUT", CONST_INPUT_OPS), ("ONE_TO_ONE", ONE_TO_ONE_OPS)):
+    from .verify import ALIAS_OPS, CONST_INPUT_OPS, INT8_CONST_OPS, ONE_TO_ONE_OPS
+    for name, group in (("ALIAS", ALIAS_OPS), ("CONST_INPUT", CONST_INPUT_OPS), ("INT8_CONST", INT8_CONST_OPS),
+                        ("ONE_TO_ONE", ONE_TO_ONE_OPS)):
         mask = names[f"_{name}_OPS"] = sum(1 << ops.OP_IDS[op] for op in group)
         assert mask < 1 << 30, name
     return names

@@ -14,6 +14,7 @@ from ..varint import put_svarint, put_uvarint
 from .container import FormatError, Reader
 from .model import (CHAIN, CODEC_BIASPRED, CODEC_SCALES, DERIVED, DTYPE_SIZES, DTYPES, IMPLIED_SHAPE,
                     INTERLEAVED, PARAM_LIMITS, MoteModel, PackedConst, TensorInfo, channels_of, param_kind)
+from .verify import INT8_CONST_OPS
 
 
 def param_names(op: str):
@@ -231,6 +232,10 @@ def decode_layer_data(payload: bytes, i: int, layer: Layer, mask: int, tensors, 
         # integer constants (the native kernels take their own dtypes, the others fall back to Python)
         if dt > 3:
             raise FormatError(f"{what}: layer {i}: constant {slot} has dtype code {dt}: constants are integers")
+        if dt and layer.op in INT8_CONST_OPS:
+            # an operand of ADD, MAXIMUM, ...: the kernels look its values up as int8's
+            raise FormatError(f"{what}: layer {i}: constant {slot} has dtype code {dt}: this op's constants "
+                              "are int8")
         if dt and 0 < codec < 3:
             raise FormatError(f"{what}: layer {i}: constant {slot}: codec {codec} does not take dtype code {dt}")
         if kind & IMPLIED_SHAPE:

@@ -11,6 +11,7 @@ from .model import CODEC_SCALES, DERIVED, DERIVED_OPS, DTYPE_SIZES, DTYPES, Mote
 ALIAS_OPS = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
 GATHER_OPS = ("STRIDED_SLICE", "SLICE", "TRANSPOSE", "SPLIT", "SPLIT_V", "UNPACK", "PACK")
 CONST_INPUT_OPS = ("ADD", "SUB", "MUL", "CONCATENATION")    # may take all their inputs from constants
+INT8_CONST_OPS = CONST_INPUT_OPS + ("MAXIMUM", "MINIMUM")     # whose constants are int8 values
 # one value out per value in: activations, SOFTMAX, QUANTIZE / DEQUANTIZE, RESHAPE and its kin
 ONE_TO_ONE_OPS = ("RESHAPE", "SOFTMAX", "LOGISTIC", "TANH", "RELU", "RELU6", "QUANTIZE", "SQUEEZE",
                   "EXPAND_DIMS", "LEAKY_RELU", "HARD_SWISH", "DEQUANTIZE")
@@ -67,8 +68,12 @@ def verify(model: MoteModel, what: str = "file") -> None:
             _verify_conv(what, i, layer, model.packed[i], tensors, sizes)
         if layer.op in GATHER_OPS and not _gather_ok(layer, tensors, sizes):
             raise FormatError(_SHAPES % (what, i))
-        if layer.op == "TRANSPOSE_CONV" and not _tconv_ok(model.packed[i], xs, ys):
+        if layer.op == "CONCATENATION" and not _concat_ok(layer, tensors, sizes):
             raise FormatError(_SHAPES % (what, i))
+        if layer.op == "TRANSPOSE_CONV":
+            if not _tconv_ok(model.packed[i], xs, ys):
+                raise FormatError(_SHAPES % (what, i))
+            _verify_requantization(what, i, model.packed[i])
     for u in range(len(tensors)):
         if last[u] < 0:
             continue
@@ -112,6 +117,21 @@ def _gather_ok(layer, tensors, sizes) -> bool:
             if off + sum(r for r in reach if r < 0) < 0 or off + sum(r for r in reach if r > 0) >= sizes[big]:
                 return False
     return True
+
+
+def _concat_ok(layer, tensors, sizes) -> bool:
+    """CONCATENATION: the sizes add up to the output's axis, one input tensor per part that is
+    not constant, each of the part's size (k_concat.py checks the same before it copies)."""
+    p = layer.params
+    ys = tensors[layer.outputs[0]].shape
+    axis, parts, const = p.get("axis", -1), p.get("sizes", []), p.get("is_const", [])
+    if not 0 <= axis < len(ys) or len(parts) != len(const) or sum(parts) != ys[axis]:
+        return False
+    inner = int(np.prod(ys[axis + 1:], dtype=np.int64))
+    outer = int(np.prod(ys[:axis], dtype=np.int64))
+    ins = [n for n, c in zip(parts, const) if not c]
+    return len(ins) == len(layer.inputs) and all(
+        sizes[t] == outer * n * inner for t, n in zip(layer.inputs, ins))
 
 
 def _tconv_ok(packed, xs, ys) -> bool:
@@ -169,6 +189,10 @@ def _verify_conv(what, i, layer, packed, tensors, sizes):
                 ok = n == oc or (n == 1 and name != "bias")
     if not ok:
         raise FormatError(_SHAPES % (what, i))
+    _verify_requantization(what, i, packed)
+
+
+def _verify_requantization(what, i, packed):
     # the multipliers' and shifts' values (small arrays: decoded here, once)
     for j, name, lo, hi in ((2, "multiplier", 0, (1 << 31) - 1), (3, "shift", -63, 31)):
         pc = packed.get(name)
