@@ -146,3 +146,18 @@ def test_verify_refuses_a_slice_outside_its_input():
     layer.params["steps"] = layer.params["steps"][:-1]
     with pytest.raises(FormatError, match="shapes do not fit"):
         verify(bad)
+
+
+def test_unsupported_ops_name_what_to_do_instead():
+    # UpSampling2D (TILE or RESIZE_NEAREST_NEIGHBOR, by TensorFlow's version) and a recurrent
+    # layer kept as a loop: the refusal says which layer to use instead
+    from motes.compiler.graph import Graph, Operator, Tensor
+    from motes.ops import check_supported
+    g = read_tflite(convert(("gather", "upsample"), lambda k, x: k.layers.UpSampling2D()(x), (3, 3, 2)))
+    with pytest.raises(ModelError, match=r"(TILE|RESIZE_NEAREST_NEIGHBOR) x\d .*Conv2DTranspose"):
+        prepare_graph(g)
+    t = [Tensor(0, "x", (1, 4, 3), "int8", np.array([0.1], np.float32), np.array([0])),
+         Tensor(1, "y", (1, 4), "int8", np.array([0.1], np.float32), np.array([0]))]
+    loop = Graph("rnn", t, [Operator(0, "WHILE", [0], [1])], [0], [1])
+    with pytest.raises(ModelError, match=r"WHILE x1 .*build it with unroll=True"):
+        check_supported(loop)

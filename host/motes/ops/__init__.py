@@ -60,6 +60,20 @@ def module_for(opcode: str):
     return mod
 
 
+# what to do instead, for ops that Keras layers commonly become
+_RNN = "a recurrent layer kept as a loop: build it with unroll=True (the converter then makes ops motes runs)"
+_FLOAT_ACT = ("an activation TensorFlow's int8 converter leaves in float32: use relu, relu6, leaky_relu, "
+              "sigmoid, tanh, swish or hard_swish")
+HINTS = {
+    "WHILE": _RNN, "UNIDIRECTIONAL_SEQUENCE_LSTM": _RNN, "UNIDIRECTIONAL_SEQUENCE_RNN": _RNN,
+    "BIDIRECTIONAL_SEQUENCE_LSTM": _RNN, "BIDIRECTIONAL_SEQUENCE_RNN": _RNN,
+    "ELU": _FLOAT_ACT, "GELU": _FLOAT_ACT, "EXP": _FLOAT_ACT, "LOG": _FLOAT_ACT,
+    "TILE": "UpSampling: a Conv2DTranspose (TRANSPOSE_CONV) upsamples and runs",
+    "RESIZE_NEAREST_NEIGHBOR": "UpSampling or Resizing: a Conv2DTranspose (TRANSPOSE_CONV) upsamples and runs",
+    "RESIZE_BILINEAR": "UpSampling or Resizing: a Conv2DTranspose (TRANSPOSE_CONV) upsamples and runs",
+}
+
+
 def check_supported(graph: Graph) -> None:
     """Raise one ModelError naming every unsupported op, how often and where."""
     missing = defaultdict(list)
@@ -73,7 +87,7 @@ def check_supported(graph: Graph) -> None:
         where = ", ".join(
             f"#{o.index} -> {graph.tensors[o.outputs[0]].name!r}" if o.outputs else f"#{o.index}"
             for o in ops[:5]) + (" ..." if len(ops) > 5 else "")
-        lines.append(f"  {code} x{len(ops)} (operators {where})")
+        lines.append(f"  {code} x{len(ops)} (operators {where})" + (f": {HINTS[code]}" if code in HINTS else ""))
     raise ModelError(
         f"{graph.name}: {sum(len(v) for v in missing.values())} operator(s) that motes does not support:\n"
         + "\n".join(lines)
