@@ -161,3 +161,14 @@ def test_unsupported_ops_name_what_to_do_instead():
     loop = Graph("rnn", t, [Operator(0, "WHILE", [0], [1])], [0], [1])
     with pytest.raises(ModelError, match=r"WHILE x1 .*build it with unroll=True"):
         check_supported(loop)
+
+
+def test_a_damaged_huge_shape_is_refused_not_allocated():
+    # (a .tflite fuzz finding: a shape of 2^31 rows made the host build a 48 GiB index array)
+    g = read_tflite(ISLAND.read_bytes())
+    op = next(o for o in g.operators if o.opcode == "UNPACK")
+    x = g.tensors[op.inputs[0]]
+    x.shape = (1 << 31,) + tuple(x.shape[1:])
+    from motes import ops
+    with pytest.raises(ModelError, match=r"UNPACK #\d+: tensor .* elements, more than a microcontroller"):
+        ops.prepare_layer(op, g)

@@ -24,6 +24,7 @@ from .base import Layer, const_input, expect_int8, same_quantization
 OPCODES = ("STRIDED_SLICE", "SLICE", "TRANSPOSE", "SPLIT", "SPLIT_V", "UNPACK", "PACK")
 PARAMS = ("offsets[]", "steps[]")
 CONSTS = ()
+_MAX_ELEMENTS = 1 << 24
 
 
 def _ints(op, graph, i, what):
@@ -144,6 +145,11 @@ def prepare(op, graph) -> Layer:
         raise ModelError(f"{what}: constant input; fold it before conversion")
     out0 = op.outputs[0]
     same_quantization(op, graph, data + list(op.outputs[1:]), out0, "copies int8 values")
+    for t in data + list(op.outputs):
+        # (the index arrays below hold every element: a damaged shape must not take the host's RAM)
+        if graph.tensors[t].size > _MAX_ELEMENTS:
+            raise ModelError(f"{what}: tensor {graph.tensors[t].name!r} has {graph.tensors[t].size:,} "
+                             f"elements, more than a microcontroller's model moves ({_MAX_ELEMENTS:,})")
     if code == "PACK":
         y = graph.tensors[out0]
         idx = np.arange(int(np.prod(y.shape, dtype=np.int64))).reshape(y.shape)
