@@ -193,3 +193,30 @@ def test_the_kernels_built_into_the_firmware(motes_files, tmp_path, monkeypatch)
     assert info["backend"] == "native"          # no motes_native.mpy: the firmware's own
     for got, want in zip(info["outputs"], ref):
         np.testing.assert_array_equal(got.ravel(), want)
+
+
+@pytest.mark.parametrize("board,backend", [("m3", "native"), ("m0-no-native", "python"), ("rv32", "native")])
+def test_the_copy_pick_and_transpose_ops_on_a_board(board, backend, opmodel_cache, tmp_path):
+    # the ops with Python kernels only (k_gather, k_select, k_tconv, QUANTIZE through float32)
+    # on 32-bit firmware, where TRANSPOSE_CONV's sums and requantization are long ints
+    _need(board)
+    from motes.compiler.converter import convert_graph
+    from motes.compiler.tflite_reader import read_tflite
+    from motes.format import to_bytes
+    from conftest import ROOT
+    sys.path.insert(0, str(ROOT / "tests" / "device"))
+    from test_device_kernels import _keras_model_mote, _select_build, _tconv_build
+    island = ROOT / "tests" / "data" / "float_island" / "lstm_island.tflite"
+    models = {"select": _keras_model_mote("select", _select_build, (6, 4, 3), opmodel_cache, seed=12),
+              "tconv": _keras_model_mote("tconv", _tconv_build, (3, 4, 2), opmodel_cache, seed=15),
+              "lstm": convert_graph(read_tflite(island.read_bytes()))}
+    rng = np.random.default_rng(8)
+    for name, model in models.items():
+        path = tmp_path / f"{name}.mote"
+        path.write_bytes(to_bytes(model))
+        model = from_bytes(path.read_bytes())
+        xs = [rng.integers(-128, 128, size=model.tensors[model.inputs[0]].shape, dtype=np.int8) for _ in range(2)]
+        ex = Executor(model)
+        info = mpy_engine.run_board(path, xs, board=board, mode="streaming", backend=backend, measure=False)
+        for got, x in zip(info["outputs"], xs):
+            np.testing.assert_array_equal(got.ravel(), ex.run([x])[0].ravel(), err_msg=name)
