@@ -101,7 +101,7 @@ def _slice(op, graph, idx):
     return [idx[tuple(sl)]]
 
 
-def _split(op, graph, idx, ins):
+def _split(op, graph, idx):
     o = op.options
     if op.opcode == "SPLIT":
         axis = _axis(op, _ints(op, graph, 0, "axis")[0], idx.ndim)
@@ -138,7 +138,7 @@ def prepare(op, graph) -> Layer:
     what = f"{op.opcode} #{op.index}"
     code = op.opcode
     data = list(op.inputs) if code == "PACK" else [op.inputs[1] if code == "SPLIT" else op.inputs[0]]
-    if not op.outputs or (code != "PACK" and len(op.outputs) != 1 and code not in ("SPLIT", "SPLIT_V", "UNPACK")):
+    if not op.outputs or len(op.outputs) > 1 and code not in ("SPLIT", "SPLIT_V", "UNPACK"):
         raise ModelError(f"{what}: unexpected number of outputs ({len(op.outputs)})")
     expect_int8(op, graph, data + list(op.outputs))
     if any(graph.tensors[t].is_const for t in data):
@@ -174,7 +174,7 @@ def prepare(op, graph) -> Layer:
             axis = _axis(op, op.options.get("axis", 0), idx.ndim)
             parts = [np.take(idx, j, axis=axis) for j in range(idx.shape[axis])]
         else:
-            parts = _split(op, graph, idx, data)
+            parts = _split(op, graph, idx)
         sides = list(op.outputs)
     if len(parts) != len(sides):
         raise ModelError(f"{what}: {len(sides)} tensors for {len(parts)} parts")
@@ -189,6 +189,8 @@ def prepare(op, graph) -> Layer:
         if steps is not None and len(st) != len(steps):
             raise ModelError(f"{what}: its parts differ in rank")
         # parts of one op share their steps but where an axis has size 1 (any step reads nothing)
+        if steps is not None and any(s and t_ and s != t_ for s, t_ in zip(steps, st)):
+            raise ModelError(f"{what}: its parts are not copied with the same steps")
         steps = st if steps is None else [s or t_ for s, t_ in zip(steps, st)]
         offsets.append(off)
     return Layer(code, data, list(op.outputs), params=dict(offsets=offsets, steps=steps))
