@@ -130,7 +130,8 @@ def _check_io(graph: Graph) -> None:
                     f"{graph.name}: model {kind} {t.name!r} is {t.dtype}"
                     f"{'' if t.scale is not None else ' without quantization'}; motes needs int8 "
                     "inputs and outputs (or float ones behind QUANTIZE/DEQUANTIZE). Convert with "
-                    "full-integer quantization: inference_input_type=inference_output_type=tf.int8.")
+                    "full-integer quantization: inference_input_type=inference_output_type=tf.int8"
+                    + (" (and feed uint8 data such as camera pixels as x - 128)." if t.dtype == "uint8" else "."))
 
 
 @dataclass(frozen=True)
