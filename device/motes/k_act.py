@@ -4,6 +4,7 @@
 # QUANTIZE / DEQUANTIZE (params mode, input_zero_point, output_zero_point,
 # multiplier, shift, scale_f32; modes in host/motes/ops/quantize.py). An int8 input has 256 values: unary ops
 # compute each value seen once and look it up after that.
+from struct import pack, unpack, pack_into, unpack_from
 from .qmath import mbqm, rdpot, wrap32
 from .fixedpoint import logistic, tanh
 
@@ -79,7 +80,6 @@ def unary(net, L, ins, outs):
 def _f2q(f, ozp):
     # float32 f -> int8 as TFLM: roundf(f) (halves away from zero) + zero point,
     # clamped; f is rounded to float32 first (on ports whose floats are doubles)
-    from struct import pack, unpack
     q = -0x80000000                     # x86's answer for NaN, inf and overflow
     try:
         f = unpack("<f", pack("<f", f))[0]
@@ -97,7 +97,6 @@ def _f2q(f, ozp):
 
 def _through_float(p, v):
     # mode 3: DEQUANTIZE then QUANTIZE, each in float32 (_map's table: once per value)
-    from struct import pack, unpack
     izp, ozp, si, so = p
     return _f2q(unpack("<f", pack("<f", si * (v - izp)))[0] / so, ozp)
 
@@ -111,7 +110,6 @@ def quantize(net, L, ins, outs):
         return
     # float32 tensors (4 bytes each in the arena); float32 arithmetic, also on
     # ports whose floats are doubles (rounded to float32 after each operation)
-    from struct import pack, unpack, pack_into, unpack_from
     sc = unpack("<f", pack("<i", bits))[0]
     if mode == 3:                       # int8 -> int8 through float32
         _map(net, x, y, _through_float, (izp, ozp, unpack("<f", pack("<i", m))[0], sc))

@@ -5,7 +5,7 @@
 # multi-index) of contiguous tensor j is at offsets[j] + sum(i[k] * steps[k])
 # of the strided one: the host resolved masks, negative indices and axes
 # (host/motes/ops/gather.py).
-from .qmath import walk, strides
+from .qmath import walk
 
 
 def gather(net, L, ins, outs):
@@ -15,6 +15,8 @@ def gather(net, L, ins, outs):
     mv = net.mv
     for j in range(len(offs)):
         t = ins[j] if pack else outs[j]
+        if not t.n:
+            continue
         shape = t.shape or (1,)
         st = list(steps) or [0]
         # every place it reaches inside the strided tensor (a damaged file
@@ -26,10 +28,8 @@ def gather(net, L, ins, outs):
                 lo += d
             else:
                 hi += d
-        if t.n and (lo < 0 or hi >= big.n or len(st) != len(shape)):
+        if lo < 0 or hi >= big.n or len(st) != len(shape):
             raise ValueError("slice outside its tensor")
-        if not t.n:
-            continue
         n = shape[-1]
         s = st[-1]
         c = t.off

@@ -14,6 +14,8 @@ def minmax(net, L, ins, outs):
     mv = net.mv
     y = outs[0].off
     n = shape[-1]
+    sta = ta[-1]
+    stb = tb[-1]
     for pa, pb in walk(shape[:-1], ta, tb):
         pa += ao
         pb += bo
@@ -22,8 +24,8 @@ def minmax(net, L, ins, outs):
             q = v[b[pb]]
             mv[y] = (p if (p > q) == big else q) & 0xFF
             y += 1
-            pa += ta[-1]
-            pb += tb[-1]
+            pa += sta
+            pb += stb
 
 
 def reduce_max(net, L, ins, outs):

@@ -25,6 +25,7 @@ def tconv(net, L, ins, outs):
             raise ValueError("constant %d holds %d, outside %d..%d" % (
                 (2, m[j], 0, 0x7FFFFFFF) if m[j] < 0 else (3, s[j], -63, 31)))
     acc = [0] * (oh * ow * oc)
+    wo = fh * fw * ic           # from one output channel's weights to the next's
     mv = net.mv
     xs = [0] * ic
     for iy in range(ih):
@@ -48,7 +49,7 @@ def tconv(net, L, ins, outs):
                         for c in range(ic):
                             u += xs[c] * w[t + c]
                         acc[a + co] += u
-                        t += fh * fw * ic
+                        t += wo
     per = len(m) > 1
     for i in range(oh * ow * oc):
         co = i % oc

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..compiler.graph import ModelError
-from .base import Layer, const_input, expect_int8
+from .base import Layer, const_input, expect_int8, same_quantization
 
 OPCODES = ("PAD", "PADV2")
 PARAMS = ("pad_value", "pad_before[]", "pad_after[]")
@@ -53,12 +53,8 @@ def prepare(op, graph) -> Layer:
     if exp != tuple(int(d) for d in y.shape):
         raise ModelError(f"{what}: input {x.shape} padded by {pads.tolist()} gives {exp}, "
                          f"but the output tensor is {y.shape}")
-    in_scale, in_zp = x.qparams()
+    same_quantization(op, graph, [op.inputs[0]], op.outputs[0], "copies int8 values")
     out_scale, out_zp = y.qparams()
-    if abs(in_scale - out_scale) > 1e-6 * max(abs(out_scale), 1e-30) or in_zp != out_zp:
-        raise ModelError(f"{what}: input (scale {in_scale:g}, zero point {in_zp}) and output (scale "
-                         f"{out_scale:g}, zero point {out_zp}) quantization differ; padding copies int8 "
-                         "values, so they must be equal. Convert the model again.")
     if len(op.inputs) == 3 and op.inputs[2] >= 0:
         ct = graph.tensors[op.inputs[2]]
         if ct.dtype != "int8":
