@@ -141,6 +141,11 @@ def calls(net, margin):
     if gc.mem_free() > margin:
         net.tensor = lambda i: t[i]
         net.layer = lambda i: L[i]
+        if kernels.BACKEND != "python":
+            # from the second inference on, the kernel calls alone (the Python
+            # kernels' own work is most of their time: nothing to gain there)
+            from . import replay
+            replay.install(net, margin)
 
 
 def _hold(net, f, keep, count, pools, pooled=True):

@@ -18,6 +18,9 @@
 # kernel with the weights as stored. An interleaved FULLY_CONNECTED also
 # takes its requantization prepared once (_rq_table, kept in net._rq by the
 # weights' file position): about 20 fewer instructions per output on ARMv6-M.
+# replay.py records the calls of _n's functions in resident mode and makes
+# them again at later inferences: an op's whole effect must be its _n calls
+# (or, where it makes none, its own Python, as _fallback).
 from array import array
 
 import motes_native as _n

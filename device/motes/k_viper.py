@@ -22,6 +22,9 @@
 #    than 16 bits (a 32-bit port has 31-bit small ints).
 # Viper functions take at most 4 arguments here (older ports' limit): scalars
 # go in a tuple P read with int(P[i]).
+# replay.py records the calls of _conv and _pool in resident mode and makes
+# them again at later inferences: an op's whole effect must be those calls (or,
+# where it makes none, its own Python, as _fallback).
 import micropython
 from micropython import const
 from array import array
