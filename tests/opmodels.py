@@ -149,6 +149,16 @@ def _fc_seq():
     return keras.Model(i, x)
 
 
+def _fc_wide():
+    # FULLY_CONNECTED with a group of 8 rows over 4 KB (600 inputs: 4,800 bytes)
+    # beside a 24 KB input: interleaved under converter.group_limit (a quarter
+    # of the arena), and a streaming device decodes that group whole
+    keras, L = _keras(), _L()
+    i = keras.Input(shape=(40, 600), batch_size=1)
+    x = L.Dense(8, bias_initializer=_bias())(i)
+    return keras.Model(i, x)
+
+
 def _conv_rgb_odd():
     keras, L = _keras(), _L()
     i = keras.Input(shape=(9, 9, 3), batch_size=1)
@@ -414,6 +424,7 @@ def _relu_standalone():
 SPECS = {
     "fc_mlp": _fc_mlp,
     "fc_seq": _fc_seq,
+    "fc_wide": _fc_wide,
     "conv_rgb_odd": _conv_rgb_odd,
     "conv_gray_even": _conv_gray_even,
     "conv_c8": _conv_c8,

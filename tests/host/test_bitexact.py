@@ -75,12 +75,12 @@ def test_person_images(image, expected):
 def test_opmodel_bitexact(name, per_channel, opmodel_cache):
     path = opmodels.build(name, opmodel_cache, per_channel=per_channel)
     conv, model = _roundtrip(path)
-    from motes.compiler import interleave
+    from motes.compiler import converter, interleave
     for layer in model.layers:
         if layer.op in interleave.OPS:
             w = layer.consts["weights"]
             grouped = layer.op == "CONV_2D" and w.shape[-1] != model.tensors[layer.inputs[0]].shape[-1]
-            big = interleave.group_bytes(layer) > interleave.MAX_GROUP_BYTES   # e.g. concat, pool FCs
+            big = interleave.group_bytes(layer) > converter.group_limit(model.arena_size)   # e.g. concat, pool FCs
             # interleaved unless grouped (conv_grouped) or over the group limit: those stay row-major
             assert layer.interleaved == (not grouped and not big), (name, layer.op, w.shape)
     result = compare(conv.tflite, conv.data, random_inputs(model, N_RANDOM, seed=2))

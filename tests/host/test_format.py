@@ -422,11 +422,12 @@ def test_minor_version_is_the_lowest_needed():
     # depthwise stem as it is, a 1.1 file; written as the CONV_2D it is (the default), that is interleaved: 1.2
     ms = _convert("micro_speech_quantized")
     fc = next(L for L in ms.layers if L.op == "FULLY_CONNECTED")
-    assert IL.group_bytes(fc) > converter.DEFAULTS.interleave_max_group and not fc.interleaved
+    assert IL.group_bytes(fc) > converter.group_limit(ms.arena_size) and not fc.interleaved
     assert [L.op for L in ms.layers if L.interleaved] == ["CONV_2D"] and F.to_bytes(ms)[4:6] == bytes([1, 2])
     ms = _convert("micro_speech_quantized", options=converter.ConvertOptions(dw_as_conv=False))
     assert not any(L.interleaved for L in ms.layers) and F.to_bytes(ms)[4:6] == bytes([1, 1])
-    assert converter.DEFAULTS.interleave_max_group == IL.MAX_GROUP_BYTES == 4096
+    assert converter.DEFAULTS.interleave_max_group is None and IL.MAX_GROUP_BYTES == 4096
+    assert converter.group_limit(5960) == 4096 and converter.group_limit(49152) == 12288
     # the 1.0 layout cannot hold interleaved layers
     assert F.to_bytes(_convert("hello_world_int8", compact=False))[4:6] == bytes([1, 0])
     with pytest.raises(ValueError, match="1.0 layout"):
