@@ -205,10 +205,18 @@ def _conv(mv: ptr8, w: ptr8, rq: ptr32, P):
                                 xi = xp + (y0 + ky * dh) * row + g * fd
                                 j = wk + ky * wrow * st
                                 if fd == 1:     # depthwise, one input channel
-                                    for kx in range(ja, jb):
+                                    # (two taps a pass: kws's depthwise layers on the
+                                    # M3 147 -> 133, its 10x4 stem 94 -> 81 instructions per MAC)
+                                    ws = wst * st
+                                    kx = jb - ja
+                                    while kx > 1:
+                                        acc += (((mv[xi] ^ 0x80) + xa) * ((w[j] ^ 0x80) + wa)
+                                                + ((mv[xi + xs] ^ 0x80) + xa) * ((w[j + ws] ^ 0x80) + wa))
+                                        xi += xs + xs
+                                        j += ws + ws
+                                        kx -= 2
+                                    if kx:
                                         acc += ((mv[xi] ^ 0x80) + xa) * ((w[j] ^ 0x80) + wa)
-                                        xi += xs
-                                        j += wst * st
                                 else:
                                     for kx in range(ja, jb):
                                         xe = xi + fd
