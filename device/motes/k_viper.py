@@ -218,8 +218,18 @@ def _conv(mv: ptr8, w: ptr8, rq: ptr32, P):
                                     if kx:
                                         acc += ((mv[xi] ^ 0x80) + xa) * ((w[j] ^ 0x80) + wa)
                                 else:
+                                    s2 = st + st
+                                    s3 = s2 + st
                                     for kx in range(ja, jb):
                                         xe = xi + fd
+                                        x4 = xe - 3
+                                        while xi < x4:      # (four a pass, as the dot product)
+                                            acc += (((mv[xi] ^ 0x80) + xa) * ((w[j] ^ 0x80) + wa)
+                                                    + ((mv[xi + 1] ^ 0x80) + xa) * ((w[j + st] ^ 0x80) + wa)
+                                                    + ((mv[xi + 2] ^ 0x80) + xa) * ((w[j + s2] ^ 0x80) + wa)
+                                                    + ((mv[xi + 3] ^ 0x80) + xa) * ((w[j + s3] ^ 0x80) + wa))
+                                            xi += 4
+                                            j += s2 + s2
                                         while xi < xe:
                                             acc += ((mv[xi] ^ 0x80) + xa) * ((w[j] ^ 0x80) + wa)
                                             xi += 1
