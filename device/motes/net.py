@@ -407,7 +407,8 @@ class Net:
 
     # ---- at the REPL (show.py, loaded when asked) ------------------------------
     def trace(self, x):
-        """Run once, printing every layer's output range and time."""
+        """Run once, printing every layer's output range and time (x as for
+        predict, or int8 values, or None: what is in input_buffer() already)."""
         from .show import trace
         return trace(self, x)
 

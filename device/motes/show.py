@@ -61,7 +61,10 @@ class Tracer:
 
 
 def trace(net, x):
-    if isinstance(x, (bytes, bytearray)) or (x and isinstance(x[0], int)):
+    # x: floats, int8 values, or None: what is in input_buffer() already (as predict_int8)
+    if x is None:
+        pass
+    elif isinstance(x, (bytes, bytearray)) or (x and isinstance(x[0], int)):
         net._set_input_int8(x)
     else:
         net._set_input_float(x)

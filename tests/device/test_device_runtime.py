@@ -76,6 +76,8 @@ print("Q", buf[0])
 print("C", net.classify([{x}]))
 net.summary()
 net.trace([{x}])
+net.input_buffer()[0] = 5
+print("TN", net.trace(None) == net.trace(bytes([5])))   # None: the input buffer as it is
 print("M", net.memory()["mode"])
 print("B", motes.backend())
 try:
@@ -90,9 +92,10 @@ except ValueError as e:
     q_ref, _ = api.run(hello.model, np.array([5], np.int8))
     assert int(out.split("Q ")[1].split()[0]) == int(q_ref.ravel()[0]) & 0xFF
     assert "C ('sine'," in out
-    assert out.count("FULLY_CONNECTED") >= 6          # summary + trace
-    assert out.count("FULLY_CONNECTED/il") >= 6       # format 1.2: the converter interleaved them
+    assert out.count("FULLY_CONNECTED") >= 12         # summary + 3 traces
+    assert out.count("FULLY_CONNECTED/il") >= 12      # format 1.2: the converter interleaved them
     assert ", 3 interleaved" in out
+    assert "TN True" in out
     assert "M resident" in out
     backend = out.split("B ")[1].split()[0]
     assert backend in ("native", "viper", "python")
