@@ -159,6 +159,16 @@ def _fc_wide():
     return keras.Model(i, x)
 
 
+def _fc_two_heads():
+    # two outputs (a classifier and a regressor on one trunk): net.output(k) on a board
+    keras, L = _keras(), _L()
+    i = keras.Input(shape=(16,), batch_size=1)
+    h = L.Dense(12, activation="relu", bias_initializer=_bias())(i)
+    a = L.Dense(3, activation="softmax", bias_initializer=_bias())(h)
+    b = L.Dense(1, bias_initializer=_bias())(h)
+    return keras.Model(i, [a, b])
+
+
 def _conv_rgb_odd():
     keras, L = _keras(), _L()
     i = keras.Input(shape=(9, 9, 3), batch_size=1)
@@ -425,6 +435,7 @@ SPECS = {
     "fc_mlp": _fc_mlp,
     "fc_seq": _fc_seq,
     "fc_wide": _fc_wide,
+    "fc_two_heads": _fc_two_heads,
     "conv_rgb_odd": _conv_rgb_odd,
     "conv_gray_even": _conv_gray_even,
     "conv_c8": _conv_c8,

@@ -366,7 +366,18 @@ class Net:
         if x is not None:
             self._set_input_int8(x)
         self._run()
-        t = self.tensor(self.outputs[0])
+        return self.output_int8(0, out)
+
+    def predict(self, x):
+        """Floats in, floats out: quantized and dequantized with the model's scales."""
+        self._set_input_float(x)
+        self._run()
+        return self.output(0)
+
+    def output_int8(self, k=0, out=None):
+        """Output k of the last inference as int8 (into `out` if given): predict
+        gives output 0, this the others of a model with several."""
+        t = self.tensor(self.outputs[k])
         if out is None:
             out = bytearray(t.n)
         elif len(out) < t.n:
@@ -378,14 +389,9 @@ class Net:
             out[i] = v - 256 if signed and v > 127 else v
         return out
 
-    def predict(self, x):
-        """Floats in, floats out: quantized and dequantized with the model's scales."""
-        self._set_input_float(x)
-        self._run()
-        return self._output_floats()
-
-    def _output_floats(self):
-        t = self.tensor(self.outputs[0])
+    def output(self, k=0):
+        """Output k of the last inference as floats (dequantized)."""
+        t = self.tensor(self.outputs[k])
         mv = self.mv
         out = []
         for i in range(t.n):

@@ -69,7 +69,7 @@ def trace(net, x):
     else:
         net._set_input_float(x)
     net._run(Tracer(net))
-    return net._output_floats()
+    return net.output(0)
 
 
 def describe(net):
@@ -77,9 +77,12 @@ def describe(net):
     ti = net.tensor(net.inputs[0])
     to = net.tensor(net.outputs[0])
     n = sum(1 for op in net.ops if op & 64)
-    return "<motes.Net %s: %d layers, input %s, output %s, %d bytes, %s mode, %s backend%s%s>" % (
-        net.name, len(net.ops), _shape(ti), _shape(to), net.file_bytes, net.mode, kernels.backend(),
-        (", %d interleaved" % n) if n else "", (", labels " + ",".join(net.labels)) if net.labels else "")
+    k = len(net.outputs)
+    return "<motes.Net %s: %d layers, input %s, output %s%s, %d bytes, %s mode, %s backend%s%s>" % (
+        net.name, len(net.ops), _shape(ti), _shape(to),
+        (" and %d more (net.output(k))" % (k - 1)) if k > 1 else "", net.file_bytes, net.mode,
+        kernels.backend(), (", %d interleaved" % n) if n else "",
+        (", labels " + ",".join(net.labels)) if net.labels else "")
 
 
 def memory(net):

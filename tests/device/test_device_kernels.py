@@ -87,11 +87,11 @@ def check_device(data: bytes, xs, modes=MODES, heap: str = "512K", measure: bool
     Returns {mode: what mpy_engine.run reported}.
     """
     ex = Executor(mote_format.from_bytes(data))
-    want = [ex.run([x])[0].ravel() for x in xs]
+    want = [np.concatenate([o.ravel() for o in ex.run([x])]) for x in xs]   # every model output
     report = {}
     for mode in modes:
         info = _device(data, xs, mode, heap, measure, backend)
-        got = info["outputs"]
+        got = [np.concatenate([o.ravel() for o in outs]) for outs in info["all_outputs"]]
         assert info["backend"] == backend and info["mode"] == mode
         assert len(got) == len(xs), f"{mode}: {len(got)} outputs for {len(xs)} inputs"
         bad = sum(int(np.count_nonzero(g.ravel() != w)) for g, w in zip(got, want))

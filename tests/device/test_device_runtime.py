@@ -103,6 +103,37 @@ except ValueError as e:
     assert "E input has 2 values; the model wants 1" in out
 
 
+def test_a_model_with_two_outputs_gives_each(tmp_path, opmodel_cache):
+    # predict gives output 0; net.output_int8(k) / net.output(k) the others of
+    # the last inference, and print(net) says there are more
+    from tests import opmodels
+    from motes.run.executor import Executor
+    conv = api.convert(opmodels.build("fc_two_heads", opmodel_cache))
+    path = tmp_path / "two.mote"
+    path.write_bytes(conv.data)
+    x = (np.arange(16) * 13 % 256 - 128).astype(np.int8)
+    want = [o.ravel().tolist() for o in Executor(conv.model).run([x])]
+    t1 = conv.model.tensors[conv.model.outputs[1]]
+    code, out = run(f"""
+import motes
+net = motes.load({str(path)!r}, verbose=False)
+print(net)
+print("Y0", list(net.predict_int8({x.tolist()!r}, [0] * {len(want[0])})))
+print("Y1", list(net.output_int8(1, [0] * {len(want[1])})))
+print("F1", net.output(1))
+try:
+    net.output(2)
+except IndexError:
+    print("E2")
+""")
+    assert code == 0, out
+    assert "and 1 more (net.output(k))" in out, out
+    assert f"Y0 {want[0]}" in out and f"Y1 {want[1]}" in out, (out, want)
+    f1 = eval(out.split("F1 ")[1].splitlines()[0])
+    np.testing.assert_allclose(f1, (np.array(want[1]) - t1.zero_point) * t1.scale, rtol=1e-6)
+    assert "E2" in out
+
+
 def test_auto_mode_says_what_it_chose(files):
     d = files[0]
     code, out = run(f"""

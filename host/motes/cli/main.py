@@ -115,9 +115,17 @@ def do_run(args) -> int:
     for key in ("us_per_inference", "instructions_per_inference"):
         if key in info:             # one input: one figure
             info[key] = info[key][0]
-    q = np.asarray(outs[0], dtype=np.int8)
+    q = np.asarray(outs[0][0], dtype=np.int8)
     f = api.dequantize(q, t_out.scale, t_out.zero_point)
     out = dict(output=[float(v) for v in f.ravel()], output_int8=[int(v) for v in q.ravel()], **info)
+    more = []       # a model's other outputs, in its order
+    for k, o in enumerate(outs[0][1:], 1):
+        t = model.tensors[model.outputs[k]]
+        o = np.asarray(o, dtype=np.int8)
+        more.append(dict(output=[float(v) for v in api.dequantize(o, t.scale, t.zero_point).ravel()],
+                         output_int8=[int(v) for v in o.ravel()]))
+    if more:
+        out["more_outputs"] = more
     labels = model.meta.get("labels")
     if labels:
         out["label"] = labels[int(np.argmax(q))]
@@ -126,6 +134,9 @@ def do_run(args) -> int:
     else:
         print("output (int8):", out["output_int8"])
         print("output (float):", [round(v, 5) for v in out["output"]])
+        for k, m in enumerate(more, 1):
+            print(f"output {k} (int8):", m["output_int8"])
+            print(f"output {k} (float):", [round(v, 5) for v in m["output"]])
         if labels:
             print("label:", out["label"])
         if args.engine == "micropython":
@@ -157,7 +168,9 @@ def do_compare(args) -> int:
     else:
         verdict = "bit-exact" if result["mismatches"] == 0 else "DIFFERENT"
         print(f"{src.name}: {verdict} with TFLM on {result['n']} random int8 inputs "
-              f"({result['mismatches']} of {result['elements']} output values differ, max |diff| "
+              f"({result['mismatches']} of {result['elements']} output values"
+              + (f" of its {result['outputs']} outputs" if result["outputs"] > 1 else "")
+              + f" differ, max |diff| "
               f"{result['max_abs_diff']}, engine {result['engine']})")
     return 0 if result["mismatches"] == 0 else 1
 

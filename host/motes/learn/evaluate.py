@@ -153,7 +153,7 @@ def predict(model_path, x: np.ndarray, engine: str = "numpy", heap=None, board=N
     data = raw if raw[4:8] != b"TFL3" else to_bytes(model)     # a .tflite: the .mote load_model made
     outs, info = run_engine(data, [q.reshape(t_in.shape) for q in xq], engine, heap=heap,
                             backend=backend, board=board)
-    q = np.stack([np.asarray(o, dtype=np.int8).ravel() for o in outs])
+    q = np.stack([np.asarray(o[0], dtype=np.int8).ravel() for o in outs])   # (the first output)
     info = {"engine": info.get("engine", engine), "labels": model.meta.get("labels"),
             **({"board": board} if board else {})}
     return api.dequantize(q, t_out.scale, t_out.zero_point), info

@@ -45,6 +45,7 @@ def main():
         if a > peak[0]:
             peak[0] = a
     out = bytearray({n_out})
+    more = {more!r}     # the sizes of the model's other outputs (net.output_int8(k) reads them)
     gc.collect()
     net = motes.load({mote!r}, mode={mode!r}, verbose=False)
     # each input is read straight into the arena, as a board program can (a
@@ -64,7 +65,10 @@ def main():
         t0 = time.ticks_us()
         net.predict_int8(None, out)
         times.append(time.ticks_diff(time.ticks_us(), t0))
-        print(list(v - 256 if v > 127 else v for v in out))
+        y = list(v - 256 if v > 127 else v for v in out)
+        if more:
+            y = [y] + [list(net.output_int8(k + 1, [0] * n)) for k, n in enumerate(more)]
+        print(y)
     f.close()
     print({{"done": 1, "backend": motes.backend(), "mode": net.mode, "us_per_inference": times,
            "peak_heap_bytes": peak[0], "mem_free": gc.mem_free()}})
@@ -111,10 +115,10 @@ def run(mote_path, inputs: list[np.ndarray], heap: str | None = None, mode: str 
         inp = Path(tmp) / "inputs.bin"
         inp.write_bytes(b"".join(np.asarray(x, dtype=np.int8).tobytes() for x in inputs))
         script = Path(tmp) / "run.py"
-        n_in, n_out = _io_sizes(Path(mote_path).read_bytes(), str(mote_path))
+        n_in, n_out, more = _io_sizes(Path(mote_path).read_bytes(), str(mote_path))
         prefix = f"sys.path.insert(0, {str(device)!r})\n" + mount
         script.write_text(_SCRIPT.format(prefix=prefix, mote=str(Path(mote_path).resolve()),
-                                         n_in=n_in, n_out=n_out,
+                                         n_in=n_in, n_out=n_out, more=more,
                                          inputs=str(inp), mode=mode, backend=backend or "", measure=measure))
         cmd = [exe or micropython_path()]
         if heap:
@@ -142,7 +146,12 @@ def _results(out: str, err: str, failed: bool, where: str = "MicroPython") -> di
     # Python literals (lists of ints, a dict of numbers and strings): no json module needed
     info = ast.literal_eval(lines[-1])
     info.pop("done")
-    info["outputs"] = [np.array(ast.literal_eval(ln), dtype=np.int8) for ln in lines[:-1]]
+    # per input, every model output (a list of lists where there are several);
+    # "outputs" keeps the first of each
+    rows = [ast.literal_eval(ln) for ln in lines[:-1]]
+    info["all_outputs"] = [[np.array(o, dtype=np.int8) for o in (r if r and isinstance(r[0], list) else [r])]
+                           for r in rows]
+    info["outputs"] = [outs[0] for outs in info["all_outputs"]]
     return info
 
 
@@ -161,7 +170,7 @@ def run_board(mote_path, inputs: list[np.ndarray], board: str = "m3", heap: str 
     from ..board import qemu_board
     k = qemu_board.kind(board)
     model_bytes = Path(mote_path).read_bytes()
-    n_in, n_out = _io_sizes(model_bytes, str(mote_path))
+    n_in, n_out, more = _io_sizes(model_bytes, str(mote_path))
     data = b"".join(np.asarray(x, dtype=np.int8).tobytes() for x in inputs)
     files = qemu_board.runtime_files(board, native=native, arch=arch)
     with tempfile.TemporaryDirectory() as tmp:
@@ -176,7 +185,7 @@ def run_board(mote_path, inputs: list[np.ndarray], board: str = "m3", heap: str 
                 dest.write_bytes(blob)
             prefix = "sys.path.insert(0, '/remote')\n"
         script = _SCRIPT.format(prefix=prefix, mote=where + "model.mote", inputs=where + "inputs.bin",
-                                n_in=n_in, n_out=n_out, mode=mode, backend=backend or "", measure=measure)
+                                n_in=n_in, n_out=n_out, more=more, mode=mode, backend=backend or "", measure=measure)
         with qemu_board.QemuBoard(board, heap=heap, rom=rom, mount=mount) as b:
             out, err = b.exec(script, timeout=timeout)
     info = _results(out, err, bool(err), f"{board} board")
@@ -185,10 +194,12 @@ def run_board(mote_path, inputs: list[np.ndarray], board: str = "m3", heap: str 
     return info
 
 
-def _io_sizes(mote: bytes, what: str) -> tuple[int, int]:
+def _io_sizes(mote: bytes, what: str) -> tuple[int, int, tuple]:
+    """Bytes of the input, of the first output, and of the other outputs."""
     from ..mote import from_bytes
     model = from_bytes(mote, what, decode=False)
-    return model.tensors[model.inputs[0]].nbytes, model.tensors[model.outputs[0]].nbytes
+    sizes = [model.tensors[t].nbytes for t in model.outputs]
+    return model.tensors[model.inputs[0]].nbytes, sizes[0], tuple(sizes[1:])
 
 
 def _runtime(source: bool, rom: bool) -> tuple[Path, str]:
