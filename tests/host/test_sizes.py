@@ -130,3 +130,13 @@ def test_derived_encodings_only_where_they_save_a_kilobyte():
     kws = api.convert(shared_model("mlperf_tiny_kws_ref_model"), interleave=False)
     assert not derived(kws) and kws.data[5] == 1          # format 1.1: chained layers, [C] shapes
     assert len(kws.data) / len(kws.tflite) <= 0.468
+
+
+def test_inspect_names_every_output_of_a_model_with_several(opmodel_cache):
+    from tests import opmodels
+    conv = api.convert(opmodels.build("fc_two_heads", opmodel_cache))
+    info = report.summary(conv.model, len(conv.data))
+    assert [o["shape"] for o in info["outputs"]] == [list(conv.model.tensors[t].shape) for t in conv.model.outputs]
+    table = report.format_table(info)
+    assert "outputs   2: 0 " in table and "net.output(k)" in table
+    assert "outputs " not in report.format_table(_summary("hello_world_int8"))   # one output: no line

@@ -159,4 +159,8 @@ def format_table(info: dict) -> str:
     lines.append(size)
     lines.append(f"RAM       arena {info['arena_bytes']:,} B; peak resident {info['peak_ram_resident']:,} B; "
                  f"peak streaming {info['peak_ram_streaming']:,} B")
+    outs = info.get("outputs", [])
+    if len(outs) > 1:   # (the board's predict gives the first; net.output(k) each)
+        lines.append(f"outputs   {len(outs)}: " + ", ".join(f"{k} {_fmt_shape([o['shape']])}" for k, o in enumerate(outs))
+                     + " (on a board: predict gives output 0, net.output(k) output k)")
     return "\n".join(lines)
