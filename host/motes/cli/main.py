@@ -104,7 +104,7 @@ def _load_input(path: str) -> np.ndarray:
 def do_run(args) -> int:
     from ..run.compare import run_engine
     data, model = _mote_bytes(args.model)
-    t_in, t_out = model.tensors[model.inputs[0]], model.tensors[model.outputs[0]]
+    t_in = model.tensors[model.inputs[0]]
     x = _load_input(args.input)
     if x.size != t_in.nbytes:
         raise ModelError(f"--input {args.input} has {x.size} values; the model wants {t_in.nbytes} "
@@ -115,20 +115,19 @@ def do_run(args) -> int:
     for key in ("us_per_inference", "instructions_per_inference"):
         if key in info:             # one input: one figure
             info[key] = info[key][0]
-    q = np.asarray(outs[0][0], dtype=np.int8)
-    f = api.dequantize(q, t_out.scale, t_out.zero_point)
-    out = dict(output=[float(v) for v in f.ravel()], output_int8=[int(v) for v in q.ravel()], **info)
-    more = []       # a model's other outputs, in its order
-    for k, o in enumerate(outs[0][1:], 1):
+    per = []        # every output of the model, in its order: int8 and dequantized
+    for k, o in enumerate(outs[0]):
         t = model.tensors[model.outputs[k]]
         o = np.asarray(o, dtype=np.int8)
-        more.append(dict(output=[float(v) for v in api.dequantize(o, t.scale, t.zero_point).ravel()],
-                         output_int8=[int(v) for v in o.ravel()]))
+        per.append(dict(output=[float(v) for v in api.dequantize(o, t.scale, t.zero_point).ravel()],
+                        output_int8=[int(v) for v in o.ravel()]))
+    out = dict(**per[0], **info)
+    more = per[1:]
     if more:
         out["more_outputs"] = more
     labels = model.meta.get("labels")
     if labels:
-        out["label"] = labels[int(np.argmax(q))]
+        out["label"] = labels[int(np.argmax(out["output_int8"]))]
     if args.json:
         print(json.dumps(out))
     else:

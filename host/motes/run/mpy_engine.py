@@ -67,7 +67,7 @@ def main():
         times.append(time.ticks_diff(time.ticks_us(), t0))
         y = list(v - 256 if v > 127 else v for v in out)
         if more:
-            y = [y] + [list(net.output_int8(k + 1, [0] * n)) for k, n in enumerate(more)]
+            y = [y] + [net.output_int8(k + 1, [0] * n) for k, n in enumerate(more)]
         print(y)
     f.close()
     print({{"done": 1, "backend": motes.backend(), "mode": net.mode, "us_per_inference": times,
