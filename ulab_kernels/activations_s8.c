@@ -2,6 +2,8 @@
  * SOFTMAX, LOGISTIC, TANH.
  *
  * Part of the single compilation unit kernels.c (not compiled on its own).
+ * SOFTMAX is a core kernel (MK_CORE), LOGISTIC and TANH are in the more
+ * (MK_MORE); the fixed-point helpers serve both.
  */
 
 /* ---------------------------------------------------------------------------
@@ -64,21 +66,7 @@ MK_SMALL static int32_t newton(int32_t a) {
     return x;
 }
 
-/* LOGISTIC (tanh = 0) or TANH of a Q4.27 value, as TFLM's int8 output */
-MK_SMALL static int8_t squash(int32_t a, int tanh) {
-    if (a == 0) {
-        return 0;               /* tanh(0) = 0; logistic(0) = 1/2: (2^30 >> 23) - 128 */
-    }
-    int32_t neg = a < 0 ? a : -a, r;
-    if (tanh) {
-        /* 2 / (1 + exp(-2|a|)) - 1 >= 0, its sign after (rounding is symmetric) */
-        r = rdbpot(srmpot(add32(newton(exp_neg(neg, 5)), -(1 << 29)), 2), 24);
-        return clamp8(a < 0 ? -r : r, -128, 127);
-    }
-    r = srmpot(newton(exp_neg(neg, 4)), 1);
-    return (int8_t)clamp8(rdbpot(a > 0 ? r : I32_MAX - r, 23) - 128, -128, 127);
-}
-
+#if MK_CORE
 /* TFLM GetReciprocal with 12 integer bits: 1/x in Q0.31 scaled into [0.5, 1),
  * and the bits the scaling took (x is the sum of a row's exps, uint32) */
 MK_SMALL static int32_t reciprocal(uint32_t x, int32_t *bits) {
@@ -127,6 +115,23 @@ MK_SMALL mk_status mk_softmax_s8(const mk_softmax_params *p, int32_t rows, int32
     }
     return MK_OK;
 }
+#endif /* MK_CORE */
+
+#if MK_MORE
+/* LOGISTIC (tanh = 0) or TANH of a Q4.27 value, as TFLM's int8 output */
+MK_SMALL static int8_t squash(int32_t a, int tanh) {
+    if (a == 0) {
+        return 0;               /* tanh(0) = 0; logistic(0) = 1/2: (2^30 >> 23) - 128 */
+    }
+    int32_t neg = a < 0 ? a : -a, r;
+    if (tanh) {
+        /* 2 / (1 + exp(-2|a|)) - 1 >= 0, its sign after (rounding is symmetric) */
+        r = rdbpot(srmpot(add32(newton(exp_neg(neg, 5)), -(1 << 29)), 2), 24);
+        return clamp8(a < 0 ? -r : r, -128, 127);
+    }
+    r = srmpot(newton(exp_neg(neg, 4)), 1);
+    return (int8_t)clamp8(rdbpot(a > 0 ? r : I32_MAX - r, 23) - 128, -128, 127);
+}
 
 /* one int8 input of LOGISTIC / TANH */
 static int8_t act_one(const mk_act_params *p, int32_t q, int tanh) {
@@ -168,3 +173,4 @@ mk_status mk_logistic_s8(const mk_act_params *p, int32_t n, const int8_t *input,
 mk_status mk_tanh_s8(const mk_act_params *p, int32_t n, const int8_t *input, int8_t *output) {
     return act_s8(p, n, input, output, 1);
 }
+#endif /* MK_MORE */

@@ -27,17 +27,28 @@
  *   elementwise_s8.c      ADD, SUB, MUL
  *   activations_s8.c      SOFTMAX, LOGISTIC, TANH
  *   mean_s8.c             MEAN
+ *
+ * MK_CORE and MK_MORE (motes_kernels.h) choose the parts: the native module
+ * build compiles this unit twice, one .mpy for each.
  */
 #include "motes_kernels.h"
 
 #include "requantize.h"
+#if MK_CORE
 #include "thumb1_s8.c"
 #include "matmul_s8.c"
+#endif
 #include "support_s8.c"
+#if MK_CORE
 #include "conv_s8.c"
 #include "fully_connected_s8.c"
 #include "depthwise_conv_s8.c"
 #include "pool_s8.c"
+#endif
+#if MK_MORE
 #include "elementwise_s8.c"
-#include "activations_s8.c"
+#endif
+#include "activations_s8.c"     /* (SOFTMAX in the core, LOGISTIC and TANH in the more) */
+#if MK_MORE
 #include "mean_s8.c"
+#endif

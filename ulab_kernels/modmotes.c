@@ -1,10 +1,16 @@
 /*
  * motes_native: the MicroPython binding of the motes int8 kernels (kernels.c)
  * and decoders (huffman.c). Built two ways from this one file:
- *   - a native module (.mpy, `make -C ulab_kernels ARCH=...`): the build
- *     defines MICROPY_ENABLE_DYNRUNTIME and mpy_init() registers the functions;
+ *   - native modules (.mpy, `make -C ulab_kernels ARCH=...`): the build
+ *     defines MICROPY_ENABLE_DYNRUNTIME and mpy_init() registers the
+ *     functions. Two of them (motes_kernels.h, MK_CORE / MK_MORE), as a
+ *     native module's code takes heap on a board: motes_native (fc, conv,
+ *     dwconv, pool, unary for SOFTMAX, flip, the decoders) and
+ *     motes_native_more (elem, unary for LOGISTIC, TANH and MEAN), which the
+ *     runtime imports only for a model with one of those ops;
  *   - a user C module of a firmware build (micropython.mk / micropython.cmake):
- *     the module table at the end (under !MICROPY_ENABLE_DYNRUNTIME).
+ *     one module, motes_native, with every function; the module table at the
+ *     end (under !MICROPY_ENABLE_DYNRUNTIME).
  *
  * Every function checks its arguments before any kernel runs: the argument
  * count, that each buffer has the right element type (int8: bytes, bytearray,
@@ -86,30 +92,38 @@
 #if MICROPY_ENABLE_DYNRUNTIME
 /* Native module entry. It comes first in the file: on ARMv6-M the .mpy's
  * entry jump must reach it within 2 KB of the start of the code. */
+static const mp_obj_fun_builtin_var_t mn_unary_obj;
+#if MK_CORE
 static const mp_obj_fun_builtin_var_t mn_fc_obj;
 static const mp_obj_fun_builtin_var_t mn_conv_obj;
 static const mp_obj_fun_builtin_var_t mn_dwconv_obj;
 static const mp_obj_fun_builtin_var_t mn_pool_obj;
-static const mp_obj_fun_builtin_var_t mn_elem_obj;
-static const mp_obj_fun_builtin_var_t mn_unary_obj;
 static const mp_obj_fun_builtin_var_t mn_huff_table_obj;
 static const mp_obj_fun_builtin_var_t mn_huff_decode_obj;
 static const mp_obj_fun_builtin_var_t mn_zrun_decode_obj;
 static const mp_obj_fun_builtin_fixed_t mn_flip_obj;
+#endif
+#if MK_MORE
+static const mp_obj_fun_builtin_var_t mn_elem_obj;
+#endif
 
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
+#if MK_CORE
     mp_store_global(MP_QSTR_fc, MP_OBJ_FROM_PTR(&mn_fc_obj));
     mp_store_global(MP_QSTR_conv, MP_OBJ_FROM_PTR(&mn_conv_obj));
     mp_store_global(MP_QSTR_dwconv, MP_OBJ_FROM_PTR(&mn_dwconv_obj));
     mp_store_global(MP_QSTR_pool, MP_OBJ_FROM_PTR(&mn_pool_obj));
-    mp_store_global(MP_QSTR_elem, MP_OBJ_FROM_PTR(&mn_elem_obj));
-    mp_store_global(MP_QSTR_unary, MP_OBJ_FROM_PTR(&mn_unary_obj));
     mp_store_global(MP_QSTR_flip, MP_OBJ_FROM_PTR(&mn_flip_obj));
     mp_store_global(MP_QSTR_huff_table, MP_OBJ_FROM_PTR(&mn_huff_table_obj));
     mp_store_global(MP_QSTR_huff_decode, MP_OBJ_FROM_PTR(&mn_huff_decode_obj));
     mp_store_global(MP_QSTR_zrun_decode, MP_OBJ_FROM_PTR(&mn_zrun_decode_obj));
     mp_store_global(MP_QSTR_HUFF_TABLE_SIZE, MP_OBJ_NEW_SMALL_INT(sizeof(mk_huff_table)));
+#endif
+#if MK_MORE
+    mp_store_global(MP_QSTR_elem, MP_OBJ_FROM_PTR(&mn_elem_obj));
+#endif
+    mp_store_global(MP_QSTR_unary, MP_OBJ_FROM_PTR(&mn_unary_obj));
     mp_store_global(MP_QSTR_API, MP_OBJ_NEW_SMALL_INT(MK_API_VERSION));
     MP_DYNRUNTIME_INIT_EXIT
 }
@@ -180,6 +194,7 @@ static void status(mk_status st) {
     }
 }
 
+#if MK_CORE
 /* an interleaved flag: 0 or 1 */
 static int32_t flag(int32_t v) {
     if ((uint32_t)v > 1u) {
@@ -314,6 +329,7 @@ static mp_obj_t mn_pool(size_t n_args, const mp_obj_t *args) {
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_pool_obj, 0, mn_pool);
+#endif /* MK_CORE */
 
 /* shape at p (rank, then MK_MAX_RANK dims) and its element count (-1: a bad
  * rank or dims, which fits() refuses) */
@@ -325,6 +341,7 @@ static int32_t shape_at(const int32_t *p, mk_shape *s) {
     return mk_shape_count(s);
 }
 
+#if MK_MORE
 static mp_obj_t mn_elem(size_t n_args, const mp_obj_t *args) {
     check_args(n_args, 4);
     const int32_t *p = params(args[0], N_ELEM);
@@ -347,6 +364,7 @@ static mp_obj_t mn_elem(size_t n_args, const mp_obj_t *args) {
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_elem_obj, 0, mn_elem);
+#endif /* MK_MORE */
 
 /* SOFTMAX (6), LOGISTIC (7), TANH (8), MEAN (11): one input, no weights */
 static mp_obj_t mn_unary(size_t n_args, const mp_obj_t *args) {
@@ -361,7 +379,7 @@ static mp_obj_t mn_unary(size_t n_args, const mp_obj_t *args) {
     int32_t op = p[0], no = n;
     mk_status st;
     fits(p[1], n, ls);
-    if (op == 11) {
+    if (op == 11 && MK_MORE) {
         /* the output has the kept dims (a bad mask: mk_mean_s8 refuses it) */
         kept.rank = 0;
         for (int32_t k = 0; k < in.rank; k++) {
@@ -375,23 +393,29 @@ static mp_obj_t mn_unary(size_t n_args, const mp_obj_t *args) {
     s += p[1];
     d += p[2];
     /* q: the op's params in op-table order, as the structs hold them */
+    st = MK_ERR_ARG;    /* (an op of the other part) */
+#if MK_CORE
     if (op == 6) {
         /* rows of the last dim (no division: the count of the dims before it) */
         int32_t depth = in.rank ? in.d[in.rank - 1] : 1;
         in.rank -= in.rank ? 1 : 0;
         st = depth ? mk_softmax_s8((const mk_softmax_params *)q, mk_shape_count(&in), depth, s, d) : MK_OK;
-    } else if (op == 7 || op == 8) {
+    }
+#endif
+#if MK_MORE
+    if (op == 7 || op == 8) {
         st = (op == 7 ? mk_logistic_s8 : mk_tanh_s8)((const mk_act_params *)q, n, s, d);
     } else if (op == 11) {
         st = mk_mean_s8((const mk_mean_params *)q, &in, axes, s, d);
-    } else {
-        st = MK_ERR_ARG;
     }
+#endif
+    (void)axes;
     status(st);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_unary_obj, 0, mn_unary);
 
+#if MK_CORE
 /* ---- decoders ------------------------------------------------------------ */
 
 static mk_huff_table *table(mp_obj_t o, int writable) {
@@ -486,6 +510,7 @@ static mp_obj_t mn_zrun_decode(size_t n_args, const mp_obj_t *args) {
     return mp_obj_new_int(got);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR(mn_zrun_decode_obj, 0, mn_zrun_decode);
+#endif /* MK_CORE */
 
 /* ---- module -------------------------------------------------------------- */
 

@@ -31,6 +31,20 @@
 
 #define MK_API_VERSION 4   /* 4: SOFTMAX, LOGISTIC, TANH, MEAN */
 
+/* Which kernels a build holds (kernels.c, modmotes.c). A firmware's user C
+ * module has them all (the defaults: its code is in flash). The native
+ * module build makes two .mpy files, because on a board a native module's
+ * code is loaded into the heap: motes_native (MK_MORE 0: FULLY_CONNECTED,
+ * CONV_2D, DEPTHWISE_CONV_2D, the pools, SOFTMAX, the decoders), which every
+ * model needs, and motes_native_more (MK_CORE 0: ADD, SUB, MUL, LOGISTIC,
+ * TANH, MEAN), imported only by a model that has one of those ops. */
+#ifndef MK_CORE
+#define MK_CORE 1
+#endif
+#ifndef MK_MORE
+#define MK_MORE 1
+#endif
+
 /* The hand-written loops are Thumb-1 (ARMv6-M, unified syntax). Thumb-2 cores
  * (Cortex-M3/M4/M7) run the same instructions, so they take them too: on the
  * emulated M3, person_detect streaming went from 51.2 to 48.7 million

@@ -1,7 +1,10 @@
 # Native kernels: the C module motes_native (built from ulab_kernels/, a .mpy
 # on sys.path or part of the firmware) for FULLY_CONNECTED, CONV_2D,
-# DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, MAX_POOL_2D, ADD, SUB, MUL, SOFTMAX,
-# LOGISTIC, TANH and MEAN (API 4). Drop-in
+# DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, MAX_POOL_2D and SOFTMAX (OPS), and for
+# ADD, SUB, MUL, LOGISTIC, TANH and MEAN (MORE) the functions of
+# motes_native_more.mpy, imported by more() only for a model with one of
+# those ops (a native module's code takes heap on a board); a firmware's
+# motes_native has them all (API 4). Drop-in
 # replacements of the Python kernels (same signature, same int8 results); this
 # module is imported only when the 'native' backend is chosen.
 #
@@ -24,6 +27,8 @@
 from array import array
 
 import motes_native as _n
+
+_m = None   # the module with elem and MORE's unary: found by more()
 
 # (const: the compiler knows it without 'from micropython import const', an
 # import that would leave the name in this module's globals, in the heap; the
@@ -185,7 +190,7 @@ def elem(net, L, ins, outs):
     _shape(p, sa)
     _shape(p, sb)
     _shape(p, y.shape)
-    _n.elem(p, a, b, net.mv)
+    _m.elem(p, a, b, net.mv)
 
 
 def unary(net, L, ins, outs):
@@ -207,8 +212,29 @@ def unary(net, L, ins, outs):
     p.extend(q)
     for _ in range(len(q), 9):
         p.append(0)
-    _n.unary(p, net.mv, net.mv)
+    (_n if L.op == 6 else _m).unary(p, net.mv, net.mv)
 
 
-OPS = {0: fc, 1: conv, 2: dwconv, 3: pool, 4: pool, 9: elem, 10: elem, 20: elem,
-       6: unary, 7: unary, 8: unary, 11: unary, 64: fc, 65: conv}
+OPS = {0: fc, 1: conv, 2: dwconv, 3: pool, 4: pool, 6: unary, 64: fc, 65: conv}
+MORE = {9: elem, 10: elem, 20: elem, 7: unary, 8: unary, 11: unary}
+
+
+def more(op):
+    # the kernel of a MORE op; None when motes_native_more is missing, of
+    # another arch or version, or does not fit (then the op's viper or Python
+    # kernel runs)
+    global _m
+    if op not in MORE:
+        return None
+    if _m is None:
+        _m = 0
+        if hasattr(_n, "elem"):
+            _m = _n
+        else:
+            try:
+                import motes_native_more
+                if getattr(motes_native_more, "API", 0) == 4:
+                    _m = motes_native_more
+            except (ImportError, ValueError, OSError, MemoryError):
+                pass
+    return MORE[op] if _m else None

@@ -75,7 +75,7 @@ def get(op):
         fall_back()     # a .mpy of another arch or version: the next backend
     if BACKEND == "native":
         from . import k_native
-        fn = k_native.OPS.get(op)
+        fn = k_native.OPS.get(op) or k_native.more(op)
         if fn:
             return fn
         if op & 63 <= _VIPER_LAST and _viper is None:
@@ -119,6 +119,7 @@ def fall_back():
     for m in [m for m in sys.modules if m[:6] == "motes." and m[6:] not in _CORE]:
         forget(m)
     forget("motes_native")
+    forget("motes_native_more")
     _viper = None
     BACKEND = "viper" if BACKEND == "native" and _viper_available() else "python"
     if BACKEND == "python":
@@ -143,6 +144,6 @@ def use(name):
     if name == "python":
         # the other backends' code is not needed: let the GC free it
         from .structs import forget
-        for m in ("motes.k_viper", "motes.k_native", "motes.dec_native", "motes_native"):
+        for m in ("motes.k_viper", "motes.k_native", "motes.dec_native", "motes_native", "motes_native_more"):
             forget(m)
 

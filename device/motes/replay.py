@@ -23,7 +23,8 @@ from .structs import MoteError, forget
 
 
 class _Native:
-    # motes_native's functions, recorded (k_native calls them as _n.fc etc.)
+    # a native module's functions, recorded (k_native calls them as _n.fc,
+    # _m.elem etc.)
     pass
 
 
@@ -60,12 +61,17 @@ def _swap(rec):
     back = []
     k = sys.modules.get("motes.k_native")
     if k:
-        real = k._n
-        ns = _Native()
-        for name in ("fc", "conv", "dwconv", "pool", "elem", "unary", "flip"):
-            setattr(ns, name, _keep(getattr(real, name), rec, name != "flip"))
-        k._n = ns
-        back.append((k, "_n", real))
+        # motes_native, and motes_native_more if k_native.more() found it
+        for attr in ("_n", "_m"):
+            real = getattr(k, attr)
+            if real:
+                ns = _Native()
+                for name in ("fc", "conv", "dwconv", "pool", "elem", "unary", "flip"):
+                    f = getattr(real, name, None)
+                    if f:
+                        setattr(ns, name, _keep(f, rec, name != "flip"))
+                setattr(k, attr, ns)
+                back.append((k, attr, real))
     k = sys.modules.get("motes.k_viper")
     if k:
         for name in ("_conv", "_pool"):

@@ -50,6 +50,7 @@ KDIR = ROOT / "ulab_kernels"
 ABI = "6.3"
 NATIVE_OPS = {"FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D",
               "ADD", "SUB", "MUL", "SOFTMAX", "LOGISTIC", "TANH", "MEAN"}
+MORE_OPS = {"ADD", "SUB", "MUL", "LOGISTIC", "TANH", "MEAN"}     # motes_native_more's
 # .mpy header byte 2 is (arch << 2) | sub-version; arch codes of py/persistentcode.h
 MPY_ARCH = {"x64": 2, "armv6m": 4, "armv7m": 5, "armv7emsp": 7}
 # (the old 12 KB file limit is lifted: what counts is the heap the code takes on a
@@ -62,7 +63,9 @@ MPY_ARCH = {"x64": 2, "armv6m": 4, "armv7m": 5, "armv7emsp": 7}
 # 15,904 with the unsigned dot products of CONV_2D (0.24 M fewer; 49K, 62K, 107K);
 # 16,072 with rq_fast unchecked where a pixel bounds its sums (0.27 M fewer);
 # 16,272 at the end of issue 17 (depthwise round, unsigned short groups; the M3
-# board's smallest heaps 49K, 58K, 105K with the 2 KB weight chunk)
+# board's smallest heaps 49K, 58K, 105K with the 2 KB weight chunk);
+# 14,507 with ADD, SUB, MUL, LOGISTIC, TANH and MEAN moved to motes_native_more
+# (3,922 bytes, imported only by a model with those ops)
 ARMV6M_LIMIT = 16 * 1024
 
 
@@ -81,6 +84,7 @@ def _missing_tools(arch: str) -> str | None:
 
 
 def build(arch: str) -> Path:
+    """Build both native modules for arch; the path of motes_native.mpy (motes_native_more.mpy beside it)."""
     why = _missing_tools(arch)
     missing_tool(f"cannot build the {arch} native module: {why}" if why else None)
     env = dict(os.environ, PYTHON=sys.executable)
@@ -88,7 +92,7 @@ def build(arch: str) -> Path:
                           capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, f"make ARCH={arch} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     out = KDIR / "dist" / f"{arch}_{ABI}" / "motes_native.mpy"
-    assert out.exists(), proc.stdout
+    assert out.exists() and out.with_name("motes_native_more.mpy").exists(), proc.stdout
     return out
 
 
@@ -125,7 +129,7 @@ def _lines(proc) -> list[str]:
 # ---------------------------------------------------------------------------
 
 _MODEL_SCRIPT = r"""
-import json, time, gc
+import json, time, gc, sys
 import motes
 from motes import kernels
 kernels.use({backend!r})
@@ -134,7 +138,7 @@ for mode, chunk in {runs!r}:
     native = 0
     if {backend!r} == "native":
         from motes import k_native
-        fns = list(k_native.OPS.values())
+        fns = list(k_native.OPS.values()) + list(k_native.MORE.values())
         steps = net._fns if hasattr(net, "_fns") else [s[0] for s in net._steps]
         native = sum(1 for f in steps if f in fns)
     T = net.tensor if hasattr(net, "tensor") else (lambda i: net.tensors[i])
@@ -149,7 +153,8 @@ for mode, chunk in {runs!r}:
         times.append(time.ticks_diff(time.ticks_us(), t0))
         print(json.dumps([v - 256 if v > 127 else v for v in out]))
     f.close()
-    print(json.dumps({{"done": mode, "backend": motes.backend(), "native_layers": native, "us": times}}))
+    print(json.dumps({{"done": mode, "backend": motes.backend(), "native_layers": native, "us": times,
+                      "more": "motes_native_more" in sys.modules}}))
     net.close()
     net = None
     gc.collect()
@@ -184,9 +189,12 @@ def check_native(data: bytes, xs, native_dir, runtime_dir, runs=(("resident", 40
     ex = Executor(model)
     want = [ex.run([x])[0].ravel() for x in xs]
     n_native = sum(1 for L in model.layers if L.op in NATIVE_OPS)
+    more = any(L.op in MORE_OPS for L in model.layers)
     for mode, (got, info) in run_model(data, xs, native_dir, runtime_dir, runs).items():
         assert info["backend"] == "native"
         assert info["native_layers"] == n_native, info
+        # motes_native_more's code is in the heap only for a model with its ops
+        assert info["more"] == more, info
         assert len(got) == len(xs)
         bad = sum(int(np.count_nonzero(g.ravel() != w)) for g, w in zip(got, want))
         assert bad == 0, (f"{mode}: {bad} int8 outputs differ from the host\n device "
@@ -233,6 +241,7 @@ _CASES_SCRIPT = r"""
 import json
 from array import array
 import motes_native as mn
+import motes_native_more as mm
 from motes.k_native import _rq_table
 
 def buf(v):
@@ -280,9 +289,9 @@ for line in f:
         p.append(1 if k == "avg" else 0)
         mn.pool(p, src, y)
     elif k == "unary":
-        mn.unary(p, src, y)
+        (mn if p[0] == 6 else mm).unary(p, src, y)      # (SOFTMAX in the core module)
     else:
-        mn.elem(p, src, buf(c["b"]), y)
+        mm.elem(p, src, buf(c["b"]), y)
     ok = all(dst[i] == 0x5A for i in range(8)) and all(dst[i] == 0x5A for i in range(8 + c["ny"], len(dst)))
     print(json.dumps([ok, [v - 256 if v > 127 else v for v in y]]))
 f.close()
@@ -661,6 +670,7 @@ _FUZZ_SCRIPT = r"""
 import random
 from array import array
 import motes_native as mn
+import motes_native_more as mm
 random.seed({seed})
 
 GUARD = 8
@@ -715,7 +725,7 @@ for it in range({n}):
     name, p, bufs = random.choice(base())
     p = list(p)
     bufs = list(bufs)
-    fn = getattr(mn, name)
+    fn = getattr(mm if name == "elem" else mn, name)
     nout = out_len(name, p)
     mode = random.randint(0, 6)
     if mode == 0:        # random ints in p: negative, zero, huge dims, offsets past the end
@@ -780,7 +790,15 @@ assert b == bytearray(range(256))
 m = memoryview(b)[1:254]
 mn.flip(m, 253)
 assert b[0] == 0 and b[1] == 0x81 and b[253] == 0x7D and b[254] == 254
-assert mn.API == 4
+assert mn.API == 4 and mm.API == 4
+# each module has its own ops: the other's are refused
+assert not hasattr(mn, "elem") and not hasattr(mm, "fc") and not hasattr(mm, "huff_table")
+for mod, op in ((mn, 7), (mn, 8), (mn, 11), (mm, 6)):
+    try:
+        mod.unary(array("i", [op, 0, 0, 1, 4, 1, 1, 1, 1, 1, 0] + [0] * 9), bytearray(4), bytearray(4))
+        print("OVERWRITE unary of the other module accepted", op)
+    except ValueError:
+        pass
 print("DONE", OK, VE, TE)
 """
 
@@ -846,12 +864,15 @@ def test_board_builds(native_dir):
     sizes = {}
     for arch in ("armv6m", "armv7m", "armv7emsp"):
         out = build(arch)
-        sizes[arch] = out.stat().st_size
-        assert _arch_of(out) == MPY_ARCH[arch]
-    # building other architectures leaves the x64 module in place and intact
+        more = out.with_name("motes_native_more.mpy")
+        sizes[arch] = (out.stat().st_size, more.stat().st_size)
+        assert _arch_of(out) == MPY_ARCH[arch] and _arch_of(more) == MPY_ARCH[arch]
+    # building other architectures leaves the x64 modules in place and intact
     assert _arch_of(native_dir / "motes_native.mpy") == MPY_ARCH["x64"]
-    print("\nmotes_native.mpy sizes:", ", ".join(f"{a} {s} bytes" for a, s in sizes.items()))
-    assert sizes["armv6m"] < ARMV6M_LIMIT, sizes
+    assert _arch_of(native_dir / "motes_native_more.mpy") == MPY_ARCH["x64"]
+    print("\nmotes_native.mpy, motes_native_more.mpy sizes:",
+          ", ".join(f"{a} {s} + {m} bytes" for a, (s, m) in sizes.items()))
+    assert sizes["armv6m"][0] < ARMV6M_LIMIT, sizes
 
 
 # ---------------------------------------------------------------------------

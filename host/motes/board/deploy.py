@@ -81,10 +81,10 @@ def runtime_items(info: dict) -> tuple[list[Item], list[str]]:
         folder = device_build.build(arch, native=arch in device_build.NATIVE_ARCHS)
         items = [Item(f"{lib}/motes/{p.name}", p.read_bytes(), "runtime")
                  for p in sorted((folder / "motes").glob("*.mpy"))]
-        native = folder / "motes_native.mpy"
-        if native.exists():
-            items.append(Item(f"{lib}/motes_native.mpy", native.read_bytes(), "native"))
-            notes.append(f"runtime as .mpy for {arch}, with the C kernels (motes_native.mpy)")
+        native = [folder / name for name in device_build.NATIVE_FILES if (folder / name).exists()]
+        if native:
+            items += [Item(f"{lib}/{p.name}", p.read_bytes(), "native") for p in native]
+            notes.append(f"runtime as .mpy for {arch}, with the C kernels ({' and '.join(p.name for p in native)})")
         else:
             why = ("needs ESP-IDF's xtensa-esp32-elf-gcc, which this machine lacks"
                    if arch == "xtensawin" else "this machine cannot build them")
@@ -261,7 +261,7 @@ def run_code(example: str | None, items_model: str | None, program: str = "main"
     """What `deploy --run` executes: the example's main() (in main.py, or code.py on
     CircuitPython), or load the model and print it."""
     fresh = ("import sys\n"
-             "for _m in [m for m in sys.modules if m in ('main', 'motes', 'motes_native') "
+             "for _m in [m for m in sys.modules if m in ('main', 'motes', 'motes_native', 'motes_native_more') "
              "or m.startswith('motes.')] + EXTRA:\n"
              "    sys.modules.pop(_m, None)\n")
     if example:

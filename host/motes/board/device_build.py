@@ -92,16 +92,22 @@ def _locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def native_module(arch: str) -> Path | None:
-    """Build ulab_kernels' motes_native.mpy for `arch`; None if this machine cannot."""
+# The native modules (ulab_kernels/Makefile): the kernels every model needs,
+# and those of ADD, SUB, MUL, LOGISTIC, TANH and MEAN, which a board imports
+# only for a model with one of those ops (a native module's code takes heap)
+NATIVE_FILES = ("motes_native.mpy", "motes_native_more.mpy")
+
+
+def native_modules(arch: str) -> list[Path]:
+    """Build ulab_kernels' native modules (NATIVE_FILES) for `arch`; [] if this machine cannot."""
     tree = _kernel_tree()
     if arch not in NATIVE_ARCHS or tree is None or not (tree / "Makefile").exists():
-        return None
+        return []
     extra = []
     if arch in CURRENT_RULES:
         mpy_dir = current_tree()
         if mpy_dir is None:
-            return None
+            return []
         extra = [f"MPY_DIR={mpy_dir}"]
     # mpy_ld.py runs in this Python (it needs pyelftools); fetch_mpy.sh keeps the natmod
     # build files it downloads in the cache folder
@@ -109,8 +115,8 @@ def native_module(arch: str) -> Path | None:
     with _locked(tree / ".build.lock"):      # two motes (or test workers) building at once
         proc = subprocess.run(["make", "-s", "-C", str(tree), f"ARCH={arch}", f"MPY_PYTHON={sys.executable}"]
                               + extra, capture_output=True, text=True, env=env)
-    out = tree / "dist" / f"{arch}_6.3" / "motes_native.mpy"
-    return out if proc.returncode == 0 and out.exists() else None
+    outs = [tree / "dist" / f"{arch}_6.3" / name for name in NATIVE_FILES]
+    return outs if proc.returncode == 0 and all(p.exists() for p in outs) else []
 
 
 # What a compiled module calls its source file (tracebacks show it): its module
@@ -136,7 +142,7 @@ def compile_runtime(cross: str, flags: list[str], srcs: list[Path], pkg: Path) -
 
 
 def build(arch: str = "x64", out_root: Path | None = None, native: bool = True) -> Path:
-    """Return a folder holding motes/*.mpy (and motes_native.mpy when it builds) for `arch`.
+    """Return a folder holding motes/*.mpy (and the NATIVE_FILES when they build) for `arch`.
 
     The folder is what goes on a board's filesystem (or /lib): import motes.
     """
@@ -156,8 +162,7 @@ def build(arch: str = "x64", out_root: Path | None = None, native: bool = True) 
         if not (out / ".done").exists():
             compile_runtime(mpy_cross(), [f"-march={arch}"], sources(), pkg)
             if native:
-                mod = native_module(arch)
-                if mod is not None:
+                for mod in native_modules(arch):
                     shutil.copyfile(mod, out / mod.name)
             (out / ".done").write_text("ok\n")
     return out

@@ -10,7 +10,7 @@ filesystem (see docs/DEVICE.md, "Memory"). Stock ESP32 and RP2040 downloads
 do not enable ROMFS yet: it takes a firmware build with a ROMFS partition,
 like frozen modules do (README, "Firmware with the kernels built in").
 
-    image = runtime_image("armv6m")      # lib/motes/*.mpy (+ lib/motes_native.mpy)
+    image = runtime_image("armv6m")      # lib/motes/*.mpy (+ lib/motes_native*.mpy)
     Path("motes.romfs").write_bytes(image)
     # then: mpremote romfs deploy motes.romfs
 
@@ -82,9 +82,10 @@ def runtime_files(arch: str, native: bool = True) -> dict[str, bytes]:
 
     folder = device_build.build(arch, native=native)
     files = {f"lib/motes/{p.name}": p.read_bytes() for p in sorted((folder / "motes").glob("*.mpy"))}
-    mod = folder / "motes_native.mpy"
-    if native and mod.exists():
-        files["lib/motes_native.mpy"] = mod.read_bytes()
+    for name in device_build.NATIVE_FILES:
+        mod = folder / name
+        if native and mod.exists():
+            files[f"lib/{name}"] = mod.read_bytes()
     return files
 
 

@@ -245,7 +245,7 @@ def add_romfs(s) -> None:
     s.add_argument("--arch", required=True, choices=ARCHS,
                    help="the board's architecture (armv6m: RP2040, xtensawin: ESP32, armv7emsp: STM32F4...)")
     s.add_argument("-o", "--output", default="motes.romfs", help="the image to write (default motes.romfs)")
-    s.add_argument("--no-native", action="store_true", help="leave out motes_native.mpy")
+    s.add_argument("--no-native", action="store_true", help="leave out the C kernels (motes_native*.mpy)")
 
 
 def do_romfs(args) -> int:
@@ -292,13 +292,17 @@ def do_build_device(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "motes", ignore_errors=True)
     shutil.copytree(src / "motes", out / "motes")
-    (out / "motes_native.mpy").unlink(missing_ok=True)
-    native = src / "motes_native.mpy"
+    native = []
+    for name in device_build.NATIVE_FILES:
+        (out / name).unlink(missing_ok=True)
+        if (src / name).exists():
+            shutil.copyfile(src / name, out / name)
+            native.append(name)
     n = len(list((out / "motes").glob("*.mpy")))
-    if native.exists():
-        shutil.copyfile(native, out / native.name)
-        print(f"{out}: the runtime ({n} .mpy files) and the C kernels (motes_native.mpy) for {args.arch}")
-        print(f"copy to the board: mpremote cp -r {out}/motes :lib/ + cp {out}/motes_native.mpy :lib/")
+    if native:
+        print(f"{out}: the runtime ({n} .mpy files) and the C kernels ({' and '.join(native)}) for {args.arch}")
+        print(f"copy to the board: mpremote cp -r {out}/motes :lib/ + cp "
+              + " ".join(f"{out}/{name}" for name in native) + " :lib/")
     else:
         print(f"{out}: the runtime ({n} .mpy files) for {args.arch}; no C kernels for {args.arch} here "
               "(the board uses the viper or Python kernels)")
