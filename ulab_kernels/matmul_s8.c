@@ -85,13 +85,37 @@ __attribute__((noinline)) static void dot8(const int8_t *x, int32_t n, const uin
     }
 #endif
     /* fewer than 8 rows (the last group of a layer: kws's FULLY_CONNECTED
-     * 64 -> 12, person_detect's 256 -> 2): two rows a pass with their sums
-     * in registers, each input loaded once per pass (the general loop kept
-     * the sums in memory: 12 instructions per MAC on the M0, 6 now) */
+     * 64 -> 12, person_detect's 256 -> 2), or the inputs dot8_4 left: two
+     * rows a pass with their sums in registers, each input loaded once per
+     * pass (the general loop kept the sums in memory: 12 instructions per MAC
+     * on the M0, 6 in C, 4.5 in the Thumb-1 dot2_4) */
     int32_t r = n ? 0 : R;      /* (nothing left after dot8_4) */
     /* (uns: x is x + 128, unsigned bytes, il_vectors' flip: its own copy of
      * the loop, so that the signed one takes no mask) */
     const int32_t mask = uns ? 0xFF : -1;
+#ifdef THUMB1_DOT8
+    if (n >= 2) {
+        /* pairs of rows in assembly over an even count of inputs, then the
+         * last input (n odd) of those rows; an odd row in the loop below */
+        const int32_t n2 = n & ~1;
+        d2job j;
+        j.stride = R;
+        j.uns = uns;
+        for (; r + 1 < R; r += 2) {
+            j.a0 = acc[r];
+            j.a1 = acc[r + 1];
+            dot2_4(x + n2, -n2, w + r, &j);
+            if (n & 1) {
+                const int32_t v = x[n2] & mask;
+                const uint8_t *q = w + n2 * R + r;
+                j.a0 += (uint32_t)(v * q[0]);
+                j.a1 += (uint32_t)(v * q[1]);
+            }
+            acc[r] = j.a0;
+            acc[r + 1] = j.a1;
+        }
+    }
+#else
 #define DOT8_PAIRS(X) \
     for (; r + 1 < R; r += 2) { \
         const uint8_t *p = w + r; \
@@ -110,6 +134,7 @@ __attribute__((noinline)) static void dot8(const int8_t *x, int32_t n, const uin
         DOT8_PAIRS(x)
     }
 #undef DOT8_PAIRS
+#endif
     for (; r < R; r++) {
         for (int32_t k = 0; k < n; k++) {
             acc[r] += (uint32_t)((x[k] & mask) * w[k * R + r]);

@@ -319,6 +319,47 @@ def test_depthwise_of_one_channel_as_conv(emu):
     assert as_conv(three, 1) is None and as_conv(two, 2) is None
 
 
+def test_conv_of_the_whole_input_as_fc(emu):
+    """ops.conv.as_fc: a CONV_2D whose window is its whole input as the
+    FULLY_CONNECTED it is gives the convolution's numbers, on the host and in
+    the M0's FC kernel (interleaved as the converter writes it: person_detect's
+    256 -> 2 head, a last group of 2 rows, and a 3x3 window over a 3x3 input);
+    a padded window, a smaller window and a grouped convolution stay convolutions."""
+    from motes.compiler import interleave
+    from motes.ops.conv import as_fc
+    rng = np.random.default_rng(28)
+    for shape, kw in (((1, 1, 1, 256), dict(out_ch=2, kernel=(1, 1), in_zp=-128)),
+                      ((2, 3, 3, 16), dict(out_ch=5, kernel=(3, 3), padding="VALID")),
+                      ((1, 1, 1, 33), dict(out_ch=7, kernel=(1, 1), stride=(2, 2)))):
+        layer, x, out_shape = m0emu.synthetic_layer("CONV_2D", shape, rng, interleaved=False, **kw)
+        ref = m0emu.reference(layer, [x], [out_shape])[0]
+        fc = as_fc(layer, x.shape, out_shape)
+        assert fc.op == "FULLY_CONNECTED" and fc.consts["weights"].shape == (kw["out_ch"], int(np.prod(shape[1:])))
+        np.testing.assert_array_equal(m0emu.reference(fc, [x], [out_shape])[0], ref)
+        assert interleave.why_not(fc) is None
+        got = m0emu.run_layer(emu, interleave.interleave_layer(fc), [x], [out_shape])
+        np.testing.assert_array_equal(got.outputs[0], ref)
+    for shape, kw in (((1, 3, 3, 8), dict(out_ch=4, kernel=(3, 3))),          # SAME: padded, 3x3 outputs
+                      ((1, 4, 4, 8), dict(out_ch=4, kernel=(3, 3), padding="VALID")),
+                      ((1, 1, 1, 8), dict(out_ch=4, kernel=(1, 1), groups=2))):
+        layer, x, out_shape = m0emu.synthetic_layer("CONV_2D", shape, rng, **kw)
+        assert as_fc(layer, x.shape, out_shape) is None
+
+
+def test_short_groups_of_unsigned_inputs(emu):
+    """dot2_4's unsigned form: the last group of fewer than 8 rows of a
+    convolution whose input offset is 128 (x + 128 as unsigned bytes, when
+    its patch is whole words)."""
+    rng = np.random.default_rng(24)
+    for shape, kw in (((1, 5, 5, 12), dict(out_ch=6, kernel=(1, 1))),
+                      ((1, 4, 4, 8), dict(out_ch=3, kernel=(1, 1), stride=(2, 2))),
+                      ((1, 6, 5, 4), dict(out_ch=13, kernel=(3, 3)))):
+        layer, x, out_shape = m0emu.synthetic_layer("CONV_2D", shape, rng, in_zp=-128, **kw)
+        assert layer.params["input_offset"] == 128
+        got = m0emu.run_layer(emu, layer, [x], [out_shape])
+        np.testing.assert_array_equal(got.outputs[0], m0emu.reference(layer, [x], [out_shape])[0])
+
+
 def test_depthwise_per_tensor_count_one(emu):
     _check(emu, "DEPTHWISE_CONV_2D", (1, 6, 6, 6), 10, dict(per_tensor_quant=True), per_channel=False)
 

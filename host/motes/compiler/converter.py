@@ -16,6 +16,7 @@ from . import interleave as _il
 from .. import ops
 from ..mote import BIASPRED_WRITE_OPS, MoteModel, TensorInfo, pack_consts, to_bytes, without_derived
 from .graph import Graph, ModelError
+from ..ops.conv import as_fc as conv_as_fc
 from ..ops.depthwise_conv import as_conv as depthwise_as_conv
 from .planner import plan
 
@@ -162,6 +163,12 @@ class ConvertOptions:
     # kernel takes it 8 output channels a pass (micro_speech's first layer on the
     # emulated Cortex-M0: 21.5 instructions per MAC as a depthwise layer).
     dw_as_conv: bool = True
+    # A CONV_2D whose window is its whole input (one output pixel, as a
+    # classifier's 1x1 convolution after a global pool) is written as the
+    # FULLY_CONNECTED it is (ops.conv.as_fc): the same numbers, without a
+    # convolution's set-up (person_detect's 256 -> 2 on the emulated
+    # Cortex-M0: 4,732 instructions as a CONV_2D).
+    conv_as_fc: bool = True
 
 
 DEFAULTS = ConvertOptions()
@@ -234,6 +241,8 @@ def convert_graph(graph: Graph, meta: dict | None = None, progress=None, compact
         layer = ops.prepare_layer(op, graph)
         if opts.dw_as_conv and layer.op == "DEPTHWISE_CONV_2D":
             layer = depthwise_as_conv(layer, int(graph.tensors[op.inputs[0]].shape[-1])) or layer
+        if opts.conv_as_fc and layer.op == "CONV_2D":
+            layer = conv_as_fc(layer, graph.tensors[op.inputs[0]].shape, graph.tensors[op.outputs[0]].shape) or layer
         layers.append(layer)
     say(f"prepared {len(layers)} layers")
 

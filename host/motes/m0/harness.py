@@ -303,7 +303,7 @@ def has_kernel(emu: M0, op: str, prefix: str = "mk_") -> bool:
 def synthetic_layer(opcode: str, in_shape, rng: np.random.Generator, out_ch: int | None = None,
                     kernel=(3, 3), stride=(1, 1), dilation=(1, 1), padding: str = "SAME",
                     per_channel: bool = True, act: int = 0, depth_multiplier: int = 1,
-                    groups: int = 1, interleaved: bool | None = None):
+                    groups: int = 1, interleaved: bool | None = None, in_zp: int | None = None):
     """A random one-op Graph prepared by motes's own prepare(): (Layer, int8 input, output shape).
 
     (One function on purpose: one case per op family (unary, pool, FC/conv/depthwise)
@@ -318,7 +318,9 @@ def synthetic_layer(opcode: str, in_shape, rng: np.random.Generator, out_ch: int
     them to a .mote (and so as a device passes them to the kernels).
     interleaved: FULLY_CONNECTED / CONV_2D weights in the format 1.2 layout;
     None: as the converter decides (interleave.why_not() is None and the
-    largest group fits interleave.MAX_GROUP_BYTES).
+    largest group fits interleave.MAX_GROUP_BYTES). in_zp: the input's zero
+    point instead of a random one (-128: an input offset of 128, as after a
+    ReLU, which CONV_2D's kernels take as unsigned bytes).
     """
     from .. import ops
     from ..compiler.graph import Graph, Operator, Tensor
@@ -328,7 +330,8 @@ def synthetic_layer(opcode: str, in_shape, rng: np.random.Generator, out_ch: int
     pad = {"SAME": PADDING_SAME, "VALID": PADDING_VALID}[padding]
     f32 = lambda *v: np.array(v, np.float32)  # noqa: E731
     i64 = lambda *v: np.array(v, np.int64)    # noqa: E731
-    in_scale, in_zp = float(rng.uniform(0.01, 0.05)), int(rng.integers(-40, 40))
+    in_scale, zp = float(rng.uniform(0.01, 0.05)), int(rng.integers(-40, 40))
+    in_zp = zp if in_zp is None else in_zp
     x = rng.integers(-128, 128, size=in_shape, dtype=np.int8)
     tensors = [Tensor(0, "x", in_shape, "int8", f32(in_scale), i64(in_zp))]
     options: dict = {"fused_activation_function": act}

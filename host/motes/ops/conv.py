@@ -260,3 +260,33 @@ def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def macs(layer, in_shapes, out_shapes) -> int:
     _, fh, fw, fd = layer.consts["weights"].shape
     return int(np.prod(out_shapes[0])) * fh * fw * fd
+
+
+def as_fc(layer: Layer, in_shape, out_shape) -> Layer | None:
+    """A CONV_2D whose window is its whole input (one output pixel) as the
+    FULLY_CONNECTED it is (None for other layers).
+
+    With the filter the input's size, no padding and no dilation inside it,
+    out[b, 0, 0, o] = bias[o] + sum over (ky, kx, c) of w[o, ky, kx, c] *
+    (x[b, ky, kx, c] + input_offset): FULLY_CONNECTED's sum over the flattened
+    NHWC pixel with weights [o, ky * kx * c] and filter offset 0, the same
+    requantization and clamp, so the same numbers as TFLM's. A classifier's
+    1x1 convolution after a global pool is one (person_detect's last layer,
+    256 -> 2 on a 1x1 input), and a CONV_2D kernel pays a convolution's
+    set-up for it (stripes, patches, the tap ranges: on the emulated
+    Cortex-M0 about 1,200 instructions a call, FULLY_CONNECTED's about 570)."""
+    if layer.op != "CONV_2D" or len(in_shape) != 4 or len(out_shape) != 4:
+        return None
+    p = layer.params
+    w = layer.consts["weights"]
+    oc, fh, fw, fd = w.shape
+    _, ih, iw, ic = (int(d) for d in in_shape)
+    if (tuple(out_shape[1:3]) != (1, 1) or (fh, fw, fd) != (ih, iw, ic) or p["pad_h"] or p["pad_w"]
+            or (fh > 1 and p["dilation_h"] != 1) or (fw > 1 and p["dilation_w"] != 1)):
+        return None
+    c = dict(layer.consts)
+    c["weights"] = np.ascontiguousarray(w.reshape(oc, fh * fw * fd))
+    return Layer("FULLY_CONNECTED", list(layer.inputs), list(layer.outputs),
+                 params=dict(input_offset=p["input_offset"], filter_offset=0, output_offset=p["output_offset"],
+                             act_min=p["act_min"], act_max=p["act_max"]),
+                 consts=c, source=layer.source, filter_scale=layer.filter_scale)
