@@ -231,21 +231,22 @@ __attribute__((naked, noinline)) static uint8_t *dot8_4(const int8_t *x_end, int
 /* ARMv6-M: two rows of an interleaved group of R rows (a last group of fewer
  * than 8: a classifier's few outputs), n even (n >= 2):
  * j->a0 += sum_k x[k] * w[R k], j->a1 += sum_k x[k] * w[R k + 1] (w
- * unsigned; x signed, or unsigned when j->uns). Each x[k] loaded once for
- * both rows, two inputs a pass from the bases x_end and x_end + 1: 9
- * instructions an input, 4.5 a MAC (the C loop's 11-12). */
-#define DOT2(LD) \
-        "1:\n" \
-        LD " r5, [r0, r1]\n" \
+ * unsigned; x signed (j->mode 0), unsigned (1), or signed and summed into
+ * j->sx (2: for a layer whose only group this is, instead of sum_s8's pass).
+ * Each x[k] loaded once for both rows, two inputs a pass from the bases
+ * x_end and x_end + 1: 9 instructions an input, 4.5 a MAC (the C loop's
+ * 11-12); 10 when summing. */
+#define DOT2(LD, SUM) \
+        LD " r5, [r0, r1]\n" SUM \
         "ldrb r4, [r2, #0]\n muls r4, r5\n adds r6, r4\n" \
         "ldrb r4, [r2, #1]\n muls r4, r5\n adds r7, r4\n" \
         "add r2, r8\n" \
-        LD " r5, [r3, r1]\n" \
+        LD " r5, [r3, r1]\n" SUM \
         "ldrb r4, [r2, #0]\n muls r4, r5\n adds r6, r4\n" \
         "ldrb r4, [r2, #1]\n muls r4, r5\n adds r7, r4\n" \
         "add r2, r8\n" \
-        "adds r1, #2\n bne 1b\n"
-typedef struct { uint32_t a0, a1; int32_t stride, uns; } d2job;
+        "adds r1, #2\n"
+typedef struct { uint32_t a0, a1; int32_t stride, mode; uint32_t sx; } d2job;
 __attribute__((naked, noinline)) static void dot2_4(const int8_t *x_end, int32_t neg_n, const uint8_t *w,
                                                    d2job *j) {
     (void)x_end;
@@ -255,18 +256,22 @@ __attribute__((naked, noinline)) static void dot2_4(const int8_t *x_end, int32_t
     __asm__ volatile(
         ".syntax unified\n"
         "push {r3, r4, r5, r6, r7, lr}\n"
-        "mov r4, r8\n push {r4}\n"
-        "ldm r3!, {r4, r5, r6, r7}\n"                         /* a0, a1, stride, uns (j pushed) */
+        "mov r4, r8\n mov r5, r9\n push {r4, r5}\n"
+        "ldm r3!, {r4, r5, r6, r7}\n"                         /* a0, a1, stride, mode (j pushed) */
         "mov r8, r6\n adds r3, r0, #1\n"
-        "cmp r7, #0\n mov r6, r4\n mov r7, r5\n"          /* (mov keeps the flags) */
-        "bne 2f\n"
-        DOT2("ldrsb")
+        "movs r6, #0\n mov r9, r6\n"                        /* (the sum) */
+        "cmp r7, #1\n mov r6, r4\n mov r7, r5\n"          /* (mov keeps the flags) */
+        "beq 2f\n bhi 4f\n"
+        "1:\n" DOT2("ldrsb", "") "bne 1b\n"
         "b 3f\n"
-        "2:\n"
-        DOT2("ldrb")
+        "2:\n" DOT2("ldrb", "") "bne 2b\n"
+        "b 3f\n"
+        "4:\n" DOT2("ldrsb", "add r9, r5\n") "bne 4b\n"
         "3:\n"
-        "pop {r4}\n mov r8, r4\n"
+        "mov r1, r9\n"
+        "pop {r4, r5}\n mov r8, r4\n mov r9, r5\n"
         "pop {r3}\n"
+        "str r1, [r3, #16]\n"
         "stm r3!, {r6, r7}\n"
         "pop {r4, r5, r6, r7, pc}\n");
 }
