@@ -411,6 +411,22 @@ def test_elementwise(emu, op, shapes):
     np.testing.assert_array_equal(got.outputs[0], ref)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_add_sub_of_one_shape(emu, seed):
+    """ADD / SUB of two tensors of one shape take add_same (elementwise_s8.c:
+    the inputs' requantization in 16-bit limb products): every pair of int8
+    values, random scales and zero points, against the host reference."""
+    _need(emu, "ADD")
+    rng = np.random.default_rng(100 + seed)
+    for op in ("ADD", "SUB"):
+        layer, ins = _elementwise_layer(op, (1, 256, 256), (1, 256, 256), (1, 256, 256), rng, act=seed % 2)
+        a, b = np.meshgrid(np.arange(-128, 128), np.arange(-128, 128), indexing="ij")
+        ins = [a.astype(np.int8).reshape(1, 256, 256), b.astype(np.int8).reshape(1, 256, 256)]
+        ref = m0emu.reference(layer, ins, [(1, 256, 256)])[0]
+        got = m0emu.run_layer(emu, layer, ins, [(1, 256, 256)])
+        np.testing.assert_array_equal(got.outputs[0], ref)
+
+
 UNARY_CASES = [   # op, input shape, kernel= (MEAN: the axes)
     ("SOFTMAX", (1, 2), None), ("SOFTMAX", (1, 12), None), ("SOFTMAX", (3, 5, 10), None),
     ("SOFTMAX", (1, 300), None), ("SOFTMAX", (2, 1), None),
