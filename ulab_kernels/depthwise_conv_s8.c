@@ -422,8 +422,11 @@ MK_SMALL mk_status mk_depthwise_conv_s8(const mk_conv_params *p, const mk_quant 
         }
         slow = 1;   /* (the channels dw3x3 left: below) */
     }
-    /* Other shapes: one output at a time (the taps on the image only) */
+    /* Other shapes (5x5, 1xk, dilated): one output at a time over the taps on
+     * the image, stepping through input and weights by the taps' strides
+     * (gesture1d's 1x5 dilated layer on the M0: 57 -> 30 instructions per MAC) */
     int8_t *y = output;
+    const int32_t xrow = dh * iw * ic, xcol = dw * ic, wrow = fw * oc;
     for (int32_t b = 0; b < nb; b++) {
         const int8_t *xb = input + b * ih * iw * ic;
         for (int32_t oy = 0; oy < oh; oy++) {
@@ -432,15 +435,16 @@ MK_SMALL mk_status mk_depthwise_conv_s8(const mk_conv_params *p, const mk_quant 
             for (int32_t ox = 0; ox < ow; ox++) {
                 int32_t x0 = ox * sw - pw, kx0, kx1;
                 tap_range(x0, dw, fw, iw, &kx0, &kx1);
+                /* the first tap on the image, of channel 0 (used only if there is one) */
+                const int32_t x00 = ((y0 + ky0 * dh) * iw + x0 + kx0 * dw) * ic, w00 = (ky0 * fw + kx0) * oc;
                 for (int32_t o = 0, c = 0, mm = 0; o < oc; o++, y++) {
                     if (slow && dw_fast(q, bias, o)) {
                         goto next;   /* (dw3x3 did it) */
                     }
                     uint32_t acc = bias ? (uint32_t)bias[o] : 0u;
-                    for (int32_t ky = ky0; ky < ky1; ky++) {
-                        for (int32_t kx = kx0; kx < kx1; kx++) {
-                            acc += (uint32_t)((xb[((y0 + ky * dh) * iw + x0 + kx * dw) * ic + c] + ioff)
-                                              * weights[(ky * fw + kx) * oc + o]);
+                    for (int32_t ky = ky0, xr = x00 + c, wr = w00 + o; ky < ky1; ky++, xr += xrow, wr += wrow) {
+                        for (int32_t kx = kx0, xk = xr, wk = wr; kx < kx1; kx++, xk += xcol, wk += oc) {
+                            acc += (uint32_t)((xb[xk] + ioff) * weights[wk]);
                         }
                     }
                     const int32_t qc = pc ? o : 0;
