@@ -221,20 +221,20 @@ MORE = {9: elem, 10: elem, 20: elem, 7: unary, 8: unary, 11: unary}
 
 def more(op):
     # the kernel of a MORE op; None when motes_native_more is missing, of
-    # another arch or version, or does not fit (then the op's viper or Python
-    # kernel runs)
+    # another arch or version, or does not fit now (then the op's viper or
+    # Python kernel runs; a later load tries the import again)
     global _m
     if op not in MORE:
         return None
     if _m is None:
-        _m = 0
         if hasattr(_n, "elem"):
             _m = _n
         else:
             try:
-                import motes_native_more
-                if getattr(motes_native_more, "API", 0) == 4:
-                    _m = motes_native_more
-            except (ImportError, ValueError, OSError, MemoryError):
-                pass
+                import motes_native_more as m
+            except MemoryError:
+                return None
+            except (ImportError, ValueError, OSError):
+                m = None
+            _m = m if getattr(m, "API", 0) == 4 else 0
     return MORE[op] if _m else None

@@ -235,6 +235,26 @@ def test_opmodels_bitexact(name, per_channel, native_dir, runtime_dir, opmodel_c
                  runs=(("resident", 4096), ("streaming", 4096), ("streaming", 64)))
 
 
+def test_without_motes_native_more_its_ops_run_in_python(tmp_path, native_dir, runtime_dir, opmodel_cache):
+    """A board with motes_native.mpy but not motes_native_more.mpy (copied by
+    hand, or an older deploy): ADD and MUL run in the Python kernels, the
+    rest natively, and the outputs are the host's."""
+    only, runtime = tmp_path / "native", tmp_path / "runtime"
+    only.mkdir()
+    shutil.copyfile(native_dir / "motes_native.mpy", only / "motes_native.mpy")
+    shutil.copytree(runtime_dir / "motes", runtime / "motes")      # (runtime_dir has both modules too)
+    data = api.convert(opmodels.build("add_mul", opmodel_cache)).data
+    model = mote_format.from_bytes(data)
+    xs = _random_inputs(data, 3, seed=4)
+    want = [Executor(model).run([x])[0].ravel() for x in xs]
+    n_core = sum(1 for L in model.layers if L.op in NATIVE_OPS - MORE_OPS)
+    assert any(L.op in MORE_OPS for L in model.layers)
+    for mode, (got, info) in run_model(data, xs, only, runtime).items():
+        assert info["backend"] == "native" and not info["more"], info
+        assert info["native_layers"] == n_core, info
+        assert all(np.array_equal(g.ravel(), w) for g, w in zip(got, want)), mode
+
+
 # ---------------------------------------------------------------------------
 # kernels on random layers against the host ops
 # ---------------------------------------------------------------------------
