@@ -98,8 +98,9 @@ def test_fresh_venv_deploys_example_to_emulated_board(wheel, tmp_path):
                           "motes", "deploy", "--example", "soil_moisture", "--port", "@", "--run"],
                          cwd=work, env=env, capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stderr
-    assert "with the C kernels (motes_native.mpy)" in run.stderr
+    assert "with the C kernels (motes_native.mpy and motes_native_more.mpy)" in run.stderr
     flash = work / ".motes-board" / "flash"
+    assert all((flash / "lib" / name).exists() for name in device_build.NATIVE_FILES)
     assert sorted(p.name for p in (flash / "lib" / "motes").glob("*.mpy")) == sorted(
         p.stem + ".mpy" for p in device_build.sources())
     # the board's output: make demo's, i.e. the example run directly with the checkout's runtime
@@ -114,7 +115,7 @@ def test_fresh_venv_deploys_example_to_emulated_board(wheel, tmp_path):
                            env=env, capture_output=True, text=True, timeout=120)
     assert built.returncode == 0, built.stderr
     assert sorted(p.stem for p in (work / "dev" / "motes").glob("*.mpy")) == sorted(
-        p.stem for p in device_build.sources()) and (work / "dev" / "motes_native.mpy").exists()
+        p.stem for p in device_build.sources()) and all((work / "dev" / n).exists() for n in device_build.NATIVE_FILES)
     mote = next(Path(site).glob("motes/_data/examples/hello_sine/hello_sine.mote"))
     repl = subprocess.run([str(venv / "bin" / "motes"), "repl", str(mote)], input="print(net.predict([1.5]))\n",
                           cwd=work, env=env, capture_output=True, text=True, timeout=60)

@@ -66,8 +66,9 @@ MPY_ARCH = {"x64": 2, "armv6m": 4, "armv7m": 5, "armv7emsp": 7}
 # board's smallest heaps 49K, 58K, 105K with the 2 KB weight chunk);
 # 14,507 with ADD, SUB, MUL, LOGISTIC, TANH and MEAN moved to motes_native_more
 # (3,922 bytes, imported only by a model with those ops); 14,863 with dot2_4 and
-# the stepping depthwise loop (motes_native_more 4,370 with ADD's add_same; the
-# M3 board's smallest heaps 48K, 57K, 104K; 47K, 57K, 104K at 14,507)
+# the stepping depthwise loop (motes_native_more 4,402 with ADD's add_same and
+# MEAN's loop; the M3 board's smallest heaps 48K, 57K, 104K; 47K, 57K, 104K at
+# 14,507)
 ARMV6M_LIMIT = 16 * 1024
 
 
