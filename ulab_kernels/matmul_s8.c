@@ -271,11 +271,9 @@ __attribute__((noinline)) static void il_vectors(const int8_t *x, int32_t nb, in
         j.k80 = 0x80808080u;
         j.mff = 0x00FF00FFu;
     }
-#endif
-#ifdef THUMB1_DOT8
     /* a chunk of fewer than 8 rows (a classifier's few outputs) of signed x:
      * dot2_4 sums x as it goes, instead of sum_s8's pass over it
-     * (person_detect's 256 -> 2 on the M0: 3,601 -> 3,300 instructions) */
+     * (person_detect's 256 -> 2 on the M0: 3,601 -> 3,282 instructions) */
     late = !flip && rows > 1 && rows < 8 && n >= 2;
 #endif
     for (; nb > 0; nb--, x += n, y += oc) {

@@ -261,8 +261,7 @@ def run_code(example: str | None, items_model: str | None, program: str = "main"
     """What `deploy --run` executes: the example's main() (in main.py, or code.py on
     CircuitPython), or load the model and print it."""
     fresh = ("import sys\n"
-             "for _m in [m for m in sys.modules if m in ('main', 'motes', 'motes_native', 'motes_native_more') "
-             "or m.startswith('motes.')] + EXTRA:\n"
+             "for _m in [m for m in sys.modules if m == 'main' or m.startswith('motes')] + EXTRA:\n"
              "    sys.modules.pop(_m, None)\n")
     if example:
         extra = [Path(d).stem for d, _ in example_files(example) if d.endswith(".py") and "/" not in d]
